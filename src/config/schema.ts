@@ -1,0 +1,148 @@
+import { z } from "zod";
+import { parseDuration } from "./duration.js";
+
+/** A duration in YAML (`60s`, `5m`, `0`) as milliseconds. */
+const duration = z.union([z.string(), z.number()]).transform((value, context) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    context.addIssue({ code: "custom", message: `"${value}" is not a duration (try 30s, 5m, 1h or 0)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const port = z.number().int().min(1).max(65535);
+
+/** `host:port`, `:port` or a bare port, as registry:v2's `http.addr` takes it. */
+const listenAddress = z
+  .union([z.string(), z.number()])
+  .transform((value) => String(value))
+  .refine((value) => /^(?:(?:\[[0-9a-fA-F:.]+\]|[^:\s]*):)?\d{1,5}$/.test(value), {
+    message: "must be host:port, :port or a port",
+  });
+
+const upstream = z
+  .object({
+    url: z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }),
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    /**
+     * Docker Hub keeps official images under `library/`: with this on, `busybox` and
+     * `library/busybox` are one repository. On by default for Docker Hub's own hosts.
+     */
+    library_prefix: z.boolean().optional(),
+    timeouts: z
+      .object({
+        headers: duration.default(30_000),
+        body_idle: duration.default(60_000),
+      })
+      .strict()
+      .default({ headers: 30_000, body_idle: 60_000 }),
+  })
+  .strict()
+  .refine((value) => (value.username === undefined) === (value.password === undefined), {
+    message: "username and password go together",
+  });
+
+const common = {
+  /** A listener port bound to this repository alone (Nexus' "connector"). */
+  port: port.optional(),
+};
+
+const proxyRepository = z
+  .object({
+    type: z.literal("proxy"),
+    upstream,
+    /** How long a tag is trusted before a HEAD upstream revalidates it; 0 revalidates every time. */
+    tag_ttl: duration.default(60_000),
+    ...common,
+  })
+  .strict();
+
+const hostedRepository = z
+  .object({
+    type: z.literal("hosted"),
+    allow_delete: z.boolean().default(true),
+    ...common,
+  })
+  .strict();
+
+const groupRepository = z
+  .object({
+    type: z.literal("group"),
+    members: z.array(z.string().min(1)).min(1),
+    /** The hosted member that receives pushes to the group. */
+    push_to: z.string().min(1).optional(),
+    ...common,
+  })
+  .strict();
+
+const repository = z.discriminatedUnion("type", [proxyRepository, hostedRepository, groupRepository]);
+
+const repositoryName = z
+  .string()
+  .regex(
+    /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/,
+    "repository names are lower-case letters, digits, '.', '_' and '-'",
+  );
+
+export const DOCKER_HUB_URL = "https://registry-1.docker.io";
+
+export const configSchema = z
+  .object({
+    listen: listenAddress.default(":5000"),
+    data_dir: z.string().min(1).default("./data"),
+    log: z
+      .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") })
+      .strict()
+      .default({ level: "info" }),
+    /** The repository for plain `/v2/<image>/…` on the main port: what dockerd's registry-mirrors sends. */
+    default_repository: z.string().optional(),
+    repositories: z.record(repositoryName, repository).default(() => ({
+      "docker-hub": proxyRepository.parse({ type: "proxy", upstream: { url: DOCKER_HUB_URL } }),
+    })),
+  })
+  .strict()
+  .superRefine((config, context) => {
+    const names = Object.keys(config.repositories);
+    if (names.length === 0) {
+      context.addIssue({
+        code: "custom",
+        path: ["repositories"],
+        message: "declare at least one repository",
+      });
+    }
+    if (config.default_repository !== undefined && !names.includes(config.default_repository)) {
+      context.addIssue({
+        code: "custom",
+        path: ["default_repository"],
+        message: `no repository named "${config.default_repository}"`,
+      });
+    }
+    for (const [name, repo] of Object.entries(config.repositories)) {
+      if (repo.type !== "group") continue;
+      for (const [index, member] of repo.members.entries()) {
+        if (!names.includes(member) || member === name) {
+          context.addIssue({
+            code: "custom",
+            path: ["repositories", name, "members", index],
+            message: `"${member}" is not another repository`,
+          });
+        }
+      }
+      if (repo.push_to !== undefined && !repo.members.includes(repo.push_to)) {
+        context.addIssue({
+          code: "custom",
+          path: ["repositories", name, "push_to"],
+          message: "must be one of the group's members",
+        });
+      }
+    }
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type RepositoryConfig = Config["repositories"][string];
+export type ProxyRepositoryConfig = Extract<RepositoryConfig, { type: "proxy" }>;
+export type HostedRepositoryConfig = Extract<RepositoryConfig, { type: "hosted" }>;
+export type GroupRepositoryConfig = Extract<RepositoryConfig, { type: "group" }>;

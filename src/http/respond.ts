@@ -1,0 +1,83 @@
+import type { OutgoingHttpHeaders } from "node:http";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { isOciError, OciError } from "../oci/errors.js";
+import type { RequestContext } from "./context.js";
+
+export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" } as const;
+
+export function sendJson(
+  ctx: RequestContext,
+  status: number,
+  body: unknown,
+  headers: OutgoingHttpHeaders = {},
+): void {
+  const payload = Buffer.from(JSON.stringify(body));
+  sendBytes(ctx, status, payload, { "content-type": "application/json", ...headers });
+}
+
+/** Sends a complete body; HEAD gets the same headers without it. */
+export function sendBytes(
+  ctx: RequestContext,
+  status: number,
+  payload: Buffer,
+  headers: OutgoingHttpHeaders,
+): void {
+  ctx.res.writeHead(status, { ...API_VERSION_HEADER, "content-length": payload.byteLength, ...headers });
+  if (ctx.method === "HEAD") {
+    ctx.res.end();
+    return;
+  }
+  ctx.bytes = payload.byteLength;
+  ctx.res.end(payload);
+}
+
+export function sendEmpty(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders = {}): void {
+  ctx.res.writeHead(status, { ...API_VERSION_HEADER, "content-length": 0, ...headers });
+  ctx.res.end();
+}
+
+/**
+ * Streams a body. If the source fails after the headers went out, the connection is cut so
+ * the client sees a short body (never a complete-looking wrong one); if the client leaves, the
+ * source is destroyed so nothing keeps reading on its behalf.
+ */
+export async function sendStream(
+  ctx: RequestContext,
+  status: number,
+  headers: OutgoingHttpHeaders,
+  body: Readable,
+  length: number | undefined,
+): Promise<void> {
+  ctx.res.writeHead(status, { ...API_VERSION_HEADER, ...headers });
+  if (ctx.method === "HEAD") {
+    body.destroy();
+    ctx.res.end();
+    return;
+  }
+  try {
+    await pipeline(body, ctx.res);
+    ctx.bytes = length ?? ctx.res.socket?.bytesWritten ?? 0;
+  } catch (error) {
+    ctx.res.destroy();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ERR_STREAM_PREMATURE_CLOSE" || ctx.req.destroyed) {
+      ctx.log.debug({ reqId: ctx.id }, "client went away during the body");
+    } else {
+      ctx.errorCode = "BODY_ABORTED";
+      ctx.log.debug({ reqId: ctx.id, err: error }, "body aborted");
+    }
+  }
+}
+
+/** Renders any error as the spec's envelope; unexpected ones are logged once, with their stack. */
+export function sendError(ctx: RequestContext, error: unknown): void {
+  const oci = isOciError(error) ? error : new OciError("UNKNOWN", { cause: error });
+  if (!isOciError(error)) ctx.log.error({ err: error, reqId: ctx.id, path: ctx.path }, "unexpected error");
+  ctx.errorCode = oci.code;
+  if (ctx.res.headersSent) {
+    ctx.res.destroy();
+    return;
+  }
+  sendJson(ctx, oci.status, oci.toJSON(), oci.headers);
+}

@@ -1,0 +1,98 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { OciError } from "../oci/errors.js";
+import { type ListenerInfo, RequestContext } from "./context.js";
+import type { RegistryApi } from "./registry-api.js";
+import { sendError } from "./respond.js";
+import { parsePath, splitTarget } from "./routes.js";
+
+/** Non-registry endpoints (status, metrics, health): path → handler. */
+export type SideRoutes = ReadonlyMap<string, (ctx: RequestContext) => Promise<void> | void>;
+
+/** Called once per finished request, e.g. to count it in metrics. */
+export type RequestObserver = (ctx: RequestContext, status: number, seconds: number) => void;
+
+/** Query parameters whose values must never reach a log line. */
+const SECRET_PARAMS = /^(password|token|access_token|refresh_token|secret|_state)$/i;
+
+function loggablePath(ctx: RequestContext): string {
+  if ([...ctx.query.keys()].length === 0) return ctx.path;
+  const query = new URLSearchParams();
+  for (const [key, value] of ctx.query) query.append(key, SECRET_PARAMS.test(key) ? "REDACTED" : value);
+  return `${ctx.path}?${query}`;
+}
+
+/**
+ * The request listener: parse the target, dispatch, answer errors in the spec's envelope,
+ * and write exactly one access-log line per request when the response is finished or aborted.
+ */
+export function createRequestHandler(options: {
+  api: RegistryApi;
+  sideRoutes: SideRoutes;
+  logger: Logger;
+  listener: ListenerInfo;
+  observe?: RequestObserver;
+}): (req: IncomingMessage, res: ServerResponse) => void {
+  const { api, sideRoutes, logger, listener, observe } = options;
+  return (req, res) => {
+    const ctx = new RequestContext(req, res, logger, listener, splitTarget(req.url ?? "/"));
+    res.once("close", () => {
+      const seconds = (performance.now() - ctx.started) / 1000;
+      const status = res.headersSent ? res.statusCode : 0;
+      observe?.(ctx, status, seconds);
+      logger.info(
+        {
+          reqId: ctx.id,
+          method: ctx.method,
+          path: loggablePath(ctx),
+          status,
+          ms: Math.round(seconds * 1000 * 10) / 10,
+          bytes: ctx.bytes,
+          ...(ctx.repository === undefined ? {} : { repo: ctx.repository }),
+          ...(ctx.cache === undefined ? {} : { cache: ctx.cache }),
+          ...(ctx.errorCode === undefined ? {} : { error: ctx.errorCode }),
+          ...(res.writableFinished ? {} : { aborted: true }),
+          remote: req.socket.remoteAddress,
+          ua: req.headers["user-agent"],
+        },
+        "request",
+      );
+    });
+    void dispatch(ctx, api, sideRoutes).catch((error: unknown) => sendError(ctx, error));
+  };
+}
+
+async function dispatch(ctx: RequestContext, api: RegistryApi, sideRoutes: SideRoutes): Promise<void> {
+  const parsed = parsePath(ctx.path);
+  if (parsed.kind === "registry") {
+    ctx.route = parsed.route.kind;
+    return api.handle(ctx, parsed.route);
+  }
+  if (parsed.kind === "invalid") throw new OciError("NAME_INVALID", { message: parsed.reason });
+  const side = sideRoutes.get(ctx.path);
+  if (side && (ctx.method === "GET" || ctx.method === "HEAD")) return side(ctx);
+  throw new OciError("NAME_UNKNOWN", { status: 404, message: `nothing at ${ctx.path}` });
+}
+
+export interface ServerTimeouts {
+  /** Time allowed to receive a request's headers (slowloris guard). */
+  readonly headersMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveMs: number;
+}
+
+export function createHttpServer(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  timeouts: ServerTimeouts,
+): Server {
+  const server = createServer(
+    {
+      // Whole-request time is unbounded: a layer upload or download may take long on a slow link.
+      requestTimeout: 0,
+      headersTimeout: timeouts.headersMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+    },
+    handler,
+  );
+  return server;
+}

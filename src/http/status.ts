@@ -1,0 +1,49 @@
+import type { Metrics } from "../ops/metrics.js";
+import { ProxyRepository } from "../repos/proxy.js";
+import type { RepositoryRouter } from "../repos/router.js";
+import { VERSION } from "../version.js";
+import type { RequestContext } from "./context.js";
+import { sendBytes, sendJson } from "./respond.js";
+import type { SideRoutes } from "./server.js";
+
+/**
+ * Operator endpoints beside the registry API: `/api/status` (JSON: repositories, upstream pull
+ * budgets and back-offs), `/metrics` (Prometheus) and `/healthz`.
+ */
+export function statusRoutes(options: {
+  router: RepositoryRouter;
+  metrics: Metrics;
+  startedAt: number;
+}): SideRoutes {
+  const { router, metrics, startedAt } = options;
+  const status = (ctx: RequestContext) => {
+    const repositories = [...router.repositories.values()].map((repository) => ({
+      name: repository.name,
+      type: repository.kind,
+      ...(repository instanceof ProxyRepository
+        ? {
+            upstream: {
+              url: repository.upstream.url,
+              rateLimit: repository.upstream.rateLimit.snapshot(),
+              tokenRequests: repository.upstream.tokenRequests,
+            },
+          }
+        : {}),
+    }));
+    sendJson(ctx, 200, {
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      defaultRepository: router.defaultRepository?.name ?? null,
+      repositories,
+    });
+  };
+  const metricsText = async (ctx: RequestContext) => {
+    const text = await metrics.registry.metrics();
+    sendBytes(ctx, 200, Buffer.from(text), { "content-type": metrics.registry.contentType });
+  };
+  return new Map([
+    ["/api/status", status],
+    ["/metrics", metricsText],
+    ["/healthz", (ctx: RequestContext) => sendJson(ctx, 200, { ok: true })],
+  ]);
+}

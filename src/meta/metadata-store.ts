@@ -1,0 +1,60 @@
+/**
+ * What wharf knows about content besides its bytes: which repository may serve which manifest
+ * and blob (invariant 5), tags, and what manifests reference (for referrers and garbage
+ * collection). `repo` is a wharf repository (`docker-hub`), `name` an image name inside it
+ * (`library/busybox`). Every method is async so a database server can stand behind it.
+ */
+export interface ManifestRecord {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+  readonly subject?: string;
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly createdAt: number;
+}
+
+export interface NewManifest extends Omit<ManifestRecord, "createdAt"> {
+  /** Digests of the blobs and child manifests this manifest needs. */
+  readonly references: readonly string[];
+}
+
+export interface TagRecord {
+  readonly digest: string;
+  /** When the tag last pointed somewhere new (ms since epoch). */
+  readonly updatedAt: number;
+  /** When an upstream last confirmed it (ms since epoch); equals updatedAt for hosted tags. */
+  readonly validatedAt: number;
+}
+
+export interface Page {
+  readonly limit?: number;
+  /** Exclusive lower bound in lexical order, as the spec's `last` parameter. */
+  readonly last?: string;
+}
+
+export interface MetadataStore {
+  getManifest(repo: string, name: string, digest: string): Promise<ManifestRecord | undefined>;
+  /** Records a manifest (idempotent) and what it references. */
+  putManifest(repo: string, name: string, manifest: NewManifest): Promise<void>;
+  /** Removes a manifest and every tag pointing at it; returns whether it existed. */
+  deleteManifest(repo: string, name: string, digest: string): Promise<boolean>;
+  /** Manifests in repo/name whose `subject` is `digest`. */
+  listReferrers(repo: string, name: string, digest: string): Promise<ManifestRecord[]>;
+
+  getTag(repo: string, name: string, tag: string): Promise<TagRecord | undefined>;
+  setTag(repo: string, name: string, tag: string, digest: string, now: number): Promise<void>;
+  markTagValidated(repo: string, name: string, tag: string, now: number): Promise<void>;
+  deleteTag(repo: string, name: string, tag: string): Promise<boolean>;
+  /** Tags of repo/name in lexical order; `more` says whether a further page exists. */
+  listTags(repo: string, name: string, page?: Page): Promise<{ tags: string[]; more: boolean }>;
+
+  hasBlob(repo: string, name: string, digest: string): Promise<boolean>;
+  linkBlob(repo: string, name: string, digest: string, size: number): Promise<void>;
+  unlinkBlob(repo: string, name: string, digest: string): Promise<boolean>;
+
+  /** Image names of a repository that hold at least one manifest, in lexical order. */
+  listNames(repo: string, page?: Page): Promise<{ names: string[]; more: boolean }>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,236 @@
+import Database from "better-sqlite3";
+import type { ManifestRecord, MetadataStore, NewManifest, Page, TagRecord } from "./metadata-store.js";
+
+/**
+ * The embedded metadata store. Schema (one row per fact, `repo` + `name` scoping everything):
+ *
+ *   manifests     (repo, name, digest) → media_type, size, subject, artifact_type, annotations
+ *   manifest_refs (repo, name, digest, child)   what a manifest needs: blobs and child manifests
+ *   tags          (repo, name, tag) → digest, updated_at, validated_at
+ *   blobs         (repo, name, digest) → size   which repository may serve which blob
+ *
+ * Migrations are ordered and numbered by `PRAGMA user_version`; statements are prepared once.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE manifests (
+     repo TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL,
+     media_type TEXT NOT NULL, size INTEGER NOT NULL,
+     subject TEXT, artifact_type TEXT, annotations TEXT,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (repo, name, digest)
+   ) WITHOUT ROWID;
+   CREATE INDEX manifests_by_subject ON manifests (repo, name, subject) WHERE subject IS NOT NULL;
+   CREATE TABLE manifest_refs (
+     repo TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, child TEXT NOT NULL,
+     PRIMARY KEY (repo, name, digest, child)
+   ) WITHOUT ROWID;
+   CREATE INDEX manifest_refs_by_child ON manifest_refs (child);
+   CREATE TABLE tags (
+     repo TEXT NOT NULL, name TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL,
+     updated_at INTEGER NOT NULL, validated_at INTEGER NOT NULL,
+     PRIMARY KEY (repo, name, tag)
+   ) WITHOUT ROWID;
+   CREATE INDEX tags_by_digest ON tags (repo, name, digest);
+   CREATE TABLE blobs (
+     repo TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (repo, name, digest)
+   ) WITHOUT ROWID;
+   CREATE INDEX blobs_by_digest ON blobs (digest);`,
+];
+
+interface ManifestRow {
+  digest: string;
+  media_type: string;
+  size: number;
+  subject: string | null;
+  artifact_type: string | null;
+  annotations: string | null;
+  created_at: number;
+}
+
+function toManifest(row: ManifestRow): ManifestRecord {
+  return {
+    digest: row.digest,
+    mediaType: row.media_type,
+    size: row.size,
+    createdAt: row.created_at,
+    ...(row.subject === null ? {} : { subject: row.subject }),
+    ...(row.artifact_type === null ? {} : { artifactType: row.artifact_type }),
+    ...(row.annotations === null
+      ? {}
+      : { annotations: JSON.parse(row.annotations) as Record<string, string> }),
+  };
+}
+
+/** Page size when a client gives no `n`: large enough for any real tag list, small enough to bound memory. */
+const DEFAULT_PAGE = 10_000;
+
+export class SqliteMetadataStore implements MetadataStore {
+  readonly #db: Database.Database;
+  readonly #getManifest: Database.Statement<[string, string, string], ManifestRow>;
+  readonly #insertManifest: Database.Statement<unknown[]>;
+  readonly #insertRef: Database.Statement<[string, string, string, string]>;
+  readonly #deleteManifest: Database.Statement<[string, string, string]>;
+  readonly #deleteRefs: Database.Statement<[string, string, string]>;
+  readonly #deleteTagsOf: Database.Statement<[string, string, string]>;
+  readonly #referrers: Database.Statement<[string, string, string], ManifestRow>;
+  readonly #getTag: Database.Statement<
+    [string, string, string],
+    { digest: string; updated_at: number; validated_at: number }
+  >;
+  readonly #setTag: Database.Statement<[string, string, string, string, number, number]>;
+  readonly #validateTag: Database.Statement<[number, string, string, string]>;
+  readonly #deleteTag: Database.Statement<[string, string, string]>;
+  readonly #listTags: Database.Statement<[string, string, string, number], { tag: string }>;
+  readonly #hasBlob: Database.Statement<[string, string, string], { one: number }>;
+  readonly #linkBlob: Database.Statement<[string, string, string, number, number]>;
+  readonly #unlinkBlob: Database.Statement<[string, string, string]>;
+  readonly #listNames: Database.Statement<[string, string, number], { name: string }>;
+  readonly #putManifestTx: (repo: string, name: string, manifest: NewManifest, now: number) => void;
+  readonly #deleteManifestTx: (repo: string, name: string, digest: string) => boolean;
+
+  /** `path` is a file, or `:memory:` for tests. */
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.pragma("journal_mode = WAL");
+    // WAL with synchronous=NORMAL survives process crashes; only an OS crash can lose the last commits.
+    this.#db.pragma("synchronous = NORMAL");
+    this.#db.pragma("busy_timeout = 5000");
+    this.#migrate();
+    const db = this.#db;
+    this.#getManifest = db.prepare(
+      "SELECT digest, media_type, size, subject, artifact_type, annotations, created_at FROM manifests WHERE repo = ? AND name = ? AND digest = ?",
+    );
+    this.#insertManifest = db.prepare(
+      `INSERT OR IGNORE INTO manifests (repo, name, digest, media_type, size, subject, artifact_type, annotations, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#insertRef = db.prepare(
+      "INSERT OR IGNORE INTO manifest_refs (repo, name, digest, child) VALUES (?, ?, ?, ?)",
+    );
+    this.#deleteManifest = db.prepare("DELETE FROM manifests WHERE repo = ? AND name = ? AND digest = ?");
+    this.#deleteRefs = db.prepare("DELETE FROM manifest_refs WHERE repo = ? AND name = ? AND digest = ?");
+    this.#deleteTagsOf = db.prepare("DELETE FROM tags WHERE repo = ? AND name = ? AND digest = ?");
+    this.#referrers = db.prepare(
+      `SELECT digest, media_type, size, subject, artifact_type, annotations, created_at FROM manifests
+       WHERE repo = ? AND name = ? AND subject = ? ORDER BY digest`,
+    );
+    this.#getTag = db.prepare(
+      "SELECT digest, updated_at, validated_at FROM tags WHERE repo = ? AND name = ? AND tag = ?",
+    );
+    this.#setTag = db.prepare(
+      `INSERT INTO tags (repo, name, tag, digest, updated_at, validated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (repo, name, tag) DO UPDATE SET
+         updated_at = CASE WHEN digest = excluded.digest THEN updated_at ELSE excluded.updated_at END,
+         digest = excluded.digest, validated_at = excluded.validated_at`,
+    );
+    this.#validateTag = db.prepare(
+      "UPDATE tags SET validated_at = ? WHERE repo = ? AND name = ? AND tag = ?",
+    );
+    this.#deleteTag = db.prepare("DELETE FROM tags WHERE repo = ? AND name = ? AND tag = ?");
+    this.#listTags = db.prepare(
+      "SELECT tag FROM tags WHERE repo = ? AND name = ? AND tag > ? ORDER BY tag LIMIT ?",
+    );
+    this.#hasBlob = db.prepare("SELECT 1 AS one FROM blobs WHERE repo = ? AND name = ? AND digest = ?");
+    this.#linkBlob = db.prepare(
+      "INSERT OR IGNORE INTO blobs (repo, name, digest, size, created_at) VALUES (?, ?, ?, ?, ?)",
+    );
+    this.#unlinkBlob = db.prepare("DELETE FROM blobs WHERE repo = ? AND name = ? AND digest = ?");
+    this.#listNames = db.prepare(
+      "SELECT DISTINCT name FROM manifests WHERE repo = ? AND name > ? ORDER BY name LIMIT ?",
+    );
+    this.#putManifestTx = db.transaction((repo: string, name: string, manifest: NewManifest, now: number) => {
+      this.#insertManifest.run(
+        repo,
+        name,
+        manifest.digest,
+        manifest.mediaType,
+        manifest.size,
+        manifest.subject ?? null,
+        manifest.artifactType ?? null,
+        manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+        now,
+      );
+      for (const child of manifest.references) this.#insertRef.run(repo, name, manifest.digest, child);
+    });
+    this.#deleteManifestTx = db.transaction((repo: string, name: string, digest: string) => {
+      const removed = this.#deleteManifest.run(repo, name, digest).changes > 0;
+      this.#deleteRefs.run(repo, name, digest);
+      this.#deleteTagsOf.run(repo, name, digest);
+      return removed;
+    });
+  }
+
+  #migrate(): void {
+    const version = this.#db.pragma("user_version", { simple: true }) as number;
+    for (let next = version; next < MIGRATIONS.length; next++) {
+      this.#db.transaction(() => {
+        this.#db.exec(MIGRATIONS[next] as string);
+        this.#db.pragma(`user_version = ${next + 1}`);
+      })();
+    }
+  }
+
+  async getManifest(repo: string, name: string, digest: string): Promise<ManifestRecord | undefined> {
+    const row = this.#getManifest.get(repo, name, digest);
+    return row ? toManifest(row) : undefined;
+  }
+
+  async putManifest(repo: string, name: string, manifest: NewManifest): Promise<void> {
+    this.#putManifestTx(repo, name, manifest, Date.now());
+  }
+
+  async deleteManifest(repo: string, name: string, digest: string): Promise<boolean> {
+    return this.#deleteManifestTx(repo, name, digest);
+  }
+
+  async listReferrers(repo: string, name: string, digest: string): Promise<ManifestRecord[]> {
+    return this.#referrers.all(repo, name, digest).map(toManifest);
+  }
+
+  async getTag(repo: string, name: string, tag: string): Promise<TagRecord | undefined> {
+    const row = this.#getTag.get(repo, name, tag);
+    return row ? { digest: row.digest, updatedAt: row.updated_at, validatedAt: row.validated_at } : undefined;
+  }
+
+  async setTag(repo: string, name: string, tag: string, digest: string, now: number): Promise<void> {
+    this.#setTag.run(repo, name, tag, digest, now, now);
+  }
+
+  async markTagValidated(repo: string, name: string, tag: string, now: number): Promise<void> {
+    this.#validateTag.run(now, repo, name, tag);
+  }
+
+  async deleteTag(repo: string, name: string, tag: string): Promise<boolean> {
+    return this.#deleteTag.run(repo, name, tag).changes > 0;
+  }
+
+  async listTags(repo: string, name: string, page: Page = {}): Promise<{ tags: string[]; more: boolean }> {
+    const limit = page.limit ?? DEFAULT_PAGE;
+    const rows = this.#listTags.all(repo, name, page.last ?? "", limit + 1);
+    return { tags: rows.slice(0, limit).map((row) => row.tag), more: rows.length > limit };
+  }
+
+  async hasBlob(repo: string, name: string, digest: string): Promise<boolean> {
+    return this.#hasBlob.get(repo, name, digest) !== undefined;
+  }
+
+  async linkBlob(repo: string, name: string, digest: string, size: number): Promise<void> {
+    this.#linkBlob.run(repo, name, digest, size, Date.now());
+  }
+
+  async unlinkBlob(repo: string, name: string, digest: string): Promise<boolean> {
+    return this.#unlinkBlob.run(repo, name, digest).changes > 0;
+  }
+
+  async listNames(repo: string, page: Page = {}): Promise<{ names: string[]; more: boolean }> {
+    const limit = page.limit ?? DEFAULT_PAGE;
+    const rows = this.#listNames.all(repo, page.last ?? "", limit + 1);
+    return { names: rows.slice(0, limit).map((row) => row.name), more: rows.length > limit };
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+}

@@ -1,0 +1,37 @@
+/** An inclusive byte range, as HTTP `Range` and `Content-Range` write it. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** A parsed `Range: bytes=…` request, not yet resolved against a size. */
+export type RangeRequest =
+  | { readonly kind: "from"; readonly start: number; readonly end?: number }
+  | { readonly kind: "suffix"; readonly length: number };
+
+/**
+ * Parses a single-range `bytes=` header. Returns undefined for anything else (several ranges,
+ * other units, bad syntax): RFC 9110 lets a server ignore such a Range and send the whole blob.
+ */
+export function parseRange(header: string | undefined): RangeRequest | undefined {
+  if (header === undefined) return undefined;
+  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!match) return undefined;
+  const [, first = "", last = ""] = match;
+  if (first === "" && last === "") return undefined;
+  if (first === "") return { kind: "suffix", length: Number(last) };
+  const start = Number(first);
+  if (last === "") return { kind: "from", start };
+  const end = Number(last);
+  return end < start ? undefined : { kind: "from", start, end };
+}
+
+/** The bytes a range selects from a blob of `size`, or "unsatisfiable" (HTTP 416). */
+export function resolveRange(request: RangeRequest, size: number): ByteRange | "unsatisfiable" {
+  if (request.kind === "suffix") {
+    if (request.length === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - request.length), end: size - 1 };
+  }
+  if (request.start >= size) return "unsatisfiable";
+  return { start: request.start, end: Math.min(request.end ?? size - 1, size - 1) };
+}

@@ -1,0 +1,106 @@
+import { OciError } from "../oci/errors.js";
+import type { Repository } from "./repository.js";
+
+/** Where a request was received and what it named. */
+export interface RouteQuery {
+  /** The repository the listener is bound to (a Nexus-style connector port), if any. */
+  readonly boundRepository?: string;
+  /** The image name from the URL, possibly starting with a repository name (`docker-hub/library/x`). */
+  readonly name: string;
+  /** containerd's `?ns=<registry host>` parameter. */
+  readonly ns?: string;
+}
+
+export interface Routed {
+  readonly repository: Repository;
+  /** The image name inside the repository. */
+  readonly name: string;
+  /** Set when `ns` chose the repository: echoed as `OCI-Namespace`. */
+  readonly namespace?: string;
+}
+
+/** Docker Hub answers to several host names; clients send `ns=docker.io`. */
+export const DOCKER_HUB_HOSTS: readonly string[] = [
+  "docker.io",
+  "registry-1.docker.io",
+  "index.docker.io",
+  "registry.docker.io",
+];
+
+/**
+ * Finds the repository for a request, trying in order: the listener's own repository; the
+ * `ns` parameter (the proxy whose upstream is that registry); a path prefix naming a
+ * repository; the default repository. `ns` naming a registry wharf does not proxy is a 404,
+ * so containerd moves on to its next host instead of getting another registry's image.
+ */
+export class RepositoryRouter {
+  readonly #repositories: ReadonlyMap<string, Repository>;
+  readonly #byRegistryHost: ReadonlyMap<string, string>;
+  readonly #defaultRepository: string | undefined;
+
+  constructor(
+    repositories: ReadonlyMap<string, Repository>,
+    registryHosts: ReadonlyMap<string, readonly string[]>,
+    defaultRepository: string | undefined,
+  ) {
+    this.#repositories = repositories;
+    this.#defaultRepository = defaultRepository;
+    const byHost = new Map<string, string>();
+    for (const [repository, hosts] of registryHosts) {
+      for (const host of hosts) {
+        const key = host.toLowerCase();
+        if (!byHost.has(key)) byHost.set(key, repository);
+      }
+    }
+    this.#byRegistryHost = byHost;
+  }
+
+  get repositories(): ReadonlyMap<string, Repository> {
+    return this.#repositories;
+  }
+
+  get defaultRepository(): Repository | undefined {
+    return this.#defaultRepository === undefined
+      ? undefined
+      : this.#repositories.get(this.#defaultRepository);
+  }
+
+  repository(name: string): Repository | undefined {
+    return this.#repositories.get(name);
+  }
+
+  resolve(query: RouteQuery): Routed {
+    if (query.boundRepository !== undefined) {
+      return { repository: this.#get(query.boundRepository), name: query.name };
+    }
+    if (query.ns !== undefined && query.ns !== "") {
+      const repository = this.#byRegistryHost.get(query.ns.toLowerCase());
+      if (repository === undefined) {
+        throw new OciError("NAME_UNKNOWN", {
+          message: `no repository here proxies ${query.ns}`,
+          detail: { ns: query.ns },
+        });
+      }
+      return { repository: this.#get(repository), name: query.name, namespace: query.ns };
+    }
+    const slash = query.name.indexOf("/");
+    if (slash > 0) {
+      const prefixed = this.#repositories.get(query.name.slice(0, slash));
+      if (prefixed) return { repository: prefixed, name: query.name.slice(slash + 1) };
+    }
+    const fallback = this.defaultRepository;
+    if (!fallback) {
+      throw new OciError("NAME_UNKNOWN", {
+        message: "name must start with a repository name (no default repository is configured)",
+        detail: { name: query.name },
+      });
+    }
+    return { repository: fallback, name: query.name };
+  }
+
+  #get(name: string): Repository {
+    const repository = this.#repositories.get(name);
+    if (!repository) throw new OciError("NAME_UNKNOWN", { detail: { repository: name } });
+    return repository;
+  }
+}

@@ -1,0 +1,375 @@
+import { unlink } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { createDigester, type ParsedDigest } from "../oci/digest.js";
+import type { BlobStore, ByteRange } from "./blob-store.js";
+import type { FileHandle, Spool } from "./spool.js";
+
+/** The bytes of a blob as an upstream sends them. */
+export interface FillSource {
+  readonly size: number | undefined;
+  readonly body: Readable;
+}
+
+export class DigestMismatchError extends Error {
+  constructor(expected: string, actual: string) {
+    super(`content has digest ${actual}, expected ${expected}`);
+    this.name = "DigestMismatchError";
+  }
+}
+
+export class FillAbortedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "FillAbortedError";
+  }
+}
+
+export interface FillEvents {
+  /** The spool could not be written (e.g. a full disk): this download continues uncached. */
+  onSpoolFailure?(error: unknown): void;
+}
+
+/** Memory a pass-through download may hold for its slowest reader before it stops reading upstream. */
+const PASS_THROUGH_WINDOW_BYTES = 8 * 1024 * 1024;
+const READ_SLICE_BYTES = 1024 * 1024;
+
+type State = "filling" | "verified" | "failed";
+
+/**
+ * One download of one blob, shared by every client that wants it while it runs (invariant 3),
+ * and verified before it enters the store (invariant 1).
+ *
+ * The upstream body is hashed and written to a spool file; readers follow that file as it
+ * grows, so the first client gets bytes as they arrive and later clients start from byte 0
+ * without a second upstream request. Readers never get the blob's last byte before the digest
+ * checks out: a client therefore never sees a complete response with unverified content; on a
+ * mismatch or a cut, every reader is destroyed and nothing enters the store.
+ *
+ * If the spool cannot be written (full disk), the download degrades to pass-through: chunks
+ * are handed to the current readers from a bounded window in memory, and nothing is stored.
+ */
+export class BlobFill {
+  readonly digest: ParsedDigest;
+  readonly size: number | undefined;
+  /** Settles when the download ends: resolves once verified (and stored unless pass-through). */
+  readonly done: Promise<{ stored: boolean }>;
+
+  readonly #source: FillSource;
+  readonly #events: FillEvents;
+  #running = false;
+  #handle: FileHandle | undefined;
+  readonly #path: string | undefined;
+  #state: State = "filling";
+  #error: Error | undefined;
+  #received = 0;
+  /** Bytes safely in the spool file; everything past it lives in #window (pass-through only). */
+  #fileEnd = 0;
+  #passThrough = false;
+  #stored = false;
+  #window: Array<{ offset: number; bytes: Buffer }> = [];
+  #windowBytes = 0;
+  readonly #readers = new Set<FillReader>();
+  #waiters: Array<() => void> = [];
+
+  private constructor(
+    digest: ParsedDigest,
+    source: FillSource,
+    spoolFile: { path: string; handle: FileHandle } | undefined,
+    events: FillEvents,
+  ) {
+    this.#source = source;
+    this.#events = events;
+    this.digest = digest;
+    this.size = source.size;
+    this.#path = spoolFile?.path;
+    this.#handle = spoolFile?.handle;
+    this.done = new Promise((resolve, reject) => {
+      this.#settle = (error) => (error ? reject(error) : resolve({ stored: this.#stored }));
+    });
+    // Nobody may be awaiting `done`; the failure is reported through readers and the caller's log.
+    this.done.catch(() => {});
+  }
+
+  #settle: (error?: Error) => void = () => {};
+
+  /**
+   * Prepares a download of `source`. Readers may be created at once; no byte moves until
+   * `run()`, so readers created before it never miss one.
+   */
+  static async create(
+    digest: ParsedDigest,
+    source: FillSource,
+    spool: Spool,
+    events: FillEvents = {},
+  ): Promise<BlobFill> {
+    let spoolFile: { path: string; handle: FileHandle } | undefined;
+    let spoolError: unknown;
+    try {
+      spoolFile = await spool.create("fill");
+    } catch (error) {
+      spoolError = error;
+    }
+    const fill = new BlobFill(digest, source, spoolFile, events);
+    if (!spoolFile) fill.#enterPassThrough(spoolError);
+    return fill;
+  }
+
+  /** Pumps the source into the spool and, once verified, into `store`. Call once. */
+  run(store: BlobStore): void {
+    if (this.#running) return;
+    this.#running = true;
+    void this.#pump(store);
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  /** New readers may join only while the download runs and every byte from 0 is still reachable. */
+  get joinable(): boolean {
+    if (this.#state !== "filling") return false;
+    const fileCoversFrom = this.#handle ? this.#fileEnd : 0;
+    const windowStart = this.#window[0]?.offset ?? this.#received;
+    return windowStart <= fileCoversFrom;
+  }
+
+  get readerCount(): number {
+    return this.#readers.size;
+  }
+
+  /** A stream of the blob (or a range of it) that follows the download. Undefined once not joinable. */
+  createReader(range?: ByteRange): Readable | undefined {
+    if (!this.joinable) return undefined;
+    const reader = new FillReader(this, range?.start ?? 0, range?.end ?? Number.POSITIVE_INFINITY);
+    this.#readers.add(reader);
+    return reader;
+  }
+
+  async #pump(store: BlobStore): Promise<void> {
+    const source = this.#source;
+    const hasher = createDigester(this.digest.algorithm);
+    try {
+      for await (const chunk of source.body as AsyncIterable<Buffer>) {
+        hasher.update(chunk);
+        const offset = this.#received;
+        if (this.size !== undefined && offset + chunk.byteLength > this.size) {
+          throw new FillAbortedError(`upstream sent more than the announced ${this.size} bytes`);
+        }
+        await this.#keep(chunk, offset);
+        // Counted only once kept, so readers never look for bytes that are not in file or window yet.
+        this.#received = offset + chunk.byteLength;
+        this.#wake();
+        if (this.#passThrough) await this.#drainWindow();
+      }
+      if (this.size !== undefined && this.#received !== this.size) {
+        throw new FillAbortedError(`upstream ended after ${this.#received} of ${this.size} bytes`);
+      }
+      const actual = `${this.digest.algorithm}:${hasher.digest("hex")}`;
+      if (actual !== this.digest.digest) throw new DigestMismatchError(this.digest.digest, actual);
+      if (!this.#passThrough) {
+        await store.putFile(this.digest.digest, this.#path as string);
+        this.#stored = true;
+      }
+      this.#finish();
+    } catch (error) {
+      source.body.destroy();
+      this.#fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  async #keep(chunk: Buffer, offset: number): Promise<void> {
+    if (!this.#passThrough && this.#handle) {
+      try {
+        await this.#handle.write(chunk, 0, chunk.byteLength, offset);
+        this.#fileEnd = offset + chunk.byteLength;
+        return;
+      } catch (error) {
+        this.#enterPassThrough(error);
+      }
+    }
+    this.#window.push({ offset, bytes: chunk });
+    this.#windowBytes += chunk.byteLength;
+  }
+
+  #enterPassThrough(error: unknown): void {
+    this.#passThrough = true;
+    this.#events.onSpoolFailure?.(error);
+  }
+
+  /** Holds the upstream while the window is full; gives up when nobody is left to read. */
+  async #drainWindow(): Promise<void> {
+    while (this.#windowBytes > PASS_THROUGH_WINDOW_BYTES) {
+      if (this.#readers.size === 0) throw new FillAbortedError("pass-through download lost all its readers");
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  #finish(): void {
+    this.#state = "verified";
+    this.#settle();
+    this.#wake();
+    this.#releaseIfIdle();
+  }
+
+  #fail(error: Error): void {
+    if (this.#state !== "filling") return;
+    this.#state = "failed";
+    this.#error = error;
+    this.#settle(error);
+    this.#wake();
+    this.#releaseIfIdle();
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  #releaseIfIdle(): void {
+    if (this.#state === "filling" || this.#readers.size > 0 || !this.#handle) return;
+    const handle = this.#handle;
+    this.#handle = undefined;
+    void handle.close().catch(() => {});
+    if (!this.#stored && this.#path) void unlink(this.#path).catch(() => {});
+  }
+
+  // ---- the reader side, used by FillReader only ----
+
+  /**
+   * How far readers may read now: never the blob's last byte before verification. With no
+   * announced size any byte may be the last, so the newest one is always held back.
+   */
+  readable(): number {
+    if (this.#state === "verified") return this.#received;
+    return this.size === undefined
+      ? Math.max(0, this.#received - 1)
+      : Math.min(this.#received, this.size - 1);
+  }
+
+  failure(): Error | undefined {
+    return this.#state === "failed" ? (this.#error ?? new Error("download failed")) : undefined;
+  }
+
+  /** Ends at `total` when the download is verified and the reader has everything. */
+  totalIfKnown(): number | undefined {
+    return this.#state === "verified" ? this.#received : this.size;
+  }
+
+  waitForProgress(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  async readAt(position: number, length: number): Promise<Buffer> {
+    if (position < this.#fileEnd && this.#handle) {
+      const wanted = Math.min(length, this.#fileEnd - position);
+      const buffer = Buffer.allocUnsafe(wanted);
+      const { bytesRead } = await this.#handle.read(buffer, 0, wanted, position);
+      return bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead);
+    }
+    for (const slice of this.#window) {
+      if (position >= slice.offset && position < slice.offset + slice.bytes.byteLength) {
+        const start = position - slice.offset;
+        return slice.bytes.subarray(start, Math.min(slice.bytes.byteLength, start + length));
+      }
+    }
+    throw new FillAbortedError(`byte ${position} is no longer held for this reader`);
+  }
+
+  /** Drops window slices every reader has passed, letting a held upstream continue. */
+  readerMoved(): void {
+    if (!this.#passThrough) return;
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const reader of this.#readers) lowest = Math.min(lowest, reader.neededFrom);
+    while (this.#window.length > 0) {
+      const first = this.#window[0] as { offset: number; bytes: Buffer };
+      if (first.offset + first.bytes.byteLength > lowest) break;
+      this.#window.shift();
+      this.#windowBytes -= first.bytes.byteLength;
+    }
+    this.#wake();
+  }
+
+  readerClosed(reader: FillReader): void {
+    this.#readers.delete(reader);
+    this.readerMoved();
+    this.#releaseIfIdle();
+  }
+}
+
+/** Streams one byte range of a BlobFill, waiting for bytes that have not arrived yet. */
+class FillReader extends Readable {
+  position: number;
+  readonly #fill: BlobFill;
+  readonly #end: number;
+  #busy = false;
+
+  constructor(fill: BlobFill, start: number, end: number) {
+    super({ highWaterMark: READ_SLICE_BYTES });
+    this.#fill = fill;
+    this.position = start;
+    this.#end = end;
+  }
+
+  override _read(): void {
+    if (this.#busy) return;
+    this.#busy = true;
+    this.#next().then(
+      () => {
+        this.#busy = false;
+      },
+      (error: unknown) => {
+        this.#busy = false;
+        this.destroy(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  }
+
+  /** The first byte this reader still needs; a reader done with its range holds nothing back. */
+  get neededFrom(): number {
+    return this.position > this.#end ? Number.POSITIVE_INFINITY : this.position;
+  }
+
+  /**
+   * Pushes one slice, or waits for one; Readable calls _read again when it wants more. Even a
+   * range that stops short of the end is finished only after verification (invariant 1).
+   */
+  async #next(): Promise<void> {
+    for (;;) {
+      if (this.destroyed) return;
+      const failure = this.#fill.failure();
+      if (failure) throw failure;
+      const total = this.#fill.totalIfKnown();
+      const last = Math.min(this.#end, total === undefined ? Number.POSITIVE_INFINITY : total - 1);
+      if (this.position > last) {
+        if (this.#fill.state === "verified") {
+          this.push(null);
+          return;
+        }
+        await this.#fill.waitForProgress();
+        continue;
+      }
+      const available = Math.min(this.#fill.readable(), last + 1);
+      if (this.position >= available) {
+        await this.#fill.waitForProgress();
+        continue;
+      }
+      const slice = await this.#fill.readAt(
+        this.position,
+        Math.min(READ_SLICE_BYTES, available - this.position),
+      );
+      this.position += slice.byteLength;
+      this.#fill.readerMoved();
+      if (!this.push(slice)) return;
+    }
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#fill.readerClosed(this);
+    callback(error);
+  }
+}

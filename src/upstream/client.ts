@@ -1,0 +1,285 @@
+import type { Readable } from "node:stream";
+import { type Dispatcher, request } from "undici";
+import { digestOf, tryParseDigest } from "../oci/digest.js";
+import { MAX_MANIFEST_BYTES } from "../oci/manifest.js";
+import { baseMediaType } from "../oci/media-types.js";
+import { UpstreamAuth, type UpstreamCredentials } from "./auth.js";
+import { failureKindOf, parseRetryAfter, UpstreamError } from "./errors.js";
+import { RateLimitState } from "./rate-limit.js";
+
+export interface UpstreamTimeouts {
+  /** Until response headers arrive. */
+  readonly headersMs: number;
+  /** Longest silence allowed between two chunks of a body. */
+  readonly bodyMs: number;
+}
+
+export interface UpstreamClientOptions {
+  /** The proxy repository this client serves, for logs and errors. */
+  readonly name: string;
+  readonly url: string;
+  readonly credentials?: UpstreamCredentials;
+  readonly timeouts: UpstreamTimeouts;
+  readonly dispatcher: Dispatcher;
+  readonly userAgent: string;
+  /** Called when the upstream reports a new pull budget, so it is logged once per change. */
+  readonly onRateLimit?: (state: RateLimitState) => void;
+}
+
+export interface ManifestHead {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+export interface FetchedManifest extends ManifestHead {
+  readonly bytes: Buffer;
+}
+
+export interface FetchedBlob {
+  /** From Content-Length; undefined when the upstream streams without one. */
+  readonly size: number | undefined;
+  readonly body: Readable;
+}
+
+export interface TagPage {
+  readonly tags: string[];
+  readonly hasMore: boolean;
+}
+
+type Headers = Record<string, string | string[] | undefined>;
+
+const MAX_REDIRECTS = 5;
+/** The back-off after a 429 without `Retry-After`. */
+const DEFAULT_BACKOFF_SECONDS = 60;
+
+function header(headers: Headers, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * A client for one upstream registry, speaking only the read side of the distribution API.
+ * Every failure comes out as an UpstreamError whose kind tells callers whether a cached copy
+ * may stand in; the response body of a success belongs to the caller.
+ */
+export class UpstreamClient {
+  readonly name: string;
+  readonly rateLimit = new RateLimitState();
+  readonly #base: URL;
+  readonly #auth: UpstreamAuth;
+  readonly #options: UpstreamClientOptions;
+
+  constructor(options: UpstreamClientOptions) {
+    this.name = options.name;
+    this.#options = options;
+    this.#base = new URL(options.url.endsWith("/") ? options.url : `${options.url}/`);
+    this.#auth = new UpstreamAuth(options.name, options.credentials, options.dispatcher);
+  }
+
+  get url(): string {
+    return this.#base.href.replace(/\/$/, "");
+  }
+
+  get host(): string {
+    return this.#base.host;
+  }
+
+  get tokenRequests(): number {
+    return this.#auth.tokenRequests;
+  }
+
+  async headManifest(name: string, reference: string, accept: readonly string[]): Promise<ManifestHead> {
+    const response = await this.#send("HEAD", `v2/${name}/manifests/${reference}`, {
+      name,
+      accept,
+      counted: true,
+    });
+    await response.body.dump();
+    const digest = header(response.headers, "docker-content-digest");
+    const mediaType = baseMediaType(header(response.headers, "content-type"));
+    const size = Number(header(response.headers, "content-length") ?? Number.NaN);
+    if (!digest || !tryParseDigest(digest)) {
+      throw new UpstreamError("invalid", "manifest HEAD without Docker-Content-Digest", {
+        upstream: this.name,
+      });
+    }
+    return { digest, mediaType, size };
+  }
+
+  async getManifest(name: string, reference: string, accept: readonly string[]): Promise<FetchedManifest> {
+    const response = await this.#send("GET", `v2/${name}/manifests/${reference}`, {
+      name,
+      accept,
+      counted: true,
+    });
+    const bytes = await this.#readLimited(response, MAX_MANIFEST_BYTES);
+    const mediaType = baseMediaType(header(response.headers, "content-type"));
+    const claimed = header(response.headers, "docker-content-digest");
+    const algorithm =
+      tryParseDigest(reference)?.algorithm ?? tryParseDigest(claimed ?? "")?.algorithm ?? "sha256";
+    const digest = digestOf(bytes, algorithm);
+    const expected = tryParseDigest(reference) ? reference : claimed;
+    if (expected !== undefined && expected !== digest) {
+      throw new UpstreamError(
+        "invalid",
+        `manifest ${reference} from upstream has digest ${digest}, not ${expected}`,
+        {
+          upstream: this.name,
+        },
+      );
+    }
+    return { digest, mediaType, size: bytes.byteLength, bytes };
+  }
+
+  async headBlob(name: string, digest: string): Promise<{ size: number | undefined }> {
+    const response = await this.#send("HEAD", `v2/${name}/blobs/${digest}`, { name, followRedirects: true });
+    await response.body.dump();
+    const length = header(response.headers, "content-length");
+    return { size: length === undefined ? undefined : Number(length) };
+  }
+
+  /** Starts a blob download; the caller must consume or destroy `body`. */
+  async getBlob(name: string, digest: string, signal?: AbortSignal): Promise<FetchedBlob> {
+    const response = await this.#send("GET", `v2/${name}/blobs/${digest}`, {
+      name,
+      followRedirects: true,
+      signal,
+    });
+    const length = header(response.headers, "content-length");
+    return { size: length === undefined ? undefined : Number(length), body: response.body };
+  }
+
+  async listTags(name: string, limit?: number, last?: string): Promise<TagPage> {
+    const query = new URLSearchParams();
+    if (limit !== undefined) query.set("n", String(limit));
+    if (last !== undefined) query.set("last", last);
+    const suffix = query.size > 0 ? `?${query}` : "";
+    const response = await this.#send("GET", `v2/${name}/tags/list${suffix}`, { name });
+    const body = (await response.body.json()) as { tags?: unknown };
+    const tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === "string") : [];
+    return { tags, hasMore: header(response.headers, "link") !== undefined };
+  }
+
+  /** The upstream's referrers index, or undefined when it has no referrers API. */
+  async referrers(name: string, digest: string, artifactType?: string): Promise<Buffer | undefined> {
+    const suffix = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
+    try {
+      const response = await this.#send("GET", `v2/${name}/referrers/${digest}${suffix}`, { name });
+      return await this.#readLimited(response, MAX_MANIFEST_BYTES);
+    } catch (error) {
+      if (error instanceof UpstreamError && (error.kind === "not-found" || error.status === 400))
+        return undefined;
+      throw error;
+    }
+  }
+
+  async #readLimited(response: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      total += chunk.byteLength;
+      if (total > limit) {
+        response.body.destroy();
+        throw new UpstreamError("invalid", `upstream response larger than ${limit} bytes`, {
+          upstream: this.name,
+        });
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks, total);
+  }
+
+  /**
+   * Sends one request with the upstream's auth, retrying once after a 401 that taught us a
+   * better scheme, and following redirects (without our Authorization on other hosts: Docker
+   * Hub sends blobs from a CDN). Returns only 2xx responses.
+   */
+  async #send(
+    method: "GET" | "HEAD",
+    path: string,
+    options: {
+      name: string;
+      accept?: readonly string[];
+      counted?: boolean;
+      followRedirects?: boolean;
+      signal?: AbortSignal | undefined;
+    },
+  ): Promise<Dispatcher.ResponseData> {
+    const backoff = this.rateLimit.backoffRemaining();
+    if (options.counted && backoff > 0) {
+      throw new UpstreamError("rate-limited", `backing off after a 429 for ${backoff} s more`, {
+        upstream: this.name,
+        status: 429,
+        retryAfterSeconds: backoff,
+      });
+    }
+    const scope = `repository:${options.name}:pull`;
+    let url = new URL(path, this.#base);
+    let authorize = true;
+    for (let attempt = 0, redirects = 0; ; ) {
+      const headers: Record<string, string> = { "user-agent": this.#options.userAgent };
+      if (options.accept && options.accept.length > 0) headers.accept = options.accept.join(", ");
+      const authorization = authorize ? await this.#auth.authorization(scope) : undefined;
+      if (authorization) headers.authorization = authorization;
+      const response = await this.#request(method, url, headers, options.signal);
+      const status = response.statusCode;
+      if (this.rateLimit.observe(response.headers)) this.#options.onRateLimit?.(this.rateLimit);
+      if (status >= 200 && status < 300) return response;
+      await response.body.dump();
+      const location = header(response.headers, "location");
+      if (status >= 300 && status < 400 && location && options.followRedirects && redirects < MAX_REDIRECTS) {
+        const next = new URL(location, url);
+        if (next.protocol !== "https:" && next.protocol !== "http:") break;
+        authorize = authorize && next.origin === url.origin;
+        url = next;
+        redirects++;
+        continue;
+      }
+      if (status === 401 && authorize && attempt === 0) {
+        attempt++;
+        if (this.#auth.learn(response.headers["www-authenticate"], scope, authorization !== undefined))
+          continue;
+      }
+      throw this.#failure(status, response.headers, `${method} ${url.pathname}`);
+    }
+    throw new UpstreamError("invalid", `${method} ${path}: unusable redirect`, { upstream: this.name });
+  }
+
+  async #request(
+    method: "GET" | "HEAD",
+    url: URL,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData> {
+    try {
+      return await request(url, {
+        method,
+        headers,
+        dispatcher: this.#options.dispatcher,
+        headersTimeout: this.#options.timeouts.headersMs,
+        bodyTimeout: this.#options.timeouts.bodyMs,
+        ...(signal ? { signal } : {}),
+      });
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      throw new UpstreamError("unavailable", `${method} ${url.host}${url.pathname}: ${reason}`, {
+        upstream: this.name,
+        cause,
+      });
+    }
+  }
+
+  #failure(status: number, headers: Headers, what: string): UpstreamError {
+    const kind = failureKindOf(status);
+    const retryAfterSeconds = parseRetryAfter(headers["retry-after"]);
+    if (kind === "rate-limited") {
+      this.rateLimit.backOff(retryAfterSeconds ?? DEFAULT_BACKOFF_SECONDS, `429 on ${what}`);
+    }
+    return new UpstreamError(kind, `${what} answered ${status}`, {
+      upstream: this.name,
+      status,
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    });
+  }
+}

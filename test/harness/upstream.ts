@@ -1,0 +1,143 @@
+import fs from "node:fs";
+import path from "node:path";
+import YAML from "yaml";
+import { AccessLog, type AccessLogEntry, type RequestFilter } from "./accesslog.js";
+import { freePort } from "./ports.js";
+import { type Daemon, runCommand, spawnDaemon, waitHttp } from "./proc.js";
+import { makeTempDir, removeTempDir } from "./tmp.js";
+import { startTokenServer, type TokenServer, type TokenServerOptions } from "./tokenserver.js";
+import type { Credentials } from "./types.js";
+
+export type UpstreamAuth = "token" | "basic" | "none";
+
+export interface UpstreamOptions {
+  /** Default "token": Docker-Hub-style Bearer challenge pointing at a token server. */
+  auth?: UpstreamAuth;
+  /** Default testuser:testpass (the token server's or htpasswd's only user). */
+  creds?: Credentials;
+  /** Use this token server instead of starting one (which close() would then stop). */
+  tokenServer?: TokenServer;
+  /** Options for the token server started when none is given. */
+  token?: Omit<TokenServerOptions, "users">;
+}
+
+export interface Upstream {
+  readonly url: string;
+  /** 127.0.0.1:PORT, as image references want it. */
+  readonly host: string;
+  readonly port: number;
+  readonly auth: UpstreamAuth;
+  readonly creds: Credentials;
+  readonly tokenServer: TokenServer | undefined;
+  readonly dataDir: string;
+  requests(since?: number): AccessLogEntry[];
+  count(filter?: RequestFilter): number;
+  mark(): number;
+  clearLog(): void;
+  /** Waits until the access log has been quiet for quietMs. */
+  settle(quietMs?: number, timeoutMs?: number): Promise<void>;
+  /** Stops the registry process; data, port and log survive for start(). */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** Stops everything this upstream started and removes its files. */
+  close(): Promise<void>;
+}
+
+async function htpasswdFile(file: string, creds: Credentials): Promise<void> {
+  const { stdout } = await runCommand("htpasswd", ["-nbB", "-C", "4", creds.username, creds.password]);
+  fs.writeFileSync(file, stdout);
+}
+
+function authSection(auth: UpstreamAuth, dir: string, token: TokenServer | undefined): object | undefined {
+  if (auth === "basic")
+    return { htpasswd: { realm: "wharf-test-upstream", path: path.join(dir, "htpasswd") } };
+  if (auth === "token" && token) {
+    return {
+      token: {
+        realm: token.realm,
+        service: token.service,
+        issuer: token.issuer,
+        rootcertbundle: token.certPath,
+      },
+    };
+  }
+  return undefined;
+}
+
+function registryConfig(port: number, dataDir: string, auth: object | undefined): string {
+  return YAML.stringify({
+    version: "0.1",
+    log: { level: "info", formatter: "text", accesslog: { disabled: false } },
+    storage: {
+      filesystem: { rootdirectory: dataDir },
+      cache: { blobdescriptor: "inmemory" },
+      delete: { enabled: true },
+      maintenance: { uploadpurging: { enabled: false } },
+    },
+    http: { addr: `127.0.0.1:${port}`, secret: "wharf-test-upstream-secret" },
+    ...(auth ? { auth } : {}),
+  });
+}
+
+/**
+ * Debian's docker-registry (distribution 2.8) as a stand-in for registry-1.docker.io, with filesystem
+ * storage in a fresh temp dir. Its stdout is the access log, which requests()/count() parse.
+ */
+export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstream> {
+  const auth = opts.auth ?? "token";
+  const creds = opts.creds ?? { username: "testuser", password: "testpass" };
+  const dir = makeTempDir("upstream");
+  const dataDir = path.join(dir, "data");
+  const ownToken =
+    auth === "token" && !opts.tokenServer
+      ? await startTokenServer({ ...opts.token, users: { [creds.username]: creds.password } })
+      : undefined;
+  const tokenServer = auth === "token" ? (opts.tokenServer ?? ownToken) : undefined;
+  if (auth === "basic") await htpasswdFile(path.join(dir, "htpasswd"), creds);
+  const port = await freePort();
+  const configPath = path.join(dir, "config.yml");
+  fs.writeFileSync(configPath, registryConfig(port, dataDir, authSection(auth, dir, tokenServer)));
+  const url = `http://127.0.0.1:${port}`;
+  const log = new AccessLog(path.join(dir, "registry.stdout"));
+  let daemon: Daemon | undefined;
+
+  async function start(): Promise<void> {
+    if (daemon?.running()) return;
+    daemon = spawnDaemon({
+      name: "registry",
+      command: "docker-registry",
+      args: ["serve", configPath],
+      logDir: dir,
+      // docker-registry reads every REGISTRY_* variable as a config override: pass none
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    });
+    await waitHttp(`${url}/v2/`, 15_000, daemon);
+  }
+
+  async function stop(): Promise<void> {
+    await daemon?.stop();
+  }
+
+  await start();
+  return {
+    url,
+    host: `127.0.0.1:${port}`,
+    port,
+    auth,
+    creds,
+    tokenServer,
+    dataDir,
+    requests: (since) => log.requests(since),
+    count: (filter) => log.count(filter),
+    mark: () => log.mark(),
+    clearLog: () => log.clear(),
+    settle: (quietMs, timeoutMs) => log.settle(quietMs, timeoutMs),
+    stop,
+    start,
+    async close() {
+      await stop();
+      await ownToken?.close();
+      await removeTempDir(dir);
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import fs from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { freePort } from "./ports.js";
+import { type Daemon, spawnDaemon, waitHttp } from "./proc.js";
+import { makeTempDir, removeTempDir } from "./tmp.js";
+
+/** The compiled CLI: this file is dist/test/harness/wharf.js, the CLI dist/src/cli/main.js. */
+export const WHARF_MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+
+export interface WharfOptions {
+  /** Added to the child's environment; REGISTRY_HTTP_ADDR defaults to 127.0.0.1:<free port>. */
+  env?: Record<string, string>;
+  /** Extra arguments after `serve`. */
+  args?: string[];
+  /** Written to a file passed as --config. */
+  configYaml?: string;
+  /** --data DIR; default <temp dir>/data. */
+  dataDir?: string;
+  startTimeoutMs?: number;
+}
+
+export type WharfLogLine = Record<string, unknown>;
+
+export interface Wharf {
+  readonly url: string;
+  /** 127.0.0.1:PORT */
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** The process's working directory (a temp dir). */
+  readonly dir: string;
+  /** Every JSON line wharf wrote to stdout so far; non-JSON lines come as { msg: line, raw: true }. */
+  logLines(): WharfLogLine[];
+  /** Resolves with the first log line matching, polling until timeoutMs. */
+  waitLog(match: (line: WharfLogLine) => boolean, timeoutMs?: number): Promise<WharfLogLine>;
+  stop(): Promise<void>;
+  /** Stops and starts again: same port, same data. */
+  restart(): Promise<void>;
+  /** Stops and removes the temp dir (and with it the default data dir). */
+  close(): Promise<void>;
+}
+
+function inheritedEnv(): NodeJS.ProcessEnv {
+  // a developer's exported REGISTRY_* settings must not leak into the server under test
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_")));
+}
+
+function parseLines(text: string): WharfLogLine[] {
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      try {
+        const parsed: unknown = JSON.parse(line);
+        if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed as WharfLogLine;
+      } catch {
+        // a line from something other than the logger, e.g. a crash trace
+      }
+      return { msg: line, raw: true };
+    });
+}
+
+/** Runs `node dist/src/cli/main.js serve` on a free port and waits for GET /v2/ to answer. */
+export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
+  if (!fs.existsSync(WHARF_MAIN))
+    throw new Error(`${WHARF_MAIN} missing: build first (npx tsc -p tsconfig.json)`);
+  const dir = makeTempDir("server");
+  const dataDir = opts.dataDir ?? path.join(dir, "data");
+  const addr = opts.env?.REGISTRY_HTTP_ADDR ?? `127.0.0.1:${await freePort()}`;
+  const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
+  const args = [WHARF_MAIN, "serve", "--data", dataDir];
+  if (opts.configYaml !== undefined) {
+    const configPath = path.join(dir, "config.yml");
+    fs.writeFileSync(configPath, opts.configYaml);
+    args.push("--config", configPath);
+  }
+  args.push(...(opts.args ?? []));
+  const env = { ...inheritedEnv(), ...opts.env, REGISTRY_HTTP_ADDR: addr };
+  const url = `http://127.0.0.1:${port}`;
+  let daemon: Daemon | undefined;
+
+  async function start(): Promise<void> {
+    daemon = spawnDaemon({ name: "wharf", command: process.execPath, args, logDir: dir, env, cwd: dir });
+    await waitHttp(`${url}/v2/`, opts.startTimeoutMs ?? 30_000, daemon);
+  }
+  async function stop(): Promise<void> {
+    await daemon?.stop();
+  }
+  const logLines = () => {
+    const file = path.join(dir, "wharf.stdout");
+    return fs.existsSync(file) ? parseLines(fs.readFileSync(file, "utf8")) : [];
+  };
+
+  await start();
+  return {
+    url,
+    host: `127.0.0.1:${port}`,
+    port,
+    dataDir,
+    dir,
+    logLines,
+    async waitLog(match, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = logLines().find(match);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no matching wharf log line within ${timeoutMs} ms`);
+        await sleep(50);
+      }
+    },
+    stop,
+    async restart() {
+      await stop();
+      await start();
+    },
+    async close() {
+      await stop();
+      await removeTempDir(dir);
+    },
+  };
+}

@@ -87,10 +87,27 @@ function createProxy(
     timeouts: { headersMs: upstream.timeouts.headers, bodyMs: upstream.timeouts.body_idle },
     dispatcher,
     userAgent: `wharf/${VERSION}`,
-    onRateLimit: (state) => {
-      const snapshot = state.snapshot();
-      if (snapshot.remaining !== undefined) metrics.upstreamBudget.set({ repo: name }, snapshot.remaining);
-      logger.info({ repo: name, upstream: upstream.url, ...snapshot }, "upstream pull budget");
+    events: {
+      rateLimit(state) {
+        const snapshot = state.snapshot();
+        if (snapshot.remaining !== undefined) metrics.upstreamBudget.set({ repo: name }, snapshot.remaining);
+        logger.info({ repo: name, upstream: upstream.url, ...snapshot }, "upstream pull budget");
+      },
+      unavailable(reason) {
+        logger.error(
+          { repo: name, upstream: upstream.url, reason },
+          "upstream unavailable; serving what is cached",
+        );
+      },
+      recovered() {
+        logger.info({ repo: name, upstream: upstream.url }, "upstream available again");
+      },
+      backingOff(seconds, reason) {
+        logger.warn(
+          { repo: name, upstream: upstream.url, seconds, reason },
+          "upstream rate limit reached; backing off",
+        );
+      },
     },
   });
   return new ProxyRepository({
@@ -111,9 +128,9 @@ function registryHosts(repositories: ReadonlyMap<string, Repository>): Map<strin
   const hosts = new Map<string, string[]>();
   for (const [name, repository] of repositories) {
     if (!(repository instanceof ProxyRepository)) continue;
+    // A library-prefixed upstream stands for Docker Hub, which containerd names `ns=docker.io`.
     const own = [repository.upstream.host];
-    const hubLike = repository.canonical("x") === "library/x";
-    hosts.set(name, hubLike ? [...own, ...DOCKER_HUB_HOSTS] : own);
+    hosts.set(name, repository.libraryPrefix ? [...own, ...DOCKER_HUB_HOSTS] : own);
   }
   return hosts;
 }

@@ -53,6 +53,8 @@ export class ProxyRepository implements RepositoryReader {
   readonly kind = "proxy";
   readonly name: string;
   readonly upstream: UpstreamClient;
+  /** True when this upstream keeps official images under `library/`, as Docker Hub does. */
+  readonly libraryPrefix: boolean;
   readonly #options: ProxyOptions;
   readonly #now: () => number;
   readonly #manifestFlights = new SingleFlight<ManifestContent>();
@@ -60,13 +62,14 @@ export class ProxyRepository implements RepositoryReader {
   constructor(options: ProxyOptions) {
     this.name = options.name;
     this.upstream = options.upstream;
+    this.libraryPrefix = options.libraryPrefix;
     this.#options = options;
     this.#now = options.now ?? Date.now;
   }
 
   /** The name this repository uses upstream and in its cache. */
   canonical(name: string): string {
-    return this.#options.libraryPrefix && !name.includes("/") ? `library/${name}` : name;
+    return this.libraryPrefix && !name.includes("/") ? `library/${name}` : name;
   }
 
   // ---- blobs ----
@@ -118,7 +121,10 @@ export class ProxyRepository implements RepositoryReader {
             const started = this.#now();
             fill.done.then(
               async ({ stored }) => {
-                if (stored) await meta.linkBlob(this.name, name, digest, fill.received);
+                if (stored)
+                  await this.#remember("blob link", { name, digest }, () =>
+                    meta.linkBlob(this.name, name, digest, fill.received),
+                  );
                 logger.info(
                   { repo: this.name, name, digest, bytes: fill.received, ms: this.#now() - started, stored },
                   "blob fetched from upstream",
@@ -174,7 +180,7 @@ export class ProxyRepository implements RepositoryReader {
           throw upstreamToOci(error, "BLOB_UNKNOWN");
         return undefined;
       }
-      await meta.linkBlob(this.name, name, digest, size);
+      await this.#remember("blob link", { name, digest }, () => meta.linkBlob(this.name, name, digest, size));
     }
     const selected = range ? rangeResolver(range)(size) : undefined;
     return {
@@ -204,6 +210,14 @@ export class ProxyRepository implements RepositoryReader {
     if ((await this.#options.blobs.stat(digest)) !== undefined) {
       const adopted = await this.#adoptManifest(name, digest, request);
       if (adopted) return adopted;
+    }
+    if (request.method === "HEAD") {
+      // A HEAD is free upstream; a GET would count as a pull for a client that only asked.
+      try {
+        return { ...(await this.upstream.headManifest(name, digest, ALL_MANIFEST_TYPES)), cache: "miss" };
+      } catch (error) {
+        throw upstreamToOci(error, "MANIFEST_UNKNOWN");
+      }
     }
     return this.#manifestFlights.run(`${name}@${digest}`, () =>
       this.#fetchManifest(name, digest, request.accept),
@@ -236,16 +250,18 @@ export class ProxyRepository implements RepositoryReader {
   }
 
   async #manifestByTag(name: string, tag: string, request: ManifestRequest): Promise<ManifestContent> {
-    const { meta } = this.#options;
-    const known = await meta.getTag(this.name, name, tag);
-    if (known && this.#now() - known.validatedAt < this.#options.tagTtlMs) {
-      const local = await this.#localManifest(name, known.digest, request, "hit");
-      if (local) return local;
-    }
+    const known = await this.#options.meta.getTag(this.name, name, tag);
     if (!known) {
-      return this.#manifestFlights.run(`${name}:${tag}\n${request.method}\n${request.accept.join(",")}`, () =>
+      const accept = [...request.accept].sort().join(",");
+      return this.#manifestFlights.run(`${name}:${tag}\n${request.method}\n${accept}`, () =>
         this.#firstTagFetch(name, tag, request),
       );
+    }
+    if (this.#now() - known.validatedAt < this.#options.tagTtlMs) {
+      const local = await this.#localManifest(name, known.digest, request, "hit");
+      if (local) return local;
+      // The tag was learnt from a HEAD and its manifest never fetched: get it by digest.
+      if (request.method === "GET") return this.#manifestByDigest(name, known.digest, request);
     }
     return this.#manifestFlights.run(`${name}:${tag}\nrevalidate\n${request.method}`, () =>
       this.#revalidateTag(name, tag, known.digest, request),
@@ -261,11 +277,11 @@ export class ProxyRepository implements RepositoryReader {
     try {
       if (request.method === "HEAD") {
         const head = await this.upstream.headManifest(name, tag, accept);
-        await this.#options.meta.setTag(this.name, name, tag, head.digest, this.#now());
+        await this.#rememberTag(name, tag, head.digest);
         return { ...head, cache: "miss" };
       }
       const fetched = await this.#fetchManifest(name, tag, request.accept);
-      await this.#options.meta.setTag(this.name, name, tag, fetched.digest, this.#now());
+      await this.#rememberTag(name, tag, fetched.digest);
       return fetched;
     } catch (error) {
       throw upstreamToOci(error, "MANIFEST_UNKNOWN");
@@ -288,18 +304,18 @@ export class ProxyRepository implements RepositoryReader {
         throw upstreamToOci(error, "MANIFEST_UNKNOWN");
       }
       const stale = await this.#localManifest(name, digest, request, "stale");
-      if (stale && error instanceof UpstreamError && error.allowsStale) {
-        this.#options.logger.warn(
-          { repo: this.name, name, tag, digest, reason: error.message },
-          "upstream failed; serving the last known digest",
-        );
+      // The upstream's failure itself is logged once by its client; each stale answer shows in the request log.
+      if (stale && error instanceof UpstreamError && error.allowsStale)
         return { ...stale, staleReason: error.message };
-      }
       throw upstreamToOci(error, "MANIFEST_UNKNOWN");
     }
-    const now = this.#now();
-    if (current === digest) await meta.markTagValidated(this.name, name, tag, now);
-    else await meta.setTag(this.name, name, tag, current, now);
+    if (current === digest) {
+      await this.#remember("tag", { name, tag }, () =>
+        meta.markTagValidated(this.name, name, tag, this.#now()),
+      );
+    } else {
+      await this.#rememberTag(name, tag, current);
+    }
     const local = await this.#localManifest(
       name,
       current,
@@ -308,11 +324,7 @@ export class ProxyRepository implements RepositoryReader {
     );
     if (local) return local;
     // The tag moved to content we do not have: this is the one case that costs a counted GET.
-    try {
-      return await this.#fetchManifest(name, current, request.accept);
-    } catch (error) {
-      throw upstreamToOci(error, "MANIFEST_UNKNOWN");
-    }
+    return this.#manifestByDigest(name, current, request);
   }
 
   async #localManifest(
@@ -373,6 +385,27 @@ export class ProxyRepository implements RepositoryReader {
       bytes: fetched.bytes,
       cache: "miss",
     };
+  }
+
+  #rememberTag(name: string, tag: string, digest: string): Promise<void> {
+    return this.#remember("tag", { name, tag, digest }, () =>
+      this.#options.meta.setTag(this.name, name, tag, digest, this.#now()),
+    );
+  }
+
+  /**
+   * Records fetched content in the cache. A failure here (full disk, read-only database) must
+   * not fail the client's request: the content was fetched and verified, it is just not kept.
+   */
+  async #remember(what: string, context: Record<string, string>, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.#options.logger.error(
+        { err: error, repo: this.name, ...context },
+        `cannot cache ${what}; serving it uncached`,
+      );
+    }
   }
 
   // ---- listings ----

@@ -22,8 +22,18 @@ export interface UpstreamClientOptions {
   readonly timeouts: UpstreamTimeouts;
   readonly dispatcher: Dispatcher;
   readonly userAgent: string;
-  /** Called when the upstream reports a new pull budget, so it is logged once per change. */
-  readonly onRateLimit?: (state: RateLimitState) => void;
+  readonly events?: UpstreamEvents;
+}
+
+/**
+ * What an operator should hear about an upstream, each once per change rather than once per
+ * request: a new pull budget, the upstream going down or coming back, a back-off after a 429.
+ */
+export interface UpstreamEvents {
+  rateLimit?(state: RateLimitState): void;
+  unavailable?(reason: string): void;
+  recovered?(): void;
+  backingOff?(seconds: number, reason: string): void;
 }
 
 export interface ManifestHead {
@@ -69,6 +79,7 @@ export class UpstreamClient {
   readonly #base: URL;
   readonly #auth: UpstreamAuth;
   readonly #options: UpstreamClientOptions;
+  #available = true;
 
   constructor(options: UpstreamClientOptions) {
     this.name = options.name;
@@ -224,7 +235,8 @@ export class UpstreamClient {
       if (authorization) headers.authorization = authorization;
       const response = await this.#request(method, url, headers, options.signal);
       const status = response.statusCode;
-      if (this.rateLimit.observe(response.headers)) this.#options.onRateLimit?.(this.rateLimit);
+      this.#markAvailable(status < 500, `${method} ${url.pathname} answered ${status}`);
+      if (this.rateLimit.observe(response.headers)) this.#options.events?.rateLimit?.(this.rateLimit);
       if (status >= 200 && status < 300) return response;
       await response.body.dump();
       const location = header(response.headers, "location");
@@ -263,18 +275,27 @@ export class UpstreamClient {
       });
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
-      throw new UpstreamError("unavailable", `${method} ${url.host}${url.pathname}: ${reason}`, {
-        upstream: this.name,
-        cause,
-      });
+      const message = `${method} ${url.host}${url.pathname}: ${reason}`;
+      if (!signal?.aborted) this.#markAvailable(false, message);
+      throw new UpstreamError("unavailable", message, { upstream: this.name, cause });
     }
+  }
+
+  #markAvailable(available: boolean, reason: string): void {
+    if (available === this.#available) return;
+    this.#available = available;
+    if (available) this.#options.events?.recovered?.();
+    else this.#options.events?.unavailable?.(reason);
   }
 
   #failure(status: number, headers: Headers, what: string): UpstreamError {
     const kind = failureKindOf(status);
     const retryAfterSeconds = parseRetryAfter(headers["retry-after"]);
     if (kind === "rate-limited") {
-      this.rateLimit.backOff(retryAfterSeconds ?? DEFAULT_BACKOFF_SECONDS, `429 on ${what}`);
+      const seconds = retryAfterSeconds ?? DEFAULT_BACKOFF_SECONDS;
+      const wasBackingOff = this.rateLimit.backoffRemaining() > 0;
+      this.rateLimit.backOff(seconds, `429 on ${what}`);
+      if (!wasBackingOff) this.#options.events?.backingOff?.(seconds, `429 on ${what}`);
     }
     return new UpstreamError(kind, `${what} answered ${status}`, {
       upstream: this.name,

@@ -18,6 +18,12 @@ export {
   startDockerd,
 } from "./clients/dockerd.js";
 export { type PodmanPullOptions, type PodmanPullResult, podmanPull } from "./clients/podman.js";
-export { type SkopeoCopyOptions, type SkopeoCopyResult, skopeoCopy } from "./clients/skopeo.js";
+export {
+  runSkopeoCopy,
+  type SkopeoCopyOptions,
+  type SkopeoCopyResult,
+  type SkopeoRunResult,
+  skopeoCopy,
+} from "./clients/skopeo.js";
 export { dockerHubMirror, type MirrorRule, registriesConf } from "./containers.js";
 export { readDirLayout } from "./dirlayout.js";

@@ -305,3 +305,11 @@ export function expectedContent(
 export function allDigests(content: ImageContent): string[] {
   return [content.digest, ...content.manifests, ...content.blobs.map((b) => b.digest)].sort();
 }
+
+/** The bytes of one manifest or blob of a generated image, read from its layout. */
+export function layoutBytes(image: TestImage, digest: string): Buffer {
+  const hex = digest.slice("sha256:".length);
+  if (image.transport === "oci") return fs.readFileSync(path.join(image.path, "blobs", "sha256", hex));
+  // skopeo's dir: names the top manifest manifest.json
+  return fs.readFileSync(path.join(image.path, digest === image.digest ? "manifest.json" : hex));
+}

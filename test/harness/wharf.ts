@@ -31,6 +31,8 @@ export interface Wharf {
   readonly dataDir: string;
   /** The process's working directory (a temp dir). */
   readonly dir: string;
+  /** The node process serving now (it changes on restart); -1 before the first start. */
+  pid(): number;
   /** Every JSON line wharf wrote to stdout so far; non-JSON lines come as { msg: line, raw: true }. */
   logLines(): WharfLogLine[];
   /** Resolves with the first log line matching, polling until timeoutMs. */
@@ -100,6 +102,7 @@ export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
     port,
     dataDir,
     dir,
+    pid: () => daemon?.pid ?? -1,
     logLines,
     async waitLog(match, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;

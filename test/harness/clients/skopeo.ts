@@ -26,22 +26,28 @@ export interface SkopeoCopyOptions {
   timeoutMs?: number;
 }
 
-export interface SkopeoCopyResult {
+export interface SkopeoRunResult {
   dir: string;
+  stderr: string;
+  /** Wall time of the skopeo process alone (no setup, no verification). */
+  seconds: number;
+}
+
+export interface SkopeoCopyResult extends SkopeoRunResult {
   /** What the layout holds, every file re-hashed against its name. */
   content: ImageContent;
-  stderr: string;
 }
 
 /**
- * skopeo copy REF dir:DEST_DIR under the loopback guard, then re-hashes every file of the layout.
+ * skopeo copy REF dir:DEST_DIR under the loopback guard, without reading the result: for callers
+ * that time many concurrent copies and must not hash one layout while the others still run.
  * REF without a transport is taken as docker://REF.
  */
-export async function skopeoCopy(
+export async function runSkopeoCopy(
   ref: string,
   destDir: string,
   opts: SkopeoCopyOptions = {},
-): Promise<SkopeoCopyResult> {
+): Promise<SkopeoRunResult> {
   const work = makeTempDir("skopeo");
   try {
     const files = writeContainersFiles(work, opts.registriesConf ?? registriesConf([]));
@@ -55,12 +61,23 @@ export async function skopeoCopy(
     if (opts.all) args.push("--all");
     args.push(src, `dir:${path.resolve(destDir)}`);
     const guarded = loopbackOnly(work, "skopeo", args);
+    const started = performance.now();
     const { stderr } = await runCommand(guarded.command, guarded.args, {
       env: files.env,
       timeoutMs: opts.timeoutMs ?? 60_000,
     });
-    return { dir: destDir, content: readDirLayout(destDir), stderr };
+    return { dir: destDir, stderr, seconds: (performance.now() - started) / 1000 };
   } finally {
     await removeTempDir(work);
   }
+}
+
+/** runSkopeoCopy, then re-hashes every file of the layout. */
+export async function skopeoCopy(
+  ref: string,
+  destDir: string,
+  opts: SkopeoCopyOptions = {},
+): Promise<SkopeoCopyResult> {
+  const result = await runSkopeoCopy(ref, destDir, opts);
+  return { ...result, content: readDirLayout(destDir) };
 }

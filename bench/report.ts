@@ -1,0 +1,255 @@
+import type {
+  BenchResult,
+  ConcurrentResult,
+  ImageInfo,
+  ImagePulls,
+  LoadSeries,
+  PullSeries,
+  ThroughputResult,
+} from "./results.js";
+import { SERVER_LABELS } from "./results.js";
+import { MB } from "./stats.js";
+import { formatCounts } from "./upstream-counts.js";
+
+/** Left-aligned first column, right-aligned figures. */
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+const num = (n: number | null | undefined, digits = 2) =>
+  n === null || n === undefined || Number.isNaN(n) ? "-" : n.toFixed(digits);
+const times = (n: number | null | undefined) => (n === null || n === undefined ? "-" : `${n.toFixed(2)}x`);
+const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+
+function imageLine(i: ImageInfo): string {
+  const layer = i.layerBytes >= MB ? mb(i.layerBytes) : `${(i.layerBytes / 1e3).toFixed(1)} kB`;
+  return `${i.repo}: ${i.layers} layers of ${layer}, ${mb(i.totalBytes)} in all`;
+}
+
+function pullRounds(s: PullSeries): string {
+  return s.rounds.map((r) => (r.ok ? r.seconds.toFixed(2) : "FAIL")).join(" ");
+}
+
+/** Counts of the first round; rounds that differ follow after a bar. */
+function pullCounts(s: PullSeries): string {
+  return [...new Set(s.rounds.map((r) => formatCounts(r.upstream)))].join(" | ");
+}
+
+function pullsSection(pulls: ImagePulls[], rounds: number): string {
+  const rows: string[][] = [];
+  for (const p of pulls) {
+    rows.push([
+      p.image.repo,
+      SERVER_LABELS.direct,
+      num(p.direct.bestSeconds),
+      pullRounds(p.direct),
+      "",
+      "",
+      pullCounts(p.direct),
+      "",
+    ]);
+    for (const name of ["wharf", "registry"] as const) {
+      const t = p[name];
+      rows.push([
+        p.image.repo,
+        SERVER_LABELS[name],
+        num(t.cold.bestSeconds),
+        pullRounds(t.cold),
+        num(t.warm.bestSeconds),
+        pullRounds(t.warm),
+        pullCounts(t.cold),
+        pullCounts(t.warm),
+      ]);
+    }
+  }
+  const ratios = pulls.map((p) => [
+    p.image.repo,
+    times(p.ratios.wharfColdVsDirect),
+    times(p.ratios.wharfWarmVsDirect),
+    times(p.ratios.wharfColdVsRegistry),
+    times(p.ratios.wharfWarmVsRegistry),
+    times(p.ratios.registryColdVsDirect),
+  ]);
+  return [
+    `PULLS: seconds, best of ${rounds} rounds (all rounds listed); the direct pull is the same in both columns`,
+    table(
+      ["image", "server", "cold", "cold rounds", "warm", "warm rounds", "upstream cold", "upstream warm"],
+      rows,
+    ),
+    "",
+    table(
+      [
+        "image",
+        "wharf cold/direct",
+        "wharf warm/direct",
+        "wharf cold/registry",
+        "wharf warm/registry",
+        "registry cold/direct",
+      ],
+      ratios,
+    ),
+  ].join("\n");
+}
+
+function loadRounds(s: LoadSeries): string {
+  return s.rounds.map((r) => (r.allOk ? r.mbPerSecond.toFixed(0) : "BAD")).join(" ");
+}
+
+function throughputSection(t: ThroughputResult, rounds: number): string {
+  const rows = (["wharf", "registry", "nginx"] as const).map((s) => {
+    const ratios = s === "nginx" ? undefined : t.ratiosToNginx[s];
+    return [
+      SERVER_LABELS[s],
+      num(t.servers[s].sequential.bestMBps, 0),
+      loadRounds(t.servers[s].sequential),
+      num(t.servers[s].parallel8.bestMBps, 0),
+      loadRounds(t.servers[s].parallel8),
+      ratios ? times(ratios.sequential) : "1.00x",
+      ratios ? times(ratios.parallel8) : "1.00x",
+      t.digestOk[s] ? "ok" : "WRONG",
+    ];
+  });
+  return [
+    `WARM BLOB THROUGHPUT: MB/s, 20 GETs of ${t.blob.digest.slice(0, 19)}… (${mb(t.blob.size)}), best of ${rounds} rounds`,
+    `client: ${t.client}`,
+    table(
+      ["server", "sequential", "rounds", "8 parallel", "rounds", "seq/nginx", "par8/nginx", "bytes"],
+      rows,
+    ),
+    `upstream requests during the timed rounds: ${formatCounts(t.upstreamDuring)}`,
+  ].join("\n");
+}
+
+function concurrentSection(title: string, c: ConcurrentResult): string {
+  const rows = c.runs.map((r) => {
+    const secs = r.clientSeconds.filter((s) => !Number.isNaN(s));
+    const layers = r.blobDownloads.filter((b) => b.kind === "layer").map((b) => b.gets);
+    const perLayer =
+      layers.length <= 10 ? layers.join(" ") : `${Math.min(...layers)}-${Math.max(...layers)} per layer`;
+    return [
+      SERVER_LABELS[r.server],
+      num(r.wallSeconds),
+      secs.length ? `${num(Math.min(...secs))}-${num(Math.max(...secs))}` : "-",
+      r.allOk ? "yes" : "NO",
+      r.server === "direct" ? `(${perLayer})` : perLayer,
+      `${r.layerDownloads}/${r.idealLayerDownloads}`,
+      formatCounts(r.upstream),
+      r.memory ? `${num(r.memory.idleHwmMB, 0)} -> ${num(r.memory.peakHwmMB, 0)}` : "",
+    ];
+  });
+  const failures = c.runs.flatMap((r) => r.failures.map((f) => `  ${SERVER_LABELS[r.server]}: ${f}`));
+  return [
+    title,
+    table(
+      [
+        "server",
+        "wall s",
+        "per client s",
+        "all ok",
+        "upstream GETs per layer",
+        "layer GETs/ideal",
+        "upstream",
+        "VmHWM MB idle -> peak",
+      ],
+      rows,
+    ),
+    ...(failures.length ? ["failures:", ...failures] : []),
+  ].join("\n");
+}
+
+type Verdict = "PASS" | "FAIL" | "n/a ";
+
+function verdict(ok: boolean | undefined): Verdict {
+  return ok === undefined ? "n/a " : ok ? "PASS" : "FAIL";
+}
+
+/** Each of the issue's bars against this run's figures. */
+function barsSection(r: BenchResult): string {
+  const lines: string[] = [];
+  const t = r.throughput;
+  if (t) {
+    const { sequential, parallel8 } = t.ratiosToNginx.wharf;
+    const ok = sequential !== null && parallel8 !== null ? sequential >= 0.8 && parallel8 >= 0.8 : undefined;
+    lines.push(
+      `[${verdict(ok)}] warm blob throughput >= 0.8x nginx: sequential ${times(sequential)}, 8 parallel ${times(parallel8)}` +
+        ` (docker-registry ${times(t.ratiosToNginx.registry.sequential)}, ${times(t.ratiosToNginx.registry.parallel8)})`,
+    );
+  }
+  for (const p of r.pulls ?? []) {
+    const vsReg = p.ratios.wharfColdVsRegistry;
+    const vsDirect = p.ratios.wharfColdVsDirect;
+    lines.push(
+      `[${verdict(vsReg === null ? undefined : vsReg <= 1)}] ${p.image.repo} (${p.image.layers} layers) cold pull no slower than docker-registry: ` +
+        `wharf/registry ${times(vsReg)} (${num(p.wharf.cold.bestSeconds)} s vs ${num(p.registry.cold.bestSeconds)} s)`,
+    );
+    lines.push(
+      `[${verdict(vsDirect === null ? undefined : vsDirect <= 1.1)}] ${p.image.repo} (${p.image.layers} layers) cold pull within 1.1x of direct: ` +
+        `wharf/direct ${times(vsDirect)} (${num(p.wharf.cold.bestSeconds)} s vs ${num(p.direct.bestSeconds)} s;` +
+        ` docker-registry ${times(p.ratios.registryColdVsDirect)})`,
+    );
+  }
+  for (const c of [r.concurrent, r.big]) {
+    const w = c?.runs.find((x) => x.server === "wharf");
+    if (!c || !w) continue;
+    lines.push(
+      `[${verdict(w.allOk && w.layerDownloads === w.idealLayerDownloads)}] ${w.clients} concurrent cold pulls of ${c.image.repo}: ` +
+        `one upstream GET per layer: ${w.layerDownloads} for ${w.idealLayerDownloads} layers`,
+    );
+  }
+  const big = r.big?.runs.find((x) => x.server === "wharf");
+  if (big?.memory) {
+    lines.push(
+      `[${verdict(big.memory.peakHwmMB < 200)}] wharf RSS < 200 MB during 10 concurrent pulls of ${mb(r.big?.image.totalBytes ?? 0)}: ` +
+        `VmHWM ${num(big.memory.peakHwmMB, 0)} MB`,
+    );
+  } else {
+    const small = r.concurrent?.runs.find((x) => x.server === "wharf")?.memory;
+    lines.push(
+      `[n/a ] wharf RSS < 200 MB during 10 concurrent pulls of a 1 GB image: not run (--big-gb 1)` +
+        (small
+          ? `; with ${mb(r.concurrent?.image.totalBytes ?? 0)}: VmHWM ${num(small.peakHwmMB, 0)} MB`
+          : ""),
+    );
+  }
+  return ["THE ISSUE'S BARS", ...lines].join("\n");
+}
+
+export function formatReport(r: BenchResult): string {
+  const e = r.environment;
+  const images = [r.pulls?.map((p) => p.image), r.concurrent?.image, r.big?.image]
+    .flat()
+    .filter((i): i is ImageInfo => i !== undefined);
+  const uniqueImages = [...new Map(images.map((i) => [i.repo, i])).values()];
+  const sections = [
+    [
+      `wharf benchmark, ${e.date}, ${r.totalSeconds.toFixed(0)} s`,
+      `machine:  ${e.machine.cores} cores (${e.machine.cpuModel}), ${e.machine.memGiB} GiB RAM, ${e.machine.kernel}`,
+      `versions: node ${e.versions.node}, docker-registry ${e.versions.dockerRegistry}, skopeo ${e.versions.skopeo}, ` +
+        `nginx ${e.versions.nginx}, wharf ${e.versions.wharf}`,
+      ...uniqueImages.map((i) => `image:    ${imageLine(i)}`),
+      "pulls:    skopeo copy docker://HOST/REPO:latest dir:DIR (skopeo's own time), every file re-hashed and compared",
+      "upstream: counts are blob GET/blob HEAD/manifest GET/manifest HEAD/token requests, 401 challenges included",
+    ].join("\n"),
+  ];
+  if (r.pulls) sections.push(pullsSection(r.pulls, r.options.rounds));
+  if (r.throughput) sections.push(throughputSection(r.throughput, r.options.rounds));
+  if (r.concurrent)
+    sections.push(
+      concurrentSection(
+        `10 CONCURRENT COLD PULLS of ${r.concurrent.image.repo} (upstream GETs count downloads: answers < 400)`,
+        r.concurrent,
+      ),
+    );
+  if (r.big) sections.push(concurrentSection(`10 CONCURRENT COLD PULLS of ${r.big.image.repo}`, r.big));
+  sections.push(barsSection(r));
+  const errors = Object.entries(r.errors);
+  if (errors.length) sections.push(["ERRORS", ...errors.map(([k, v]) => `${k}: ${v}`)].join("\n"));
+  if (r.notes.length) sections.push(["NOTES", ...r.notes].join("\n"));
+  return `${sections.join("\n\n")}\n`;
+}

@@ -1,0 +1,146 @@
+// The shape of the JSON a run writes (--out) and the report prints from. Seconds are wall clock,
+// MB is 1e6 bytes (memory too: the kernel's KiB converted), MiB 2^20 bytes.
+
+/** What serves a pull or a blob: the two proxies, the upstream itself, and nginx (the ceiling). */
+export type ServerName = "wharf" | "registry" | "direct" | "nginx";
+
+export const SERVER_LABELS: Record<ServerName, string> = {
+  wharf: "wharf",
+  registry: "docker-registry proxy",
+  direct: "direct from upstream",
+  nginx: "nginx sendfile",
+};
+
+/** Requests the upstream saw during one step, from its access log and its token server. */
+export interface UpstreamCounts {
+  blobGet: number;
+  blobHead: number;
+  manifestGet: number;
+  manifestHead: number;
+  tokens: number;
+  /** Requests answered 401 (a challenge before a token), included in the counts above. */
+  unauthorized: number;
+  other: number;
+}
+
+export interface PullRound {
+  /** The skopeo process alone, excluding set-up and verification. */
+  seconds: number;
+  ok: boolean;
+  error?: string;
+  upstream: UpstreamCounts;
+}
+
+export interface PullSeries {
+  rounds: PullRound[];
+  /** Fastest successful round; null when none succeeded. */
+  bestSeconds: number | null;
+}
+
+export interface ImageInfo {
+  name: string;
+  repo: string;
+  layers: number;
+  layerBytes: number;
+  totalBytes: number;
+  digest: string;
+}
+
+export interface ImagePulls {
+  image: ImageInfo;
+  direct: PullSeries;
+  wharf: { cold: PullSeries; warm: PullSeries };
+  registry: { cold: PullSeries; warm: PullSeries };
+  ratios: {
+    wharfColdVsDirect: number | null;
+    wharfWarmVsDirect: number | null;
+    wharfColdVsRegistry: number | null;
+    wharfWarmVsRegistry: number | null;
+    registryColdVsDirect: number | null;
+  };
+}
+
+export interface LoadRun {
+  requests: number;
+  parallel: number;
+  seconds: number;
+  bytes: number;
+  mbPerSecond: number;
+  /** Every response was 200 with the blob's full length. */
+  allOk: boolean;
+}
+
+export interface LoadSeries {
+  rounds: LoadRun[];
+  /** Best round with allOk; null when none. */
+  bestMBps: number | null;
+}
+
+export type BlobServer = "wharf" | "registry" | "nginx";
+
+export interface ThroughputResult {
+  client: string;
+  blob: { digest: string; size: number };
+  /** One GET per server hashed against the digest before the timed rounds. */
+  digestOk: Record<BlobServer, boolean>;
+  servers: Record<BlobServer, { sequential: LoadSeries; parallel8: LoadSeries }>;
+  ratiosToNginx: Record<"wharf" | "registry", { sequential: number | null; parallel8: number | null }>;
+  /** Requests the proxies made upstream while serving the timed rounds: should be none. */
+  upstreamDuring: UpstreamCounts;
+}
+
+export interface Memory {
+  /** VmHWM right after the (re)start, before any pull. */
+  idleHwmMB: number;
+  /** VmHWM after the pulls: the peak over the process's life. */
+  peakHwmMB: number;
+  /** VmRSS when the pulls had finished. */
+  rssAfterMB: number;
+}
+
+export interface ConcurrentRun {
+  server: ServerName;
+  clients: number;
+  /** From starting the first client to the last one exiting. */
+  wallSeconds: number;
+  clientSeconds: number[];
+  allOk: boolean;
+  failures: string[];
+  /** Upstream GETs answered < 400 per blob of the image (config first), i.e. the blob downloads. */
+  blobDownloads: Array<{ digest: string; kind: "config" | "layer"; gets: number }>;
+  layerDownloads: number;
+  idealLayerDownloads: number;
+  upstream: UpstreamCounts;
+  /** For the proxies: the serving process's /proc status. */
+  memory?: Memory;
+}
+
+export interface ConcurrentResult {
+  image: ImageInfo;
+  runs: ConcurrentRun[];
+}
+
+export interface Environment {
+  date: string;
+  machine: { cores: number; cpuModel: string; memGiB: number; kernel: string };
+  versions: { node: string; dockerRegistry: string; skopeo: string; nginx: string; wharf: string };
+}
+
+export interface BenchResult {
+  environment: Environment;
+  options: {
+    layerMb: number;
+    rounds: number;
+    scenarios: string[];
+    bigGb: number;
+    client: string;
+  };
+  pulls?: ImagePulls[];
+  throughput?: ThroughputResult;
+  concurrent?: ConcurrentResult;
+  big?: ConcurrentResult;
+  /** Scenario name -> error message, for scenarios that failed as a whole. */
+  errors: Record<string, string>;
+  notes: string[];
+  totalSeconds: number;
+}

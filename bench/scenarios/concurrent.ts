@@ -1,0 +1,72 @@
+import type { BenchContext, BenchImage } from "../context.js";
+import { procMemory } from "../procstatus.js";
+import { pullConcurrently } from "../pull.js";
+import type { ConcurrentResult, ConcurrentRun, Memory } from "../results.js";
+import { round3 } from "../stats.js";
+import type { PullTarget } from "../targets.js";
+import { countSince, formatCounts, markUpstream } from "../upstream-counts.js";
+
+const CLIENTS = 10;
+
+async function coldConcurrent(
+  ctx: BenchContext,
+  target: PullTarget,
+  img: BenchImage,
+  timeoutMs: number,
+): Promise<ConcurrentRun> {
+  await target.reset();
+  const pid = target.pid();
+  const idle = pid === undefined ? undefined : procMemory(pid);
+  const mark = markUpstream(ctx.upstream);
+  const outcome = await pullConcurrently(target, img.repo, img.image, CLIENTS, timeoutMs);
+  // VmHWM is the peak since start, so reading it afterwards covers the whole run
+  const after = pid === undefined ? undefined : procMemory(pid);
+  const { counts, downloads } = await countSince(ctx.upstream, mark);
+  const manifest = img.image.manifests[0];
+  if (!manifest) throw new Error(`image ${img.repo} has no manifest`);
+  const blobDownloads = [
+    { digest: manifest.config.digest, kind: "config" as const },
+    ...manifest.layers.map((l) => ({ digest: l.digest, kind: "layer" as const })),
+  ].map((b) => ({ ...b, gets: downloads.get(b.digest) ?? 0 }));
+  const run: ConcurrentRun = {
+    server: target.name,
+    clients: CLIENTS,
+    wallSeconds: round3(outcome.wallSeconds),
+    clientSeconds: outcome.clients.map((c) => round3(c.seconds)).sort((a, b) => a - b),
+    allOk: outcome.clients.every((c) => c.ok),
+    failures: [...new Set(outcome.clients.flatMap((c) => (c.error ? [c.error] : [])))].slice(0, 3),
+    blobDownloads,
+    layerDownloads: blobDownloads.filter((b) => b.kind === "layer").reduce((n, b) => n + b.gets, 0),
+    idealLayerDownloads: manifest.layers.length,
+    upstream: counts,
+  };
+  if (idle && after) {
+    const memory: Memory = { idleHwmMB: idle.hwmMB, peakHwmMB: after.hwmMB, rssAfterMB: after.rssMB };
+    run.memory = memory;
+  }
+  ctx.log(
+    `${CLIENTS} concurrent cold pulls of ${img.repo} via ${target.name}: ${run.wallSeconds} s, ` +
+      `all ok ${run.allOk}, layer downloads ${blobDownloads
+        .filter((b) => b.kind === "layer")
+        .map((b) => b.gets)
+        .join(" ")}, upstream ${formatCounts(counts)}` +
+      (run.memory ? `, VmHWM ${run.memory.peakHwmMB} MB` : ""),
+  );
+  return run;
+}
+
+/**
+ * CLIENTS skopeo processes pull the same image at once from a freshly wiped proxy: the wall time,
+ * how often the upstream was asked for each blob (a coalescing cache asks once), and the proxy's
+ * peak memory. The same pulls straight from the upstream give the wall time without a proxy.
+ */
+export async function runConcurrent(
+  ctx: BenchContext,
+  img: BenchImage,
+  targets: PullTarget[],
+  timeoutMs: number,
+): Promise<ConcurrentResult> {
+  const runs: ConcurrentRun[] = [];
+  for (const target of targets) runs.push(await coldConcurrent(ctx, target, img, timeoutMs));
+  return { image: img.info, runs };
+}

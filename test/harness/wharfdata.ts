@@ -1,0 +1,39 @@
+import fs from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+// What wharf keeps in its data directory: blobs/<algorithm>/<xx>/<hex> for verified content,
+// tmp/ for downloads in progress (see src/store/fs-blob-store.ts and spool.ts).
+
+/** Digests of every file in the blob store. */
+export function storedDigests(dataDir: string): string[] {
+  const root = path.join(dataDir, "blobs");
+  const found: string[] = [];
+  if (!fs.existsSync(root)) return found;
+  for (const algorithm of fs.readdirSync(root))
+    for (const fanout of fs.readdirSync(path.join(root, algorithm)))
+      for (const hex of fs.readdirSync(path.join(root, algorithm, fanout))) found.push(`${algorithm}:${hex}`);
+  return found.sort();
+}
+
+/** The blob file wharf would serve for `digest`. */
+export function blobPath(dataDir: string, digest: string): string {
+  const [algorithm = "", hex = ""] = digest.split(":");
+  return path.join(dataDir, "blobs", algorithm, hex.slice(0, 2), hex);
+}
+
+/** Names in the spool (tmp/). */
+export function spoolEntries(dataDir: string): string[] {
+  const dir = path.join(dataDir, "tmp");
+  return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+}
+
+/** Waits until the spool is empty (a failed download's file is removed once its readers left). */
+export async function waitSpoolEmpty(dataDir: string, timeoutMs = 10_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = spoolEntries(dataDir);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await sleep(50);
+  }
+}

@@ -1,0 +1,150 @@
+// Issue 2, cases 4 and 9: when the upstream fails (503, dropped connections, stopped), what is
+// cached still pulls by tag (served stale, and the response says so) and by digest, including
+// a multi-arch index by its digest; what is not cached fails at once with a spec error. A restart
+// cleans the spool's debris and serves the cache with the upstream still down.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { ctrPull, dockerHubMirror, dockerHubMirrorHosts, podmanPull, skopeoCopy } from "../harness/clients.js";
+import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
+import { allDigests, expectedContent, getImage } from "../harness/images.js";
+import { proxyEnv } from "../harness/proxyenv.js";
+import { pushImage } from "../harness/push.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
+import { makeTempDir } from "../harness/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream.js";
+import { startWharf, type Wharf } from "../harness/wharf.js";
+import { spoolEntries } from "../harness/wharfdata.js";
+
+describe("upstream outage", () => {
+  let up: Upstream;
+  let proxy: FaultProxy;
+  /** Talks to the upstream directly: for the stopped upstream. */
+  let direct: Wharf;
+  /** Talks to it through the fault proxy: for 503s and dropped connections. */
+  let viaProxy: Wharf;
+  const small = getImage("small");
+  const docker = getImage("docker");
+  const multi = getImage("multi");
+  const many = getImage("many");
+  const get = (wharf: Wharf, p: string, method = "GET") =>
+    rawRequest(wharf.url, p, { method, headers: { accept: ACCEPT_MANIFESTS }, timeoutMs: 20_000 });
+  const pullSmall = async (wharf: Wharf, ref = "small:latest") => {
+    const r = await skopeoCopy(`${wharf.host}/${ref}`, makeTempDir("pull"));
+    assert.deepEqual(r.content, expectedContent(small));
+  };
+
+  /** A tag answered from the cache because upstream failed: the last known digest, marked stale. */
+  async function assertStaleTag(wharf: Wharf, name: string, digest: string) {
+    for (const method of ["GET", "HEAD"]) {
+      const res = await get(wharf, `/v2/${name}/manifests/latest`, method);
+      assert.equal(res.status, 200, `${method} ${res.body.toString()}`);
+      assert.equal(res.headers["docker-content-digest"], digest);
+      assert.equal(res.headers["x-wharf-cache"], "stale");
+      assert.match(String(res.headers.warning), /^110 /);
+    }
+  }
+
+  /** Content never cached: a prompt 503 with a spec error body. */
+  async function assertUncachedFails(wharf: Wharf) {
+    const layer = many.manifests[0]!.layers[0]!;
+    for (const [method, p] of [
+      ["GET", "/v2/many/manifests/latest"],
+      ["GET", `/v2/many/manifests/${many.digest}`],
+      ["GET", `/v2/many/blobs/${layer.digest}`],
+    ]) {
+      const res = await get(wharf, p as string, method);
+      assert.equal(res.status, 503, `${method} ${p}: ${res.body.toString()}`);
+      assert.deepEqual(errorCodes(res.body), ["UNAVAILABLE"], `${method} ${p}`);
+    }
+    const head = await get(wharf, `/v2/many/blobs/${layer.digest}`, "HEAD");
+    assert.equal(head.status, 503);
+  }
+
+  before(async () => {
+    up = await startUpstream({ auth: "token" });
+    await pushImage(small, up, "library/small:latest");
+    await pushImage(docker, up, "library/docker:latest");
+    await pushImage(multi, up, "library/multi:latest", { all: true });
+    await pushImage(many, up, "library/many:latest");
+    proxy = await startFaultProxy({ target: up.url });
+    // TTL 0: every tag request asks upstream, so every one of them meets the outage
+    direct = await startWharf({ env: proxyEnv(up.url, { tagTtl: "0" }) });
+    viaProxy = await startWharf({ env: proxyEnv(proxy.url, { tagTtl: "0" }) });
+    await pullSmall(viaProxy);
+    await pullSmall(direct);
+    await podmanPull("docker", { registriesConf: dockerHubMirror(direct.host) });
+    await ctrPull("docker.io/library/multi:latest", { hosts: dockerHubMirrorHosts(direct.url) });
+  });
+  after(async () => {
+    await viaProxy?.close();
+    await direct?.close();
+    await proxy?.close();
+    await up?.close();
+  });
+
+  for (const mode of ["down", "drop"] as const) {
+    test(`upstream ${mode === "down" ? "answering 503" : "dropping connections"}: cached tag served stale, uncached 503`, async () => {
+      proxy.setMode(mode);
+      try {
+        await assertStaleTag(viaProxy, "small", small.digest);
+        await pullSmall(viaProxy);
+        await pullSmall(viaProxy, `small@${small.digest}`);
+        await assertUncachedFails(viaProxy);
+        const warned = viaProxy.logLines().filter((l) => l.msg === "upstream failed; serving the last known digest");
+        assert.ok(warned.length > 0);
+      } finally {
+        proxy.setMode("ok");
+      }
+    });
+  }
+
+  describe("upstream stopped", () => {
+    before(() => up.stop());
+
+    test("cached tags and digests pull with skopeo, podman and ctr; the tag says stale", async () => {
+      await assertStaleTag(direct, "small", small.digest);
+      await pullSmall(direct);
+      await pullSmall(direct, `small@${small.digest}`);
+      const p = await podmanPull("docker", { registriesConf: dockerHubMirror(direct.host) });
+      assert.equal(p.digest, docker.digest);
+      const c = await ctrPull("docker.io/library/multi:latest", { hosts: dockerHubMirrorHosts(direct.url) });
+      assert.equal(c.digest, multi.digest);
+      assert.deepEqual(
+        c.content.map((x) => x.digest),
+        [multi.digest, ...allDigests(expectedContent(multi))].sort(),
+      );
+    });
+
+    test("a multi-arch index pulled through wharf resolves by its digest offline", async () => {
+      const r = await skopeoCopy(`${direct.host}/multi@${multi.digest}`, makeTempDir("pull"));
+      assert.deepEqual(r.content, expectedContent(multi));
+    });
+
+    test("uncached content fails at once with 503 and a spec error body; skopeo fails, not hangs", async () => {
+      await assertUncachedFails(direct);
+      await assert.rejects(
+        skopeoCopy(`${direct.host}/many:latest`, makeTempDir("pull"), { timeoutMs: 60_000 }),
+        (e: Error) => !/timed out/.test(e.message),
+      );
+      assert.equal((await get(direct, "/v2/")).status, 200, "wharf still serving");
+    });
+
+    test("restart removes spool debris and serves the cache with the upstream still stopped", async () => {
+      await direct.stop();
+      const tmp = path.join(direct.dataDir, "tmp");
+      fs.writeFileSync(path.join(tmp, "fill-interrupted"), Buffer.alloc(1024 * 1024, 1));
+      fs.mkdirSync(path.join(tmp, "upload-interrupted"));
+      fs.writeFileSync(path.join(tmp, "upload-interrupted", "data"), "junk");
+      await direct.restart();
+      assert.deepEqual(spoolEntries(direct.dataDir), []);
+      const cleaned = direct.logLines().find((l) => l.msg === "removed leftovers of interrupted writes");
+      assert.equal(cleaned?.files, 2);
+      await assertStaleTag(direct, "small", small.digest);
+      await pullSmall(direct);
+      const r = await skopeoCopy(`${direct.host}/multi@${multi.digest}`, makeTempDir("pull"));
+      assert.deepEqual(r.content, expectedContent(multi));
+    });
+  });
+});

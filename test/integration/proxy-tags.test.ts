@@ -1,0 +1,131 @@
+// Issue 2, case 5 (DESIGN invariant 4): a tag is trusted for its TTL, then revalidated with a HEAD
+// that costs no counted GET unless the digest moved; a moved tag is served once the TTL has passed
+// and not before; a tag deleted upstream is gone, not served stale.
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, test } from "node:test";
+import { fetchToken } from "../harness/bearer.js";
+import { skopeoCopy } from "../harness/clients.js";
+import { expectedContent, getImage, type TestImage } from "../harness/images.js";
+import { proxyEnv } from "../harness/proxyenv.js";
+import { pushImage } from "../harness/push.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
+import { retag } from "../harness/retag.js";
+import { makeTempDir } from "../harness/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream.js";
+import { startWharf, type Wharf } from "../harness/wharf.js";
+
+const MANIFEST = /\/manifests\//;
+const TTL_MS = 3000;
+
+describe("tag freshness", () => {
+  let up: Upstream;
+  let ttl: Wharf;
+  let zero: Wharf;
+  const small = getImage("small");
+  const v2 = getImage("small-v2");
+
+  /** The digest wharf serves for name:latest now, and how it says it got it. */
+  async function latest(wharf: Wharf, name: string, method = "GET") {
+    const res = await rawRequest(wharf.url, `/v2/${name}/manifests/latest`, {
+      method,
+      headers: { accept: ACCEPT_MANIFESTS },
+    });
+    assert.equal(res.status, 200, res.body.toString());
+    return { digest: res.headers["docker-content-digest"], cache: res.headers["x-wharf-cache"] };
+  }
+
+  /** Upstream manifest requests since `mark` that reached the registry with a token. */
+  async function manifestTraffic(mark: number) {
+    await up.settle();
+    const hits = up.requests(mark).filter((e) => MANIFEST.test(e.path) && e.status === 200);
+    return {
+      heads: hits.filter((e) => e.method === "HEAD").length,
+      gets: hits.filter((e) => e.method === "GET").length,
+    };
+  }
+
+  before(async () => {
+    up = await startUpstream({ auth: "token" });
+    // each test gets its own repository, holding both images so a manifest PUT can move the tag
+    for (const repo of ["library/ttl", "library/zero", "library/gone"]) {
+      await pushImage(small, up, `${repo}:latest`);
+      await pushImage(v2, up, `${repo}:next`);
+    }
+    ttl = await startWharf({ env: proxyEnv(up.url, { tagTtl: `${TTL_MS / 1000}s` }) });
+    zero = await startWharf({ env: proxyEnv(up.url, { tagTtl: "0" }) });
+  });
+  after(async () => {
+    await ttl?.close();
+    await zero?.close();
+    await up?.close();
+  });
+
+  test("TTL 3s: after a move the old digest is served until the TTL has passed, then the new one", async () => {
+    const validated = Date.now();
+    assert.equal((await latest(ttl, "ttl")).digest, small.digest);
+    const learnt = Date.now();
+    await up.settle();
+    const mark = up.mark();
+    await retag(up, "library/ttl", "latest", v2);
+    const soon = await latest(ttl, "ttl");
+    const head = await latest(ttl, "ttl", "HEAD");
+    assert.ok(Date.now() - validated < TTL_MS - 500, "the move and the checks took too long to test the TTL");
+    assert.deepEqual([soon.digest, soon.cache, head.digest], [small.digest, "hit", small.digest]);
+    await sleep(validated + TTL_MS - 1000 - Date.now());
+    assert.equal((await latest(ttl, "ttl")).digest, small.digest, "still within the TTL");
+    assert.deepEqual(await manifestTraffic(mark), { heads: 0, gets: 0 }, "within the TTL upstream is not asked");
+    await sleep(learnt + TTL_MS + 200 - Date.now());
+    assert.equal((await latest(ttl, "ttl")).digest, v2.digest, "the TTL has passed");
+    const r = await skopeoCopy(`${ttl.host}/ttl:latest`, makeTempDir("pull"));
+    assert.deepEqual(r.content, expectedContent(v2));
+    const traffic = await manifestTraffic(mark);
+    assert.equal(traffic.gets, 1, "one counted GET, for the new digest");
+  });
+
+  test("TTL 0: a moved tag is seen at once", async () => {
+    assert.equal((await latest(zero, "zero")).digest, small.digest);
+    await retag(up, "library/zero", "latest", v2);
+    assert.equal((await latest(zero, "zero")).digest, v2.digest);
+    assert.equal((await latest(zero, "zero", "HEAD")).digest, v2.digest);
+    await retag(up, "library/zero", "latest", small);
+    assert.equal((await latest(zero, "zero", "HEAD")).digest, small.digest);
+    assert.equal((await latest(zero, "zero")).digest, small.digest);
+  });
+
+  test("a revalidation that finds the digest unchanged costs one HEAD upstream and no GET", async () => {
+    await latest(zero, "zero");
+    await up.settle();
+    const mark = up.mark();
+    const again = await latest(zero, "zero");
+    assert.deepEqual([again.digest, again.cache], [small.digest, "revalidated"]);
+    assert.deepEqual(await manifestTraffic(mark), { heads: 1, gets: 0 });
+    // a whole warm pull by tag (the first one fetches the blobs): the tag's HEAD, nothing else
+    await skopeoCopy(`${zero.host}/zero:latest`, makeTempDir("pull"));
+    await up.settle();
+    const pullMark = up.mark();
+    const r = await skopeoCopy(`${zero.host}/zero:latest`, makeTempDir("pull"));
+    assert.deepEqual(r.content, expectedContent(small));
+    await up.settle();
+    const gets = up.requests(pullMark).filter((e) => e.method === "GET" && e.status === 200);
+    assert.deepEqual(gets, [], "no manifest or blob GET upstream");
+  });
+
+  test("a tag deleted upstream is not served stale", async () => {
+    assert.equal((await latest(zero, "gone")).digest, small.digest);
+    await deleteManifest(up, "library/gone", small);
+    const res = await rawRequest(zero.url, "/v2/gone/manifests/latest", { headers: { accept: ACCEPT_MANIFESTS } });
+    assert.equal(res.status, 404, res.body.toString());
+    assert.deepEqual(errorCodes(res.body), ["MANIFEST_UNKNOWN"]);
+  });
+});
+
+/** Deletes a manifest (and with it every tag on it) from the upstream registry. */
+async function deleteManifest(up: Upstream, repo: string, image: TestImage): Promise<void> {
+  const token = await fetchToken(up.tokenServer!, [`repository:${repo}:*`], up.creds);
+  const res = await fetch(`${up.url}/v2/${repo}/manifests/${image.digest}`, {
+    method: "DELETE",
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (res.status !== 202) throw new Error(`DELETE ${repo}@${image.digest}: ${res.status} ${await res.text()}`);
+}

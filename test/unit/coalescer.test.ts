@@ -1,0 +1,238 @@
+import assert from "node:assert/strict";
+import type { PassThrough } from "node:stream";
+import { describe, test } from "node:test";
+import type { ParsedDigest } from "../../src/oci/digest.js";
+import type { ByteRange } from "../../src/store/blob-store.js";
+import { Coalescer, type Joined } from "../../src/store/coalescer.js";
+import { type BlobFill, DigestMismatchError, type FillEvents, type FillSource } from "../../src/store/fill.js";
+import {
+  assertStored,
+  chunksOf,
+  collect,
+  manualSource,
+  parsedDigestOf,
+  pseudoRandomBytes,
+  type StoreFixture,
+  storeFixture,
+  UncreatableSpool,
+  until,
+} from "./store-helpers.js";
+
+const BLOB = pseudoRandomBytes(200_000, 3);
+const DIGEST = parsedDigestOf(BLOB);
+const KEY = `docker-hub\nlibrary/busybox\n${DIGEST.digest}`;
+
+/** An upstream that answers when the test says so, counting how often it was asked. */
+class Upstream {
+  opens = 0;
+  readonly bodies: PassThrough[] = [];
+  #answers: Array<(source: FillSource) => void> = [];
+  #refusals: Array<(error: Error) => void> = [];
+
+  readonly open = (): Promise<FillSource> => {
+    this.opens += 1;
+    return new Promise<FillSource>((resolve, reject) => {
+      this.#answers.push(resolve);
+      this.#refusals.push(reject);
+    });
+  };
+
+  /** Answers the oldest pending request with a body the test feeds; returns the body. */
+  answer(size: number | undefined = BLOB.byteLength): PassThrough {
+    const body = manualSource();
+    this.bodies.push(body);
+    this.#refusals.shift();
+    const answer = this.#answers.shift();
+    assert.ok(answer, "no request is waiting for an answer");
+    answer({ size, body });
+    return body;
+  }
+
+  refuse(error: Error): void {
+    this.#answers.shift();
+    const refuse = this.#refusals.shift();
+    assert.ok(refuse, "no request is waiting for an answer");
+    refuse(error);
+  }
+}
+
+function join(
+  coalescer: Coalescer,
+  upstream: Upstream,
+  options: {
+    digest?: ParsedDigest;
+    rangeFor?: (size: number | undefined) => ByteRange | undefined;
+    events?: FillEvents & { onStart?(fill: BlobFill): void };
+  } = {},
+): Promise<Joined> {
+  return coalescer.join(KEY, options.digest ?? DIGEST, upstream.open, options.rangeFor ?? (() => undefined), options.events ?? {});
+}
+
+function fillOf(joined: Joined): { fill: BlobFill; bytes: Promise<Buffer> } {
+  assert.equal(joined.kind, "fill");
+  if (joined.kind !== "fill") throw new Error("unreachable");
+  return { fill: joined.fill, bytes: collect(joined.reader) };
+}
+
+function feed(body: PassThrough, bytes: Buffer = BLOB): void {
+  for (const chunk of chunksOf(bytes, 20_000)) body.write(chunk);
+  body.end();
+}
+
+async function setup(t: Parameters<typeof storeFixture>[0]): Promise<{ fixture: StoreFixture; coalescer: Coalescer; upstream: Upstream }> {
+  const fixture = await storeFixture(t);
+  return { fixture, coalescer: new Coalescer(fixture.spool, fixture.store), upstream: new Upstream() };
+}
+
+describe("Coalescer.join", () => {
+  test("concurrent joins for one key share one upstream request and one download", async (t) => {
+    const { fixture, coalescer, upstream } = await setup(t);
+    const joins = Array.from({ length: 5 }, () => join(coalescer, upstream));
+    assert.equal(upstream.opens, 1);
+    assert.equal(coalescer.inflight, 1);
+    const body = upstream.answer();
+    const joined = (await Promise.all(joins)).map(fillOf);
+    const fills = new Set(joined.map((j) => j.fill));
+    assert.equal(fills.size, 1);
+
+    body.write(BLOB.subarray(0, 50_000));
+    await until(() => (joined[0]?.fill.received ?? 0) > 0, "the download started");
+    const late = fillOf(await join(coalescer, upstream));
+    assert.equal(upstream.opens, 1, "a join during the download started another");
+    assert.ok(fills.has(late.fill));
+    feed(body, BLOB.subarray(50_000));
+
+    for (const { bytes } of [...joined, late]) assert.ok((await bytes).equals(BLOB));
+    await assertStored(fixture, BLOB);
+    await until(() => coalescer.inflight === 0, "the finished download is forgotten");
+  });
+
+  test("an upstream refusal reaches every concurrent joiner, and the next join asks again", async (t) => {
+    const { coalescer, upstream } = await setup(t);
+    const joins = Array.from({ length: 3 }, () => join(coalescer, upstream));
+    const refusal = new Error("429 Too Many Requests");
+    upstream.refuse(refusal);
+    for (const joined of joins) await assert.rejects(joined, (error) => error === refusal);
+    assert.equal(upstream.opens, 1);
+    await until(() => coalescer.inflight === 0, "the refusal is forgotten");
+
+    const retry = join(coalescer, upstream);
+    assert.equal(upstream.opens, 2);
+    feed(upstream.answer());
+    assert.ok((await fillOf(await retry).bytes).equals(BLOB));
+  });
+
+  test("after a download completes, a join reads the store or starts afresh, and gets the blob", async (t) => {
+    const { fixture, coalescer, upstream } = await setup(t);
+    const first = join(coalescer, upstream);
+    feed(upstream.answer());
+    const { fill, bytes } = fillOf(await first);
+    assert.ok((await bytes).equals(BLOB));
+    await fill.done;
+
+    const again = join(coalescer, upstream);
+    if (upstream.opens === 2) feed(upstream.answer());
+    const joined = await again;
+    if (joined.kind === "stored") {
+      assert.equal(upstream.opens, 1);
+      await assertStored(fixture, BLOB);
+    } else {
+      assert.equal(upstream.opens, 2);
+      assert.notEqual(joined.fill, fill);
+      assert.ok((await collect(joined.reader)).equals(BLOB));
+    }
+  });
+
+  test("after a download fails, the next join starts afresh", async (t) => {
+    const { fixture, coalescer, upstream } = await setup(t);
+    const first = fillOf(await Promise.all([join(coalescer, upstream), Promise.resolve(feed(upstream.answer(), pseudoRandomBytes(BLOB.byteLength, 9)))]).then(([j]) => j));
+    await assert.rejects(first.bytes, DigestMismatchError);
+    await assert.rejects(first.fill.done, DigestMismatchError);
+
+    const retry = join(coalescer, upstream);
+    assert.equal(upstream.opens, 2);
+    feed(upstream.answer());
+    assert.ok((await fillOf(await retry).bytes).equals(BLOB));
+    await assertStored(fixture, BLOB);
+  });
+
+  test("rangeFor gets the announced size and picks each joiner's bytes", async (t) => {
+    const { coalescer, upstream } = await setup(t);
+    const sizes: Array<number | undefined> = [];
+    const ranges: ByteRange[] = [
+      { start: 0, end: 9 },
+      { start: 100_000, end: 199_999 },
+    ];
+    const joins = ranges.map((range) =>
+      join(coalescer, upstream, {
+        rangeFor: (size) => {
+          sizes.push(size);
+          return range;
+        },
+      }),
+    );
+    feed(upstream.answer());
+    const results = await Promise.all(joins);
+    assert.deepEqual(sizes, [BLOB.byteLength, BLOB.byteLength]);
+    for (const [index, joined] of results.entries()) {
+      const range = ranges[index] as ByteRange;
+      assert.ok((await fillOf(joined).bytes).equals(BLOB.subarray(range.start, range.end + 1)));
+    }
+  });
+
+  test("when the starter's rangeFor throws, its join fails but the download completes and is stored", async (t) => {
+    const { fixture, coalescer, upstream } = await setup(t);
+    const started: BlobFill[] = [];
+    const unsatisfiable = new Error("416 range not satisfiable");
+    const joined = join(coalescer, upstream, {
+      rangeFor: () => {
+        throw unsatisfiable;
+      },
+      events: { onStart: (fill) => started.push(fill) },
+    });
+    feed(upstream.answer());
+    await assert.rejects(joined, (error) => error === unsatisfiable);
+    assert.equal(started.length, 1);
+    assert.deepEqual(await started[0]?.done, { stored: true });
+    await assertStored(fixture, BLOB);
+  });
+
+  test("onStart runs once, for the join that started the download", async (t) => {
+    const { coalescer, upstream } = await setup(t);
+    const starts: string[] = [];
+    const joins = ["first", "second", "third"].map((who) =>
+      join(coalescer, upstream, { events: { onStart: () => starts.push(who) } }),
+    );
+    feed(upstream.answer());
+    for (const joined of await Promise.all(joins)) await fillOf(joined).bytes;
+    assert.deepEqual(starts, ["first"]);
+  });
+
+  test("different keys are different downloads", async (t) => {
+    const { coalescer, upstream } = await setup(t);
+    const other = pseudoRandomBytes(1000, 5);
+    const a = join(coalescer, upstream);
+    const b = coalescer.join("other key", parsedDigestOf(other), upstream.open, () => undefined, {});
+    assert.equal(upstream.opens, 2);
+    assert.equal(coalescer.inflight, 2);
+    feed(upstream.answer());
+    feed(upstream.answer(other.byteLength), other);
+    assert.ok((await fillOf(await a).bytes).equals(BLOB));
+    assert.ok((await fillOf(await b).bytes).equals(other));
+  });
+
+  test("when the spool cannot be created, every joiner still gets exact bytes and nothing is stored", async (t) => {
+    const fixture = await storeFixture(t, (directory) => new UncreatableSpool(directory));
+    const coalescer = new Coalescer(fixture.spool, fixture.store);
+    const upstream = new Upstream();
+    const spoolFailures: unknown[] = [];
+    const events = { onSpoolFailure: (error: unknown) => spoolFailures.push(error) };
+    const joins = [join(coalescer, upstream, { events }), join(coalescer, upstream, { events })];
+    feed(upstream.answer());
+    const joined = (await Promise.all(joins)).map(fillOf);
+    for (const { bytes } of joined) assert.ok((await bytes).equals(BLOB));
+    assert.deepEqual(await joined[0]?.fill.done, { stored: false });
+    assert.equal(spoolFailures.length, 1);
+    assert.equal(await fixture.store.stat(DIGEST.digest), undefined);
+  });
+});

@@ -1,0 +1,594 @@
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, type TestContext, test } from "node:test";
+import { type ConfigProblem, ConfigError, type LoadOptions, loadConfig } from "../../src/config/load.js";
+import type { Config } from "../../src/config/schema.js";
+import { tempDir } from "./helpers.js";
+
+type Env = Record<string, string | undefined>;
+
+/** Marks the lines a problem may point at; a problem about a block may name its key or first line. */
+const MARK = "# <-";
+
+async function writeConfig(t: TestContext, yaml: string): Promise<string> {
+  const file = join(await tempDir(t, "config"), "wharf.yaml");
+  await writeFile(file, yaml);
+  return file;
+}
+
+async function load(t: TestContext, yaml: string, options: Omit<LoadOptions, "file"> = {}): Promise<Config> {
+  return loadConfig({ env: {}, ...options, file: await writeConfig(t, yaml) });
+}
+
+async function problemsOf(action: Promise<unknown>): Promise<readonly ConfigProblem[]> {
+  try {
+    await action;
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    assert.ok(error.problems.length > 0);
+    // The message lists every problem, so an operator sees them all in one log line.
+    for (const problem of error.problems) assert.ok(error.message.includes(problem.message));
+    return error.problems;
+  }
+  return assert.fail("expected a ConfigError");
+}
+
+function markedLines(yaml: string): number[] {
+  return yaml.split("\n").flatMap((line, index) => (line.includes(MARK) ? [index + 1] : []));
+}
+
+function findProblem(problems: readonly ConfigProblem[], paths: readonly string[]): ConfigProblem {
+  const found = problems.find((problem) => paths.includes(problem.path));
+  assert.ok(found, `no problem at ${paths.join(" or ")}; got ${JSON.stringify(problems)}`);
+  return found;
+}
+
+const MINIMAL = `
+repositories:
+  hub:
+    type: proxy
+    upstream:
+      url: https://registry-1.docker.io
+`;
+
+const FULL = `
+listen: "127.0.0.1:5000"
+data_dir: /var/lib/wharf
+log:
+  level: debug
+default_repository: all
+repositories:
+  docker-hub:
+    type: proxy
+    port: 5001
+    tag_ttl: 5m
+    upstream:
+      url: https://registry-1.docker.io
+      username: bob
+      password: \${HUB_TOKEN}
+      library_prefix: true
+      timeouts:
+        headers: 10s
+        body_idle: 1m
+  ghcr.io:
+    type: proxy
+    tag_ttl: 0
+    upstream:
+      url: https://ghcr.io
+  private:
+    type: hosted
+    allow_delete: false
+  all:
+    type: group
+    members: [private, docker-hub, ghcr.io]
+    push_to: private
+`;
+
+const DEFAULT_TIMEOUTS = { headers: 30_000, body_idle: 60_000 };
+
+describe("loadConfig from a file", () => {
+  test("a minimal file gets every default", async (t) => {
+    assert.deepEqual(await load(t, MINIMAL), {
+      listen: ":5000",
+      data_dir: "./data",
+      log: { level: "info" },
+      repositories: {
+        hub: {
+          type: "proxy",
+          upstream: { url: "https://registry-1.docker.io", timeouts: DEFAULT_TIMEOUTS },
+          tag_ttl: 60_000,
+        },
+      },
+    });
+  });
+
+  test("an empty file is the default Docker Hub proxy", async (t) => {
+    const config = await load(t, "");
+    assert.deepEqual(Object.keys(config.repositories), ["docker-hub"]);
+    assert.equal(config.repositories["docker-hub"]?.type, "proxy");
+  });
+
+  test("a full file is read field by field", async (t) => {
+    assert.deepEqual(await load(t, FULL, { env: { HUB_TOKEN: "s3cret" } }), {
+      listen: "127.0.0.1:5000",
+      data_dir: "/var/lib/wharf",
+      log: { level: "debug" },
+      default_repository: "all",
+      repositories: {
+        "docker-hub": {
+          type: "proxy",
+          port: 5001,
+          tag_ttl: 300_000,
+          upstream: {
+            url: "https://registry-1.docker.io",
+            username: "bob",
+            password: "s3cret",
+            library_prefix: true,
+            timeouts: { headers: 10_000, body_idle: 60_000 },
+          },
+        },
+        "ghcr.io": { type: "proxy", tag_ttl: 0, upstream: { url: "https://ghcr.io", timeouts: DEFAULT_TIMEOUTS } },
+        private: { type: "hosted", allow_delete: false },
+        all: { type: "group", members: ["private", "docker-hub", "ghcr.io"], push_to: "private" },
+      },
+    });
+  });
+
+  test("the result is deeply frozen", async (t) => {
+    const config = await load(t, FULL, { env: { HUB_TOKEN: "x" } });
+    const unfrozen: string[] = [];
+    const walk = (value: unknown, path: string): void => {
+      if (value === null || typeof value !== "object") return;
+      if (!Object.isFrozen(value)) unfrozen.push(path || "(root)");
+      for (const [key, inner] of Object.entries(value)) walk(inner, `${path}.${key}`);
+    };
+    walk(config, "");
+    assert.deepEqual(unfrozen, []);
+    assert.throws(() => {
+      (config as { listen: string }).listen = ":1";
+    }, TypeError);
+    assert.throws(() => {
+      (config.repositories.all as { members: string[] }).members.push("x");
+    }, TypeError);
+  });
+
+  test("command-line flags win over the file and the environment", async (t) => {
+    const yaml = `listen: ":5000"\ndata_dir: /from/file\n${MINIMAL}`;
+    const env = { REGISTRY_HTTP_ADDR: ":7000", REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: "/from/env" };
+    const fromEnv = await load(t, yaml, { env });
+    assert.equal(fromEnv.listen, ":7000");
+    assert.equal(fromEnv.data_dir, "/from/env");
+    const fromFlags = await load(t, yaml, { env, listen: "127.0.0.1:8000", dataDir: "/from/flag" });
+    assert.equal(fromFlags.listen, "127.0.0.1:8000");
+    assert.equal(fromFlags.data_dir, "/from/flag");
+  });
+
+  test("a missing file is an error", async () => {
+    await assert.rejects(loadConfig({ file: "/nonexistent/wharf.yaml", env: {} }), { code: "ENOENT" });
+  });
+});
+
+describe("loadConfig reports each mistake with its path and line", () => {
+  const mistakes: ReadonlyArray<{ why: string; yaml: string; paths: readonly string[]; message: RegExp }> = [
+    {
+      why: "an unknown key in a block",
+      yaml: `
+repositories:
+  hub:
+    type: proxy
+    upstream:
+      url: https://registry.example
+      usrname: me ${MARK}
+`,
+      paths: ["repositories.hub.upstream", "repositories.hub.upstream.usrname"],
+      message: /usrname/,
+    },
+    {
+      why: "an unknown top-level key",
+      yaml: `
+listen: ":5000"
+repositories:
+  hub:
+    type: hosted
+cache_size: 10 ${MARK}
+`,
+      paths: ["", "cache_size"],
+      message: /cache_size/,
+    },
+    {
+      why: "a string where a port number belongs",
+      yaml: `
+repositories:
+  hub:
+    type: hosted
+    port: "abc" ${MARK}
+`,
+      paths: ["repositories.hub.port"],
+      message: /number/,
+    },
+    {
+      why: "a port out of range",
+      yaml: `
+repositories:
+  hub:
+    type: hosted
+    port: 70000 ${MARK}
+`,
+      paths: ["repositories.hub.port"],
+      message: /./,
+    },
+    {
+      why: "a string where a boolean belongs",
+      yaml: `
+repositories:
+  hub:
+    type: hosted
+    allow_delete: "yes" ${MARK}
+`,
+      paths: ["repositories.hub.allow_delete"],
+      message: /boolean/,
+    },
+    {
+      why: "an ftp URL",
+      yaml: `
+repositories:
+  hub:
+    type: proxy
+    upstream:
+      url: ftp://registry.example ${MARK}
+`,
+      paths: ["repositories.hub.upstream.url"],
+      message: /http/,
+    },
+    {
+      why: "a URL that is not one",
+      yaml: `
+repositories:
+  hub:
+    type: proxy
+    upstream:
+      url: registry.example ${MARK}
+`,
+      paths: ["repositories.hub.upstream.url"],
+      message: /URL/,
+    },
+    {
+      why: "a bad tag_ttl",
+      yaml: `
+repositories:
+  hub:
+    type: proxy
+    tag_ttl: 5 minutes ${MARK}
+    upstream:
+      url: https://registry.example
+`,
+      paths: ["repositories.hub.tag_ttl"],
+      message: /5 minutes.*not a duration/,
+    },
+    {
+      why: "a bad timeout",
+      yaml: `
+repositories:
+  hub:
+    type: proxy
+    upstream:
+      url: https://registry.example
+      timeouts:
+        headers: fast ${MARK}
+`,
+      paths: ["repositories.hub.upstream.timeouts.headers"],
+      message: /not a duration/,
+    },
+    {
+      why: "a username without a password",
+      yaml: `
+repositories:
+  hub:
+    type: proxy
+    upstream: ${MARK}
+      url: https://registry.example ${MARK}
+      username: me
+`,
+      paths: ["repositories.hub.upstream"],
+      message: /username and password/,
+    },
+    {
+      why: "a group member that does not exist",
+      yaml: `
+repositories:
+  hosted:
+    type: hosted
+  all:
+    type: group
+    members:
+      - hosted
+      - missing ${MARK}
+`,
+      paths: ["repositories.all.members.1"],
+      message: /missing/,
+    },
+    {
+      why: "a group that is its own member",
+      yaml: `
+repositories:
+  all:
+    type: group
+    members: [all] ${MARK}
+`,
+      paths: ["repositories.all.members.0"],
+      message: /all/,
+    },
+    {
+      why: "push_to outside the group",
+      yaml: `
+repositories:
+  a:
+    type: hosted
+  b:
+    type: hosted
+  all:
+    type: group
+    members: [a]
+    push_to: b ${MARK}
+`,
+      paths: ["repositories.all.push_to"],
+      message: /member/,
+    },
+    {
+      why: "an unknown repository type",
+      yaml: `
+repositories:
+  hub:
+    type: mirror ${MARK}
+`,
+      paths: ["repositories.hub.type", "repositories.hub"],
+      message: /proxy/,
+    },
+    {
+      why: "a default repository that does not exist",
+      yaml: `
+default_repository: nope ${MARK}
+repositories:
+  hub:
+    type: hosted
+`,
+      paths: ["default_repository"],
+      message: /nope/,
+    },
+    {
+      why: "no repositories",
+      yaml: `repositories: {} ${MARK}\n`,
+      paths: ["repositories"],
+      message: /at least one/,
+    },
+    {
+      why: "a listen address without a port",
+      yaml: `listen: localhost ${MARK}\n`,
+      paths: ["listen"],
+      message: /port/,
+    },
+    {
+      why: "an unknown log level",
+      yaml: `
+log:
+  level: verbose ${MARK}
+`,
+      paths: ["log.level"],
+      message: /./,
+    },
+    {
+      why: "a repository name with upper case",
+      yaml: `
+repositories:
+  Hub: ${MARK}
+    type: hosted ${MARK}
+`,
+      paths: ["repositories", "repositories.Hub"],
+      message: /lower-case/,
+    },
+    {
+      why: "a YAML syntax error",
+      yaml: `
+repositories:
+  hub:
+    type: hosted
+  - broken ${MARK}
+`,
+      paths: [""],
+      message: /./,
+    },
+    {
+      why: "a duplicate key",
+      yaml: `
+repositories:
+  hub:
+    type: hosted
+  hub: ${MARK}
+    type: hosted
+`,
+      paths: [""],
+      message: /unique/,
+    },
+  ];
+  for (const { why, yaml, paths, message } of mistakes) {
+    test(why, async (t) => {
+      const problem = findProblem(await problemsOf(load(t, yaml)), paths);
+      assert.match(problem.message, message);
+      assert.ok(
+        problem.line !== undefined && markedLines(yaml).includes(problem.line),
+        `line ${problem.line}, expected one of ${markedLines(yaml).join(", ")}`,
+      );
+    });
+  }
+
+  test("every problem in the file is reported at once", async (t) => {
+    const yaml = `
+repositories:
+  hosted:
+    type: hosted
+    colour: blue
+    port: "5001"
+  all:
+    type: group
+    members: [hosted, missing]
+`;
+    const problems = await problemsOf(load(t, yaml));
+    findProblem(problems, ["repositories.hosted", "repositories.hosted.colour"]);
+    findProblem(problems, ["repositories.hosted.port"]);
+    findProblem(problems, ["repositories.all.members.1"]);
+  });
+
+  const notMappings: ReadonlyArray<readonly [string, string]> = [
+    ["a plain scalar (a mistyped `listen: …`)", "listen=:6000\n"],
+    ["a quoted scalar", '"repositories"\n'],
+    ["a number", "5000\n"],
+    ["a list", "- repositories\n"],
+  ];
+  for (const [why, yaml] of notMappings) {
+    test(`a file that is ${why} is refused, not read as the defaults`, async (t) => {
+      await problemsOf(load(t, yaml));
+    });
+  }
+});
+
+describe("loadConfig interpolates ${VAR} in values", () => {
+  const REPOSITORY = (password: string, name = "hub") => `
+repositories:
+  ${name}:
+    type: proxy
+    upstream:
+      url: https://registry.example
+      username: me
+      password: ${password} ${MARK}
+`;
+
+  async function passwordOf(t: TestContext, value: string, env: Env): Promise<string | undefined> {
+    const config = await load(t, REPOSITORY(value), { env });
+    const hub = config.repositories.hub;
+    assert.equal(hub?.type, "proxy");
+    return hub?.type === "proxy" ? hub.upstream.password : undefined;
+  }
+
+  const cases: ReadonlyArray<readonly [string, string, Env, string]> = [
+    ["a set variable", "${TOKEN}", { TOKEN: "s3cret" }, "s3cret"],
+    ["a default for an unset variable", "${TOKEN:-fallback}", {}, "fallback"],
+    ["a default for an empty variable", "${TOKEN:-fallback}", { TOKEN: "" }, "fallback"],
+    ["a set variable despite a default", "${TOKEN:-fallback}", { TOKEN: "s3cret" }, "s3cret"],
+    ["an empty default", "'${TOKEN:-}x'", {}, "x"],
+    ["variables inside text", "'${A}-${B:-b}-${A}'", { A: "a" }, "a-b-a"],
+    ["dollar signs that are not variables", "'pa$$word$'", {}, "pa$$word$"],
+    ["a value that looks like YAML stays a string", "${TOKEN}", { TOKEN: "a: b\n- c" }, "a: b\n- c"],
+    ["a value that looks like another variable is not expanded again", "${A}", { A: "${B}", B: "x" }, "${B}"],
+  ];
+  for (const [why, value, env, expected] of cases) {
+    test(why, async (t) => assert.equal(await passwordOf(t, value, env), expected));
+  }
+
+  test("an unset variable is an error naming it, with path and line", async (t) => {
+    const yaml = REPOSITORY("${HUB_TOKEN}");
+    const problem = findProblem(await problemsOf(load(t, yaml)), ["repositories.hub.upstream.password"]);
+    assert.match(problem.message, /HUB_TOKEN/);
+    assert.deepEqual(problem.line, markedLines(yaml)[0]);
+  });
+
+  test("an unset variable in a repository whose name has a dot gets the right line", async (t) => {
+    const yaml = REPOSITORY("${GHCR_TOKEN}", "ghcr.io");
+    const [problem, ...rest] = await problemsOf(load(t, yaml));
+    assert.deepEqual(rest, []);
+    assert.match(problem?.message ?? "", /GHCR_TOKEN/);
+    assert.equal(problem?.line, markedLines(yaml)[0]);
+  });
+
+  test("every unset variable is reported, also inside lists", async (t) => {
+    const yaml = `
+repositories:
+  a:
+    type: hosted
+  all:
+    type: group
+    members: ["\${FIRST}", "\${SECOND}"]
+`;
+    const problems = await problemsOf(load(t, yaml));
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ["repositories.all.members.0", "repositories.all.members.1"],
+    );
+    assert.match(problems[0]?.message ?? "", /FIRST/);
+    assert.match(problems[1]?.message ?? "", /SECOND/);
+  });
+
+  test("variables inside lists are substituted", async (t) => {
+    const yaml = `
+repositories:
+  a:
+    type: hosted
+  all:
+    type: group
+    members: ["\${MEMBER}"]
+`;
+    const config = await load(t, yaml, { env: { MEMBER: "a" } });
+    assert.deepEqual(config.repositories.all, { type: "group", members: ["a"] });
+  });
+});
+
+describe("loadConfig without a file reads registry:v2's environment", () => {
+  test("nothing set: a Docker Hub proxy on :5000", async () => {
+    assert.deepEqual(await loadConfig({ env: {} }), {
+      listen: ":5000",
+      data_dir: "./data",
+      log: { level: "info" },
+      repositories: {
+        "docker-hub": {
+          type: "proxy",
+          upstream: { url: "https://registry-1.docker.io", library_prefix: true, timeouts: DEFAULT_TIMEOUTS },
+          tag_ttl: 60_000,
+        },
+      },
+    });
+  });
+
+  test("REGISTRY_PROXY_*, REGISTRY_HTTP_ADDR and WHARF_TAG_TTL", async () => {
+    const config = await loadConfig({
+      env: {
+        REGISTRY_PROXY_REMOTEURL: "https://mirror.example",
+        REGISTRY_PROXY_USERNAME: "bob",
+        REGISTRY_PROXY_PASSWORD: "s3cret",
+        REGISTRY_HTTP_ADDR: "0.0.0.0:6000",
+        REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: "/var/lib/registry",
+        WHARF_TAG_TTL: "5m",
+      },
+    });
+    assert.equal(config.listen, "0.0.0.0:6000");
+    assert.equal(config.data_dir, "/var/lib/registry");
+    const hub = config.repositories["docker-hub"];
+    assert.ok(hub?.type === "proxy");
+    assert.equal(hub.tag_ttl, 300_000);
+    assert.equal(hub.upstream.url, "https://mirror.example");
+    assert.equal(hub.upstream.username, "bob");
+    assert.equal(hub.upstream.password, "s3cret");
+    assert.ok(Object.isFrozen(hub.upstream));
+  });
+
+  test("a password without a username is ignored", async () => {
+    const config = await loadConfig({ env: { REGISTRY_PROXY_PASSWORD: "s3cret" } });
+    const hub = config.repositories["docker-hub"];
+    assert.ok(hub?.type === "proxy");
+    assert.equal(hub.upstream.username, undefined);
+    assert.equal(hub.upstream.password, undefined);
+  });
+
+  const mistakes: ReadonlyArray<readonly [string, Env, string, RegExp]> = [
+    ["a username without a password", { REGISTRY_PROXY_USERNAME: "bob" }, "repositories.docker-hub.upstream", /password/],
+    ["a bad WHARF_TAG_TTL", { WHARF_TAG_TTL: "soon" }, "repositories.docker-hub.tag_ttl", /soon/],
+    ["a bad REGISTRY_PROXY_REMOTEURL", { REGISTRY_PROXY_REMOTEURL: "ftp://x" }, "repositories.docker-hub.upstream.url", /http/],
+    ["a bad REGISTRY_HTTP_ADDR", { REGISTRY_HTTP_ADDR: "localhost" }, "listen", /port/],
+  ];
+  for (const [why, env, path, message] of mistakes) {
+    test(why, async () => {
+      const problem = findProblem(await problemsOf(loadConfig({ env })), [path]);
+      assert.match(problem.message, message);
+      assert.equal(problem.line, undefined);
+    });
+  }
+});

@@ -1,0 +1,425 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { ManifestRecord, MetadataStore, NewManifest } from "../../src/meta/metadata-store.js";
+import { digestOf } from "../../src/oci/digest.js";
+import { MediaType } from "../../src/oci/media-types.js";
+
+/** Creates an empty store; the suite closes it at the end of each test. */
+export type MetadataStoreFactory = () => MetadataStore | Promise<MetadataStore>;
+
+const REPO = "docker-hub";
+const NAME = "library/busybox";
+const T0 = Date.parse("2024-06-01T00:00:00Z");
+
+function digest(label: string): string {
+  return digestOf(Buffer.from(label));
+}
+
+function manifest(label: string, fields: Partial<NewManifest> = {}): NewManifest {
+  return {
+    digest: digest(label),
+    mediaType: MediaType.ociManifest,
+    size: 100 + label.length,
+    references: [digest(`${label}-config`), digest(`${label}-layer`)],
+    ...fields,
+  };
+}
+
+/** What a store gives back for a NewManifest, minus the time it recorded. */
+function recordOf(input: NewManifest): Omit<ManifestRecord, "createdAt"> {
+  const { references: _references, ...record } = input;
+  return record;
+}
+
+function withoutCreatedAt(record: ManifestRecord | undefined): Omit<ManifestRecord, "createdAt"> | undefined {
+  if (record === undefined) return undefined;
+  const { createdAt: _createdAt, ...rest } = record;
+  return rest;
+}
+
+/** The interface does not promise an order for referrers. */
+function byDigest(a: { digest: string }, b: { digest: string }): number {
+  return a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0;
+}
+
+/** Reads every page of a paginated listing with page size `limit`. */
+async function allPages(
+  list: (page: { limit: number; last?: string }) => Promise<{ items: string[]; more: boolean }>,
+  limit: number,
+): Promise<string[][]> {
+  const pages: string[][] = [];
+  let last: string | undefined;
+  for (;;) {
+    const { items, more } = await list(last === undefined ? { limit } : { limit, last });
+    pages.push(items);
+    if (!more) return pages;
+    assert.ok(items.length > 0, "a page with more after it cannot be empty");
+    last = items.at(-1);
+  }
+}
+
+/**
+ * The behaviour every MetadataStore must have, whatever stands behind it (SQLite now, PostgreSQL
+ * later): run it with a factory that gives a fresh, empty store.
+ */
+export function metadataStoreConformance(name: string, factory: MetadataStoreFactory): void {
+  /** A test body that receives a fresh store and closes it afterwards, pass or fail. */
+  function withStore(body: (store: MetadataStore) => Promise<void>): () => Promise<void> {
+    return async () => {
+      const store = await factory();
+      try {
+        await body(store);
+      } finally {
+        await store.close();
+      }
+    };
+  }
+
+  describe(`${name}: MetadataStore conformance`, () => {
+    describe("manifests", () => {
+      test(
+        "an unknown manifest is undefined",
+        withStore(async (store) => {
+          assert.equal(await store.getManifest(REPO, NAME, digest("nothing")), undefined);
+        }),
+      );
+
+      test(
+        "put then get gives back every field and when it was recorded",
+        withStore(async (store) => {
+          const full = manifest("full", {
+            mediaType: MediaType.ociIndex,
+            subject: digest("subject"),
+            artifactType: "application/vnd.example.sbom",
+            annotations: { "org.example/a": "1", "org.example/b": "two" },
+          });
+          const before = Date.now();
+          await store.putManifest(REPO, NAME, full);
+          const record = await store.getManifest(REPO, NAME, full.digest);
+          assert.ok(record);
+          assert.deepEqual(withoutCreatedAt(record), recordOf(full));
+          assert.ok(record.createdAt >= before && record.createdAt <= Date.now(), `${record.createdAt}`);
+        }),
+      );
+
+      test(
+        "optional fields that were not given are absent, not null",
+        withStore(async (store) => {
+          const plain = manifest("plain");
+          await store.putManifest(REPO, NAME, plain);
+          const record = await store.getManifest(REPO, NAME, plain.digest);
+          assert.deepEqual(withoutCreatedAt(record), recordOf(plain));
+          for (const key of ["subject", "artifactType", "annotations"]) assert.ok(!(key in (record ?? {})), key);
+        }),
+      );
+
+      test(
+        "put is idempotent and keeps the first record",
+        withStore(async (store) => {
+          const first = manifest("same");
+          await store.putManifest(REPO, NAME, first);
+          const created = (await store.getManifest(REPO, NAME, first.digest))?.createdAt;
+          await store.putManifest(REPO, NAME, first);
+          await store.putManifest(REPO, NAME, { ...first, references: [...first.references, digest("more")] });
+          const record = await store.getManifest(REPO, NAME, first.digest);
+          assert.deepEqual(withoutCreatedAt(record), recordOf(first));
+          assert.equal(record?.createdAt, created);
+        }),
+      );
+
+      test(
+        "references may be empty or repeat a digest",
+        withStore(async (store) => {
+          await store.putManifest(REPO, NAME, manifest("none", { references: [] }));
+          const twice = manifest("twice", { references: [digest("x"), digest("x")] });
+          await store.putManifest(REPO, NAME, twice);
+          assert.ok(await store.getManifest(REPO, NAME, twice.digest));
+        }),
+      );
+
+      test(
+        "delete removes the manifest and every tag pointing at it, and only those",
+        withStore(async (store) => {
+          const doomed = manifest("doomed");
+          const kept = manifest("kept");
+          await store.putManifest(REPO, NAME, doomed);
+          await store.putManifest(REPO, NAME, kept);
+          await store.putManifest(REPO, "other/name", doomed);
+          await store.setTag(REPO, NAME, "latest", doomed.digest, T0);
+          await store.setTag(REPO, NAME, "v1", doomed.digest, T0);
+          await store.setTag(REPO, NAME, "stable", kept.digest, T0);
+          await store.setTag(REPO, "other/name", "latest", doomed.digest, T0);
+          await store.setTag("other-repo", NAME, "latest", doomed.digest, T0);
+
+          assert.equal(await store.deleteManifest(REPO, NAME, doomed.digest), true);
+          assert.equal(await store.getManifest(REPO, NAME, doomed.digest), undefined);
+          assert.deepEqual(await store.listTags(REPO, NAME), { tags: ["stable"], more: false });
+          assert.ok(await store.getManifest(REPO, NAME, kept.digest));
+          assert.ok(await store.getManifest(REPO, "other/name", doomed.digest));
+          assert.equal((await store.getTag(REPO, "other/name", "latest"))?.digest, doomed.digest);
+          assert.equal((await store.getTag("other-repo", NAME, "latest"))?.digest, doomed.digest);
+
+          assert.equal(await store.deleteManifest(REPO, NAME, doomed.digest), false);
+        }),
+      );
+
+      test(
+        "a deleted manifest can be put again",
+        withStore(async (store) => {
+          const again = manifest("again");
+          await store.putManifest(REPO, NAME, again);
+          await store.deleteManifest(REPO, NAME, again.digest);
+          await store.putManifest(REPO, NAME, again);
+          assert.deepEqual(withoutCreatedAt(await store.getManifest(REPO, NAME, again.digest)), recordOf(again));
+        }),
+      );
+
+      test(
+        "manifests are scoped to (repo, name)",
+        withStore(async (store) => {
+          const scoped = manifest("scoped");
+          await store.putManifest(REPO, NAME, scoped);
+          assert.equal(await store.getManifest(REPO, "library/other", scoped.digest), undefined);
+          assert.equal(await store.getManifest("other-repo", NAME, scoped.digest), undefined);
+          assert.equal(await store.deleteManifest("other-repo", NAME, scoped.digest), false);
+          assert.ok(await store.getManifest(REPO, NAME, scoped.digest));
+        }),
+      );
+    });
+
+    describe("referrers", () => {
+      test(
+        "lists the manifests whose subject is the digest, in this (repo, name) only",
+        withStore(async (store) => {
+          const subject = digest("image");
+          const sbom = manifest("sbom", { subject, artifactType: "application/vnd.example.sbom" });
+          const signature = manifest("signature", { subject, annotations: { "org.example/signer": "me" } });
+          await store.putManifest(REPO, NAME, manifest("image"));
+          await store.putManifest(REPO, NAME, sbom);
+          await store.putManifest(REPO, NAME, signature);
+          await store.putManifest(REPO, NAME, manifest("unrelated", { subject: digest("another image") }));
+          await store.putManifest(REPO, "other/name", manifest("elsewhere", { subject }));
+          await store.putManifest("other-repo", NAME, manifest("elsewhere", { subject }));
+
+          const referrers = await store.listReferrers(REPO, NAME, subject);
+          assert.deepEqual(
+            referrers.sort(byDigest).map(withoutCreatedAt),
+            [sbom, signature].sort(byDigest).map(recordOf),
+          );
+
+          assert.deepEqual(await store.listReferrers(REPO, NAME, digest("no referrers")), []);
+          await store.deleteManifest(REPO, NAME, sbom.digest);
+          assert.deepEqual(
+            (await store.listReferrers(REPO, NAME, subject)).map((r) => r.digest),
+            [signature.digest],
+          );
+        }),
+      );
+    });
+
+    describe("tags", () => {
+      test(
+        "set then get; an unknown tag is undefined",
+        withStore(async (store) => {
+          assert.equal(await store.getTag(REPO, NAME, "latest"), undefined);
+          await store.setTag(REPO, NAME, "latest", digest("a"), T0);
+          assert.deepEqual(await store.getTag(REPO, NAME, "latest"), {
+            digest: digest("a"),
+            updatedAt: T0,
+            validatedAt: T0,
+          });
+        }),
+      );
+
+      test(
+        "setting the same digest again revalidates it without moving updatedAt",
+        withStore(async (store) => {
+          await store.setTag(REPO, NAME, "latest", digest("a"), T0);
+          await store.setTag(REPO, NAME, "latest", digest("a"), T0 + 60_000);
+          assert.deepEqual(await store.getTag(REPO, NAME, "latest"), {
+            digest: digest("a"),
+            updatedAt: T0,
+            validatedAt: T0 + 60_000,
+          });
+        }),
+      );
+
+      test(
+        "moving a tag updates digest, updatedAt and validatedAt",
+        withStore(async (store) => {
+          await store.setTag(REPO, NAME, "latest", digest("a"), T0);
+          await store.setTag(REPO, NAME, "latest", digest("b"), T0 + 1000);
+          assert.deepEqual(await store.getTag(REPO, NAME, "latest"), {
+            digest: digest("b"),
+            updatedAt: T0 + 1000,
+            validatedAt: T0 + 1000,
+          });
+          // Moving back is a move too.
+          await store.setTag(REPO, NAME, "latest", digest("a"), T0 + 2000);
+          assert.equal((await store.getTag(REPO, NAME, "latest"))?.updatedAt, T0 + 2000);
+        }),
+      );
+
+      test(
+        "markTagValidated changes only validatedAt, and never creates a tag",
+        withStore(async (store) => {
+          await store.setTag(REPO, NAME, "latest", digest("a"), T0);
+          await store.markTagValidated(REPO, NAME, "latest", T0 + 5000);
+          assert.deepEqual(await store.getTag(REPO, NAME, "latest"), {
+            digest: digest("a"),
+            updatedAt: T0,
+            validatedAt: T0 + 5000,
+          });
+          await store.markTagValidated(REPO, NAME, "missing", T0);
+          assert.equal(await store.getTag(REPO, NAME, "missing"), undefined);
+        }),
+      );
+
+      test(
+        "delete says whether the tag existed",
+        withStore(async (store) => {
+          await store.setTag(REPO, NAME, "latest", digest("a"), T0);
+          assert.equal(await store.deleteTag(REPO, NAME, "latest"), true);
+          assert.equal(await store.getTag(REPO, NAME, "latest"), undefined);
+          assert.equal(await store.deleteTag(REPO, NAME, "latest"), false);
+        }),
+      );
+
+      test(
+        "tags are scoped to (repo, name)",
+        withStore(async (store) => {
+          await store.setTag(REPO, NAME, "latest", digest("a"), T0);
+          await store.setTag(REPO, "library/other", "latest", digest("b"), T0);
+          await store.setTag("other-repo", NAME, "latest", digest("c"), T0);
+          assert.equal((await store.getTag(REPO, NAME, "latest"))?.digest, digest("a"));
+          assert.equal((await store.getTag(REPO, "library/other", "latest"))?.digest, digest("b"));
+          assert.equal((await store.getTag("other-repo", NAME, "latest"))?.digest, digest("c"));
+          await store.deleteTag(REPO, NAME, "latest");
+          assert.equal((await store.getTag(REPO, "library/other", "latest"))?.digest, digest("b"));
+          assert.deepEqual(await store.listTags("other-repo", NAME), { tags: ["latest"], more: false });
+        }),
+      );
+
+      const TAGS = ["v2", "latest", "1.0", "V1", "a", "_x", "10", "9", "A-b", "a.b", "a_b", "a-b"];
+      const SORTED = [...TAGS].sort();
+
+      test(
+        "lists tags in lexical order",
+        withStore(async (store) => {
+          for (const tag of TAGS) await store.setTag(REPO, NAME, tag, digest(tag), T0);
+          assert.deepEqual(await store.listTags(REPO, NAME), { tags: SORTED, more: false });
+          assert.deepEqual(await store.listTags(REPO, "library/empty"), { tags: [], more: false });
+        }),
+      );
+
+      for (const limit of [1, 3, 5, SORTED.length - 1, SORTED.length, SORTED.length + 1]) {
+        test(
+          `pages of ${limit} cover every tag once, with more on all but the last`,
+          withStore(async (store) => {
+            for (const tag of TAGS) await store.setTag(REPO, NAME, tag, digest(tag), T0);
+            const pages = await allPages(async (page) => {
+              const { tags, more } = await store.listTags(REPO, NAME, page);
+              assert.ok(tags.length <= limit);
+              return { items: tags, more };
+            }, limit);
+            assert.deepEqual(pages.flat(), SORTED);
+            assert.equal(pages.length, Math.ceil(SORTED.length / limit));
+          }),
+        );
+      }
+
+      test(
+        "last need not be a tag that exists",
+        withStore(async (store) => {
+          for (const tag of TAGS) await store.setTag(REPO, NAME, tag, digest(tag), T0);
+          const after = "a0";
+          assert.deepEqual(await store.listTags(REPO, NAME, { last: after }), {
+            tags: SORTED.filter((tag) => tag > after),
+            more: false,
+          });
+          assert.deepEqual(await store.listTags(REPO, NAME, { last: "zzz" }), { tags: [], more: false });
+          assert.deepEqual(await store.listTags(REPO, NAME, { limit: 2, last: "9" }), {
+            tags: SORTED.filter((tag) => tag > "9").slice(0, 2),
+            more: true,
+          });
+        }),
+      );
+    });
+
+    describe("blob links", () => {
+      test(
+        "link, has and unlink per (repo, name)",
+        withStore(async (store) => {
+          const blob = digest("layer");
+          assert.equal(await store.hasBlob(REPO, NAME, blob), false);
+          await store.linkBlob(REPO, NAME, blob, 1234);
+          await store.linkBlob(REPO, NAME, blob, 1234);
+          assert.equal(await store.hasBlob(REPO, NAME, blob), true);
+          assert.equal(await store.hasBlob(REPO, "library/other", blob), false);
+          assert.equal(await store.hasBlob("other-repo", NAME, blob), false);
+          assert.equal(await store.hasBlob(REPO, NAME, digest("other layer")), false);
+
+          await store.linkBlob("other-repo", NAME, blob, 1234);
+          assert.equal(await store.unlinkBlob(REPO, NAME, blob), true);
+          assert.equal(await store.hasBlob(REPO, NAME, blob), false);
+          assert.equal(await store.unlinkBlob(REPO, NAME, blob), false);
+          assert.equal(await store.hasBlob("other-repo", NAME, blob), true);
+        }),
+      );
+
+      test(
+        "blob links do not make a name appear in listNames",
+        withStore(async (store) => {
+          await store.linkBlob(REPO, "only/blobs", digest("layer"), 1);
+          await store.setTag(REPO, "only/tags", "latest", digest("x"), T0);
+          assert.deepEqual(await store.listNames(REPO), { names: [], more: false });
+        }),
+      );
+    });
+
+    describe("listNames", () => {
+      const NAMES = ["library/busybox", "library/alpine", "a", "z/z", "library/alpine-edge", "b/c/d", "0"];
+      const SORTED = [...NAMES].sort();
+
+      test(
+        "lists each name with a manifest once, in lexical order, per repository",
+        withStore(async (store) => {
+          for (const image of NAMES) {
+            await store.putManifest(REPO, image, manifest(`${image}-1`));
+            await store.putManifest(REPO, image, manifest(`${image}-2`));
+          }
+          await store.putManifest("other-repo", "only/there", manifest("x"));
+          assert.deepEqual(await store.listNames(REPO), { names: SORTED, more: false });
+          assert.deepEqual(await store.listNames("other-repo"), { names: ["only/there"], more: false });
+          assert.deepEqual(await store.listNames("empty-repo"), { names: [], more: false });
+        }),
+      );
+
+      for (const limit of [1, 2, SORTED.length]) {
+        test(
+          `pages of ${limit} cover every name once`,
+          withStore(async (store) => {
+            for (const image of NAMES) await store.putManifest(REPO, image, manifest(image));
+            const pages = await allPages(async (page) => {
+              const { names, more } = await store.listNames(REPO, page);
+              assert.ok(names.length <= limit);
+              return { items: names, more };
+            }, limit);
+            assert.deepEqual(pages.flat(), SORTED);
+          }),
+        );
+      }
+
+      test(
+        "a name whose last manifest was deleted is no longer listed",
+        withStore(async (store) => {
+          const only = manifest("only");
+          await store.putManifest(REPO, "gone/soon", only);
+          await store.putManifest(REPO, "stays", manifest("stays"));
+          await store.deleteManifest(REPO, "gone/soon", only.digest);
+          assert.deepEqual(await store.listNames(REPO), { names: ["stays"], more: false });
+        }),
+      );
+    });
+  });
+}

@@ -1,10 +1,15 @@
 import assert from "node:assert/strict";
 import type { PassThrough } from "node:stream";
-import { describe, test } from "node:test";
-import type { ParsedDigest } from "../../src/oci/digest.js";
+import { describe, type TestContext, test } from "node:test";
 import type { ByteRange } from "../../src/store/blob-store.js";
 import { Coalescer, type Joined } from "../../src/store/coalescer.js";
-import { type BlobFill, DigestMismatchError, type FillEvents, type FillSource } from "../../src/store/fill.js";
+import {
+  type BlobFill,
+  DigestMismatchError,
+  type FillEvents,
+  type FillSource,
+} from "../../src/store/fill.js";
+import type { Spool } from "../../src/store/spool.js";
 import {
   assertStored,
   chunksOf,
@@ -25,34 +30,28 @@ const KEY = `docker-hub\nlibrary/busybox\n${DIGEST.digest}`;
 /** An upstream that answers when the test says so, counting how often it was asked. */
 class Upstream {
   opens = 0;
-  readonly bodies: PassThrough[] = [];
-  #answers: Array<(source: FillSource) => void> = [];
-  #refusals: Array<(error: Error) => void> = [];
+  readonly #pending: Array<{ resolve: (source: FillSource) => void; reject: (error: Error) => void }> = [];
 
   readonly open = (): Promise<FillSource> => {
     this.opens += 1;
-    return new Promise<FillSource>((resolve, reject) => {
-      this.#answers.push(resolve);
-      this.#refusals.push(reject);
-    });
+    return new Promise<FillSource>((resolve, reject) => this.#pending.push({ resolve, reject }));
   };
+
+  #next(): { resolve: (source: FillSource) => void; reject: (error: Error) => void } {
+    const pending = this.#pending.shift();
+    assert.ok(pending, "no request is waiting for an answer");
+    return pending;
+  }
 
   /** Answers the oldest pending request with a body the test feeds; returns the body. */
   answer(size: number | undefined = BLOB.byteLength): PassThrough {
     const body = manualSource();
-    this.bodies.push(body);
-    this.#refusals.shift();
-    const answer = this.#answers.shift();
-    assert.ok(answer, "no request is waiting for an answer");
-    answer({ size, body });
+    this.#next().resolve({ size, body });
     return body;
   }
 
   refuse(error: Error): void {
-    this.#answers.shift();
-    const refuse = this.#refusals.shift();
-    assert.ok(refuse, "no request is waiting for an answer");
-    refuse(error);
+    this.#next().reject(error);
   }
 }
 
@@ -60,17 +59,21 @@ function join(
   coalescer: Coalescer,
   upstream: Upstream,
   options: {
-    digest?: ParsedDigest;
     rangeFor?: (size: number | undefined) => ByteRange | undefined;
     events?: FillEvents & { onStart?(fill: BlobFill): void };
   } = {},
 ): Promise<Joined> {
-  return coalescer.join(KEY, options.digest ?? DIGEST, upstream.open, options.rangeFor ?? (() => undefined), options.events ?? {});
+  return coalescer.join(
+    KEY,
+    DIGEST,
+    upstream.open,
+    options.rangeFor ?? (() => undefined),
+    options.events ?? {},
+  );
 }
 
 function fillOf(joined: Joined): { fill: BlobFill; bytes: Promise<Buffer> } {
-  assert.equal(joined.kind, "fill");
-  if (joined.kind !== "fill") throw new Error("unreachable");
+  if (joined.kind !== "fill") assert.fail(`expected to join a download, got ${joined.kind}`);
   return { fill: joined.fill, bytes: collect(joined.reader) };
 }
 
@@ -79,10 +82,15 @@ function feed(body: PassThrough, bytes: Buffer = BLOB): void {
   body.end();
 }
 
-async function setup(t: Parameters<typeof storeFixture>[0]): Promise<{ fixture: StoreFixture; coalescer: Coalescer; upstream: Upstream }> {
-  const fixture = await storeFixture(t);
+async function setup(
+  t: TestContext,
+  spoolFor?: (directory: string) => Spool,
+): Promise<{ fixture: StoreFixture; coalescer: Coalescer; upstream: Upstream }> {
+  const fixture = await storeFixture(t, spoolFor);
   return { fixture, coalescer: new Coalescer(fixture.spool, fixture.store), upstream: new Upstream() };
 }
+
+const uncreatable = (directory: string) => new UncreatableSpool(directory);
 
 describe("Coalescer.join", () => {
   test("concurrent joins for one key share one upstream request and one download", async (t) => {
@@ -145,7 +153,9 @@ describe("Coalescer.join", () => {
 
   test("after a download fails, the next join starts afresh", async (t) => {
     const { fixture, coalescer, upstream } = await setup(t);
-    const first = fillOf(await Promise.all([join(coalescer, upstream), Promise.resolve(feed(upstream.answer(), pseudoRandomBytes(BLOB.byteLength, 9)))]).then(([j]) => j));
+    const joining = join(coalescer, upstream);
+    feed(upstream.answer(), pseudoRandomBytes(BLOB.byteLength, 9));
+    const first = fillOf(await joining);
     await assert.rejects(first.bytes, DigestMismatchError);
     await assert.rejects(first.fill.done, DigestMismatchError);
 
@@ -222,9 +232,7 @@ describe("Coalescer.join", () => {
   });
 
   test("when the spool cannot be created, every joiner still gets exact bytes and nothing is stored", async (t) => {
-    const fixture = await storeFixture(t, (directory) => new UncreatableSpool(directory));
-    const coalescer = new Coalescer(fixture.spool, fixture.store);
-    const upstream = new Upstream();
+    const { fixture, coalescer, upstream } = await setup(t, uncreatable);
     const spoolFailures: unknown[] = [];
     const events = { onSpoolFailure: (error: unknown) => spoolFailures.push(error) };
     const joins = [join(coalescer, upstream, { events }), join(coalescer, upstream, { events })];
@@ -234,5 +242,25 @@ describe("Coalescer.join", () => {
     assert.deepEqual(await joined[0]?.fill.done, { stored: false });
     assert.equal(spoolFailures.length, 1);
     assert.equal(await fixture.store.stat(DIGEST.digest), undefined);
+  });
+
+  test("joins arriving together while a download cannot be joined start one new download, not one each", async (t) => {
+    // A pass-through download drops bytes its readers have passed, so a newcomer cannot start at 0.
+    const { coalescer, upstream } = await setup(t, uncreatable);
+    const events = { onSpoolFailure: () => {} };
+    const first = join(coalescer, upstream, { events });
+    const firstBody = upstream.answer();
+    const { fill, bytes } = fillOf(await first);
+    firstBody.write(BLOB.subarray(0, 50_000));
+    await until(() => !fill.joinable, "the first download dropped its first bytes");
+
+    const newcomers = Array.from({ length: 3 }, () => join(coalescer, upstream, { events }));
+    await until(() => upstream.opens > 1, "a newcomer asked upstream");
+    const opens = upstream.opens;
+    for (let pending = opens - 1; pending > 0; pending--) feed(upstream.answer());
+    feed(firstBody, BLOB.subarray(50_000));
+    assert.ok((await bytes).equals(BLOB));
+    for (const joined of await Promise.all(newcomers)) assert.ok((await fillOf(joined).bytes).equals(BLOB));
+    assert.equal(opens, 2, `${opens - 1} upstream requests for 3 simultaneous newcomers`);
   });
 });

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
+import vm from "node:vm";
 import fc, { type IAsyncProperty, type IProperty } from "fast-check";
 import { OciError, type OciErrorCode } from "../../src/oci/errors.js";
 
@@ -51,6 +52,18 @@ export function resultOrOciError<T>(action: () => T, codes: readonly OciErrorCod
     assert.fail(`expected a result or OciError ${codes.join("/")}, got ${describeError(error)}`);
   }
 }
+
+/**
+ * Runs synchronous work under a watchdog that can interrupt it (a test timeout cannot interrupt
+ * synchronous code). The inputs given to it take a linear parser well under a millisecond, so the
+ * guard only fires on super-linear behaviour such as regex backtracking.
+ */
+export function withoutHanging<T>(work: () => T): T {
+  return vm.runInNewContext("work()", { work }, { timeout: 1000 }) as T;
+}
+
+/** Header-sized garbage: Node accepts up to 16 KiB of headers, a proxy in front may accept more. */
+export const LONG = 64 * 1024;
 
 /** A fresh directory removed when the test ends. */
 export async function tempDir(t: TestContext, prefix: string): Promise<string> {

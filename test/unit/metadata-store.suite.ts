@@ -109,7 +109,8 @@ export function metadataStoreConformance(name: string, factory: MetadataStoreFac
           await store.putManifest(REPO, NAME, plain);
           const record = await store.getManifest(REPO, NAME, plain.digest);
           assert.deepEqual(withoutCreatedAt(record), recordOf(plain));
-          for (const key of ["subject", "artifactType", "annotations"]) assert.ok(!(key in (record ?? {})), key);
+          for (const key of ["subject", "artifactType", "annotations"])
+            assert.ok(!(key in (record ?? {})), key);
         }),
       );
 
@@ -120,7 +121,10 @@ export function metadataStoreConformance(name: string, factory: MetadataStoreFac
           await store.putManifest(REPO, NAME, first);
           const created = (await store.getManifest(REPO, NAME, first.digest))?.createdAt;
           await store.putManifest(REPO, NAME, first);
-          await store.putManifest(REPO, NAME, { ...first, references: [...first.references, digest("more")] });
+          await store.putManifest(REPO, NAME, {
+            ...first,
+            references: [...first.references, digest("more")],
+          });
           const record = await store.getManifest(REPO, NAME, first.digest);
           assert.deepEqual(withoutCreatedAt(record), recordOf(first));
           assert.equal(record?.createdAt, created);
@@ -170,7 +174,10 @@ export function metadataStoreConformance(name: string, factory: MetadataStoreFac
           await store.putManifest(REPO, NAME, again);
           await store.deleteManifest(REPO, NAME, again.digest);
           await store.putManifest(REPO, NAME, again);
-          assert.deepEqual(withoutCreatedAt(await store.getManifest(REPO, NAME, again.digest)), recordOf(again));
+          assert.deepEqual(
+            withoutCreatedAt(await store.getManifest(REPO, NAME, again.digest)),
+            recordOf(again),
+          );
         }),
       );
 

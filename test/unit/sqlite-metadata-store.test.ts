@@ -77,7 +77,9 @@ describe("SqliteMetadataStore on disk", () => {
       const db = new Database(path, { readonly: true });
       try {
         return db
-          .prepare("SELECT child FROM manifest_refs WHERE repo = ? AND name = ? AND digest = ? ORDER BY child")
+          .prepare(
+            "SELECT child FROM manifest_refs WHERE repo = ? AND name = ? AND digest = ? ORDER BY child",
+          )
           .all("hub", "x", image.digest)
           .map((row) => (row as { child: string }).child);
       } finally {
@@ -85,7 +87,10 @@ describe("SqliteMetadataStore on disk", () => {
       }
     };
     try {
-      await store.putManifest("hub", "x", { ...image, references: [...image.references, ...image.references] });
+      await store.putManifest("hub", "x", {
+        ...image,
+        references: [...image.references, ...image.references],
+      });
       assert.deepEqual(children(), [...image.references].sort());
       await store.deleteManifest("hub", "x", image.digest);
       assert.deepEqual(children(), []);

@@ -32,7 +32,8 @@ export function parsedDigestOf(bytes: Uint8Array): ParsedDigest {
 
 export function chunksOf(bytes: Buffer, size: number): Buffer[] {
   const chunks: Buffer[] = [];
-  for (let offset = 0; offset < bytes.byteLength; offset += size) chunks.push(bytes.subarray(offset, offset + size));
+  for (let offset = 0; offset < bytes.byteLength; offset += size)
+    chunks.push(bytes.subarray(offset, offset + size));
   return chunks;
 }
 
@@ -43,7 +44,10 @@ export async function collect(stream: Readable): Promise<Buffer> {
 }
 
 /** Reads a stream as it flows, so a test can look at what has arrived so far. */
-export function follow(stream: Readable): { readonly received: () => number; readonly done: Promise<Buffer> } {
+export function follow(stream: Readable): {
+  readonly received: () => number;
+  readonly done: Promise<Buffer>;
+} {
   const chunks: Buffer[] = [];
   let received = 0;
   const done = new Promise<Buffer>((resolve, reject) => {
@@ -65,8 +69,12 @@ export async function turns(count: number): Promise<void> {
 }
 
 /** Waits, turn by turn, until `condition` holds; fails instead of hanging when it never does. */
-export async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let turn = 0; turn < 100_000; turn++) {
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  maxTurns = 100_000,
+): Promise<void> {
+  for (let turn = 0; turn < maxTurns; turn++) {
     if (await condition()) return;
     await turns(1);
   }
@@ -94,7 +102,8 @@ export async function unlessStalled<T>(work: Promise<T>, progress: () => number,
     const now = progress();
     idle = now === last ? idle + 1 : 0;
     last = now;
-    if (idle > 1000) assert.fail(`${what}: stalled at ${now} with no progress in 1000 turns of the event loop`);
+    if (idle > 1000)
+      assert.fail(`${what}: stalled at ${now} with no progress in 1000 turns of the event loop`);
   }
   return work;
 }
@@ -107,7 +116,10 @@ export interface StoreFixture {
   readonly spoolFiles: () => Promise<string[]>;
 }
 
-export async function storeFixture(t: TestContext, spoolFor?: (directory: string) => Spool): Promise<StoreFixture> {
+export async function storeFixture(
+  t: TestContext,
+  spoolFor?: (directory: string) => Spool,
+): Promise<StoreFixture> {
   const root = await tempDir(t, "store");
   const spoolDirectory = join(root, "tmp");
   const spool = spoolFor ? spoolFor(spoolDirectory) : new Spool(spoolDirectory);
@@ -176,7 +188,9 @@ export class FailingWritesSpool extends Spool {
         if (property === "write") {
           return (buffer: Buffer, offset: number, length: number, position: number) => {
             if (remaining-- > 0) return target.write(buffer, offset, length, position);
-            return Promise.reject(Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }));
+            return Promise.reject(
+              Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }),
+            );
           };
         }
         const value: unknown = Reflect.get(target, property, target);
@@ -212,10 +226,19 @@ export function* lazyChunks(total: number, chunkSize: number): Generator<Buffer>
   }
 }
 
+const lazyDigests = new Map<string, ParsedDigest>();
+
+/** The digest of lazyChunks(total, chunkSize), hashed once per process: several tests share a blob. */
 export function lazyDigest(total: number, chunkSize: number): ParsedDigest {
-  const hash = createHash("sha256");
-  for (const chunk of lazyChunks(total, chunkSize)) hash.update(chunk);
-  return parseDigest(`sha256:${hash.digest("hex")}`);
+  const key = `${total}/${chunkSize}`;
+  let digest = lazyDigests.get(key);
+  if (!digest) {
+    const hash = createHash("sha256");
+    for (const chunk of lazyChunks(total, chunkSize)) hash.update(chunk);
+    digest = parseDigest(`sha256:${hash.digest("hex")}`);
+    lazyDigests.set(key, digest);
+  }
+  return digest;
 }
 
 /**

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { type ParsedPath, parsePath, ROUTE_METHODS, type Route, splitTarget } from "../../src/http/routes.js";
-import { checkProperty, validName, validTag } from "./helpers.js";
+import { OciError } from "../../src/oci/errors.js";
+import type { Repository } from "../../src/repos/repository.js";
+import { DOCKER_HUB_HOSTS, RepositoryRouter, type RouteQuery } from "../../src/repos/router.js";
+import { assertThrowsOci, checkProperty, LONG, validName, validTag, withoutHanging } from "./helpers.js";
 
 const DIGEST = `sha256:${"ab".repeat(32)}`;
 const UPLOAD_ID = "0f6c1e4e-5b1a-4c55-9d7e-3a0e9d1b2c3d";
@@ -16,7 +19,10 @@ describe("parsePath", () => {
     ["/v2", { kind: "base" }],
     ["/v2/", { kind: "base" }],
     ["/v2/_catalog", { kind: "catalog" }],
-    ["/v2/library/busybox/manifests/latest", { kind: "manifest", name: "library/busybox", reference: "latest" }],
+    [
+      "/v2/library/busybox/manifests/latest",
+      { kind: "manifest", name: "library/busybox", reference: "latest" },
+    ],
     [`/v2/busybox/manifests/${DIGEST}`, { kind: "manifest", name: "busybox", reference: DIGEST }],
     [`/v2/a/b/c/blobs/${DIGEST}`, { kind: "blob", name: "a/b/c", digest: DIGEST }],
     ["/v2/busybox/blobs/uploads/", { kind: "uploads", name: "busybox" }],
@@ -45,7 +51,8 @@ describe("parsePath", () => {
 
   const others = ["/", "", "/v1/", "/v20", "/v2x/", "/metrics", "/V2/", "/api/v2/x", "//v2/"];
   for (const path of others) {
-    test(`${JSON.stringify(path)} is not a registry path`, () => assert.deepEqual(parsePath(path), { kind: "other" }));
+    test(`${JSON.stringify(path)} is not a registry path`, () =>
+      assert.deepEqual(parsePath(path), { kind: "other" }));
   }
 
   const invalid = [
@@ -79,13 +86,27 @@ describe("parsePath", () => {
     });
   }
 
+  const long: ReadonlyArray<readonly [string, string, ParsedPath["kind"]]> = [
+    ["many manifests components", `/v2/${"a/manifests/".repeat(LONG / 12)}x/y`, "invalid"],
+    ["many blobs/uploads components", `/v2/${"a/blobs/uploads/".repeat(LONG / 16)}x/y`, "invalid"],
+    ["one long component", `/v2/${"a".repeat(LONG)}/tags/list`, "registry"],
+  ];
+  for (const [why, path, kind] of long) {
+    test(`a long path returns promptly: ${why}`, () => {
+      assert.equal(withoutHanging(() => parsePath(path)).kind, kind);
+    });
+  }
+
   test("never throws; a registry route never carries an encoded or empty part", () => {
     const pathish = fc.oneof(
       fc.string({ unit: "binary" }).map((rest) => `/v2/${rest}`),
       fc
-        .array(fc.constantFrom("v2", "a", "blobs", "uploads", "manifests", "tags", "list", "%2e", "", "_catalog"), {
-          maxLength: 8,
-        })
+        .array(
+          fc.constantFrom("v2", "a", "blobs", "uploads", "manifests", "tags", "list", "%2e", "", "_catalog"),
+          {
+            maxLength: 8,
+          },
+        )
         .map((parts) => `/${parts.join("/")}`),
     );
     checkProperty(
@@ -96,7 +117,7 @@ describe("parsePath", () => {
           assert.ok(value.length > 0 && !value.includes("%"), `${path} → ${JSON.stringify(parsed.route)}`);
         }
       }),
-      2000,
+      1000,
     );
   });
 
@@ -115,7 +136,7 @@ describe("parsePath", () => {
         ];
         for (const [path, route] of expected) assert.deepEqual(parsePath(path), registry(route), path);
       }),
-      1000,
+      300,
     );
   });
 });
@@ -169,5 +190,133 @@ describe("ROUTE_METHODS", () => {
     for (const kind of ["base", "catalog", "manifest", "blob", "tags", "referrers"] as const) {
       assert.ok(ROUTE_METHODS[kind].includes("GET"), kind);
     }
+  });
+});
+
+/** A repository that only has a name: routing must never touch its content. */
+function fakeRepository(name: string, kind: Repository["kind"]): Repository {
+  const unused = (): Promise<never> => Promise.reject(new Error(`${name}: routing must not read content`));
+  return {
+    name,
+    kind,
+    statBlob: unused,
+    openBlob: unused,
+    getManifest: unused,
+    listTags: unused,
+    listReferrers: unused,
+    listNames: unused,
+  };
+}
+
+const REPOSITORIES: ReadonlyMap<string, Repository> = new Map(
+  (
+    [
+      ["docker-hub", "proxy"],
+      ["ghcr", "proxy"],
+      ["quay-mirror", "proxy"],
+      ["private", "hosted"],
+      ["all", "group"],
+    ] as const
+  ).map(([name, kind]) => [name, fakeRepository(name, kind)]),
+);
+
+const REGISTRY_HOSTS = new Map<string, readonly string[]>([
+  ["docker-hub", DOCKER_HUB_HOSTS],
+  ["ghcr", ["GHCR.io"]],
+  // A second proxy of the same host: the first one declared wins.
+  ["quay-mirror", ["ghcr.io", "quay.io"]],
+]);
+
+function router(defaultRepository: string | undefined): RepositoryRouter {
+  return new RepositoryRouter(REPOSITORIES, REGISTRY_HOSTS, defaultRepository);
+}
+
+describe("RepositoryRouter.resolve", () => {
+  const routed: ReadonlyArray<readonly [string, RouteQuery, string, string, string?]> = [
+    // [why, query, repository, name inside it, namespace]
+    [
+      "a bound listener wins over everything",
+      { boundRepository: "private", name: "docker-hub/x", ns: "docker.io" },
+      "private",
+      "docker-hub/x",
+    ],
+    [
+      "ns picks the proxy of that registry",
+      { name: "library/busybox", ns: "docker.io" },
+      "docker-hub",
+      "library/busybox",
+      "docker.io",
+    ],
+    [
+      "ns matches any of Docker Hub's hosts",
+      { name: "x", ns: "registry-1.docker.io" },
+      "docker-hub",
+      "x",
+      "registry-1.docker.io",
+    ],
+    ["ns is case-insensitive", { name: "x", ns: "Docker.IO" }, "docker-hub", "x", "Docker.IO"],
+    ["configured hosts are case-insensitive", { name: "x", ns: "ghcr.io" }, "ghcr", "x", "ghcr.io"],
+    ["the first proxy of a host wins", { name: "x", ns: "GHCR.IO" }, "ghcr", "x", "GHCR.IO"],
+    [
+      "ns wins over a path prefix",
+      { name: "ghcr/owner/image", ns: "quay.io" },
+      "quay-mirror",
+      "ghcr/owner/image",
+      "quay.io",
+    ],
+    ["an empty ns is ignored", { name: "ghcr/owner/image", ns: "" }, "ghcr", "owner/image"],
+    ["a path prefix names the repository", { name: "ghcr/owner/image" }, "ghcr", "owner/image"],
+    [
+      "a prefix keeps deeper components",
+      { name: "docker-hub/library/busybox" },
+      "docker-hub",
+      "library/busybox",
+    ],
+    [
+      "an unknown prefix goes to the default with the whole name",
+      { name: "library/busybox" },
+      "all",
+      "library/busybox",
+    ],
+    ["a one-component name goes to the default", { name: "busybox" }, "all", "busybox"],
+    ["a repository's name alone is an image name in the default", { name: "ghcr" }, "all", "ghcr"],
+  ];
+  for (const [why, query, repository, name, namespace] of routed) {
+    test(why, () => {
+      const result = router("all").resolve(query);
+      assert.equal(result.repository, REPOSITORIES.get(repository));
+      assert.equal(result.name, name);
+      assert.equal(result.namespace, namespace);
+    });
+  }
+
+  const unknown: ReadonlyArray<readonly [string, RouteQuery, string | undefined]> = [
+    ["a bound repository that does not exist", { boundRepository: "gone", name: "x" }, "all"],
+    ["an ns no repository proxies", { name: "library/busybox", ns: "registry.example" }, "all"],
+    ["no prefix and no default", { name: "library/busybox" }, undefined],
+    ["a default that does not exist", { name: "library/busybox" }, "gone"],
+  ];
+  for (const [why, query, defaultRepository] of unknown) {
+    test(`${why} is NAME_UNKNOWN`, () => {
+      const error = assertThrowsOci(() => router(defaultRepository).resolve(query), "NAME_UNKNOWN", 404);
+      assert.ok(error instanceof OciError);
+    });
+  }
+
+  test("a prefix still routes when there is no default", () => {
+    const result = router(undefined).resolve({ name: "ghcr/owner/image" });
+    assert.equal(result.repository, REPOSITORIES.get("ghcr"));
+    assert.equal(result.name, "owner/image");
+  });
+});
+
+describe("RepositoryRouter accessors", () => {
+  test("expose the repositories and the default", () => {
+    const r = router("all");
+    assert.equal(r.repositories, REPOSITORIES);
+    assert.equal(r.repository("ghcr"), REPOSITORIES.get("ghcr"));
+    assert.equal(r.repository("gone"), undefined);
+    assert.equal(r.defaultRepository, REPOSITORIES.get("all"));
+    assert.equal(router(undefined).defaultRepository, undefined);
   });
 });

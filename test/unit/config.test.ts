@@ -2,9 +2,90 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
-import { type ConfigProblem, ConfigError, type LoadOptions, loadConfig } from "../../src/config/load.js";
+import fc from "fast-check";
+import { parseDuration } from "../../src/config/duration.js";
+import { ConfigError, type ConfigProblem, type LoadOptions, loadConfig } from "../../src/config/load.js";
 import type { Config } from "../../src/config/schema.js";
-import { tempDir } from "./helpers.js";
+import { checkProperty, tempDir } from "./helpers.js";
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+describe("parseDuration", () => {
+  const valid: ReadonlyArray<readonly [string | number, number]> = [
+    ["90s", 90_000],
+    ["5m", 300_000],
+    ["1h30m", 5_400_000],
+    ["250ms", 250],
+    ["1d", 86_400_000],
+    ["1.5h", 5_400_000],
+    ["1m1s", 61_000],
+    ["2h0m", 7_200_000],
+    ["1s500ms", 1500],
+    [" 5m ", 300_000],
+    ["0", 0],
+    ["30", 30_000],
+    ["0.5", 500],
+    [0, 0],
+    [30, 30_000],
+    [0.25, 250],
+  ];
+  for (const [value, expected] of valid) {
+    test(`${JSON.stringify(value)} is ${expected} ms`, () => assert.equal(parseDuration(value), expected));
+  }
+
+  const invalid: ReadonlyArray<string | number> = [
+    "",
+    "   ",
+    "abc",
+    "s",
+    "m5",
+    "5x",
+    "5M",
+    "5 m",
+    "1h 30m",
+    "-5s",
+    "-5",
+    "1.5.5s",
+    ".5s",
+    "5s!",
+    -1,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+  ];
+  for (const value of invalid) {
+    test(`${JSON.stringify(value) ?? String(value)} is not a duration`, () => {
+      assert.equal(parseDuration(value), undefined);
+    });
+  }
+
+  test("sums any sequence of number-unit parts", () => {
+    const part = fc.tuple(
+      fc.nat({ max: 1000 }),
+      fc.constantFrom(...(Object.keys(UNIT_MS) as (keyof typeof UNIT_MS)[])),
+    );
+    checkProperty(
+      fc.property(fc.array(part, { minLength: 1, maxLength: 5 }), (parts) => {
+        const text = parts.map(([n, unit]) => `${n}${unit}`).join("");
+        const expected = parts.reduce((sum, [n, unit]) => sum + n * UNIT_MS[unit], 0);
+        assert.equal(parseDuration(text), expected);
+      }),
+    );
+  });
+
+  test("never throws, and gives undefined or a finite, non-negative number of milliseconds", () => {
+    const text = fc.oneof(
+      fc.string(),
+      fc.string({ unit: fc.constantFrom("1", "9", ".", "m", "s", "h", "d", " ") }),
+      fc.stringMatching(/^\d{300,400}(s|m)?$/),
+    );
+    checkProperty(
+      fc.property(fc.oneof(text, fc.double()), (value) => {
+        const ms = parseDuration(value);
+        if (ms !== undefined) assert.ok(Number.isFinite(ms) && ms >= 0, `${String(value)} → ${ms}`);
+      }),
+    );
+  });
+});
 
 type Env = Record<string, string | undefined>;
 
@@ -32,6 +113,11 @@ async function problemsOf(action: Promise<unknown>): Promise<readonly ConfigProb
     return error.problems;
   }
   return assert.fail("expected a ConfigError");
+}
+
+/** `${body}` as the config file writes it. */
+function ref(body: string): string {
+  return `$\{${body}}`;
 }
 
 function markedLines(yaml: string): number[] {
@@ -128,7 +214,11 @@ describe("loadConfig from a file", () => {
             timeouts: { headers: 10_000, body_idle: 60_000 },
           },
         },
-        "ghcr.io": { type: "proxy", tag_ttl: 0, upstream: { url: "https://ghcr.io", timeouts: DEFAULT_TIMEOUTS } },
+        "ghcr.io": {
+          type: "proxy",
+          tag_ttl: 0,
+          upstream: { url: "https://ghcr.io", timeouts: DEFAULT_TIMEOUTS },
+        },
         private: { type: "hosted", allow_delete: false },
         all: { type: "group", members: ["private", "docker-hub", "ghcr.io"], push_to: "private" },
       },
@@ -369,6 +459,12 @@ repositories:
       message: /port/,
     },
     {
+      why: "a listen port beyond 65535",
+      yaml: `listen: ":70000" ${MARK}\n`,
+      paths: ["listen"],
+      message: /port/,
+    },
+    {
       why: "an unknown log level",
       yaml: `
 log:
@@ -452,7 +548,7 @@ repositories:
   }
 });
 
-describe("loadConfig interpolates ${VAR} in values", () => {
+describe("loadConfig interpolates environment variables in values", () => {
   const REPOSITORY = (password: string, name = "hub") => `
 repositories:
   ${name}:
@@ -471,29 +567,34 @@ repositories:
   }
 
   const cases: ReadonlyArray<readonly [string, string, Env, string]> = [
-    ["a set variable", "${TOKEN}", { TOKEN: "s3cret" }, "s3cret"],
-    ["a default for an unset variable", "${TOKEN:-fallback}", {}, "fallback"],
-    ["a default for an empty variable", "${TOKEN:-fallback}", { TOKEN: "" }, "fallback"],
-    ["a set variable despite a default", "${TOKEN:-fallback}", { TOKEN: "s3cret" }, "s3cret"],
-    ["an empty default", "'${TOKEN:-}x'", {}, "x"],
-    ["variables inside text", "'${A}-${B:-b}-${A}'", { A: "a" }, "a-b-a"],
+    ["a set variable", ref("TOKEN"), { TOKEN: "s3cret" }, "s3cret"],
+    ["a default for an unset variable", ref("TOKEN:-fallback"), {}, "fallback"],
+    ["a default for an empty variable", ref("TOKEN:-fallback"), { TOKEN: "" }, "fallback"],
+    ["a set variable despite a default", ref("TOKEN:-fallback"), { TOKEN: "s3cret" }, "s3cret"],
+    ["an empty default", `'${ref("TOKEN:-")}x'`, {}, "x"],
+    ["variables inside text", `'${ref("A")}-${ref("B:-b")}-${ref("A")}'`, { A: "a" }, "a-b-a"],
     ["dollar signs that are not variables", "'pa$$word$'", {}, "pa$$word$"],
-    ["a value that looks like YAML stays a string", "${TOKEN}", { TOKEN: "a: b\n- c" }, "a: b\n- c"],
-    ["a value that looks like another variable is not expanded again", "${A}", { A: "${B}", B: "x" }, "${B}"],
+    ["a value that looks like YAML stays a string", ref("TOKEN"), { TOKEN: "a: b\n- c" }, "a: b\n- c"],
+    [
+      "a value that looks like another variable is not expanded again",
+      ref("A"),
+      { A: ref("B"), B: "x" },
+      ref("B"),
+    ],
   ];
   for (const [why, value, env, expected] of cases) {
     test(why, async (t) => assert.equal(await passwordOf(t, value, env), expected));
   }
 
   test("an unset variable is an error naming it, with path and line", async (t) => {
-    const yaml = REPOSITORY("${HUB_TOKEN}");
+    const yaml = REPOSITORY(ref("HUB_TOKEN"));
     const problem = findProblem(await problemsOf(load(t, yaml)), ["repositories.hub.upstream.password"]);
     assert.match(problem.message, /HUB_TOKEN/);
     assert.deepEqual(problem.line, markedLines(yaml)[0]);
   });
 
   test("an unset variable in a repository whose name has a dot gets the right line", async (t) => {
-    const yaml = REPOSITORY("${GHCR_TOKEN}", "ghcr.io");
+    const yaml = REPOSITORY(ref("GHCR_TOKEN"), "ghcr.io");
     const [problem, ...rest] = await problemsOf(load(t, yaml));
     assert.deepEqual(rest, []);
     assert.match(problem?.message ?? "", /GHCR_TOKEN/);
@@ -579,9 +680,19 @@ describe("loadConfig without a file reads registry:v2's environment", () => {
   });
 
   const mistakes: ReadonlyArray<readonly [string, Env, string, RegExp]> = [
-    ["a username without a password", { REGISTRY_PROXY_USERNAME: "bob" }, "repositories.docker-hub.upstream", /password/],
+    [
+      "a username without a password",
+      { REGISTRY_PROXY_USERNAME: "bob" },
+      "repositories.docker-hub.upstream",
+      /password/,
+    ],
     ["a bad WHARF_TAG_TTL", { WHARF_TAG_TTL: "soon" }, "repositories.docker-hub.tag_ttl", /soon/],
-    ["a bad REGISTRY_PROXY_REMOTEURL", { REGISTRY_PROXY_REMOTEURL: "ftp://x" }, "repositories.docker-hub.upstream.url", /http/],
+    [
+      "a bad REGISTRY_PROXY_REMOTEURL",
+      { REGISTRY_PROXY_REMOTEURL: "ftp://x" },
+      "repositories.docker-hub.upstream.url",
+      /http/,
+    ],
     ["a bad REGISTRY_HTTP_ADDR", { REGISTRY_HTTP_ADDR: "localhost" }, "listen", /port/],
   ];
   for (const [why, env, path, message] of mistakes) {

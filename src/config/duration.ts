@@ -5,9 +5,9 @@ const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h
  * bare number of seconds (`0` turns a cache off). Returns milliseconds, or undefined if unreadable.
  */
 export function parseDuration(value: string | number): number | undefined {
-  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
+  if (typeof value === "number") return finite(value * 1000);
   const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  if (/^\d+(\.\d+)?$/.test(text)) return finite(Number(text) * 1000);
   const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
   let total = 0;
   let position = 0;
@@ -18,5 +18,9 @@ export function parseDuration(value: string | number): number | undefined {
     total += Number(match[1]) * (UNIT_MS[match[2] as string] as number);
     position = part.lastIndex;
   }
-  return position === 0 ? undefined : total;
+  return position === 0 ? undefined : finite(total);
+}
+
+function finite(ms: number): number | undefined {
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }

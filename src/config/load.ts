@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
-import { isNode, LineCounter, parseDocument } from "yaml";
+import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
+import { type ConfigIssue, crossCheck } from "./cross-check.js";
 import { type Config, configSchema, DOCKER_HUB_URL } from "./schema.js";
 
 export interface ConfigProblem {
@@ -29,32 +30,60 @@ export class ConfigError extends Error {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
+type Path = readonly (string | number)[];
+
+/** Finds the line of the thing at `path` in the YAML document; `key` asks for a key's own line. */
+type Locator = (path: Path, key?: string) => number | undefined;
+
+const nowhere: Locator = () => undefined;
+
+function yamlLocator(document: Document, lineCounter: LineCounter): Locator {
+  const lineOf = (node: unknown) =>
+    isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : undefined;
+  return (path, key) => {
+    if (key !== undefined) {
+      const parent = path.length === 0 ? document.contents : document.getIn(path, true);
+      if (isMap(parent)) {
+        const pair = parent.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
+        const line = lineOf(pair?.key);
+        if (line !== undefined) return line;
+      }
+    }
+    for (let depth = path.length; depth >= 0; depth--) {
+      const line = lineOf(depth === 0 ? document.contents : document.getIn(path.slice(0, depth), true));
+      if (line !== undefined) return line;
+    }
+    return undefined;
+  };
+}
+
+function problem(path: Path, message: string, locate: Locator, key?: string): ConfigProblem {
+  const line = locate(path, key);
+  return { path: path.map(String).join("."), message, ...(line === undefined ? {} : { line }) };
+}
 
 /**
  * Replaces `${NAME}` and `${NAME:-default}` in string values, so secrets stay in the
  * environment. Substitution happens after YAML parsing: a value can never inject YAML.
  */
-function interpolate(value: unknown, env: Env, path: string, problems: ConfigProblem[]): unknown {
+function interpolate(value: unknown, env: Env, path: Path, missing: ConfigIssue[]): unknown {
   if (typeof value === "string") {
     return value.replace(
       /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
       (_whole, name: string, fallback?: string) => {
         const found = env[name];
-        if (found !== undefined && found !== "") return found;
+        if (found !== undefined && (found !== "" || fallback === undefined)) return found;
         if (fallback !== undefined) return fallback;
-        problems.push({ path, message: `environment variable ${name} is not set` });
+        missing.push({ path, message: `environment variable ${name} is not set` });
         return "";
       },
     );
   }
   if (Array.isArray(value))
-    return value.map((item, index) => interpolate(item, env, `${path}.${index}`, problems));
+    return value.map((item, index) => interpolate(item, env, [...path, index], missing));
   if (value !== null && typeof value === "object") {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [
-        key,
-        interpolate(item, env, path ? `${path}.${key}` : key, problems),
-      ]),
+      Object.entries(value).map(([key, item]) => [key, interpolate(item, env, [...path, key], missing)]),
     );
   }
   return value;
@@ -71,20 +100,20 @@ function registryEnvironment(env: Env): Record<string, unknown> {
   if (env.REGISTRY_PROXY_PASSWORD !== undefined && env.REGISTRY_PROXY_USERNAME) {
     upstream.password = env.REGISTRY_PROXY_PASSWORD;
   }
-  // A registry:v2 proxy always stands for Docker Hub, where official images live under library/.
+  // A registry:v2 proxy stands for Docker Hub, where official images live under library/.
   upstream.library_prefix = env.WHARF_LIBRARY_PREFIX ? env.WHARF_LIBRARY_PREFIX !== "false" : true;
   const repository: Record<string, unknown> = { type: "proxy", upstream };
   if (env.WHARF_TAG_TTL) repository.tag_ttl = env.WHARF_TAG_TTL;
   return { repositories: { "docker-hub": repository } };
 }
 
-function toProblems(error: z.ZodError, locate: (path: PropertyKey[]) => number | undefined): ConfigProblem[] {
-  return error.issues.map((issue) => {
-    const keys =
-      "keys" in issue && Array.isArray(issue.keys) ? ` ${issue.keys.map((k) => `"${k}"`).join(", ")}` : "";
-    const message = issue.code === "unrecognized_keys" ? `unknown field${keys}` : issue.message;
-    const line = locate(issue.path);
-    return { path: issue.path.map(String).join("."), message, ...(line === undefined ? {} : { line }) };
+function zodProblems(error: z.ZodError, locate: Locator): ConfigProblem[] {
+  return error.issues.flatMap((issue) => {
+    const path = issue.path.filter((part): part is string | number => typeof part !== "symbol");
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => problem([...path, key], `unknown field "${key}"`, locate, key));
+    }
+    return [problem(path, issue.message, locate)];
   });
 }
 
@@ -96,44 +125,43 @@ export interface LoadOptions {
   readonly dataDir?: string;
 }
 
+/** Parses YAML text into a plain object and a locator for its lines; syntax errors are fatal. */
+function parseYaml(text: string, source: string): { value: unknown; locate: Locator } {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      document.errors.map((e) => ({
+        path: "",
+        message: e.message.split("\n")[0] ?? "",
+        line: lineCounter.linePos(e.pos[0]).line,
+      })),
+    );
+  }
+  return { value: document.toJS() ?? {}, locate: yamlLocator(document, lineCounter) };
+}
+
 /** Reads, interpolates and validates the configuration; throws ConfigError listing every problem. */
 export async function loadConfig(options: LoadOptions = {}): Promise<Readonly<Config>> {
   const env = options.env ?? process.env;
-  let input: Record<string, unknown>;
-  let locate: (path: PropertyKey[]) => number | undefined = () => undefined;
   const source = options.file ?? "environment";
+  let input: Record<string, unknown>;
+  let locate = nowhere;
   if (options.file) {
-    const text = await readFile(options.file, "utf8");
-    const lineCounter = new LineCounter();
-    const document = parseDocument(text, { lineCounter, prettyErrors: false });
-    if (document.errors.length > 0) {
+    const parsed = parseYaml(await readFile(options.file, "utf8"), source);
+    locate = parsed.locate;
+    if (typeof parsed.value !== "object" || parsed.value === null || Array.isArray(parsed.value)) {
+      throw new ConfigError(source, [problem([], "the file must be a mapping of settings", locate)]);
+    }
+    const missing: ConfigIssue[] = [];
+    input = interpolate(parsed.value, env, [], missing) as Record<string, unknown>;
+    if (missing.length > 0) {
       throw new ConfigError(
         source,
-        document.errors.map((e) => ({
-          path: "",
-          message: e.message.split("\n")[0] ?? "",
-          line: e.linePos?.[0]?.line,
-        })),
+        missing.map((issue) => problem(issue.path, issue.message, locate)),
       );
     }
-    locate = (path) => {
-      for (let depth = path.length; depth >= 0; depth--) {
-        const node = document.getIn(path.slice(0, depth), true);
-        if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
-      }
-      return undefined;
-    };
-    const problems: ConfigProblem[] = [];
-    const interpolated = interpolate(document.toJS() ?? {}, env, "", problems);
-    input =
-      typeof interpolated === "object" && interpolated !== null
-        ? (interpolated as Record<string, unknown>)
-        : {};
-    if (problems.length > 0)
-      throw new ConfigError(
-        source,
-        problems.map((p) => withLine(p, locate)),
-      );
   } else {
     input = registryEnvironment(env);
   }
@@ -141,16 +169,12 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Readonly<Co
   const dataDir = options.dataDir ?? env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY;
   const merged = { ...input, ...(addr ? { listen: addr } : {}), ...(dataDir ? { data_dir: dataDir } : {}) };
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) throw new ConfigError(source, toProblems(parsed.error, locate));
+  const problems = [
+    ...(parsed.success ? [] : zodProblems(parsed.error, locate)),
+    ...crossCheck(merged).map((issue) => problem(issue.path, issue.message, locate)),
+  ];
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(source, problems);
   return deepFreeze(parsed.data);
-}
-
-function withLine(
-  problem: ConfigProblem,
-  locate: (path: PropertyKey[]) => number | undefined,
-): ConfigProblem {
-  const line = locate(problem.path.split(".").filter(Boolean));
-  return line === undefined ? problem : { ...problem, line };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -87,7 +87,10 @@ function parseJson(bytes: Uint8Array): Record<string, unknown> {
  * They must agree when both are given; one of them must name a manifest type wharf knows.
  */
 function resolveMediaType(document: Record<string, unknown>, contentType: string | undefined): string {
-  const declared = typeof document.mediaType === "string" ? document.mediaType : undefined;
+  if (document.mediaType !== undefined && typeof document.mediaType !== "string") {
+    throw invalid("mediaType must be a string");
+  }
+  const declared = document.mediaType;
   const header = baseMediaType(contentType);
   const headerIsManifest = isManifestType(header);
   if (declared !== undefined && headerIsManifest && declared !== header) {

@@ -15,10 +15,15 @@ export type RangeRequest =
  */
 export function parseRange(header: string | undefined): RangeRequest | undefined {
   if (header === undefined) return undefined;
-  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-  if (!match) return undefined;
-  const [, first = "", last = ""] = match;
-  if (first === "" && last === "") return undefined;
+  // Split by hand rather than one regex: adjacent optional whitespace groups backtrack quadratically.
+  const equals = header.indexOf("=");
+  if (equals < 0 || header.slice(0, equals).trim().toLowerCase() !== "bytes") return undefined;
+  const spec = header.slice(equals + 1);
+  const dash = spec.indexOf("-");
+  if (dash < 0) return undefined;
+  const first = spec.slice(0, dash).trim();
+  const last = spec.slice(dash + 1).trim();
+  if (!/^\d*$/.test(first) || !/^\d*$/.test(last) || (first === "" && last === "")) return undefined;
   if (first === "") return { kind: "suffix", length: Number(last) };
   const start = Number(first);
   if (last === "") return { kind: "from", start };

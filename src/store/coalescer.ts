@@ -42,13 +42,16 @@ export class Coalescer {
     rangeFor: (size: number | undefined) => ByteRange | undefined,
     events: FillEvents & { onStart?(fill: BlobFill): void },
   ): Promise<Joined> {
-    const running = this.#fills.get(key);
-    if (running) {
+    for (let running = this.#fills.get(key); running; ) {
       // An upstream refusal before the first byte is the answer for everyone who asked with it.
       const fill = await running;
-      if (fill.joinable)
+      if (fill.joinable) {
         return { kind: "fill", fill, reader: fill.createReader(rangeFor(fill.size)) as Readable };
+      }
       if (fill.state === "verified" && (await fill.done).stored) return { kind: "stored" };
+      // Several requests may find this fill unjoinable together: the first starts a new one, the rest join it.
+      const current = this.#fills.get(key);
+      running = current === running ? undefined : current;
     }
     const starting = open().then((source) => BlobFill.create(digest, source, this.#spool, events));
     this.#fills.set(key, starting);

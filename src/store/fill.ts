@@ -202,6 +202,10 @@ export class BlobFill {
 
   /** Holds the upstream while the window is full; gives up when nobody is left to read. */
   async #drainWindow(): Promise<void> {
+    // Nothing is being stored: with nobody left to read, the download has no purpose.
+    if (this.#readers.size === 0) throw new FillAbortedError("pass-through download lost all its readers");
+    // Readers that finished their range, or whose range starts further on, never move again: trim for them here.
+    this.#trimWindow();
     while (this.#windowBytes > PASS_THROUGH_WINDOW_BYTES) {
       if (this.#readers.size === 0) throw new FillAbortedError("pass-through download lost all its readers");
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
@@ -220,6 +224,8 @@ export class BlobFill {
     this.#state = "failed";
     this.#error = error;
     this.#settle(error);
+    // Destroyed now, not when they next read: an idle or paused client must not keep the spool open.
+    for (const reader of [...this.#readers]) reader.destroy(error);
     this.#wake();
     this.#releaseIfIdle();
   }
@@ -282,7 +288,13 @@ export class BlobFill {
 
   /** Drops window slices every reader has passed, letting a held upstream continue. */
   readerMoved(): void {
-    if (!this.#passThrough) return;
+    if (this.#trimWindow()) this.#wake();
+  }
+
+  /** Drops window slices no reader needs; returns whether anything was dropped. */
+  #trimWindow(): boolean {
+    if (!this.#passThrough) return false;
+    const before = this.#windowBytes;
     let lowest = Number.POSITIVE_INFINITY;
     for (const reader of this.#readers) lowest = Math.min(lowest, reader.neededFrom);
     while (this.#window.length > 0) {
@@ -291,7 +303,7 @@ export class BlobFill {
       this.#window.shift();
       this.#windowBytes -= first.bytes.byteLength;
     }
-    this.#wake();
+    return this.#windowBytes !== before;
   }
 
   readerClosed(reader: FillReader): void {
@@ -310,6 +322,8 @@ class FillReader extends Readable {
 
   constructor(fill: BlobFill, start: number, end: number) {
     super({ highWaterMark: READ_SLICE_BYTES });
+    // The fill reports its failure once; a reader destroyed before anyone piped it must not crash the process.
+    this.on("error", () => {});
     this.#fill = fill;
     this.position = start;
     this.#end = end;

@@ -54,6 +54,8 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   const text = Array.isArray(value) ? value[0] : value;
   if (text === undefined || text.trim() === "") return undefined;
   if (/^\d+$/.test(text.trim())) return Number.parseInt(text.trim(), 10);
+  // Only an HTTP-date names a weekday and a month; anything else ("1.5", "-1") is unreadable.
+  if (!/[a-z]{3}/i.test(text)) return undefined;
   const date = Date.parse(text);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, Math.ceil((date - now) / 1000));

@@ -43,6 +43,8 @@ export function parseRateLimitHeaders(
   };
 }
 
+const MAX_BACKOFF_SECONDS = 86_400;
+
 /** The rate-limit state of one upstream. Mutated only by its client; read by status and metrics. */
 export class RateLimitState {
   #snapshot: RateLimitSnapshot = {};
@@ -66,7 +68,9 @@ export class RateLimitState {
   }
 
   backOff(seconds: number, reason: string, now = Date.now()): void {
-    this.#backoffUntil = Math.max(this.#backoffUntil, now + seconds * 1000);
+    // An upstream may ask for anything in Retry-After; a day is longer than any real rate-limit window.
+    const bounded = Math.min(Math.max(0, seconds), MAX_BACKOFF_SECONDS);
+    this.#backoffUntil = Math.max(this.#backoffUntil, now + bounded * 1000);
     this.#snapshot = {
       ...this.#snapshot,
       backoffUntil: new Date(this.#backoffUntil).toISOString(),

@@ -524,7 +524,7 @@ repositories:
   hosted:
     type: hosted
     colour: blue
-    port: "5001"
+    port: "abc"
   all:
     type: group
     members: [hosted, missing]

@@ -6,8 +6,14 @@ import { skopeoCopy } from "../harness/clients.js";
 import { expectedContent, getImage, layoutBytes, MediaTypes, type TestImage } from "../harness/images.js";
 import { proxyEnv } from "../harness/proxyenv.js";
 import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, errorCodes, type RawResponse, rawRequest, sha256 } from "../harness/registry-http.js";
-import { retag } from "../harness/retag.js";
+import {
+  ACCEPT_MANIFESTS,
+  errorCodes,
+  type RawResponse,
+  rawRequest,
+  sha256,
+} from "../harness/registry-http.js";
+import { pushReferrer, retag } from "../harness/registry-write.js";
 import { makeTempDir } from "../harness/tmp.js";
 import { startUpstream, type Upstream } from "../harness/upstream.js";
 import { startWharf, type Wharf } from "../harness/wharf.js";
@@ -41,7 +47,13 @@ describe("OCI read API of a proxy in front of a token-auth upstream", () => {
   });
 
   /** The manifest answer must be the upstream's manifest, exactly. */
-  function assertManifest(res: RawResponse, image: TestImage, digest: string, mediaType: string, head: boolean) {
+  function assertManifest(
+    res: RawResponse,
+    image: TestImage,
+    digest: string,
+    mediaType: string,
+    head: boolean,
+  ) {
     const bytes = layoutBytes(image, digest);
     assert.equal(res.status, 200, res.body.toString());
     assert.equal(res.headers["content-type"], mediaType);
@@ -70,11 +82,13 @@ describe("OCI read API of a proxy in front of a token-auth upstream", () => {
       [multi, "multi"],
     ] as const) {
       for (const ref of ["latest", image.digest, "latest"]) {
-        for (const method of ["GET", "HEAD"]) {
+        for (const method of ["HEAD", "GET"]) {
           const res = await req(`/v2/${name}/manifests/${ref}`, method);
           assertManifest(res, image, image.digest, image.mediaType, method === "HEAD");
         }
       }
+      const warm = await req(`/v2/${name}/manifests/latest`);
+      assert.equal(warm.headers["x-wharf-cache"], "hit", `${name} is served from the cache now`);
     }
     for (const child of multi.manifests) {
       const res = await req(`/v2/multi/manifests/${child.digest}`);
@@ -116,7 +130,11 @@ describe("OCI read API of a proxy in front of a token-auth upstream", () => {
   });
 
   test("Range: 206 with Content-Range cold and warm, one upstream GET, 416 when unsatisfiable", async () => {
-    const [, layer, other] = docker.manifests[0]!.layers as [unknown, TestImage["blobs"][0], TestImage["blobs"][0]];
+    const [, layer, other] = docker.manifests[0]!.layers as [
+      unknown,
+      TestImage["blobs"][0],
+      TestImage["blobs"][0],
+    ];
     const bytes = layoutBytes(docker, layer.digest);
     const path = `/v2/docker/blobs/${layer.digest}`;
     const mark = up.mark();
@@ -169,7 +187,8 @@ describe("OCI read API of a proxy in front of a token-auth upstream", () => {
     const res = await req("/v2/_catalog");
     assert.equal(res.status, 200);
     const names = (JSON.parse(res.body.toString()) as { repositories: string[] }).repositories;
-    for (const cached of ["library/docker", "library/multi", "library/small"]) assert.ok(names.includes(cached), cached);
+    for (const cached of ["library/docker", "library/multi", "library/small"])
+      assert.ok(names.includes(cached), cached);
     // many was only HEADed: nothing of it is cached
     assert.ok(!names.includes("library/many"), names.join(","));
     const page = await req("/v2/_catalog?n=1");
@@ -186,6 +205,30 @@ describe("OCI read API of a proxy in front of a token-auth upstream", () => {
       mediaType: MediaTypes.ociIndex,
       manifests: [],
     });
+  });
+
+  test("referrers lists an artifact whose subject is the image once it was pulled, and filters by type", async () => {
+    const subject = { mediaType: small.mediaType, digest: small.digest, size: small.size };
+    const sig = await pushReferrer(up, "library/small", "sig", subject);
+    // fetched by tag the way a signature tool finds it on a registry without a referrers API
+    const fetched = await req("/v2/small/manifests/sig");
+    assert.equal(fetched.status, 200);
+    assert.ok(fetched.body.equals(sig.bytes));
+    const listed = await req(`/v2/small/referrers/${small.digest}`);
+    assert.equal(listed.status, 200);
+    assert.equal(listed.headers["content-type"], MediaTypes.ociIndex);
+    const index = JSON.parse(listed.body.toString()) as { manifests: unknown[] };
+    assert.deepEqual(index.manifests, [
+      {
+        mediaType: MediaTypes.ociManifest,
+        digest: sig.digest,
+        size: sig.size,
+        artifactType: sig.artifactType,
+      },
+    ]);
+    const filtered = await req(`/v2/small/referrers/${small.digest}?artifactType=application/x-other`);
+    assert.deepEqual((JSON.parse(filtered.body.toString()) as { manifests: unknown[] }).manifests, []);
+    assert.equal(filtered.headers["oci-filters-applied"], "artifactType");
   });
 
   test("errors carry the spec body and status", async () => {
@@ -228,6 +271,7 @@ describe("OCI read API of a proxy in front of a token-auth upstream", () => {
     assert.deepEqual(long.content, expectedContent(many));
     const viaNs = await req("/v2/library/many/manifests/latest?ns=docker.io");
     assertManifest(viaNs, many, many.digest, many.mediaType, false);
+    assert.equal(viaNs.headers["oci-namespace"], "docker.io");
     const otherNs = await req("/v2/library/many/manifests/latest?ns=quay.io");
     assert.equal(otherNs.status, 404);
     await up.settle();

@@ -70,7 +70,6 @@ describe("coalesced, streamed cold pulls through a throttled upstream", () => {
     const want = Object.fromEntries(big.blobs.map((b) => [b.digest, 1]));
     assert.deepEqual(blobDownloads(), want);
     assert.equal(countedManifestGets(), 1);
-    assert.ok(proxy.stats().manifestHead <= 1);
   });
 
   test("the first client gets bytes before the blob is complete; late clients join the same download", async () => {
@@ -120,7 +119,11 @@ describe("coalesced, streamed cold pulls through a throttled upstream", () => {
           Array.from({ length: 10 }, () => streamGet(wharf.url, path, { timeoutMs: 300_000 })),
         );
         for (const r of results) {
-          assert.deepEqual([r.status, r.complete, r.bytes, r.digest], [200, true, layer.size, layer.digest], round);
+          assert.deepEqual(
+            [r.status, r.complete, r.bytes, r.digest],
+            [200, true, layer.size, layer.digest],
+            round,
+          );
         }
       }
     } finally {

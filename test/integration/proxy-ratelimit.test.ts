@@ -110,13 +110,20 @@ describe("upstream pull rate limit", () => {
 
   test("after a 429 wharf backs off: uncached requests in the back-off do not reach the upstream", async () => {
     const seen = proxy.requests().length;
-    for (const p of ["/v2/docker/manifests/latest", "/v2/many/manifests/latest", `/v2/docker/manifests/${docker.digest}`]) {
+    for (const p of [
+      "/v2/docker/manifests/latest",
+      "/v2/many/manifests/latest",
+      `/v2/docker/manifests/${docker.digest}`,
+    ]) {
       const res = await get(p);
       assert.equal(res.status, 429, `${p}: ${res.body.toString()}`);
       assert.deepEqual(errorCodes(res.body), ["TOOMANYREQUESTS"]);
       assert.ok(Number(res.headers["retry-after"]) > 0, `${p}: Retry-After ${res.headers["retry-after"]}`);
     }
-    const reached = proxy.requests().slice(seen).filter((r) => r.path.includes("/manifests/") && r.method === "GET");
+    const reached = proxy
+      .requests()
+      .slice(seen)
+      .filter((r) => r.path.includes("/manifests/") && r.method === "GET");
     assert.deepEqual(reached, [], "no manifest GET went upstream during the back-off");
     assert.equal(proxy.stats().rateLimited, 1);
   });

@@ -2,15 +2,15 @@
 // that costs no counted GET unless the digest moved; a moved tag is served once the TTL has passed
 // and not before; a tag deleted upstream is gone, not served stale.
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fetchToken } from "../harness/bearer.js";
 import { skopeoCopy } from "../harness/clients.js";
 import { expectedContent, getImage, type TestImage } from "../harness/images.js";
 import { proxyEnv } from "../harness/proxyenv.js";
 import { pushImage } from "../harness/push.js";
 import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
-import { retag } from "../harness/retag.js";
+import { retag } from "../harness/registry-write.js";
 import { makeTempDir } from "../harness/tmp.js";
 import { startUpstream, type Upstream } from "../harness/upstream.js";
 import { startWharf, type Wharf } from "../harness/wharf.js";
@@ -74,7 +74,11 @@ describe("tag freshness", () => {
     assert.deepEqual([soon.digest, soon.cache, head.digest], [small.digest, "hit", small.digest]);
     await sleep(validated + TTL_MS - 1000 - Date.now());
     assert.equal((await latest(ttl, "ttl")).digest, small.digest, "still within the TTL");
-    assert.deepEqual(await manifestTraffic(mark), { heads: 0, gets: 0 }, "within the TTL upstream is not asked");
+    assert.deepEqual(
+      await manifestTraffic(mark),
+      { heads: 0, gets: 0 },
+      "within the TTL upstream is not asked",
+    );
     await sleep(learnt + TTL_MS + 200 - Date.now());
     assert.equal((await latest(ttl, "ttl")).digest, v2.digest, "the TTL has passed");
     const r = await skopeoCopy(`${ttl.host}/ttl:latest`, makeTempDir("pull"));
@@ -114,7 +118,9 @@ describe("tag freshness", () => {
   test("a tag deleted upstream is not served stale", async () => {
     assert.equal((await latest(zero, "gone")).digest, small.digest);
     await deleteManifest(up, "library/gone", small);
-    const res = await rawRequest(zero.url, "/v2/gone/manifests/latest", { headers: { accept: ACCEPT_MANIFESTS } });
+    const res = await rawRequest(zero.url, "/v2/gone/manifests/latest", {
+      headers: { accept: ACCEPT_MANIFESTS },
+    });
     assert.equal(res.status, 404, res.body.toString());
     assert.deepEqual(errorCodes(res.body), ["MANIFEST_UNKNOWN"]);
   });
@@ -127,5 +133,6 @@ async function deleteManifest(up: Upstream, repo: string, image: TestImage): Pro
     method: "DELETE",
     headers: { authorization: `Bearer ${token}` },
   });
-  if (res.status !== 202) throw new Error(`DELETE ${repo}@${image.digest}: ${res.status} ${await res.text()}`);
+  if (res.status !== 202)
+    throw new Error(`DELETE ${repo}@${image.digest}: ${res.status} ${await res.text()}`);
 }

@@ -99,6 +99,12 @@ function createProxy(
           "upstream unavailable; serving what is cached",
         );
       },
+      refused(reason) {
+        logger.warn(
+          { repo: name, upstream: upstream.url, reason },
+          "upstream refused wharf's credentials; check the repository's username and password",
+        );
+      },
       recovered() {
         logger.info({ repo: name, upstream: upstream.url }, "upstream available again");
       },

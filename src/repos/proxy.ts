@@ -8,7 +8,7 @@ import type { Reference } from "../oci/names.js";
 import type { ByteRange, RangeRequest } from "../oci/range.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { Coalescer } from "../store/coalescer.js";
-import { DigestMismatchError } from "../store/fill.js";
+import { DigestMismatchError, FillAbortedError } from "../store/fill.js";
 import type { SmallContent } from "../store/small-content.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import { UpstreamError } from "../upstream/errors.js";
@@ -151,7 +151,7 @@ export class ProxyRepository implements RepositoryReader {
     const reason =
       error instanceof DigestMismatchError
         ? "upstream sent corrupt content"
-        : error instanceof UpstreamError
+        : error instanceof FillAbortedError || error instanceof UpstreamError
           ? "upstream failed mid-blob"
           : "blob download failed";
     this.#options.logger.error(
@@ -372,12 +372,14 @@ export class ProxyRepository implements RepositoryReader {
         cause: error,
       });
     }
-    await this.#options.documents.write(fetched.digest, fetched.bytes);
-    await this.#options.meta.putManifest(
-      this.name,
-      name,
-      manifestRecordOf(fetched.digest, fetched.size, info),
-    );
+    await this.#remember("manifest", { name, digest: fetched.digest }, async () => {
+      await this.#options.documents.write(fetched.digest, fetched.bytes);
+      await this.#options.meta.putManifest(
+        this.name,
+        name,
+        manifestRecordOf(fetched.digest, fetched.size, info),
+      );
+    });
     return {
       digest: fetched.digest,
       mediaType: info.mediaType,
@@ -414,7 +416,11 @@ export class ProxyRepository implements RepositoryReader {
     const name = this.canonical(clientName);
     try {
       const remote = await this.upstream.listTags(name, page.limit, page.last);
-      return { tags: remote.tags, more: remote.hasMore };
+      // Apply `n` and `last` here too: registry:v2 and others ignore them.
+      const after = page.last;
+      const tags = remote.tags.filter((tag) => after === undefined || tag > after).sort();
+      const limit = page.limit ?? tags.length;
+      return { tags: tags.slice(0, limit), more: remote.hasMore || tags.length > limit };
     } catch (error) {
       if (!(error instanceof UpstreamError) || !error.allowsStale) throw upstreamToOci(error, "NAME_UNKNOWN");
       const local = await this.#options.meta.listTags(this.name, name, page);

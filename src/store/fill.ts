@@ -29,6 +29,22 @@ export interface FillEvents {
   onSpoolFailure?(error: unknown): void;
 }
 
+/** The source's chunks; its own failures (a cut connection, a timeout) come out as FillAbortedError. */
+async function* upstreamChunks(body: Readable, received: () => number): AsyncGenerator<Buffer> {
+  const iterator = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await iterator.next();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new FillAbortedError(`upstream failed after ${received()} bytes: ${reason}`, { cause: error });
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
 /** Memory a pass-through download may hold for its slowest reader before it stops reading upstream. */
 const PASS_THROUGH_WINDOW_BYTES = 8 * 1024 * 1024;
 const READ_SLICE_BYTES = 1024 * 1024;
@@ -153,7 +169,7 @@ export class BlobFill {
     const source = this.#source;
     const hasher = createDigester(this.digest.algorithm);
     try {
-      for await (const chunk of source.body as AsyncIterable<Buffer>) {
+      for await (const chunk of upstreamChunks(source.body, () => this.#received)) {
         hasher.update(chunk);
         const offset = this.#received;
         if (this.size !== undefined && offset + chunk.byteLength > this.size) {
@@ -182,17 +198,29 @@ export class BlobFill {
   }
 
   async #keep(chunk: Buffer, offset: number): Promise<void> {
+    let kept = 0;
     if (!this.#passThrough && this.#handle) {
       try {
-        await this.#handle.write(chunk, 0, chunk.byteLength, offset);
-        this.#fileEnd = offset + chunk.byteLength;
+        // A nearly full disk takes part of a write without an error; only the next one fails.
+        while (kept < chunk.byteLength) {
+          const { bytesWritten } = await this.#handle.write(
+            chunk,
+            kept,
+            chunk.byteLength - kept,
+            offset + kept,
+          );
+          if (bytesWritten === 0) throw new Error("spool write made no progress (disk full?)");
+          kept += bytesWritten;
+          this.#fileEnd = offset + kept;
+        }
         return;
       } catch (error) {
         this.#enterPassThrough(error);
       }
     }
-    this.#window.push({ offset, bytes: chunk });
-    this.#windowBytes += chunk.byteLength;
+    const rest = kept === 0 ? chunk : chunk.subarray(kept);
+    this.#window.push({ offset: offset + kept, bytes: rest });
+    this.#windowBytes += rest.byteLength;
   }
 
   #enterPassThrough(error: unknown): void {
@@ -275,6 +303,7 @@ export class BlobFill {
       const wanted = Math.min(length, this.#fileEnd - position);
       const buffer = Buffer.allocUnsafe(wanted);
       const { bytesRead } = await this.#handle.read(buffer, 0, wanted, position);
+      if (bytesRead === 0) throw new FillAbortedError(`spool file ends before byte ${position}`);
       return bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead);
     }
     for (const slice of this.#window) {

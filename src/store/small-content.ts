@@ -1,3 +1,4 @@
+import { rm } from "node:fs/promises";
 import type { BlobStore } from "./blob-store.js";
 import type { Spool } from "./spool.js";
 
@@ -19,11 +20,16 @@ export class SmallContent {
     if ((await this.#store.stat(digest)) !== undefined) return;
     const { path, handle } = await this.#spool.create("doc");
     try {
-      await handle.writeFile(bytes);
-    } finally {
-      await handle.close();
+      try {
+        await handle.writeFile(bytes);
+      } finally {
+        await handle.close();
+      }
+      await this.#store.putFile(digest, path);
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
     }
-    await this.#store.putFile(digest, path);
   }
 
   async read(digest: string): Promise<Buffer> {

@@ -32,6 +32,8 @@ export interface UpstreamClientOptions {
 export interface UpstreamEvents {
   rateLimit?(state: RateLimitState): void;
   unavailable?(reason: string): void;
+  /** The upstream refuses wharf's credentials (or has none to offer for what was asked). */
+  refused?(reason: string): void;
   recovered?(): void;
   backingOff?(seconds: number, reason: string): void;
 }
@@ -79,7 +81,7 @@ export class UpstreamClient {
   readonly #base: URL;
   readonly #auth: UpstreamAuth;
   readonly #options: UpstreamClientOptions;
-  #available = true;
+  #health: "ok" | "unavailable" | "refused" = "ok";
 
   constructor(options: UpstreamClientOptions) {
     this.name = options.name;
@@ -231,13 +233,15 @@ export class UpstreamClient {
     for (let attempt = 0, redirects = 0; ; ) {
       const headers: Record<string, string> = { "user-agent": this.#options.userAgent };
       if (options.accept && options.accept.length > 0) headers.accept = options.accept.join(", ");
-      const authorization = authorize ? await this.#auth.authorization(scope) : undefined;
+      const authorization = authorize ? await this.#authorization(scope) : undefined;
       if (authorization) headers.authorization = authorization;
       const response = await this.#request(method, url, headers, options.signal);
       const status = response.statusCode;
-      this.#markAvailable(status < 500, `${method} ${url.pathname} answered ${status}`);
       if (this.rateLimit.observe(response.headers)) this.#options.events?.rateLimit?.(this.rateLimit);
-      if (status >= 200 && status < 300) return response;
+      if (status >= 200 && status < 300) {
+        this.#setHealth("ok", "");
+        return response;
+      }
       await response.body.dump();
       const location = header(response.headers, "location");
       if (status >= 300 && status < 400 && location && options.followRedirects && redirects < MAX_REDIRECTS) {
@@ -253,7 +257,7 @@ export class UpstreamClient {
         if (this.#auth.learn(response.headers["www-authenticate"], scope, authorization !== undefined))
           continue;
       }
-      throw this.#failure(status, response.headers, `${method} ${url.pathname}`);
+      throw this.#noted(this.#failure(status, response.headers, `${method} ${url.pathname}`));
     }
     throw new UpstreamError("invalid", `${method} ${path}: unusable redirect`, { upstream: this.name });
   }
@@ -276,16 +280,34 @@ export class UpstreamClient {
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
       const message = `${method} ${url.host}${url.pathname}: ${reason}`;
-      if (!signal?.aborted) this.#markAvailable(false, message);
-      throw new UpstreamError("unavailable", message, { upstream: this.name, cause });
+      const failure = new UpstreamError("unavailable", message, { upstream: this.name, cause });
+      throw signal?.aborted ? failure : this.#noted(failure);
     }
   }
 
-  #markAvailable(available: boolean, reason: string): void {
-    if (available === this.#available) return;
-    this.#available = available;
-    if (available) this.#options.events?.recovered?.();
-    else this.#options.events?.unavailable?.(reason);
+  async #authorization(scope: string): Promise<string | undefined> {
+    try {
+      return await this.#auth.authorization(scope);
+    } catch (error) {
+      throw error instanceof UpstreamError ? this.#noted(error) : error;
+    }
+  }
+
+  /** Records what a failure says about the upstream's health, and hands it back to be thrown. */
+  #noted(error: UpstreamError): UpstreamError {
+    if (error.kind === "unavailable") this.#setHealth("unavailable", error.message);
+    if (error.kind === "unauthorized") this.#setHealth("refused", error.message);
+    return error;
+  }
+
+  /** Tells the operator once per change, not once per request. */
+  #setHealth(health: "ok" | "unavailable" | "refused", reason: string): void {
+    if (health === this.#health) return;
+    this.#health = health;
+    const events = this.#options.events;
+    if (health === "ok") events?.recovered?.();
+    else if (health === "unavailable") events?.unavailable?.(reason);
+    else events?.refused?.(reason);
   }
 
   #failure(status: number, headers: Headers, what: string): UpstreamError {

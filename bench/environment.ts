@@ -30,6 +30,10 @@ async function wharfVersion(): Promise<string> {
   }
 }
 
+export function loadAverage(): number {
+  return Math.round((os.loadavg()[0] ?? Number.NaN) * 100) / 100;
+}
+
 export async function describeEnvironment(): Promise<Environment> {
   const cpus = os.cpus();
   const [dockerRegistry, skopeo, nginx, wharf] = await Promise.all([
@@ -45,6 +49,7 @@ export async function describeEnvironment(): Promise<Environment> {
       cpuModel: cpus[0]?.model ?? "?",
       memGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
       kernel: `${os.type()} ${os.release()}`,
+      loadAverage: { start: loadAverage(), end: Number.NaN },
     },
     versions: { node: process.version, dockerRegistry, skopeo, nginx, wharf },
   };

@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import { runSkopeoCopy } from "../test/harness/clients.js";
 import { readDirLayout } from "../test/harness/dirlayout.js";
@@ -63,6 +64,10 @@ export async function pullConcurrently(
     });
     return { wallSeconds, clients: outcomes };
   } finally {
-    await Promise.all(dirs.map((dir) => removeTempDir(dir)));
+    // even with --keep (which is for the servers' logs and storage): verified layouts are worth
+    // nothing afterwards, and a run pulls gigabytes of them
+    await Promise.all(
+      dirs.map((dir) => removeTempDir(dir).then(() => fs.promises.rm(dir, { recursive: true, force: true }))),
+    );
   }
 }

@@ -229,7 +229,8 @@ export function formatReport(r: BenchResult): string {
   const sections = [
     [
       `wharf benchmark, ${e.date}, ${r.totalSeconds.toFixed(0)} s`,
-      `machine:  ${e.machine.cores} cores (${e.machine.cpuModel}), ${e.machine.memGiB} GiB RAM, ${e.machine.kernel}`,
+      `machine:  ${e.machine.cores} cores (${e.machine.cpuModel}), ${e.machine.memGiB} GiB RAM, ${e.machine.kernel}; ` +
+        `load average (1 min) ${e.machine.loadAverage.start} before, ${e.machine.loadAverage.end} after the run`,
       `versions: node ${e.versions.node}, docker-registry ${e.versions.dockerRegistry}, skopeo ${e.versions.skopeo}, ` +
         `nginx ${e.versions.nginx}, wharf ${e.versions.wharf}`,
       ...uniqueImages.map((i) => `image:    ${imageLine(i)}`),

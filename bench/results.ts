@@ -1,5 +1,5 @@
 // The shape of the JSON a run writes (--out) and the report prints from. Seconds are wall clock,
-// MB is 1e6 bytes (memory too: the kernel's KiB converted), MiB 2^20 bytes.
+// MB is 1e6 bytes (memory too), MiB 2^20 bytes.
 
 /** What serves a pull or a blob: the two proxies, the upstream itself, and nginx (the ceiling). */
 export type ServerName = "wharf" | "registry" | "direct" | "nginx";
@@ -122,7 +122,14 @@ export interface ConcurrentResult {
 
 export interface Environment {
   date: string;
-  machine: { cores: number; cpuModel: string; memGiB: number; kernel: string };
+  machine: {
+    cores: number;
+    cpuModel: string;
+    memGiB: number;
+    kernel: string;
+    /** 1-minute load average before and after the run: other work on the machine skews every figure. */
+    loadAverage: { start: number; end: number };
+  };
   versions: { node: string; dockerRegistry: string; skopeo: string; nginx: string; wharf: string };
 }
 

@@ -8,7 +8,7 @@ import { getImage } from "../test/harness/images.js";
 import { pushImage } from "../test/harness/push.js";
 import { startUpstream, type Upstream } from "../test/harness/upstream.js";
 import { type BenchContext, type BenchImage, imageInfo } from "./context.js";
-import { describeEnvironment } from "./environment.js";
+import { describeEnvironment, loadAverage } from "./environment.js";
 import { CLIENT_DESCRIPTIONS, type LoadClient } from "./http-load.js";
 import { formatReport } from "./report.js";
 import type { BenchResult } from "./results.js";
@@ -142,6 +142,7 @@ async function run(opts: Options): Promise<number> {
     await upstream.close();
   }
   result.totalSeconds = round1((performance.now() - started) / 1000);
+  result.environment.machine.loadAverage.end = loadAverage();
   process.stdout.write(formatReport(result));
   if (opts.out) {
     fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });

@@ -1,8 +1,8 @@
+import { processMemory } from "../../test/harness/procstatus.js";
 import type { BenchContext, BenchImage } from "../context.js";
-import { procMemory } from "../procstatus.js";
 import { pullConcurrently } from "../pull.js";
 import type { ConcurrentResult, ConcurrentRun, Memory } from "../results.js";
-import { round3 } from "../stats.js";
+import { MB, round1, round3 } from "../stats.js";
 import type { PullTarget } from "../targets.js";
 import { countSince, formatCounts, markUpstream } from "../upstream-counts.js";
 
@@ -16,11 +16,11 @@ async function coldConcurrent(
 ): Promise<ConcurrentRun> {
   await target.reset();
   const pid = target.pid();
-  const idle = pid === undefined ? undefined : procMemory(pid);
+  const idle = pid === undefined ? undefined : processMemory(pid);
   const mark = markUpstream(ctx.upstream);
   const outcome = await pullConcurrently(target, img.repo, img.image, CLIENTS, timeoutMs);
   // VmHWM is the peak since start, so reading it afterwards covers the whole run
-  const after = pid === undefined ? undefined : procMemory(pid);
+  const after = pid === undefined ? undefined : processMemory(pid);
   const { counts, downloads } = await countSince(ctx.upstream, mark);
   const manifest = img.image.manifests[0];
   if (!manifest) throw new Error(`image ${img.repo} has no manifest`);
@@ -41,7 +41,11 @@ async function coldConcurrent(
     upstream: counts,
   };
   if (idle && after) {
-    const memory: Memory = { idleHwmMB: idle.hwmMB, peakHwmMB: after.hwmMB, rssAfterMB: after.rssMB };
+    const memory: Memory = {
+      idleHwmMB: round1(idle.peak / MB),
+      peakHwmMB: round1(after.peak / MB),
+      rssAfterMB: round1(after.rss / MB),
+    };
     run.memory = memory;
   }
   ctx.log(

@@ -36,53 +36,46 @@ function describe(round: PullRound): string {
  * machine hits them all alike; cold means the proxy was wiped and restarted just before.
  */
 export async function runPulls(ctx: BenchContext): Promise<ImagePulls[]> {
+  const proxies = [
+    ["wharf", ctx.wharf],
+    ["registry", ctx.registry],
+  ] as const;
   const results: ImagePulls[] = [];
   for (const img of [ctx.big, ctx.many]) {
     const direct: PullRound[] = [];
-    const cold = { wharf: [] as PullRound[], registry: [] as PullRound[] };
-    const warm = { wharf: [] as PullRound[], registry: [] as PullRound[] };
+    const rounds = {
+      wharf: { cold: [] as PullRound[], warm: [] as PullRound[] },
+      registry: { cold: [] as PullRound[], warm: [] as PullRound[] },
+    };
     for (let r = 1; r <= ctx.rounds; r++) {
       const d = await timedPull(ctx, ctx.direct, img);
       direct.push(d);
       ctx.log(`pull ${img.repo} round ${r}: direct ${describe(d)}`);
-      for (const target of [ctx.wharf, ctx.registry]) {
-        const name = target.name === "wharf" ? "wharf" : "registry";
+      for (const [name, target] of proxies) {
         await target.reset();
-        const c = await timedPull(ctx, target, img);
-        cold[name].push(c);
-        const w = await timedPull(ctx, target, img);
-        warm[name].push(w);
-        ctx.log(`pull ${img.repo} round ${r}: ${name} cold ${describe(c)}; warm ${describe(w)}`);
+        const cold = await timedPull(ctx, target, img);
+        const warm = await timedPull(ctx, target, img);
+        rounds[name].cold.push(cold);
+        rounds[name].warm.push(warm);
+        ctx.log(`pull ${img.repo} round ${r}: ${name} cold ${describe(cold)}; warm ${describe(warm)}`);
       }
     }
-    const result: ImagePulls = {
+    const wharf = { cold: series(rounds.wharf.cold), warm: series(rounds.wharf.warm) };
+    const registry = { cold: series(rounds.registry.cold), warm: series(rounds.registry.warm) };
+    const best = series(direct).bestSeconds;
+    results.push({
       image: img.info,
       direct: series(direct),
-      wharf: { cold: series(cold.wharf), warm: series(warm.wharf) },
-      registry: { cold: series(cold.registry), warm: series(warm.registry) },
+      wharf,
+      registry,
       ratios: {
-        wharfColdVsDirect: null,
-        wharfWarmVsDirect: null,
-        wharfColdVsRegistry: null,
-        wharfWarmVsRegistry: null,
-        registryColdVsDirect: null,
+        wharfColdVsDirect: ratio(wharf.cold.bestSeconds, best),
+        wharfWarmVsDirect: ratio(wharf.warm.bestSeconds, best),
+        wharfColdVsRegistry: ratio(wharf.cold.bestSeconds, registry.cold.bestSeconds),
+        wharfWarmVsRegistry: ratio(wharf.warm.bestSeconds, registry.warm.bestSeconds),
+        registryColdVsDirect: ratio(registry.cold.bestSeconds, best),
       },
-    };
-    const best = {
-      direct: result.direct.bestSeconds,
-      wharfCold: result.wharf.cold.bestSeconds,
-      wharfWarm: result.wharf.warm.bestSeconds,
-      registryCold: result.registry.cold.bestSeconds,
-      registryWarm: result.registry.warm.bestSeconds,
-    };
-    result.ratios = {
-      wharfColdVsDirect: ratio(best.wharfCold, best.direct),
-      wharfWarmVsDirect: ratio(best.wharfWarm, best.direct),
-      wharfColdVsRegistry: ratio(best.wharfCold, best.registryCold),
-      wharfWarmVsRegistry: ratio(best.wharfWarm, best.registryWarm),
-      registryColdVsDirect: ratio(best.registryCold, best.direct),
-    };
-    results.push(result);
+    });
   }
   return results;
 }

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command } from "commander";
 import { startWharf } from "../app.js";
 import { ConfigError, loadConfig } from "../config/load.js";

@@ -7,7 +7,9 @@ export interface ByteRange {
 /** A parsed `Range: bytes=…` request, not yet resolved against a size. */
 export type RangeRequest =
   | { readonly kind: "from"; readonly start: number; readonly end?: number }
-  | { readonly kind: "suffix"; readonly length: number };
+  | { readonly kind: "suffix"; readonly length: number }
+  /** Well-formed but backwards (`bytes=500-0`): no byte can satisfy it. */
+  | { readonly kind: "backwards" };
 
 /**
  * Parses a single-range `bytes=` header. Returns undefined for anything else (several ranges,
@@ -28,11 +30,13 @@ export function parseRange(header: string | undefined): RangeRequest | undefined
   const start = Number(first);
   if (last === "") return { kind: "from", start };
   const end = Number(last);
-  return end < start ? undefined : { kind: "from", start, end };
+  // RFC 9110 lets a server ignore this, but registries answer 416 and conformance suites expect it.
+  return end < start ? { kind: "backwards" } : { kind: "from", start, end };
 }
 
 /** The bytes a range selects from a blob of `size`, or "unsatisfiable" (HTTP 416). */
 export function resolveRange(request: RangeRequest, size: number): ByteRange | "unsatisfiable" {
+  if (request.kind === "backwards") return "unsatisfiable";
   if (request.kind === "suffix") {
     if (request.length === 0 || size === 0) return "unsatisfiable";
     return { start: Math.max(0, size - request.length), end: size - 1 };

@@ -45,9 +45,16 @@ async function* upstreamChunks(body: Readable, received: () => number): AsyncGen
   }
 }
 
+const MiB = 1024 * 1024;
+/** The newest bytes a download keeps in memory: readers keeping up are served from here, not the disk. */
+const WINDOW_BYTES = 2 * MiB;
+/** Bytes received but not yet on disk before the download waits for the disk. */
+const WRITE_BACKLOG_BYTES = 4 * MiB;
+/** The most one spool write takes at once (several chunks gathered into one writev). */
+const WRITE_BATCH_BYTES = 1 * MiB;
 /** Memory a pass-through download may hold for its slowest reader before it stops reading upstream. */
-const PASS_THROUGH_WINDOW_BYTES = 8 * 1024 * 1024;
-const READ_SLICE_BYTES = 1024 * 1024;
+const PASS_THROUGH_WINDOW_BYTES = 8 * MiB;
+const READ_SLICE_BYTES = 256 * 1024;
 
 type State = "filling" | "verified" | "failed";
 
@@ -55,14 +62,18 @@ type State = "filling" | "verified" | "failed";
  * One download of one blob, shared by every client that wants it while it runs (invariant 3),
  * and verified before it enters the store (invariant 1).
  *
- * The upstream body is hashed and written to a spool file; readers follow that file as it
- * grows, so the first client gets bytes as they arrive and later clients start from byte 0
- * without a second upstream request. Readers never get the blob's last byte before the digest
- * checks out: a client therefore never sees a complete response with unverified content; on a
- * mismatch or a cut, every reader is destroyed and nothing enters the store.
+ * The upstream body is hashed and kept in two places: a small window of its newest bytes in
+ * memory, and a spool file written behind it in batches. Readers that keep up are served from
+ * the window as the bytes arrive; readers that fall behind, or join late from byte 0, read the
+ * spool file. So the first client gets bytes as they arrive, later clients need no second
+ * upstream request, and neither waits for the disk. Readers never get the blob's last byte
+ * before the digest checks out: a client therefore never sees a complete response with
+ * unverified content; on a mismatch or a cut, every reader is destroyed and nothing enters the
+ * store.
  *
- * If the spool cannot be written (full disk), the download degrades to pass-through: chunks
- * are handed to the current readers from a bounded window in memory, and nothing is stored.
+ * If the spool cannot be written (full disk), the download degrades to pass-through: the window
+ * keeps what the slowest reader still needs (bounded, holding the upstream when full), and
+ * nothing is stored.
  */
 export class BlobFill {
   readonly digest: ParsedDigest;
@@ -78,8 +89,10 @@ export class BlobFill {
   #state: State = "filling";
   #error: Error | undefined;
   #received = 0;
-  /** Bytes safely in the spool file; everything past it lives in #window (pass-through only). */
+  /** Bytes safely in the spool file; the window holds at least everything past it. */
   #fileEnd = 0;
+  /** The spool writer while it runs. */
+  #writing: Promise<void> | undefined;
   #passThrough = false;
   #stored = false;
   #window: Array<{ offset: number; bytes: Buffer }> = [];
@@ -175,17 +188,19 @@ export class BlobFill {
         if (this.size !== undefined && offset + chunk.byteLength > this.size) {
           throw new FillAbortedError(`upstream sent more than the announced ${this.size} bytes`);
         }
-        await this.#keep(chunk, offset);
-        // Counted only once kept, so readers never look for bytes that are not in file or window yet.
+        this.#window.push({ offset, bytes: chunk });
+        this.#windowBytes += chunk.byteLength;
         this.#received = offset + chunk.byteLength;
         this.#wake();
         if (this.#passThrough) await this.#drainWindow();
+        else await this.#keepUpWithDisk();
       }
       if (this.size !== undefined && this.#received !== this.size) {
         throw new FillAbortedError(`upstream ended after ${this.#received} of ${this.size} bytes`);
       }
       const actual = `${this.digest.algorithm}:${hasher.digest("hex")}`;
       if (actual !== this.digest.digest) throw new DigestMismatchError(this.digest.digest, actual);
+      await this.#flush();
       if (!this.#passThrough) {
         await store.putFile(this.digest.digest, this.#path as string);
         this.#stored = true;
@@ -197,30 +212,63 @@ export class BlobFill {
     }
   }
 
-  async #keep(chunk: Buffer, offset: number): Promise<void> {
-    let kept = 0;
-    if (!this.#passThrough && this.#handle) {
+  /** Starts the spool writer if it is idle; lets the network run ahead of the disk by a bounded backlog. */
+  async #keepUpWithDisk(): Promise<void> {
+    this.#startWriting();
+    while (!this.#passThrough && this.#received - this.#fileEnd > WRITE_BACKLOG_BYTES) {
+      await this.#writing;
+      this.#startWriting();
+    }
+    this.#trimWindow();
+  }
+
+  /** Waits until everything received is on disk (or the spool failed and this is pass-through). */
+  async #flush(): Promise<void> {
+    for (;;) {
+      this.#startWriting();
+      if (!this.#writing) return;
+      await this.#writing;
+    }
+  }
+
+  #startWriting(): void {
+    if (this.#writing || this.#passThrough || !this.#handle || this.#fileEnd >= this.#received) return;
+    this.#writing = this.#writeSpool().finally(() => {
+      this.#writing = undefined;
+      this.#releaseIfIdle();
+    });
+  }
+
+  /** Writes window bytes past #fileEnd in batches. A nearly full disk may take part of a write without an error. */
+  async #writeSpool(): Promise<void> {
+    const handle = this.#handle as FileHandle;
+    while (!this.#passThrough && this.#fileEnd < this.#received && this.#state === "filling") {
       try {
-        // A nearly full disk takes part of a write without an error; only the next one fails.
-        while (kept < chunk.byteLength) {
-          const { bytesWritten } = await this.#handle.write(
-            chunk,
-            kept,
-            chunk.byteLength - kept,
-            offset + kept,
-          );
-          if (bytesWritten === 0) throw new Error("spool write made no progress (disk full?)");
-          kept += bytesWritten;
-          this.#fileEnd = offset + kept;
-        }
-        return;
+        const { bytesWritten } = await handle.writev(this.#unwritten(WRITE_BATCH_BYTES), this.#fileEnd);
+        if (bytesWritten === 0) throw new Error("spool write made no progress (disk full?)");
+        this.#fileEnd += bytesWritten;
       } catch (error) {
         this.#enterPassThrough(error);
+        return;
       }
+      this.#trimWindow();
     }
-    const rest = kept === 0 ? chunk : chunk.subarray(kept);
-    this.#window.push({ offset: offset + kept, bytes: rest });
-    this.#windowBytes += rest.byteLength;
+  }
+
+  /** Window slices from #fileEnd on, up to `limit` bytes, for one writev. */
+  #unwritten(limit: number): Buffer[] {
+    const buffers: Buffer[] = [];
+    let taken = 0;
+    for (const { offset, bytes } of this.#window) {
+      const end = offset + bytes.byteLength;
+      if (end <= this.#fileEnd) continue;
+      const from = Math.max(0, this.#fileEnd - offset);
+      const slice = bytes.subarray(from, Math.min(bytes.byteLength, from + limit - taken));
+      buffers.push(slice);
+      taken += slice.byteLength;
+      if (taken >= limit) break;
+    }
+    return buffers;
   }
 
   #enterPassThrough(error: unknown): void {
@@ -265,7 +313,7 @@ export class BlobFill {
   }
 
   #releaseIfIdle(): void {
-    if (this.#state === "filling" || this.#readers.size > 0 || !this.#handle) return;
+    if (this.#state === "filling" || this.#readers.size > 0 || this.#writing || !this.#handle) return;
     const handle = this.#handle;
     this.#handle = undefined;
     void handle.close().catch(() => {});
@@ -299,18 +347,21 @@ export class BlobFill {
   }
 
   async readAt(position: number, length: number): Promise<Buffer> {
+    const windowStart = this.#window[0]?.offset ?? this.#received;
+    if (position >= windowStart) {
+      for (const slice of this.#window) {
+        if (position < slice.offset + slice.bytes.byteLength) {
+          const start = position - slice.offset;
+          return slice.bytes.subarray(start, Math.min(slice.bytes.byteLength, start + length));
+        }
+      }
+    }
     if (position < this.#fileEnd && this.#handle) {
       const wanted = Math.min(length, this.#fileEnd - position);
       const buffer = Buffer.allocUnsafe(wanted);
       const { bytesRead } = await this.#handle.read(buffer, 0, wanted, position);
       if (bytesRead === 0) throw new FillAbortedError(`spool file ends before byte ${position}`);
       return bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead);
-    }
-    for (const slice of this.#window) {
-      if (position >= slice.offset && position < slice.offset + slice.bytes.byteLength) {
-        const start = position - slice.offset;
-        return slice.bytes.subarray(start, Math.min(slice.bytes.byteLength, start + length));
-      }
     }
     throw new FillAbortedError(`byte ${position} is no longer held for this reader`);
   }
@@ -320,15 +371,20 @@ export class BlobFill {
     if (this.#trimWindow()) this.#wake();
   }
 
-  /** Drops window slices no reader needs; returns whether anything was dropped. */
+  /**
+   * Drops window slices nobody needs: beyond the window's size, slices already on disk (late
+   * readers find them in the spool file); in pass-through, also slices every reader has passed.
+   * Returns whether anything was dropped.
+   */
   #trimWindow(): boolean {
-    if (!this.#passThrough) return false;
     const before = this.#windowBytes;
     let lowest = Number.POSITIVE_INFINITY;
-    for (const reader of this.#readers) lowest = Math.min(lowest, reader.neededFrom);
+    if (this.#passThrough) for (const reader of this.#readers) lowest = Math.min(lowest, reader.neededFrom);
     while (this.#window.length > 0) {
       const first = this.#window[0] as { offset: number; bytes: Buffer };
-      if (first.offset + first.bytes.byteLength > lowest) break;
+      const end = first.offset + first.bytes.byteLength;
+      const onDisk = end <= this.#fileEnd && this.#windowBytes > WINDOW_BYTES;
+      if (!onDisk && !(this.#passThrough && end <= lowest)) break;
       this.#window.shift();
       this.#windowBytes -= first.bytes.byteLength;
     }

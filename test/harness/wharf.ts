@@ -6,8 +6,8 @@ import { freePort } from "./ports.js";
 import { type Daemon, spawnDaemon, waitHttp } from "./proc.js";
 import { makeTempDir, removeTempDir } from "./tmp.js";
 
-/** The compiled CLI: this file is dist/test/harness/wharf.js, the CLI dist/src/cli/main.js. */
-export const WHARF_MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+/** The compiled CLI: this file is dist/test/harness/wharf.js, the CLI dist/src/cli/wharf.js. */
+export const WHARF_MAIN = fileURLToPath(new URL("../../src/cli/wharf.js", import.meta.url));
 
 export interface WharfOptions {
   /** Added to the child's environment; REGISTRY_HTTP_ADDR defaults to 127.0.0.1:<free port>. */
@@ -64,7 +64,7 @@ function parseLines(text: string): WharfLogLine[] {
     });
 }
 
-/** Runs `node dist/src/cli/main.js serve` on a free port and waits for GET /v2/ to answer. */
+/** Runs `node dist/src/cli/wharf.js serve` on a free port and waits for GET /v2/ to answer. */
 export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
   if (!fs.existsSync(WHARF_MAIN))
     throw new Error(`${WHARF_MAIN} missing: build first (npx tsc -p tsconfig.json)`);

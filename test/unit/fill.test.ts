@@ -294,7 +294,7 @@ describe("BlobFill: pass-through when the spool cannot be used", () => {
     ],
     [
       "the spool file fills up midway",
-      (t) => storeFixture(t, (directory) => new FailingWritesSpool(directory, 3)),
+      (t) => storeFixture(t, (directory) => new FailingWritesSpool(directory, 100_000)),
     ],
   ];
 

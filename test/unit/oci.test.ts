@@ -438,11 +438,13 @@ describe("parseRange", () => {
     ["bytes=-500", { kind: "suffix", length: 500 }],
     ["bytes=-0", { kind: "suffix", length: 0 }],
     ["BYTES = 1 - 2 ", { kind: "from", start: 1, end: 2 }],
+    // Backwards is well-formed but selects nothing: a 416, as registries and conformance suites expect.
+    ["bytes=5-4", { kind: "backwards" }],
+    ["bytes=500-0", { kind: "backwards" }],
     // Anything else is ignored, so the whole blob is sent (RFC 9110 §14.2).
     ["", undefined],
     ["bytes=", undefined],
     ["bytes=-", undefined],
-    ["bytes=5-4", undefined],
     ["bytes=0-1,2-3", undefined],
     ["bytes=0-1, 5-", undefined],
     ["items=0-1", undefined],
@@ -486,6 +488,7 @@ describe("resolveRange", () => {
     ["an empty suffix", { kind: "suffix", length: 0 }, SIZE, "unsatisfiable"],
     ["bytes=0- of an empty blob", { kind: "from", start: 0 }, 0, "unsatisfiable"],
     ["a suffix of an empty blob", { kind: "suffix", length: 1 }, 0, "unsatisfiable"],
+    ["a backwards range", { kind: "backwards" }, SIZE, "unsatisfiable"],
   ];
   for (const [why, request, size, expected] of cases) {
     test(why, () => assert.deepEqual(resolveRange(request, size), expected));

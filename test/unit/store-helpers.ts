@@ -171,28 +171,41 @@ export class UncreatableSpool extends Spool {
   }
 }
 
-/** A Spool whose files accept `writes` writes, then fail every further one as a full disk does. */
+/**
+ * A Spool on a disk that fills up after `capacity` bytes, as a real one does: the write that
+ * crosses the limit is taken in part without an error, every later write fails with ENOSPC.
+ */
 export class FailingWritesSpool extends Spool {
-  readonly #writes: number;
+  readonly #capacity: number;
 
-  constructor(directory: string, writes: number) {
+  constructor(directory: string, capacity: number) {
     super(directory);
-    this.#writes = writes;
+    this.#capacity = capacity;
   }
 
   override async create(prefix: string): Promise<{ path: string; handle: FileHandle }> {
     const { path, handle } = await super.create(prefix);
-    let remaining = this.#writes;
+    let room = this.#capacity;
+    const noSpace = () =>
+      Promise.reject(Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }));
+    const take = async (buffers: Buffer[], position: number) => {
+      if (room <= 0) return noSpace();
+      const whole = Buffer.concat(buffers);
+      const part = whole.subarray(0, Math.min(room, whole.byteLength));
+      room -= part.byteLength;
+      const { bytesWritten } = await handle.write(part, 0, part.byteLength, position);
+      return { bytesWritten, buffers };
+    };
     const failing = new Proxy(handle, {
       get(target, property) {
         if (property === "write") {
-          return (buffer: Buffer, offset: number, length: number, position: number) => {
-            if (remaining-- > 0) return target.write(buffer, offset, length, position);
-            return Promise.reject(
-              Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }),
-            );
-          };
+          return (buffer: Buffer, offset: number, length: number, position: number) =>
+            take([buffer.subarray(offset, offset + length)], position).then((result) => ({
+              bytesWritten: result.bytesWritten,
+              buffer,
+            }));
         }
+        if (property === "writev") return take;
         const value: unknown = Reflect.get(target, property, target);
         return typeof value === "function" ? value.bind(target) : value;
       },

@@ -1,11 +1,30 @@
+import { isOciError, OciError } from "../../oci/errors.js";
 import { parseAccept } from "../../oci/media-types.js";
-import { parseReference } from "../../oci/names.js";
+import { parseReference, type Reference } from "../../oci/names.js";
 import type { RequestContext } from "../context.js";
 import { sendBytes } from "../respond.js";
 import type { Target } from "./target.js";
 
+/**
+ * A reference that is not even a valid tag names nothing: for reads that is "unknown" (404),
+ * as the conformance suite expects; a malformed digest stays a 400 DIGEST_INVALID.
+ */
+function readableReference(reference: string): Reference {
+  try {
+    return parseReference(reference);
+  } catch (error) {
+    if (isOciError(error) && error.code === "TAG_INVALID") {
+      throw new OciError("MANIFEST_UNKNOWN", {
+        message: "no such tag (not a valid tag)",
+        detail: { reference },
+      });
+    }
+    throw error;
+  }
+}
+
 export async function getManifest(ctx: RequestContext, target: Target, reference: string): Promise<void> {
-  const parsed = parseReference(reference);
+  const parsed = readableReference(reference);
   const method = ctx.method === "HEAD" ? "HEAD" : "GET";
   const content = await target.repository.getManifest(target.name, parsed, {
     method,

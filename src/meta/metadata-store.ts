@@ -33,6 +33,32 @@ export interface Page {
   readonly last?: string;
 }
 
+/** A blob upload in progress (the spec's upload session). */
+export interface UploadRecord {
+  readonly id: string;
+  readonly repo: string;
+  readonly name: string;
+  /** Bytes received so far. */
+  readonly offset: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** One manifest with what it points at, for garbage collection's reachability walk. */
+export interface ManifestNode {
+  readonly name: string;
+  readonly digest: string;
+  readonly subject?: string;
+  readonly children: readonly string[];
+}
+
+export interface BlobLink {
+  readonly repo: string;
+  readonly name: string;
+  readonly digest: string;
+  readonly createdAt: number;
+}
+
 export interface MetadataStore {
   getManifest(repo: string, name: string, digest: string): Promise<ManifestRecord | undefined>;
   /** Records a manifest (idempotent) and what it references. */
@@ -55,6 +81,23 @@ export interface MetadataStore {
 
   /** Image names of a repository that hold at least one manifest, in lexical order. */
   listNames(repo: string, page?: Page): Promise<{ names: string[]; more: boolean }>;
+
+  createUpload(upload: UploadRecord): Promise<void>;
+  getUpload(id: string): Promise<UploadRecord | undefined>;
+  setUploadOffset(id: string, offset: number, now: number): Promise<void>;
+  deleteUpload(id: string): Promise<void>;
+  /** Uploads nobody has touched since `before` (ms since epoch). */
+  listIdleUploads(before: number): Promise<UploadRecord[]>;
+
+  /** Every manifest of a repository with its children and subject. */
+  listManifestNodes(repo: string): Promise<ManifestNode[]>;
+  /** Every (name, tag → digest) of a repository. */
+  listAllTags(repo: string): Promise<Array<{ name: string; tag: string; digest: string }>>;
+  /** Repositories that hold any metadata at all (including ones no longer configured). */
+  listRepositories(): Promise<string[]>;
+  /** Digests some manifest of some repository is or references: what garbage collection keeps. */
+  referencedDigests(): Promise<Set<string>>;
+  listBlobLinks(): Promise<BlobLink[]>;
 
   close(): Promise<void>;
 }

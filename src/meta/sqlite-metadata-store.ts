@@ -1,5 +1,14 @@
 import Database from "better-sqlite3";
-import type { ManifestRecord, MetadataStore, NewManifest, Page, TagRecord } from "./metadata-store.js";
+import type {
+  BlobLink,
+  ManifestNode,
+  ManifestRecord,
+  MetadataStore,
+  NewManifest,
+  Page,
+  TagRecord,
+  UploadRecord,
+} from "./metadata-store.js";
 
 /**
  * The embedded metadata store. Schema (one row per fact, `repo` + `name` scoping everything):
@@ -8,6 +17,7 @@ import type { ManifestRecord, MetadataStore, NewManifest, Page, TagRecord } from
  *   manifest_refs (repo, name, digest, child)   what a manifest needs: blobs and child manifests
  *   tags          (repo, name, tag) → digest, updated_at, validated_at
  *   blobs         (repo, name, digest) → size   which repository may serve which blob
+ *   uploads       id → repo, name, offset       blob uploads in progress
  *
  * Migrations are ordered and numbered by `PRAGMA user_version`; statements are prepared once.
  */
@@ -37,6 +47,11 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (repo, name, digest)
    ) WITHOUT ROWID;
    CREATE INDEX blobs_by_digest ON blobs (digest);`,
+  `CREATE TABLE uploads (
+     id TEXT PRIMARY KEY, repo TEXT NOT NULL, name TEXT NOT NULL, offset INTEGER NOT NULL,
+     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX uploads_by_update ON uploads (updated_at);`,
 ];
 
 interface ManifestRow {
@@ -47,6 +62,26 @@ interface ManifestRow {
   artifact_type: string | null;
   annotations: string | null;
   created_at: number;
+}
+
+interface UploadRow {
+  id: string;
+  repo: string;
+  name: string;
+  offset: number;
+  created_at: number;
+  updated_at: number;
+}
+
+function toUpload(row: UploadRow): UploadRecord {
+  return {
+    id: row.id,
+    repo: row.repo,
+    name: row.name,
+    offset: row.offset,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
 }
 
 function toManifest(row: ManifestRow): ManifestRecord {
@@ -87,6 +122,17 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #linkBlob: Database.Statement<[string, string, string, number, number]>;
   readonly #unlinkBlob: Database.Statement<[string, string, string]>;
   readonly #listNames: Database.Statement<[string, string, number], { name: string }>;
+  readonly #insertUpload: Database.Statement<[string, string, string, number, number, number]>;
+  readonly #getUpload: Database.Statement<[string], UploadRow>;
+  readonly #setUploadOffset: Database.Statement<[number, number, string]>;
+  readonly #deleteUpload: Database.Statement<[string]>;
+  readonly #idleUploads: Database.Statement<[number], UploadRow>;
+  readonly #manifestNodes: Database.Statement<[string], { name: string; digest: string; subject: string | null }>;
+  readonly #manifestChildren: Database.Statement<[string], { name: string; digest: string; child: string }>;
+  readonly #allTags: Database.Statement<[string], { name: string; tag: string; digest: string }>;
+  readonly #repositories: Database.Statement<[], { repo: string }>;
+  readonly #referenced: Database.Statement<[], { digest: string }>;
+  readonly #blobLinks: Database.Statement<[], { repo: string; name: string; digest: string; created_at: number }>;
   readonly #putManifestTx: (repo: string, name: string, manifest: NewManifest, now: number) => void;
   readonly #deleteManifestTx: (repo: string, name: string, digest: string) => boolean;
 
@@ -140,6 +186,23 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#listNames = db.prepare(
       "SELECT DISTINCT name FROM manifests WHERE repo = ? AND name > ? ORDER BY name LIMIT ?",
     );
+    this.#insertUpload = db.prepare(
+      "INSERT INTO uploads (id, repo, name, offset, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.#getUpload = db.prepare("SELECT id, repo, name, offset, created_at, updated_at FROM uploads WHERE id = ?");
+    this.#setUploadOffset = db.prepare("UPDATE uploads SET offset = ?, updated_at = ? WHERE id = ?");
+    this.#deleteUpload = db.prepare("DELETE FROM uploads WHERE id = ?");
+    this.#idleUploads = db.prepare(
+      "SELECT id, repo, name, offset, created_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY updated_at",
+    );
+    this.#manifestNodes = db.prepare("SELECT name, digest, subject FROM manifests WHERE repo = ?");
+    this.#manifestChildren = db.prepare("SELECT name, digest, child FROM manifest_refs WHERE repo = ?");
+    this.#allTags = db.prepare("SELECT name, tag, digest FROM tags WHERE repo = ? ORDER BY name, tag");
+    this.#repositories = db.prepare(
+      `SELECT repo FROM manifests UNION SELECT repo FROM tags UNION SELECT repo FROM blobs ORDER BY repo`,
+    );
+    this.#referenced = db.prepare("SELECT digest FROM manifests UNION SELECT child AS digest FROM manifest_refs");
+    this.#blobLinks = db.prepare("SELECT repo, name, digest, created_at FROM blobs ORDER BY digest");
     this.#putManifestTx = db.transaction((repo: string, name: string, manifest: NewManifest, now: number) => {
       this.#insertManifest.run(
         repo,
@@ -228,6 +291,61 @@ export class SqliteMetadataStore implements MetadataStore {
     const limit = page.limit ?? DEFAULT_PAGE;
     const rows = this.#listNames.all(repo, page.last ?? "", limit + 1);
     return { names: rows.slice(0, limit).map((row) => row.name), more: rows.length > limit };
+  }
+
+  async createUpload(upload: UploadRecord): Promise<void> {
+    this.#insertUpload.run(upload.id, upload.repo, upload.name, upload.offset, upload.createdAt, upload.updatedAt);
+  }
+
+  async getUpload(id: string): Promise<UploadRecord | undefined> {
+    const row = this.#getUpload.get(id);
+    return row ? toUpload(row) : undefined;
+  }
+
+  async setUploadOffset(id: string, offset: number, now: number): Promise<void> {
+    this.#setUploadOffset.run(offset, now, id);
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    this.#deleteUpload.run(id);
+  }
+
+  async listIdleUploads(before: number): Promise<UploadRecord[]> {
+    return this.#idleUploads.all(before).map(toUpload);
+  }
+
+  async listManifestNodes(repo: string): Promise<ManifestNode[]> {
+    const children = new Map<string, string[]>();
+    for (const row of this.#manifestChildren.all(repo)) {
+      const key = `${row.name}@${row.digest}`;
+      const list = children.get(key);
+      if (list) list.push(row.child);
+      else children.set(key, [row.child]);
+    }
+    return this.#manifestNodes.all(repo).map((row) => ({
+      name: row.name,
+      digest: row.digest,
+      children: children.get(`${row.name}@${row.digest}`) ?? [],
+      ...(row.subject === null ? {} : { subject: row.subject }),
+    }));
+  }
+
+  async listAllTags(repo: string): Promise<Array<{ name: string; tag: string; digest: string }>> {
+    return this.#allTags.all(repo);
+  }
+
+  async listRepositories(): Promise<string[]> {
+    return this.#repositories.all().map((row) => row.repo);
+  }
+
+  async referencedDigests(): Promise<Set<string>> {
+    return new Set(this.#referenced.all().map((row) => row.digest));
+  }
+
+  async listBlobLinks(): Promise<BlobLink[]> {
+    return this.#blobLinks
+      .all()
+      .map((row) => ({ repo: row.repo, name: row.name, digest: row.digest, createdAt: row.created_at }));
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,9 @@
-import { mkdir } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { Agent } from "undici";
-import type { Config, ProxyRepositoryConfig } from "./config/schema.js";
+import type { Config } from "./config/schema.js";
 import type { ListenerInfo } from "./http/context.js";
 import { RegistryApi } from "./http/registry-api.js";
 import {
@@ -14,18 +13,14 @@ import {
   type SideRoutes,
 } from "./http/server.js";
 import { statusRoutes } from "./http/status.js";
-import type { MetadataStore } from "./meta/metadata-store.js";
-import { SqliteMetadataStore } from "./meta/sqlite-metadata-store.js";
 import { Metrics } from "./ops/metrics.js";
-import { ProxyRepository } from "./repos/proxy.js";
-import type { Repository } from "./repos/repository.js";
-import { DOCKER_HUB_HOSTS, RepositoryRouter } from "./repos/router.js";
-import { Coalescer } from "./store/coalescer.js";
-import { FsBlobStore } from "./store/fs-blob-store.js";
-import { SmallContent } from "./store/small-content.js";
-import { Spool } from "./store/spool.js";
-import { UpstreamClient } from "./upstream/client.js";
+import { buildRouter } from "./repos/build.js";
+import type { RepositoryRouter } from "./repos/router.js";
+import { openStores } from "./store/open-stores.js";
 import { VERSION } from "./version.js";
+
+/** How often abandoned uploads are looked for; they expire after `uploads.expire_after`. */
+const UPLOAD_PURGE_INTERVAL_MS = 10 * 60_000;
 
 export interface Listening {
   readonly address: string;
@@ -37,114 +32,6 @@ export interface Wharf {
   readonly listening: readonly Listening[];
   readonly router: RepositoryRouter;
   close(): Promise<void>;
-}
-
-interface Stores {
-  readonly spool: Spool;
-  readonly blobs: FsBlobStore;
-  readonly meta: MetadataStore;
-  readonly documents: SmallContent;
-  readonly coalescer: Coalescer;
-}
-
-function isDockerHub(url: string): boolean {
-  return DOCKER_HUB_HOSTS.includes(new URL(url).hostname);
-}
-
-/** Opens the data directory: blobs, metadata, and a spool emptied of any earlier run's debris. */
-async function openStores(dataDir: string, logger: Logger): Promise<Stores> {
-  await mkdir(dataDir, { recursive: true });
-  const spool = new Spool(join(dataDir, "tmp"));
-  await spool.init();
-  const debris = await spool.clean();
-  if (debris > 0) logger.info({ files: debris }, "removed leftovers of interrupted writes");
-  const blobs = new FsBlobStore(join(dataDir, "blobs"));
-  const meta = new SqliteMetadataStore(join(dataDir, "wharf.db"));
-  return {
-    spool,
-    blobs,
-    meta,
-    documents: new SmallContent(blobs, spool),
-    coalescer: new Coalescer(spool, blobs),
-  };
-}
-
-function createProxy(
-  name: string,
-  config: ProxyRepositoryConfig,
-  stores: Stores,
-  dispatcher: Agent,
-  logger: Logger,
-  metrics: Metrics,
-): ProxyRepository {
-  const { upstream } = config;
-  const upstreamClient = new UpstreamClient({
-    name,
-    url: upstream.url,
-    ...(upstream.username !== undefined
-      ? { credentials: { username: upstream.username, password: upstream.password ?? "" } }
-      : {}),
-    timeouts: { headersMs: upstream.timeouts.headers, bodyMs: upstream.timeouts.body_idle },
-    dispatcher,
-    userAgent: `wharf/${VERSION}`,
-    events: {
-      rateLimit(state) {
-        const snapshot = state.snapshot();
-        if (snapshot.remaining !== undefined) metrics.upstreamBudget.set({ repo: name }, snapshot.remaining);
-        logger.info({ repo: name, upstream: upstream.url, ...snapshot }, "upstream pull budget");
-      },
-      unavailable(reason) {
-        logger.error(
-          { repo: name, upstream: upstream.url, reason },
-          "upstream unavailable; serving what is cached",
-        );
-      },
-      refused(reason) {
-        logger.warn(
-          { repo: name, upstream: upstream.url, reason },
-          "upstream refused wharf's credentials; check the repository's username and password",
-        );
-      },
-      recovered() {
-        logger.info({ repo: name, upstream: upstream.url }, "upstream available again");
-      },
-      backingOff(seconds, reason) {
-        logger.warn(
-          { repo: name, upstream: upstream.url, seconds, reason },
-          "upstream rate limit reached; backing off",
-        );
-      },
-    },
-  });
-  return new ProxyRepository({
-    name,
-    upstream: upstreamClient,
-    libraryPrefix: upstream.library_prefix ?? isDockerHub(upstream.url),
-    tagTtlMs: config.tag_ttl,
-    meta: stores.meta,
-    blobs: stores.blobs,
-    documents: stores.documents,
-    coalescer: stores.coalescer,
-    logger,
-  });
-}
-
-/** Registry hosts clients may name in `?ns=` for each proxy: its upstream, plus Docker Hub's aliases. */
-function registryHosts(repositories: ReadonlyMap<string, Repository>): Map<string, string[]> {
-  const hosts = new Map<string, string[]>();
-  for (const [name, repository] of repositories) {
-    if (!(repository instanceof ProxyRepository)) continue;
-    // A library-prefixed upstream stands for Docker Hub, which containerd names `ns=docker.io`.
-    const own = [repository.upstream.host];
-    hosts.set(name, repository.libraryPrefix ? [...own, ...DOCKER_HUB_HOSTS] : own);
-  }
-  return hosts;
-}
-
-function chooseDefault(config: Config): string | undefined {
-  if (config.default_repository !== undefined) return config.default_repository;
-  const names = Object.keys(config.repositories);
-  return names.length === 1 ? names[0] : undefined;
 }
 
 /** `:5000`, `5000`, `127.0.0.1:5000`, `[::1]:5000` → host (undefined = every interface) and port. */
@@ -169,18 +56,10 @@ async function listen(server: Server, host: string | undefined, port: number): P
 /** Builds wharf from a validated configuration and starts its listeners. */
 export async function startWharf(config: Config, logger: Logger): Promise<Wharf> {
   const dataDir = resolve(config.data_dir);
-  const stores = await openStores(dataDir, logger);
+  const stores = await openStores(dataDir, logger, { maxBytes: config.uploads.max_size });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
   const metrics = new Metrics(() => stores.coalescer.inflight);
-
-  const repositories = new Map<string, Repository>();
-  for (const [name, repository] of Object.entries(config.repositories)) {
-    if (repository.type !== "proxy") {
-      throw new Error(`repository ${name}: type "${repository.type}" is not available in this version`);
-    }
-    repositories.set(name, createProxy(name, repository, stores, dispatcher, logger, metrics));
-  }
-  const router = new RepositoryRouter(repositories, registryHosts(repositories), chooseDefault(config));
+  const router = buildRouter(config, { stores, dispatcher, logger, metrics });
   const api = new RegistryApi(router);
   const sideRoutes: SideRoutes = statusRoutes({ router, metrics, startedAt: Date.now() });
   const observe: RequestObserver = (ctx, status, seconds) => {
@@ -218,12 +97,20 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       });
     }
   }
-  logger.info({ version: VERSION, dataDir, repositories: [...repositories.keys()] }, "wharf started");
+  const purge = setInterval(() => {
+    stores.uploads.purgeIdle(Date.now() - config.uploads.expire_after).then(
+      (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),
+      (error: unknown) => logger.error({ err: error }, "cannot discard abandoned uploads"),
+    );
+  }, UPLOAD_PURGE_INTERVAL_MS);
+  purge.unref();
+  logger.info({ version: VERSION, dataDir, repositories: [...router.repositories.keys()] }, "wharf started");
 
   return {
     listening,
     router,
     async close() {
+      clearInterval(purge);
       await Promise.all(
         servers.map(
           (server) =>

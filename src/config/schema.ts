@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
+import { parseSize } from "./size.js";
 
 /** A duration in YAML (`60s`, `5m`, `0`) as milliseconds. */
 const duration = z.union([z.string(), z.number()]).transform((value, context) => {
@@ -12,6 +13,16 @@ const duration = z.union([z.string(), z.number()]).transform((value, context) =>
 });
 
 /** A TCP port; digit strings too, so `port: ${PORT}` works after interpolation. */
+/** A size in YAML (`500MiB`, `10GB`, a number of bytes) as bytes. */
+const size = z.union([z.string(), z.number()]).transform((value, context) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    context.addIssue({ code: "custom", message: `"${value}" is not a size (try 500MiB or 10GB)` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
 const port = z
   .union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { error: "must be a port number" })
   .pipe(z.number().int().min(1, "must be 1-65535").max(65535, "must be 1-65535"));
@@ -96,6 +107,15 @@ export const configSchema = z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") })
       .strict()
       .default({ level: "info" }),
+    uploads: z
+      .object({
+        /** The largest blob a client may push. */
+        max_size: size.default(10 * 1024 ** 3),
+        /** An upload nobody has touched for this long is discarded. */
+        expire_after: duration.default(24 * 3_600_000),
+      })
+      .strict()
+      .default({ max_size: 10 * 1024 ** 3, expire_after: 24 * 3_600_000 }),
     /** The repository for plain `/v2/<image>/…` on the main port: what dockerd's registry-mirrors sends. */
     default_repository: z.string().optional(),
     /** Names are checked by crossCheck(), which can say what a good name looks like. */

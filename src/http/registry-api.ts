@@ -6,6 +6,16 @@ import { getBlob, headBlob } from "./handlers/blobs.js";
 import { listCatalog, listReferrers, listTags } from "./handlers/listings.js";
 import { getManifest } from "./handlers/manifests.js";
 import type { Target } from "./handlers/target.js";
+import {
+  cancelUpload,
+  deleteBlob,
+  deleteManifest,
+  finishUpload,
+  patchUpload,
+  putManifest,
+  startUpload,
+  uploadStatus,
+} from "./handlers/writes.js";
 import { sendJson } from "./respond.js";
 import { ROUTE_METHODS, type Route } from "./routes.js";
 
@@ -32,25 +42,42 @@ export class RegistryApi {
         return listCatalog(ctx, (page) => this.#catalogRepository(ctx).listNames(page));
       case "manifest": {
         const target = this.#target(ctx, route.name);
-        if (ctx.method === "GET" || ctx.method === "HEAD") return getManifest(ctx, target, route.reference);
-        break;
+        if (ctx.method === "PUT") return putManifest(ctx, target, route.reference);
+        if (ctx.method === "DELETE") return deleteManifest(ctx, target, route.reference);
+        return getManifest(ctx, target, route.reference);
       }
       case "blob": {
         const target = this.#target(ctx, route.name);
-        if (ctx.method === "GET") return getBlob(ctx, target, route.digest);
+        if (ctx.method === "DELETE") return deleteBlob(ctx, target, route.digest);
         if (ctx.method === "HEAD") return headBlob(ctx, target, route.digest);
-        break;
+        return getBlob(ctx, target, route.digest);
       }
       case "tags":
         return listTags(ctx, this.#target(ctx, route.name));
       case "referrers":
         return listReferrers(ctx, this.#target(ctx, route.name), route.digest);
       case "uploads":
-      case "upload":
-        this.#target(ctx, route.name);
-        break;
+        return startUpload(ctx, this.#target(ctx, route.name), (from) => this.#source(ctx, from));
+      case "upload": {
+        const target = this.#target(ctx, route.name);
+        if (ctx.method === "PATCH") return patchUpload(ctx, target, route.id);
+        if (ctx.method === "PUT") return finishUpload(ctx, target, route.id);
+        if (ctx.method === "DELETE") return cancelUpload(ctx, target, route.id);
+        return uploadStatus(ctx, target, route.id);
+      }
     }
-    throw new OciError("UNSUPPORTED", { message: `${ctx.method} is not supported by this repository` });
+  }
+
+  /** The source of a cross-repository mount, named as the client names things on this listener. */
+  #source(ctx: RequestContext, clientName: string): Target {
+    assertValidName(clientName);
+    const routed = this.#router.resolve({
+      name: clientName,
+      ...(ctx.listener.boundRepository === undefined
+        ? {}
+        : { boundRepository: ctx.listener.boundRepository }),
+    });
+    return { repository: routed.repository, name: routed.name, clientName };
   }
 
   #target(ctx: RequestContext, clientName: string): Target {

@@ -109,6 +109,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #deleteManifest: Database.Statement<[string, string, string]>;
   readonly #deleteRefs: Database.Statement<[string, string, string]>;
   readonly #deleteTagsOf: Database.Statement<[string, string, string]>;
+  readonly #hasManifests: Database.Statement<[string, string], { one: number }>;
   readonly #referrers: Database.Statement<[string, string, string], ManifestRow>;
   readonly #getTag: Database.Statement<
     [string, string, string],
@@ -127,12 +128,18 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #setUploadOffset: Database.Statement<[number, number, string]>;
   readonly #deleteUpload: Database.Statement<[string]>;
   readonly #idleUploads: Database.Statement<[number], UploadRow>;
-  readonly #manifestNodes: Database.Statement<[string], { name: string; digest: string; subject: string | null }>;
+  readonly #manifestNodes: Database.Statement<
+    [string],
+    { name: string; digest: string; subject: string | null }
+  >;
   readonly #manifestChildren: Database.Statement<[string], { name: string; digest: string; child: string }>;
   readonly #allTags: Database.Statement<[string], { name: string; tag: string; digest: string }>;
   readonly #repositories: Database.Statement<[], { repo: string }>;
   readonly #referenced: Database.Statement<[], { digest: string }>;
-  readonly #blobLinks: Database.Statement<[], { repo: string; name: string; digest: string; created_at: number }>;
+  readonly #blobLinks: Database.Statement<
+    [],
+    { repo: string; name: string; digest: string; created_at: number }
+  >;
   readonly #putManifestTx: (repo: string, name: string, manifest: NewManifest, now: number) => void;
   readonly #deleteManifestTx: (repo: string, name: string, digest: string) => boolean;
 
@@ -158,6 +165,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#deleteManifest = db.prepare("DELETE FROM manifests WHERE repo = ? AND name = ? AND digest = ?");
     this.#deleteRefs = db.prepare("DELETE FROM manifest_refs WHERE repo = ? AND name = ? AND digest = ?");
     this.#deleteTagsOf = db.prepare("DELETE FROM tags WHERE repo = ? AND name = ? AND digest = ?");
+    this.#hasManifests = db.prepare("SELECT 1 AS one FROM manifests WHERE repo = ? AND name = ? LIMIT 1");
     this.#referrers = db.prepare(
       `SELECT digest, media_type, size, subject, artifact_type, annotations, created_at FROM manifests
        WHERE repo = ? AND name = ? AND subject = ? ORDER BY digest`,
@@ -189,7 +197,9 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#insertUpload = db.prepare(
       "INSERT INTO uploads (id, repo, name, offset, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
     );
-    this.#getUpload = db.prepare("SELECT id, repo, name, offset, created_at, updated_at FROM uploads WHERE id = ?");
+    this.#getUpload = db.prepare(
+      "SELECT id, repo, name, offset, created_at, updated_at FROM uploads WHERE id = ?",
+    );
     this.#setUploadOffset = db.prepare("UPDATE uploads SET offset = ?, updated_at = ? WHERE id = ?");
     this.#deleteUpload = db.prepare("DELETE FROM uploads WHERE id = ?");
     this.#idleUploads = db.prepare(
@@ -201,7 +211,9 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#repositories = db.prepare(
       `SELECT repo FROM manifests UNION SELECT repo FROM tags UNION SELECT repo FROM blobs ORDER BY repo`,
     );
-    this.#referenced = db.prepare("SELECT digest FROM manifests UNION SELECT child AS digest FROM manifest_refs");
+    this.#referenced = db.prepare(
+      "SELECT digest FROM manifests UNION SELECT child AS digest FROM manifest_refs",
+    );
     this.#blobLinks = db.prepare("SELECT repo, name, digest, created_at FROM blobs ORDER BY digest");
     this.#putManifestTx = db.transaction((repo: string, name: string, manifest: NewManifest, now: number) => {
       this.#insertManifest.run(
@@ -246,6 +258,10 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteManifest(repo: string, name: string, digest: string): Promise<boolean> {
     return this.#deleteManifestTx(repo, name, digest);
+  }
+
+  async hasManifests(repo: string, name: string): Promise<boolean> {
+    return this.#hasManifests.get(repo, name) !== undefined;
   }
 
   async listReferrers(repo: string, name: string, digest: string): Promise<ManifestRecord[]> {
@@ -294,7 +310,14 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async createUpload(upload: UploadRecord): Promise<void> {
-    this.#insertUpload.run(upload.id, upload.repo, upload.name, upload.offset, upload.createdAt, upload.updatedAt);
+    this.#insertUpload.run(
+      upload.id,
+      upload.repo,
+      upload.name,
+      upload.offset,
+      upload.createdAt,
+      upload.updatedAt,
+    );
   }
 
   async getUpload(id: string): Promise<UploadRecord | undefined> {

@@ -44,3 +44,17 @@ export function resolveRange(request: RangeRequest, size: number): ByteRange | "
   if (request.start >= size) return "unsatisfiable";
   return { start: request.start, end: Math.min(request.end ?? size - 1, size - 1) };
 }
+
+/**
+ * The `Content-Range` of an upload chunk. The spec writes it `<start>-<end>` (inclusive);
+ * `bytes <start>-<end>/<total>` as in HTTP responses is accepted too. Undefined when absent,
+ * "invalid" when present but unreadable.
+ */
+export function parseContentRange(header: string | undefined): ByteRange | "invalid" | undefined {
+  if (header === undefined || header.trim() === "") return undefined;
+  const match = /^(?:bytes )?(\d{1,15})-(\d{1,15})(?:\/(?:\d{1,15}|\*))?$/.exec(header.trim());
+  if (!match) return "invalid";
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  return end < start ? "invalid" : { start, end };
+}

@@ -3,7 +3,7 @@ import type { MetadataStore, Page } from "../meta/metadata-store.js";
 import { parseDigest } from "../oci/digest.js";
 import { OciError } from "../oci/errors.js";
 import { type Descriptor, parseManifest } from "../oci/manifest.js";
-import { ALL_MANIFEST_TYPES, accepts } from "../oci/media-types.js";
+import { ALL_MANIFEST_TYPES } from "../oci/media-types.js";
 import type { Reference } from "../oci/names.js";
 import type { ByteRange, RangeRequest } from "../oci/range.js";
 import type { BlobStore } from "../store/blob-store.js";
@@ -13,14 +13,9 @@ import type { SmallContent } from "../store/small-content.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { SingleFlight } from "../util/single-flight.js";
-import { descriptorOf, manifestRecordOf, rangeResolver, referrersFromIndex } from "./content.js";
-import type {
-  BlobContent,
-  CacheStatus,
-  ManifestContent,
-  ManifestRequest,
-  RepositoryReader,
-} from "./repository.js";
+import { manifestRecordOf, rangeResolver, referrersFromIndex } from "./content.js";
+import { LocalContent } from "./local-content.js";
+import type { BlobContent, CacheStatus, ManifestContent, ManifestRequest, Repository } from "./repository.js";
 import { upstreamToOci } from "./upstream-failure.js";
 
 export interface ProxyOptions {
@@ -49,8 +44,10 @@ export interface ProxyOptions {
  * Content in the store under another repository or name is served here only after the
  * upstream confirms, with a HEAD, that it holds it under this name (invariant 5).
  */
-export class ProxyRepository implements RepositoryReader {
+export class ProxyRepository implements Repository {
   readonly kind = "proxy";
+  /** A cache of someone else's registry takes no pushes. */
+  readonly writer = undefined;
   readonly name: string;
   readonly upstream: UpstreamClient;
   /** True when this upstream keeps official images under `library/`, as Docker Hub does. */
@@ -58,6 +55,7 @@ export class ProxyRepository implements RepositoryReader {
   readonly #options: ProxyOptions;
   readonly #now: () => number;
   readonly #manifestFlights = new SingleFlight<ManifestContent>();
+  readonly #local: LocalContent;
 
   constructor(options: ProxyOptions) {
     this.name = options.name;
@@ -65,6 +63,7 @@ export class ProxyRepository implements RepositoryReader {
     this.libraryPrefix = options.libraryPrefix;
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#local = new LocalContent(options.name, options);
   }
 
   /** The name this repository uses upstream and in its cache. */
@@ -73,6 +72,10 @@ export class ProxyRepository implements RepositoryReader {
   }
 
   // ---- blobs ----
+
+  hasLocalBlob(clientName: string, digest: string): Promise<boolean> {
+    return this.#local.hasBlob(this.canonical(clientName), digest);
+  }
 
   async statBlob(
     clientName: string,
@@ -169,26 +172,21 @@ export class ProxyRepository implements RepositoryReader {
     digest: string,
     range: RangeRequest | undefined,
   ): Promise<BlobContent | undefined> {
-    const { meta, blobs } = this.#options;
-    const size = await blobs.stat(digest);
+    const linked = await this.#local.blob(name, digest, range);
+    if (linked) return linked;
+    const size = await this.#options.blobs.stat(digest);
     if (size === undefined) return undefined;
-    if (!(await meta.hasBlob(this.name, name, digest))) {
-      try {
-        await this.upstream.headBlob(name, digest);
-      } catch (error) {
-        if (error instanceof UpstreamError && error.kind === "not-found")
-          throw upstreamToOci(error, "BLOB_UNKNOWN");
-        return undefined;
-      }
-      await this.#remember("blob link", { name, digest }, () => meta.linkBlob(this.name, name, digest, size));
+    try {
+      await this.upstream.headBlob(name, digest);
+    } catch (error) {
+      if (error instanceof UpstreamError && error.kind === "not-found")
+        throw upstreamToOci(error, "BLOB_UNKNOWN");
+      return undefined;
     }
-    const selected = range ? rangeResolver(range)(size) : undefined;
-    return {
-      size,
-      stream: await blobs.read(digest, selected),
-      cache: "hit",
-      ...(selected ? { range: selected } : {}),
-    };
+    await this.#remember("blob link", { name, digest }, () =>
+      this.#options.meta.linkBlob(this.name, name, digest, size),
+    );
+    return this.#local.storedBlob(digest, range);
   }
 
   // ---- manifests ----
@@ -205,7 +203,7 @@ export class ProxyRepository implements RepositoryReader {
   }
 
   async #manifestByDigest(name: string, digest: string, request: ManifestRequest): Promise<ManifestContent> {
-    const local = await this.#localManifest(name, digest, request, "hit");
+    const local = await this.#local.manifest(name, digest, request, "hit");
     if (local) return local;
     if ((await this.#options.blobs.stat(digest)) !== undefined) {
       const adopted = await this.#adoptManifest(name, digest, request);
@@ -258,7 +256,7 @@ export class ProxyRepository implements RepositoryReader {
       );
     }
     if (this.#now() - known.validatedAt < this.#options.tagTtlMs) {
-      const local = await this.#localManifest(name, known.digest, request, "hit");
+      const local = await this.#local.manifest(name, known.digest, request, "hit");
       if (local) return local;
       // The tag was learnt from a HEAD and its manifest never fetched: get it by digest.
       if (request.method === "GET") return this.#manifestByDigest(name, known.digest, request);
@@ -303,7 +301,7 @@ export class ProxyRepository implements RepositoryReader {
         await meta.deleteTag(this.name, name, tag);
         throw upstreamToOci(error, "MANIFEST_UNKNOWN");
       }
-      const stale = await this.#localManifest(name, digest, request, "stale");
+      const stale = await this.#local.manifest(name, digest, request, "stale");
       // The upstream's failure itself is logged once by its client; each stale answer shows in the request log.
       if (stale && error instanceof UpstreamError && error.allowsStale)
         return { ...stale, staleReason: error.message };
@@ -316,7 +314,7 @@ export class ProxyRepository implements RepositoryReader {
     } else {
       await this.#rememberTag(name, tag, current);
     }
-    const local = await this.#localManifest(
+    const local = await this.#local.manifest(
       name,
       current,
       request,
@@ -325,24 +323,6 @@ export class ProxyRepository implements RepositoryReader {
     if (local) return local;
     // The tag moved to content we do not have: this is the one case that costs a counted GET.
     return this.#manifestByDigest(name, current, request);
-  }
-
-  async #localManifest(
-    name: string,
-    digest: string,
-    request: ManifestRequest,
-    cache: CacheStatus,
-  ): Promise<ManifestContent | undefined> {
-    const record = await this.#options.meta.getManifest(this.name, name, digest);
-    if (!record || !accepts(request.accept, record.mediaType)) return undefined;
-    const base = { digest, mediaType: record.mediaType, size: record.size, cache };
-    if (request.method === "HEAD") return base;
-    try {
-      return { ...base, bytes: await this.#options.documents.read(digest) };
-    } catch {
-      // Metadata without bytes (a blob store wiped under us): fetch again rather than fail.
-      return undefined;
-    }
   }
 
   /** A counted GET upstream; the verified manifest is stored and recorded before it is returned. */
@@ -431,7 +411,7 @@ export class ProxyRepository implements RepositoryReader {
 
   async listReferrers(clientName: string, digest: string): Promise<Descriptor[]> {
     const name = this.canonical(clientName);
-    const local = (await this.#options.meta.listReferrers(this.name, name, digest)).map(descriptorOf);
+    const local = await this.#local.referrers(name, digest);
     let remote: Descriptor[] = [];
     try {
       const index = await this.upstream.referrers(name, digest);

@@ -3,6 +3,7 @@ import type { Page } from "../meta/metadata-store.js";
 import type { Descriptor } from "../oci/manifest.js";
 import type { Reference } from "../oci/names.js";
 import type { ByteRange, RangeRequest } from "../oci/range.js";
+import type { ChunkClaim } from "../store/uploads.js";
 
 /**
  * How a response was produced, reported to clients in `X-Wharf-Cache` and in the request log:
@@ -54,6 +55,49 @@ export interface RepositoryReader {
   listReferrers(name: string, digest: string): Promise<Descriptor[]>;
   /** Image names this repository holds (for a proxy: what it has cached). */
   listNames(page: Page): Promise<{ names: string[]; more: boolean }>;
+  /** Whether this repository itself holds the blob for `name`, without asking any upstream. */
+  hasLocalBlob(name: string, digest: string): Promise<boolean>;
 }
 
-export type Repository = RepositoryReader;
+export interface UploadState {
+  readonly id: string;
+  /** Bytes received so far. */
+  readonly offset: number;
+}
+
+/**
+ * The write side: blob uploads, mounts, manifest pushes and deletes. Only hosted repositories
+ * implement it; a group lends out its designated hosted member's.
+ */
+export interface RepositoryWriter {
+  /** The repository whose content the writes change (a group's hosted member). */
+  readonly name: string;
+  startUpload(name: string): Promise<UploadState>;
+  uploadState(name: string, id: string): Promise<UploadState>;
+  appendUpload(name: string, id: string, body: Readable, claim: ChunkClaim): Promise<UploadState>;
+  finishUpload(
+    name: string,
+    id: string,
+    digest: string,
+    body: Readable | undefined,
+    claim: ChunkClaim,
+  ): Promise<{ digest: string; size: number }>;
+  cancelUpload(name: string, id: string): Promise<void>;
+  /** Links a blob `source` holds for `sourceName` into `name`; false when the source has no such blob. */
+  mountBlob(name: string, digest: string, source: RepositoryReader, sourceName: string): Promise<boolean>;
+  /** Stores a manifest; throws MANIFEST_BLOB_UNKNOWN when something it references is missing. */
+  putManifest(
+    name: string,
+    reference: Reference,
+    bytes: Buffer,
+    contentType: string | undefined,
+  ): Promise<{ digest: string; subject?: string }>;
+  /** By digest removes the manifest (and its tags); by tag removes only the tag. */
+  deleteManifest(name: string, reference: Reference): Promise<void>;
+  deleteBlob(name: string, digest: string): Promise<void>;
+}
+
+export interface Repository extends RepositoryReader {
+  /** Where pushes to this repository go; undefined when it takes none. */
+  readonly writer: RepositoryWriter | undefined;
+}

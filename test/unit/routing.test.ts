@@ -205,6 +205,8 @@ function fakeRepository(name: string, kind: Repository["kind"]): Repository {
     listTags: unused,
     listReferrers: unused,
     listNames: unused,
+    hasLocalBlob: unused,
+    writer: undefined,
   };
 }
 

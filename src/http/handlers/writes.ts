@@ -1,0 +1,162 @@
+import type { IncomingMessage } from "node:http";
+import { parseDigest } from "../../oci/digest.js";
+import { OciError } from "../../oci/errors.js";
+import { MAX_MANIFEST_BYTES } from "../../oci/manifest.js";
+import { parseReference } from "../../oci/names.js";
+import { parseContentRange } from "../../oci/range.js";
+import type { RepositoryWriter } from "../../repos/repository.js";
+import type { ChunkClaim } from "../../store/uploads.js";
+import { rangeHeader } from "../../store/uploads.js";
+import type { RequestContext } from "../context.js";
+import { sendEmpty } from "../respond.js";
+import type { Target } from "./target.js";
+
+/** The write side of the target's repository, or the spec's 405 when it takes no pushes. */
+export function writerOf(target: Target): RepositoryWriter {
+  const writer = target.repository.writer;
+  if (!writer) {
+    throw new OciError("UNSUPPORTED", {
+      message: `repository ${target.repository.name} is a ${target.repository.kind} and takes no pushes`,
+    });
+  }
+  return writer;
+}
+
+/** Whether the request carries a body at all (a chunk may also come with the closing PUT). */
+function hasBody(req: IncomingMessage): boolean {
+  return Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+}
+
+/** Content-Range and Content-Length of a chunk; a Content-Range that cannot be read is a 416. */
+function chunkClaim(ctx: RequestContext): ChunkClaim {
+  const lengthHeader = ctx.header("content-length");
+  const length = lengthHeader === undefined ? undefined : Number(lengthHeader);
+  const range = parseContentRange(ctx.header("content-range"));
+  if (range === "invalid") {
+    throw new OciError("BLOB_UPLOAD_INVALID", { status: 416, message: "unreadable Content-Range" });
+  }
+  if (range && length !== undefined && range.end - range.start + 1 !== length) {
+    throw new OciError("BLOB_UPLOAD_INVALID", {
+      status: 416,
+      message: "Content-Range and Content-Length disagree",
+    });
+  }
+  return {
+    ...(range ? { start: range.start } : {}),
+    ...(length !== undefined && Number.isSafeInteger(length) ? { length } : {}),
+  };
+}
+
+function uploadHeaders(target: Target, id: string, offset: number): Record<string, string> {
+  return {
+    location: `/v2/${target.clientName}/blobs/uploads/${id}`,
+    range: rangeHeader(offset),
+    "docker-upload-uuid": id,
+  };
+}
+
+function blobCreated(ctx: RequestContext, target: Target, digest: string): void {
+  sendEmpty(ctx, 201, {
+    location: `/v2/${target.clientName}/blobs/${digest}`,
+    "docker-content-digest": digest,
+  });
+}
+
+/**
+ * POST /v2/<name>/blobs/uploads/: a mount (`?mount=&from=`), a whole blob in one request
+ * (`?digest=`), or a new upload session.
+ */
+export async function startUpload(
+  ctx: RequestContext,
+  target: Target,
+  resolveSource: (clientName: string) => Target,
+): Promise<void> {
+  const writer = writerOf(target);
+  const mount = ctx.query.get("mount");
+  const from = ctx.query.get("from");
+  if (mount !== null && from !== null && from !== "") {
+    parseDigest(mount);
+    const source = resolveSource(from);
+    if (await writer.mountBlob(target.name, mount, source.repository, source.name)) {
+      ctx.req.resume();
+      blobCreated(ctx, target, mount);
+      return;
+    }
+  }
+  const digest = ctx.query.get("digest");
+  const upload = await writer.startUpload(target.name);
+  if (digest !== null && mount === null) {
+    const blob = await writer.finishUpload(target.name, upload.id, digest, ctx.req, chunkClaim(ctx));
+    blobCreated(ctx, target, blob.digest);
+    return;
+  }
+  ctx.req.resume();
+  sendEmpty(ctx, 202, uploadHeaders(target, upload.id, upload.offset));
+}
+
+export async function patchUpload(ctx: RequestContext, target: Target, id: string): Promise<void> {
+  const state = await writerOf(target).appendUpload(target.name, id, ctx.req, chunkClaim(ctx));
+  sendEmpty(ctx, 202, uploadHeaders(target, id, state.offset));
+}
+
+export async function uploadStatus(ctx: RequestContext, target: Target, id: string): Promise<void> {
+  const state = await writerOf(target).uploadState(target.name, id);
+  sendEmpty(ctx, 204, uploadHeaders(target, id, state.offset));
+}
+
+export async function finishUpload(ctx: RequestContext, target: Target, id: string): Promise<void> {
+  const digest = ctx.query.get("digest");
+  if (digest === null) throw new OciError("DIGEST_INVALID", { message: "the closing PUT needs ?digest=" });
+  const body = hasBody(ctx.req) ? ctx.req : undefined;
+  if (!body) ctx.req.resume();
+  const blob = await writerOf(target).finishUpload(target.name, id, digest, body, chunkClaim(ctx));
+  blobCreated(ctx, target, blob.digest);
+}
+
+export async function cancelUpload(ctx: RequestContext, target: Target, id: string): Promise<void> {
+  await writerOf(target).cancelUpload(target.name, id);
+  sendEmpty(ctx, 204);
+}
+
+/** Reads a manifest body, refusing (413) what is over the spec's size before it is all in memory. */
+async function readManifestBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  const tooLarge = () => new OciError("MANIFEST_INVALID", { status: 413, message: "manifest too large" });
+  if (declared > MAX_MANIFEST_BYTES) {
+    req.resume();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.byteLength;
+    if (total > MAX_MANIFEST_BYTES) {
+      req.resume();
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+export async function putManifest(ctx: RequestContext, target: Target, reference: string): Promise<void> {
+  const writer = writerOf(target);
+  const parsed = parseReference(reference);
+  const bytes = await readManifestBody(ctx.req);
+  const stored = await writer.putManifest(target.name, parsed, bytes, ctx.header("content-type"));
+  sendEmpty(ctx, 201, {
+    location: `/v2/${target.clientName}/manifests/${stored.digest}`,
+    "docker-content-digest": stored.digest,
+    ...(stored.subject ? { "oci-subject": stored.subject } : {}),
+  });
+}
+
+export async function deleteManifest(ctx: RequestContext, target: Target, reference: string): Promise<void> {
+  await writerOf(target).deleteManifest(target.name, parseReference(reference));
+  sendEmpty(ctx, 202);
+}
+
+export async function deleteBlob(ctx: RequestContext, target: Target, digest: string): Promise<void> {
+  await writerOf(target).deleteBlob(target.name, digest);
+  sendEmpty(ctx, 202);
+}

@@ -1,0 +1,139 @@
+import type { Logger } from "pino";
+import type { Dispatcher } from "undici";
+import type { Config, ProxyRepositoryConfig, RepositoryConfig } from "../config/schema.js";
+import type { Metrics } from "../ops/metrics.js";
+import type { Stores } from "../store/open-stores.js";
+import { UpstreamClient, type UpstreamEvents } from "../upstream/client.js";
+import { VERSION } from "../version.js";
+import { GroupRepository } from "./group.js";
+import { HostedRepository } from "./hosted.js";
+import { ProxyRepository } from "./proxy.js";
+import type { Repository } from "./repository.js";
+import { DOCKER_HUB_HOSTS, RepositoryRouter } from "./router.js";
+
+export interface BuildContext {
+  readonly stores: Stores;
+  readonly dispatcher: Dispatcher;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+function isDockerHub(url: string): boolean {
+  return DOCKER_HUB_HOSTS.includes(new URL(url).hostname);
+}
+
+/** Operator-facing news about an upstream: one log line per change, and the budget as a metric. */
+function upstreamEvents(repo: string, url: string, { logger, metrics }: BuildContext): UpstreamEvents {
+  return {
+    rateLimit(state) {
+      const snapshot = state.snapshot();
+      if (snapshot.remaining !== undefined) metrics.upstreamBudget.set({ repo }, snapshot.remaining);
+      logger.info({ repo, upstream: url, ...snapshot }, "upstream pull budget");
+    },
+    unavailable(reason) {
+      logger.error({ repo, upstream: url, reason }, "upstream unavailable; serving what is cached");
+    },
+    refused(reason) {
+      logger.warn(
+        { repo, upstream: url, reason },
+        "upstream refused wharf's credentials; check the repository's username and password",
+      );
+    },
+    recovered() {
+      logger.info({ repo, upstream: url }, "upstream available again");
+    },
+    backingOff(seconds, reason) {
+      logger.warn({ repo, upstream: url, seconds, reason }, "upstream rate limit reached; backing off");
+    },
+  };
+}
+
+function createProxy(name: string, config: ProxyRepositoryConfig, context: BuildContext): ProxyRepository {
+  const { upstream } = config;
+  const { stores } = context;
+  const client = new UpstreamClient({
+    name,
+    url: upstream.url,
+    ...(upstream.username !== undefined
+      ? { credentials: { username: upstream.username, password: upstream.password ?? "" } }
+      : {}),
+    timeouts: { headersMs: upstream.timeouts.headers, bodyMs: upstream.timeouts.body_idle },
+    dispatcher: context.dispatcher,
+    userAgent: `wharf/${VERSION}`,
+    events: upstreamEvents(name, upstream.url, context),
+  });
+  return new ProxyRepository({
+    name,
+    upstream: client,
+    libraryPrefix: upstream.library_prefix ?? isDockerHub(upstream.url),
+    tagTtlMs: config.tag_ttl,
+    meta: stores.meta,
+    blobs: stores.blobs,
+    documents: stores.documents,
+    coalescer: stores.coalescer,
+    logger: context.logger,
+  });
+}
+
+/**
+ * Builds every configured repository. Groups are built after their members; the configuration
+ * check has already refused unknown members and cycles.
+ */
+export function buildRepositories(config: Config, context: BuildContext): Map<string, Repository> {
+  const built = new Map<string, Repository>();
+  const build = (name: string, repository: RepositoryConfig): Repository => {
+    const existing = built.get(name);
+    if (existing) return existing;
+    let created: Repository;
+    switch (repository.type) {
+      case "proxy":
+        created = createProxy(name, repository, context);
+        break;
+      case "hosted":
+        created = new HostedRepository({ name, allowDelete: repository.allow_delete, ...context.stores });
+        break;
+      case "group": {
+        const members = repository.members.map((member) =>
+          build(member, config.repositories[member] as RepositoryConfig),
+        );
+        const pushTo =
+          repository.push_to === undefined
+            ? members.find((member) => member.kind === "hosted")
+            : members[repository.members.indexOf(repository.push_to)];
+        created = new GroupRepository(name, members, pushTo);
+        break;
+      }
+    }
+    built.set(name, created);
+    return created;
+  };
+  for (const [name, repository] of Object.entries(config.repositories)) build(name, repository);
+  // Keep the file's order: it is the order listings and status show.
+  return new Map(Object.keys(config.repositories).map((name) => [name, built.get(name) as Repository]));
+}
+
+/** Registry hosts clients may name in `?ns=` for each proxy: its upstream, plus Docker Hub's aliases. */
+function registryHosts(repositories: ReadonlyMap<string, Repository>): Map<string, string[]> {
+  const hosts = new Map<string, string[]>();
+  for (const [name, repository] of repositories) {
+    if (!(repository instanceof ProxyRepository)) continue;
+    // A library-prefixed upstream stands for Docker Hub, which containerd names `ns=docker.io`.
+    const own = [repository.upstream.host];
+    hosts.set(name, repository.libraryPrefix ? [...own, ...DOCKER_HUB_HOSTS] : own);
+  }
+  return hosts;
+}
+
+/** The configured default, else the only repository, else the only group. */
+function chooseDefault(config: Config): string | undefined {
+  if (config.default_repository !== undefined) return config.default_repository;
+  const names = Object.keys(config.repositories);
+  if (names.length === 1) return names[0];
+  const groups = names.filter((name) => config.repositories[name]?.type === "group");
+  return groups.length === 1 ? groups[0] : undefined;
+}
+
+export function buildRouter(config: Config, context: BuildContext): RepositoryRouter {
+  const repositories = buildRepositories(config, context);
+  return new RepositoryRouter(repositories, registryHosts(repositories), chooseDefault(config));
+}

@@ -1,0 +1,225 @@
+import type { Readable } from "node:stream";
+import type { MetadataStore, Page } from "../meta/metadata-store.js";
+import { digestOf, parseDigest } from "../oci/digest.js";
+import { OciError } from "../oci/errors.js";
+import { type Descriptor, type ManifestInfo, parseManifest } from "../oci/manifest.js";
+import { type Reference, referenceString } from "../oci/names.js";
+import type { RangeRequest } from "../oci/range.js";
+import type { BlobStore } from "../store/blob-store.js";
+import type { SmallContent } from "../store/small-content.js";
+import type { ChunkClaim, UploadStore } from "../store/uploads.js";
+import { manifestRecordOf } from "./content.js";
+import { LocalContent } from "./local-content.js";
+import type {
+  BlobContent,
+  CacheStatus,
+  ManifestContent,
+  ManifestRequest,
+  Repository,
+  RepositoryReader,
+  RepositoryWriter,
+  UploadState,
+} from "./repository.js";
+
+export interface HostedOptions {
+  readonly name: string;
+  readonly allowDelete: boolean;
+  readonly meta: MetadataStore;
+  readonly blobs: BlobStore;
+  readonly documents: SmallContent;
+  readonly uploads: UploadStore;
+}
+
+/**
+ * Layers marked non-distributable (Windows base layers, "foreign" layers) are fetched by clients
+ * from their own URLs and never pushed, so a manifest may reference them without the blob.
+ */
+function mustBePresent(descriptor: Descriptor): boolean {
+  return !/foreign|nondistributable/.test(descriptor.mediaType);
+}
+
+/** A repository for a site's own images: the whole push and management side of the spec. */
+export class HostedRepository implements Repository, RepositoryWriter {
+  readonly kind = "hosted";
+  readonly name: string;
+  readonly writer: RepositoryWriter = this;
+  readonly #options: HostedOptions;
+  readonly #local: LocalContent;
+
+  constructor(options: HostedOptions) {
+    this.name = options.name;
+    this.#options = options;
+    this.#local = new LocalContent(options.name, options);
+  }
+
+  // ---- reading ----
+
+  async statBlob(name: string, digest: string): Promise<{ size: number | undefined; cache: CacheStatus }> {
+    if (!(await this.#local.hasBlob(name, digest)))
+      throw new OciError("BLOB_UNKNOWN", { detail: { digest } });
+    return { size: await this.#options.blobs.stat(digest), cache: "hit" };
+  }
+
+  async openBlob(name: string, digest: string, range?: RangeRequest): Promise<BlobContent> {
+    const content = await this.#local.blob(name, digest, range);
+    if (!content) throw new OciError("BLOB_UNKNOWN", { detail: { digest } });
+    return content;
+  }
+
+  hasLocalBlob(name: string, digest: string): Promise<boolean> {
+    return this.#local.hasBlob(name, digest);
+  }
+
+  async getManifest(name: string, reference: Reference, request: ManifestRequest): Promise<ManifestContent> {
+    const digest =
+      reference.kind === "digest"
+        ? reference.digest
+        : (await this.#options.meta.getTag(this.name, name, reference.tag))?.digest;
+    const content =
+      digest === undefined ? undefined : await this.#local.manifest(name, digest, request, "hit");
+    if (!content)
+      throw new OciError("MANIFEST_UNKNOWN", { detail: { name, reference: referenceString(reference) } });
+    return content;
+  }
+
+  async listTags(name: string, page: Page): Promise<{ tags: string[]; more: boolean }> {
+    const listed = await this.#options.meta.listTags(this.name, name, page);
+    if (listed.tags.length === 0 && page.last === undefined && !(await this.#knows(name))) {
+      throw new OciError("NAME_UNKNOWN", { detail: { name } });
+    }
+    return listed;
+  }
+
+  listReferrers(name: string, digest: string): Promise<Descriptor[]> {
+    return this.#local.referrers(name, digest);
+  }
+
+  listNames(page: Page): Promise<{ names: string[]; more: boolean }> {
+    return this.#options.meta.listNames(this.name, page);
+  }
+
+  /** A name is known once it holds a manifest. */
+  #knows(name: string): Promise<boolean> {
+    return this.#options.meta.hasManifests(this.name, name);
+  }
+
+  // ---- uploads ----
+
+  async startUpload(name: string): Promise<UploadState> {
+    const upload = await this.#options.uploads.create(this.name, name);
+    return { id: upload.id, offset: upload.offset };
+  }
+
+  async uploadState(name: string, id: string): Promise<UploadState> {
+    const upload = await this.#options.uploads.get(this.name, name, id);
+    return { id: upload.id, offset: upload.offset };
+  }
+
+  async appendUpload(name: string, id: string, body: Readable, claim: ChunkClaim): Promise<UploadState> {
+    const upload = await this.#options.uploads.get(this.name, name, id);
+    const written = await this.#options.uploads.append(upload, body, claim);
+    return { id, offset: written.offset };
+  }
+
+  async finishUpload(
+    name: string,
+    id: string,
+    digest: string,
+    body: Readable | undefined,
+    claim: ChunkClaim,
+  ): Promise<{ digest: string; size: number }> {
+    const parsed = parseDigest(digest);
+    const upload = await this.#options.uploads.get(this.name, name, id);
+    const blob = await this.#options.uploads.finish(upload, parsed, body, claim);
+    await this.#options.meta.linkBlob(this.name, name, blob.digest, blob.size);
+    return blob;
+  }
+
+  async cancelUpload(name: string, id: string): Promise<void> {
+    await this.#options.uploads.cancel(await this.#options.uploads.get(this.name, name, id));
+  }
+
+  async mountBlob(
+    name: string,
+    digest: string,
+    source: RepositoryReader,
+    sourceName: string,
+  ): Promise<boolean> {
+    parseDigest(digest);
+    if (!(await source.hasLocalBlob(sourceName, digest))) return false;
+    const size = await this.#options.blobs.stat(digest);
+    if (size === undefined) return false;
+    await this.#options.meta.linkBlob(this.name, name, digest, size);
+    return true;
+  }
+
+  // ---- manifests ----
+
+  async putManifest(
+    name: string,
+    reference: Reference,
+    bytes: Buffer,
+    contentType: string | undefined,
+  ): Promise<{ digest: string; subject?: string }> {
+    const info = parseManifest(bytes, contentType);
+    if (info.kind === "schema1") {
+      throw new OciError("MANIFEST_INVALID", { message: "Docker schema 1 manifests are not accepted" });
+    }
+    const digest =
+      reference.kind === "digest"
+        ? digestOf(bytes, parseDigest(reference.digest).algorithm)
+        : digestOf(bytes);
+    if (reference.kind === "digest" && digest !== reference.digest) {
+      throw new OciError("DIGEST_INVALID", { detail: { expected: reference.digest, actual: digest } });
+    }
+    await this.#checkReferences(name, info);
+    await this.#options.documents.write(digest, bytes);
+    await this.#options.meta.putManifest(this.name, name, manifestRecordOf(digest, bytes.byteLength, info));
+    if (reference.kind === "tag")
+      await this.#options.meta.setTag(this.name, name, reference.tag, digest, Date.now());
+    return { digest, ...(info.subject ? { subject: info.subject.digest } : {}) };
+  }
+
+  /** Everything a manifest needs must already be here, under this name; only `subject` may be missing. */
+  async #checkReferences(name: string, info: ManifestInfo): Promise<void> {
+    const { meta } = this.#options;
+    for (const blob of info.blobs.filter(mustBePresent)) {
+      if (!(await this.#local.hasBlob(name, blob.digest))) {
+        throw new OciError("MANIFEST_BLOB_UNKNOWN", { detail: { digest: blob.digest } });
+      }
+    }
+    for (const child of info.manifests) {
+      if (!(await meta.getManifest(this.name, name, child.digest))) {
+        throw new OciError("MANIFEST_BLOB_UNKNOWN", {
+          message: "index references an unknown manifest",
+          detail: { digest: child.digest },
+        });
+      }
+    }
+  }
+
+  async deleteManifest(name: string, reference: Reference): Promise<void> {
+    this.#assertDeletable();
+    const { meta } = this.#options;
+    const removed =
+      reference.kind === "tag"
+        ? await meta.deleteTag(this.name, name, reference.tag)
+        : await meta.deleteManifest(this.name, name, reference.digest);
+    if (!removed)
+      throw new OciError("MANIFEST_UNKNOWN", { detail: { name, reference: referenceString(reference) } });
+  }
+
+  async deleteBlob(name: string, digest: string): Promise<void> {
+    this.#assertDeletable();
+    parseDigest(digest);
+    if (!(await this.#options.meta.unlinkBlob(this.name, name, digest))) {
+      throw new OciError("BLOB_UNKNOWN", { detail: { digest } });
+    }
+  }
+
+  #assertDeletable(): void {
+    if (!this.#options.allowDelete) {
+      throw new OciError("UNSUPPORTED", { message: `deletes are disabled in repository ${this.name}` });
+    }
+  }
+}

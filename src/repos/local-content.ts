@@ -1,0 +1,84 @@
+import type { MetadataStore } from "../meta/metadata-store.js";
+import type { Descriptor } from "../oci/manifest.js";
+import { accepts } from "../oci/media-types.js";
+import type { RangeRequest } from "../oci/range.js";
+import type { BlobStore } from "../store/blob-store.js";
+import type { SmallContent } from "../store/small-content.js";
+import { descriptorOf, rangeResolver } from "./content.js";
+import type { BlobContent, CacheStatus, ManifestContent, ManifestRequest } from "./repository.js";
+
+export interface ContentStores {
+  readonly meta: MetadataStore;
+  readonly blobs: BlobStore;
+  readonly documents: SmallContent;
+}
+
+/**
+ * What one repository holds itself, read through its own metadata so that content stored for
+ * another repository is never reachable here (invariant 5). Proxy and hosted repositories both
+ * read their stored content through this.
+ */
+export class LocalContent {
+  readonly #repo: string;
+  readonly #stores: ContentStores;
+
+  constructor(repo: string, stores: ContentStores) {
+    this.#repo = repo;
+    this.#stores = stores;
+  }
+
+  async hasBlob(name: string, digest: string): Promise<boolean> {
+    return (
+      (await this.#stores.meta.hasBlob(this.#repo, name, digest)) &&
+      (await this.#stores.blobs.stat(digest)) !== undefined
+    );
+  }
+
+  /** The blob (or the requested range of it) when it is linked to this repository and name. */
+  async blob(
+    name: string,
+    digest: string,
+    range: RangeRequest | undefined,
+  ): Promise<BlobContent | undefined> {
+    if (!(await this.#stores.meta.hasBlob(this.#repo, name, digest))) return undefined;
+    return this.storedBlob(digest, range);
+  }
+
+  /** Streams a stored blob without checking links: for callers that just established the right to it. */
+  async storedBlob(digest: string, range: RangeRequest | undefined): Promise<BlobContent | undefined> {
+    const size = await this.#stores.blobs.stat(digest);
+    if (size === undefined) return undefined;
+    const selected = range ? rangeResolver(range)(size) : undefined;
+    return {
+      size,
+      stream: await this.#stores.blobs.read(digest, selected),
+      cache: "hit",
+      ...(selected ? { range: selected } : {}),
+    };
+  }
+
+  /**
+   * The manifest when this repository holds it for `name` in a media type the client accepts.
+   * HEAD requests get no bytes; metadata whose bytes are gone counts as absent.
+   */
+  async manifest(
+    name: string,
+    digest: string,
+    request: ManifestRequest,
+    cache: CacheStatus,
+  ): Promise<ManifestContent | undefined> {
+    const record = await this.#stores.meta.getManifest(this.#repo, name, digest);
+    if (!record || !accepts(request.accept, record.mediaType)) return undefined;
+    const base = { digest, mediaType: record.mediaType, size: record.size, cache };
+    if (request.method === "HEAD") return base;
+    try {
+      return { ...base, bytes: await this.#stores.documents.read(digest) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async referrers(name: string, digest: string): Promise<Descriptor[]> {
+    return (await this.#stores.meta.listReferrers(this.#repo, name, digest)).map(descriptorOf);
+  }
+}

@@ -97,8 +97,6 @@ export interface MetadataStore {
   listAllTags(repo: string): Promise<Array<{ name: string; tag: string; digest: string }>>;
   /** Repositories that hold any metadata at all (including ones no longer configured). */
   listRepositories(): Promise<string[]>;
-  /** Digests some manifest of some repository is or references: what garbage collection keeps. */
-  referencedDigests(): Promise<Set<string>>;
   listBlobLinks(): Promise<BlobLink[]>;
 
   close(): Promise<void>;

@@ -135,7 +135,6 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #manifestChildren: Database.Statement<[string], { name: string; digest: string; child: string }>;
   readonly #allTags: Database.Statement<[string], { name: string; tag: string; digest: string }>;
   readonly #repositories: Database.Statement<[], { repo: string }>;
-  readonly #referenced: Database.Statement<[], { digest: string }>;
   readonly #blobLinks: Database.Statement<
     [],
     { repo: string; name: string; digest: string; created_at: number }
@@ -210,9 +209,6 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#allTags = db.prepare("SELECT name, tag, digest FROM tags WHERE repo = ? ORDER BY name, tag");
     this.#repositories = db.prepare(
       `SELECT repo FROM manifests UNION SELECT repo FROM tags UNION SELECT repo FROM blobs ORDER BY repo`,
-    );
-    this.#referenced = db.prepare(
-      "SELECT digest FROM manifests UNION SELECT child AS digest FROM manifest_refs",
     );
     this.#blobLinks = db.prepare("SELECT repo, name, digest, created_at FROM blobs ORDER BY digest");
     this.#putManifestTx = db.transaction((repo: string, name: string, manifest: NewManifest, now: number) => {
@@ -359,10 +355,6 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async listRepositories(): Promise<string[]> {
     return this.#repositories.all().map((row) => row.repo);
-  }
-
-  async referencedDigests(): Promise<Set<string>> {
-    return new Set(this.#referenced.all().map((row) => row.digest));
   }
 
   async listBlobLinks(): Promise<BlobLink[]> {

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
+import { defaultRepositoryOf } from "../config/derived.js";
 import type { Config, ProxyRepositoryConfig, RepositoryConfig } from "../config/schema.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Stores } from "../store/open-stores.js";
@@ -124,16 +125,7 @@ function registryHosts(repositories: ReadonlyMap<string, Repository>): Map<strin
   return hosts;
 }
 
-/** The configured default, else the only repository, else the only group. */
-function chooseDefault(config: Config): string | undefined {
-  if (config.default_repository !== undefined) return config.default_repository;
-  const names = Object.keys(config.repositories);
-  if (names.length === 1) return names[0];
-  const groups = names.filter((name) => config.repositories[name]?.type === "group");
-  return groups.length === 1 ? groups[0] : undefined;
-}
-
 export function buildRouter(config: Config, context: BuildContext): RepositoryRouter {
   const repositories = buildRepositories(config, context);
-  return new RepositoryRouter(repositories, registryHosts(repositories), chooseDefault(config));
+  return new RepositoryRouter(repositories, registryHosts(repositories), defaultRepositoryOf(config));
 }

@@ -25,6 +25,9 @@ export interface BlobStore {
    */
   putFile(digest: string, path: string): Promise<void>;
 
+  /** When the blob entered the store (ms since epoch), or undefined when absent. */
+  storedAt(digest: string): Promise<number | undefined>;
+
   /** Removes a blob; absent blobs are not an error. */
   delete(digest: string): Promise<void>;
 

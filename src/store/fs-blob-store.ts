@@ -1,4 +1,4 @@
-import { constants } from "node:fs";
+import { constants, type Stats } from "node:fs";
 import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -31,13 +31,21 @@ export class FsBlobStore implements BlobStore {
     return join(this.#root, algorithm, hex.slice(0, 2), hex);
   }
 
-  async stat(digest: string): Promise<number | undefined> {
+  async #stat(digest: string): Promise<Stats | undefined> {
     try {
-      return (await stat(this.#path(digest))).size;
+      return await stat(this.#path(digest));
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
     }
+  }
+
+  async stat(digest: string): Promise<number | undefined> {
+    return (await this.#stat(digest))?.size;
+  }
+
+  async storedAt(digest: string): Promise<number | undefined> {
+    return (await this.#stat(digest))?.mtimeMs;
   }
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {

@@ -1,0 +1,26 @@
+import type { Command } from "commander";
+import { type LoadOptions, loadConfig } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+
+export interface CommonOptions {
+  config?: string;
+  data?: string;
+  listen?: string;
+}
+
+/** The options every command that reads the configuration takes, so they mean the same everywhere. */
+export function withConfigOptions(command: Command): Command {
+  return command
+    .option("-c, --config <file>", "YAML configuration file (without it: registry:v2 environment variables)")
+    .option("-d, --data <dir>", "data directory (overrides data_dir)")
+    .option("-l, --listen <addr>", "main listener, host:port or :port (overrides listen)");
+}
+
+export function configFrom(options: CommonOptions): Promise<Readonly<Config>> {
+  const load: LoadOptions = {
+    ...(options.config ? { file: options.config } : {}),
+    ...(options.data ? { dataDir: options.data } : {}),
+    ...(options.listen ? { listen: options.listen } : {}),
+  };
+  return loadConfig(load);
+}

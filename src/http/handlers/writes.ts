@@ -86,7 +86,14 @@ export async function startUpload(
   const digest = ctx.query.get("digest");
   const upload = await writer.startUpload(target.name);
   if (digest !== null && mount === null) {
-    const blob = await writer.finishUpload(target.name, upload.id, digest, ctx.req, chunkClaim(ctx));
+    let blob: { digest: string };
+    try {
+      blob = await writer.finishUpload(target.name, upload.id, digest, ctx.req, chunkClaim(ctx));
+    } catch (error) {
+      // A one-request upload has no session the client could resume: drop it now, not at expiry.
+      await writer.cancelUpload(target.name, upload.id).catch(() => {});
+      throw error;
+    }
     blobCreated(ctx, target, blob.digest);
     return;
   }

@@ -39,11 +39,17 @@ const listenAddress = z
     { message: "must be host:port, :port or a port (1-65535)" },
   );
 
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === "" ? undefined : value));
+
 const upstream = z
   .object({
     url: z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }),
-    username: z.string().min(1).optional(),
-    password: z.string().optional(),
+    // Empty counts as unset, so `${DOCKERHUB_USER:-}` in a shared file means "pull anonymously".
+    username: optionalText,
+    password: optionalText,
     /**
      * Docker Hub keeps official images under `library/`: with this on, `busybox` and
      * `library/busybox` are one repository. On by default for Docker Hub's own hosts.

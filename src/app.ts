@@ -19,8 +19,10 @@ import type { RepositoryRouter } from "./repos/router.js";
 import { openStores } from "./store/open-stores.js";
 import { VERSION } from "./version.js";
 
-/** How often abandoned uploads are looked for; they expire after `uploads.expire_after`. */
-const UPLOAD_PURGE_INTERVAL_MS = 10 * 60_000;
+/** Abandoned uploads are looked for every 10 minutes, or more often when they expire sooner. */
+function purgeInterval(expireAfterMs: number): number {
+  return Math.max(1000, Math.min(10 * 60_000, expireAfterMs / 2));
+}
 
 export interface Listening {
   readonly address: string;
@@ -102,7 +104,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),
       (error: unknown) => logger.error({ err: error }, "cannot discard abandoned uploads"),
     );
-  }, UPLOAD_PURGE_INTERVAL_MS);
+  }, purgeInterval(config.uploads.expire_after));
   purge.unref();
   logger.info({ version: VERSION, dataDir, repositories: [...router.repositories.keys()] }, "wharf started");
 

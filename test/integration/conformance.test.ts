@@ -1,0 +1,117 @@
+// The OCI distribution-spec conformance suite (the Go suite of the v1.1.x line, ported to node:test
+// in test/conformance/) against a real wharf whose hosted repository receives the pushes, reached
+// three ways: as the default repository, through its path prefix, and through a group that
+// pushes to it. Each run starts its own wharf, so one run's content never meets another's.
+import { after, before, describe } from "node:test";
+import { ConformanceClient } from "../conformance/client.js";
+import { loadSuite, type SuiteEnv } from "../conformance/fixtures.js";
+import {
+  type LegacyRun,
+  test01Pull,
+  test02Push,
+  test03ContentDiscovery,
+  test04ContentManagement,
+} from "../conformance/legacy.js";
+import { redesignedContent } from "../conformance/redesign.js";
+import { newTally, SpecTree, type Tally } from "../conformance/specs.js";
+import { startWharf, type Wharf } from "../harness/wharf.js";
+
+interface Deployment {
+  readonly label: string;
+  readonly configYaml: string;
+  /** The repository names the suite is given, as a user of this deployment would write them. */
+  readonly namespace: string;
+  readonly crossmountNamespace: string;
+}
+
+const HOSTED_ONLY = `
+repositories:
+  internal: { type: hosted }
+`;
+
+const DEPLOYMENTS: readonly Deployment[] = [
+  {
+    label: "hosted repository as the default repository",
+    configYaml: `${HOSTED_ONLY}default_repository: internal\n`,
+    namespace: "myorg/myrepo",
+    crossmountNamespace: "myorg/other",
+  },
+  {
+    label: "hosted repository through its path prefix",
+    configYaml: HOSTED_ONLY,
+    namespace: "internal/myorg/myrepo",
+    crossmountNamespace: "internal/myorg/other",
+  },
+  {
+    label: "group pushing to the hosted repository, as the default repository",
+    configYaml: `${HOSTED_ONLY}  all: { type: group, members: [internal], push_to: internal }\ndefault_repository: all\n`,
+    namespace: "myorg/myrepo",
+    crossmountNamespace: "myorg/other",
+  },
+];
+
+/** What a user sets for a registry that supports everything (OCI_AUTOMATIC_CROSSMOUNT left unset). */
+function suiteEnv(deployment: Deployment): SuiteEnv {
+  return {
+    OCI_NAMESPACE: deployment.namespace,
+    OCI_CROSSMOUNT_NAMESPACE: deployment.crossmountNamespace,
+    OCI_TEST_PULL: "1",
+    OCI_TEST_PUSH: "1",
+    OCI_TEST_CONTENT_DISCOVERY: "1",
+    OCI_TEST_CONTENT_MANAGEMENT: "1",
+    OCI_HIDE_SKIPPED_WORKFLOWS: "0",
+    OCI_DEBUG: "0",
+  };
+}
+
+/** One line per run that no test runner mistakes for its own closing summary. */
+function report(label: string, part: string, tally: Tally, seed: number): void {
+  const lines = [
+    `conformance [${label}] ${part}: pass=${tally.passed} fail=${tally.failed} skip=${tally.skipped} (seed ${seed})`,
+    ...tally.failures.map((failure) => `  FAILED ${failure.replace(/\n/g, "\n    ")}`),
+    ...tally.warnings.map((warning) => `  WARNING ${warning}`),
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+for (const deployment of DEPLOYMENTS) {
+  describe(`OCI distribution-spec conformance: ${deployment.label}`, () => {
+    const env = suiteEnv(deployment);
+    const suite = loadSuite(env);
+    let wharf: Wharf | undefined;
+    let client: ConformanceClient | undefined;
+    const run: LegacyRun = {
+      suite,
+      client: () => {
+        if (!client) throw new Error("wharf is not running");
+        return client;
+      },
+    };
+    const legacy = newTally();
+    const extra = newTally();
+
+    before(async () => {
+      wharf = await startWharf({ configYaml: deployment.configYaml });
+      // OCI_ROOT_URL is known only now, with the port wharf got
+      client = new ConformanceClient(wharf.url, suite.namespace);
+    });
+    after(async () => {
+      report(deployment.label, "suite", legacy, suite.seed);
+      report(deployment.label, "redesigned content kinds", extra, suite.seed);
+      await wharf?.close();
+    });
+
+    // 00_conformance_suite_test.go: one Describe, the four workflows in this order
+    describe("OCI Distribution Conformance Tests", () => {
+      const tree = new SpecTree(legacy);
+      test01Pull(tree, run);
+      test02Push(tree, run);
+      test03ContentDiscovery(tree, run);
+      test04ContentManagement(tree, run);
+    });
+
+    describe("Beyond the v1.1.x suite: content kinds of the redesigned suite (spec main)", () => {
+      redesignedContent(new SpecTree(extra), run);
+    });
+  });
+}

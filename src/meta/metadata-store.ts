@@ -65,8 +65,8 @@ export interface MetadataStore {
   putManifest(repo: string, name: string, manifest: NewManifest): Promise<void>;
   /** Removes a manifest and every tag pointing at it; returns whether it existed. */
   deleteManifest(repo: string, name: string, digest: string): Promise<boolean>;
-  /** Whether repo/name holds any manifest: the spec's test for a known name. */
-  hasManifests(repo: string, name: string): Promise<boolean>;
+  /** Whether repo/name holds anything at all (manifest, tag or blob): the spec's "known name". */
+  hasName(repo: string, name: string): Promise<boolean>;
   /** Manifests in repo/name whose `subject` is `digest`. */
   listReferrers(repo: string, name: string, digest: string): Promise<ManifestRecord[]>;
 

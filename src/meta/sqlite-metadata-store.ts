@@ -109,7 +109,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #deleteManifest: Database.Statement<[string, string, string]>;
   readonly #deleteRefs: Database.Statement<[string, string, string]>;
   readonly #deleteTagsOf: Database.Statement<[string, string, string]>;
-  readonly #hasManifests: Database.Statement<[string, string], { one: number }>;
+  readonly #hasName: Database.Statement<[string, string, string, string, string, string], { one: number }>;
   readonly #referrers: Database.Statement<[string, string, string], ManifestRow>;
   readonly #getTag: Database.Statement<
     [string, string, string],
@@ -164,7 +164,11 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#deleteManifest = db.prepare("DELETE FROM manifests WHERE repo = ? AND name = ? AND digest = ?");
     this.#deleteRefs = db.prepare("DELETE FROM manifest_refs WHERE repo = ? AND name = ? AND digest = ?");
     this.#deleteTagsOf = db.prepare("DELETE FROM tags WHERE repo = ? AND name = ? AND digest = ?");
-    this.#hasManifests = db.prepare("SELECT 1 AS one FROM manifests WHERE repo = ? AND name = ? LIMIT 1");
+    this.#hasName = db.prepare(
+      `SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM manifests WHERE repo = ? AND name = ?)
+         OR EXISTS (SELECT 1 FROM tags WHERE repo = ? AND name = ?)
+         OR EXISTS (SELECT 1 FROM blobs WHERE repo = ? AND name = ?)`,
+    );
     this.#referrers = db.prepare(
       `SELECT digest, media_type, size, subject, artifact_type, annotations, created_at FROM manifests
        WHERE repo = ? AND name = ? AND subject = ? ORDER BY digest`,
@@ -256,8 +260,8 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.#deleteManifestTx(repo, name, digest);
   }
 
-  async hasManifests(repo: string, name: string): Promise<boolean> {
-    return this.#hasManifests.get(repo, name) !== undefined;
+  async hasName(repo: string, name: string): Promise<boolean> {
+    return this.#hasName.get(repo, name, repo, name, repo, name) !== undefined;
   }
 
   async listReferrers(repo: string, name: string, digest: string): Promise<ManifestRecord[]> {

@@ -98,9 +98,9 @@ export class HostedRepository implements Repository, RepositoryWriter {
     return this.#options.meta.listNames(this.name, page);
   }
 
-  /** A name is known once it holds a manifest. */
+  /** A name is known while it holds anything: a manifest, a tag or a blob (as in distribution). */
   #knows(name: string): Promise<boolean> {
-    return this.#options.meta.hasManifests(this.name, name);
+    return this.#options.meta.hasName(this.name, name);
   }
 
   // ---- uploads ----

@@ -17,7 +17,13 @@ export {
   findDocker,
   startDockerd,
 } from "./clients/dockerd.js";
-export { type PodmanPullOptions, type PodmanPullResult, podmanPull } from "./clients/podman.js";
+export {
+  type PodmanPullOptions,
+  type PodmanPullResult,
+  type PodmanPushResult,
+  podmanPull,
+  podmanPush,
+} from "./clients/podman.js";
 export {
   runSkopeoCopy,
   type SkopeoCopyOptions,

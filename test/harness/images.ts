@@ -102,13 +102,13 @@ function spec(name: ImageName, opts: ImageOptions): ImageSpec {
 const sha256 = (data: Buffer | string) => `sha256:${crypto.createHash("sha256").update(data).digest("hex")}`;
 
 /** Incompressible bytes, the same for the same label on every run: AES-CTR keystream keyed by the label. */
-function randomBytes(label: string, n: number): Buffer {
+export function randomBytes(label: string, n: number): Buffer {
   const key = crypto.createHash("sha256").update(label).digest();
   const cipher = crypto.createCipheriv("aes-128-ctr", key.subarray(0, 16), key.subarray(16, 32));
   return cipher.update(Buffer.alloc(n));
 }
 
-class LayoutWriter {
+export class LayoutWriter {
   constructor(
     readonly dir: string,
     readonly transport: "oci" | "dir",
@@ -240,6 +240,20 @@ export function imageCacheRoot(): string {
 
 const memo = new Map<string, TestImage>();
 
+/** Runs `write` into a fresh directory and renames it to `dir`, so concurrent test processes never see half an image. */
+export function generateOnce(dir: string, write: (tmp: string) => void): void {
+  if (fs.existsSync(dir)) return;
+  const root = path.dirname(dir);
+  fs.mkdirSync(root, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(root, `.${path.basename(dir)}-`));
+  write(tmp);
+  try {
+    fs.renameSync(tmp, dir);
+  } catch {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 /**
  * A deterministic test image, generated once into a cache directory keyed by its parameters
  * (so every test file and every run shares it), then reused.
@@ -257,18 +271,10 @@ export function getImage(name: ImageName, opts: ImageOptions = {}): TestImage {
   const root = imageCacheRoot();
   const dir = path.join(root, `${name}-${key}`);
   const metaFile = path.join(dir, "wharf-test-image.json");
-  if (!fs.existsSync(metaFile)) {
-    fs.mkdirSync(root, { recursive: true });
-    // generate aside and rename into place, so concurrent test processes never see half an image
-    const tmp = fs.mkdtempSync(path.join(root, `.${name}-`));
+  generateOnce(dir, (tmp) => {
     const meta = generate(tmp, s, seed);
     fs.writeFileSync(path.join(tmp, "wharf-test-image.json"), JSON.stringify(meta));
-    try {
-      fs.renameSync(tmp, dir);
-    } catch {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-  }
+  });
   const image = withPaths(dir, JSON.parse(fs.readFileSync(metaFile, "utf8")) as ImageMeta);
   memo.set(key, image);
   return image;

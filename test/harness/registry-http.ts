@@ -27,6 +27,8 @@ export interface RawResponse {
 export interface RawOptions {
   method?: string;
   headers?: http.OutgoingHttpHeaders;
+  /** Sent as the request body (Content-Length is set from it unless headers give one). */
+  body?: Buffer;
   /** Fails the request when no complete answer came within this; default 30 s. */
   timeoutMs?: number;
 }
@@ -66,7 +68,9 @@ export function rawRequest(base: string, path: string, opts: RawOptions = {}): P
       clearTimeout(timer);
       reject(e);
     });
-    req.end();
+    if (opts.body && req.getHeader("content-length") === undefined)
+      req.setHeader("content-length", opts.body.length);
+    req.end(opts.body);
   });
 }
 

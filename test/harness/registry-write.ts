@@ -9,7 +9,8 @@ import type { Credentials } from "./types.js";
 export interface WriteTarget {
   /** Base URL of the registry, e.g. upstream.url. */
   url: string;
-  creds: Credentials;
+  /** Absent for a registry that takes anonymous pushes (wharf). */
+  creds?: Credentials;
 }
 
 function challengeParams(header: string): Record<string, string> {
@@ -18,16 +19,21 @@ function challengeParams(header: string): Record<string, string> {
   return params;
 }
 
-/** The Authorization header for pushing to `repo`: Bearer from the registry's token realm, or Basic. */
-async function pushAuthorization(target: WriteTarget, repo: string): Promise<string> {
+/**
+ * The Authorization header for pushing to `repo`: Bearer from the registry's token realm, Basic,
+ * or none for anonymous pushes.
+ */
+async function pushAuthorization(target: WriteTarget, repo: string): Promise<Record<string, string>> {
+  if (!target.creds) return {};
   const probe = await fetch(`${target.url}/v2/`);
   await probe.arrayBuffer();
   const challenge = probe.headers.get("www-authenticate") ?? "";
   const { username, password } = target.creds;
   if (!/^bearer /i.test(challenge))
-    return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+    return { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}` };
   const { realm = "", service = "" } = challengeParams(challenge);
-  return `Bearer ${await fetchToken({ realm, service }, [`repository:${repo}:pull,push`], target.creds)}`;
+  const token = await fetchToken({ realm, service }, [`repository:${repo}:pull,push`], target.creds);
+  return { authorization: `Bearer ${token}` };
 }
 
 async function expect(res: Response, status: number, what: string): Promise<Response> {
@@ -41,11 +47,11 @@ async function putManifest(
   ref: string,
   body: Buffer,
   mediaType: string,
-  authorization: string,
+  authorization: Record<string, string>,
 ): Promise<void> {
   const url = `${target.url}/v2/${repo}/manifests/${ref}`;
   const res = await expect(
-    await fetch(url, { method: "PUT", headers: { "content-type": mediaType, authorization }, body }),
+    await fetch(url, { method: "PUT", headers: { "content-type": mediaType, ...authorization }, body }),
     201,
     `PUT ${url}`,
   );
@@ -86,7 +92,7 @@ export async function pushReferrer(
   const payload = Buffer.from(`wharf test signature of ${subject.digest}\n`);
   for (const blob of [empty, payload]) {
     const start = await expect(
-      await fetch(`${target.url}/v2/${repo}/blobs/uploads/`, { method: "POST", headers: { authorization } }),
+      await fetch(`${target.url}/v2/${repo}/blobs/uploads/`, { method: "POST", headers: authorization }),
       202,
       "blob upload start",
     );
@@ -95,7 +101,7 @@ export async function pushReferrer(
     await expect(
       await fetch(location, {
         method: "PUT",
-        headers: { authorization, "content-type": "application/octet-stream" },
+        headers: { ...authorization, "content-type": "application/octet-stream" },
         body: blob,
       }),
       201,

@@ -16,8 +16,8 @@ export interface WharfOptions {
   args?: string[];
   /** Written to a file passed as --config. */
   configYaml?: string;
-  /** --data DIR; default <temp dir>/data. */
-  dataDir?: string;
+  /** --data DIR; default <temp dir>/data. null: no --data, wharf picks its own (./data in the temp dir). */
+  dataDir?: string | null;
   startTimeoutMs?: number;
 }
 
@@ -31,6 +31,8 @@ export interface Wharf {
   readonly dataDir: string;
   /** The process's working directory (a temp dir). */
   readonly dir: string;
+  /** The file passed as --config, when configYaml was given. */
+  readonly configPath: string | undefined;
   /** The node process serving now (it changes on restart); -1 before the first start. */
   pid(): number;
   /** Every JSON line wharf wrote to stdout so far; non-JSON lines come as { msg: line, raw: true }. */
@@ -44,7 +46,7 @@ export interface Wharf {
   close(): Promise<void>;
 }
 
-function inheritedEnv(): NodeJS.ProcessEnv {
+export function inheritedEnv(): NodeJS.ProcessEnv {
   // a developer's exported REGISTRY_* settings must not leak into the server under test
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_")));
 }
@@ -72,10 +74,10 @@ export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
   const dataDir = opts.dataDir ?? path.join(dir, "data");
   const addr = opts.env?.REGISTRY_HTTP_ADDR ?? `127.0.0.1:${await freePort()}`;
   const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
-  const args = [WHARF_MAIN, "serve", "--data", dataDir];
-  if (opts.configYaml !== undefined) {
-    const configPath = path.join(dir, "config.yml");
-    fs.writeFileSync(configPath, opts.configYaml);
+  const args = [WHARF_MAIN, "serve", ...(opts.dataDir === null ? [] : ["--data", dataDir])];
+  const configPath = opts.configYaml === undefined ? undefined : path.join(dir, "config.yml");
+  if (configPath !== undefined) {
+    fs.writeFileSync(configPath, opts.configYaml ?? "");
     args.push("--config", configPath);
   }
   args.push(...(opts.args ?? []));
@@ -102,6 +104,7 @@ export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
     port,
     dataDir,
     dir,
+    configPath,
     pid: () => daemon?.pid ?? -1,
     logLines,
     async waitLog(match, timeoutMs = 10_000) {

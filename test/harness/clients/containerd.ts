@@ -26,6 +26,8 @@ export interface RegistryHosts {
 export interface CtrPullOptions {
   /** registry name (docker.io, ghcr.io, 127.0.0.1:5000) -> its hosts.toml. */
   hosts?: Record<string, RegistryHosts>;
+  /** registry name -> hosts.toml text written as is (e.g. what `wharf client-config` printed). */
+  hostsFiles?: Record<string, string>;
   /** --plain-http, for a direct pull from a 127.0.0.1 registry without hosts.toml. */
   plainHttp?: boolean;
   creds?: Credentials;
@@ -143,11 +145,15 @@ export async function startContainerd(opts: { timeoutMs?: number } = {}): Promis
     dir,
     async pull(ref, p = {}) {
       const args = ["images", "pull", "--snapshotter", "native"];
-      if (p.hosts) {
+      if (p.hosts || p.hostsFiles) {
         const hostsDir = path.join(dir, `certs.d-${pulls++}`);
-        for (const [registry, cfg] of Object.entries(p.hosts)) {
+        const files = {
+          ...Object.fromEntries(Object.entries(p.hosts ?? {}).map(([r, cfg]) => [r, hostsToml(r, cfg)])),
+          ...p.hostsFiles,
+        };
+        for (const [registry, text] of Object.entries(files)) {
           fs.mkdirSync(path.join(hostsDir, registry), { recursive: true });
-          fs.writeFileSync(path.join(hostsDir, registry, "hosts.toml"), hostsToml(registry, cfg));
+          fs.writeFileSync(path.join(hostsDir, registry, "hosts.toml"), text);
         }
         args.push("--hosts-dir", hostsDir);
       }

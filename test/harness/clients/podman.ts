@@ -41,34 +41,89 @@ function containersConf(work: string): string {
   ].join("\n");
 }
 
-/** podman pull into private vfs storage (created and removed per call) under the loopback guard. */
-export async function podmanPull(ref: string, opts: PodmanPullOptions = {}): Promise<PodmanPullResult> {
+interface PodmanSession {
+  env: NodeJS.ProcessEnv;
+  policy: string;
+  /** Global flags that keep podman's storage and state in the session's directory. */
+  global: string[];
+  timeoutMs: number;
+}
+
+/** Runs `use` with a private podman (vfs storage, config, state) in a temp dir removed afterwards. */
+async function withPodman<T>(
+  registries: string,
+  timeoutMs: number,
+  use: (session: PodmanSession, work: string) => Promise<T>,
+): Promise<T> {
   const work = makeTempDir("podman");
   // podman 4.3 creates this whatever containers.conf says
   removeAtExitIfNew("/run/containers", ["/run/containers/networks", "/run/containers"]);
   try {
-    const files = writeContainersFiles(work, opts.registriesConf ?? registriesConf([]));
+    const files = writeContainersFiles(work, registries);
     const conf = path.join(work, "containers.conf");
     fs.writeFileSync(conf, containersConf(work));
+    const global = ["--root", path.join(work, "root"), "--runroot", path.join(work, "run")];
+    global.push("--storage-driver", "vfs", "--cgroup-manager", "cgroupfs");
     const env = { ...files.env, CONTAINERS_CONF: conf };
-    const timeoutMs = opts.timeoutMs ?? 60_000;
-    const podman = ["--root", path.join(work, "root"), "--runroot", path.join(work, "run")];
-    podman.push("--storage-driver", "vfs", "--cgroup-manager", "cgroupfs");
-    const pull = [...podman, "pull", "--quiet", "--signature-policy", files.policy];
+    return await use({ env, policy: files.policy, global, timeoutMs }, work);
+  } finally {
+    await removeTempDir(work);
+  }
+}
+
+/** podman pull into private vfs storage (created and removed per call) under the loopback guard. */
+export async function podmanPull(ref: string, opts: PodmanPullOptions = {}): Promise<PodmanPullResult> {
+  const registries = opts.registriesConf ?? registriesConf([]);
+  return withPodman(registries, opts.timeoutMs ?? 60_000, async (podman, work) => {
+    const pull = [...podman.global, "pull", "--quiet", "--signature-policy", podman.policy];
     if (opts.tlsVerify !== undefined) pull.push(`--tls-verify=${opts.tlsVerify}`);
     if (opts.creds) pull.push("--creds", `${opts.creds.username}:${opts.creds.password}`);
     if (opts.certDir) pull.push("--cert-dir", opts.certDir);
     pull.push(ref);
     const guarded = loopbackOnly(work, "podman", pull);
-    const { stderr } = await runCommand(guarded.command, guarded.args, { env, timeoutMs });
+    const { stderr } = await runCommand(guarded.command, guarded.args, {
+      env: podman.env,
+      timeoutMs: podman.timeoutMs,
+    });
     const { stdout } = await runCommand(
       "podman",
-      [...podman, "image", "inspect", "--format", "{{.Digest}} {{.Id}}", ref],
-      { env, timeoutMs },
+      [...podman.global, "image", "inspect", "--format", "{{.Digest}} {{.Id}}", ref],
+      { env: podman.env, timeoutMs: podman.timeoutMs },
     );
     const [digest = "", id = ""] = stdout.trim().split(" ");
     return { digest, id, stderr };
-  } finally {
-    await removeTempDir(work);
-  }
+  });
+}
+
+export interface PodmanPushResult {
+  /** The manifest digest the registry accepted (podman --digestfile). */
+  digest: string;
+  /** Image ID (the config digest's hex): podman keeps the config, but recompresses layers. */
+  id: string;
+}
+
+/**
+ * Loads `source` (a skopeo transport reference such as oci:DIR:latest) into private podman
+ * storage and `podman push`es it to `dest` (host:port/name:tag) over plain HTTP. podman stores
+ * layers uncompressed and gzips them again on push, so the registry gets new layer digests:
+ * compare pulls with the returned digest, not with the source image's.
+ */
+export async function podmanPush(
+  source: string,
+  dest: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<PodmanPushResult> {
+  return withPodman(registriesConf([]), opts.timeoutMs ?? 60_000, async (podman, work) => {
+    const run = (args: string[]) =>
+      runCommand("podman", [...podman.global, ...args], { env: podman.env, timeoutMs: podman.timeoutMs });
+    // a local layout: nothing to reach, so no loopback guard
+    const { stdout } = await run(["pull", "--quiet", "--signature-policy", podman.policy, source]);
+    const id = stdout.trim().split("\n").at(-1) ?? "";
+    const digestFile = path.join(work, "pushed-digest");
+    const push = [...podman.global, "push", "--quiet", "--signature-policy", podman.policy];
+    push.push("--tls-verify=false", "--digestfile", digestFile, id, `docker://${dest}`);
+    const guarded = loopbackOnly(work, "podman", push);
+    await runCommand(guarded.command, guarded.args, { env: podman.env, timeoutMs: podman.timeoutMs });
+    return { digest: fs.readFileSync(digestFile, "utf8").trim(), id };
+  });
 }

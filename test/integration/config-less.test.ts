@@ -1,0 +1,76 @@
+// Issue 3, case 8: without a config file `wharf serve` is still issue 2's Docker Hub cache, set up
+// by registry:v2's environment variables, listening where REGISTRY_HTTP_ADDR says and keeping its
+// data in ./data; the new routing (ns=docker.io) reaches it, and it takes no pushes.
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { dockerHubMirror, skopeoCopy } from "../harness/clients.js";
+import { allDigests, expectedContent, getImage } from "../harness/images.js";
+import { freePort } from "../harness/ports.js";
+import { proxyEnv } from "../harness/proxyenv.js";
+import { pushImage } from "../harness/push.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
+import { makeTempDir } from "../harness/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream.js";
+import { startWharf, type Wharf } from "../harness/wharf.js";
+import { storedDigests } from "../harness/wharfdata.js";
+
+interface Status {
+  defaultRepository: string | null;
+  repositories: Array<{ name: string; type: string; upstream?: { url: string } }>;
+}
+
+describe("wharf serve without a config file", () => {
+  let up: Upstream;
+  let wharf: Wharf;
+  let port: number;
+  const small = getImage("small");
+
+  before(async () => {
+    up = await startUpstream({ auth: "token" });
+    await pushImage(small, up, "library/small:latest");
+    port = await freePort();
+    wharf = await startWharf({
+      env: { ...proxyEnv(up.url, { creds: up.creds }), REGISTRY_HTTP_ADDR: `127.0.0.1:${port}` },
+      // no --data either: the data must land in ./data of the working directory
+      dataDir: null,
+    });
+  });
+  after(async () => {
+    await wharf?.close();
+    await up?.close();
+  });
+
+  test("listens on REGISTRY_HTTP_ADDR and is one Docker Hub proxy of REGISTRY_PROXY_REMOTEURL, the default", async () => {
+    assert.equal(wharf.port, port);
+    const res = await rawRequest(`http://127.0.0.1:${port}`, "/api/status");
+    assert.equal(res.status, 200);
+    const status = JSON.parse(res.body.toString()) as Status;
+    assert.deepEqual(
+      status.repositories.map((r) => ({ name: r.name, type: r.type, url: r.upstream?.url })),
+      [{ name: "docker-hub", type: "proxy", url: up.url }],
+    );
+    assert.equal(status.defaultRepository, "docker-hub");
+  });
+
+  test("skopeo pulls docker.io/library/small through it as its mirror, cached in ./data; ns=docker.io routes to it", async () => {
+    const r = await skopeoCopy("docker.io/library/small:latest", makeTempDir("pull"), {
+      registriesConf: dockerHubMirror(wharf.host),
+    });
+    assert.deepEqual(r.content, expectedContent(small));
+    const stored = storedDigests(path.join(wharf.dir, "data"));
+    for (const digest of allDigests(expectedContent(small))) assert.ok(stored.includes(digest), digest);
+    const res = await rawRequest(wharf.url, "/v2/small/manifests/latest?ns=docker.io", {
+      headers: { accept: ACCEPT_MANIFESTS },
+    });
+    assert.equal(res.status, 200, res.body.toString());
+    assert.equal(res.headers["docker-content-digest"], small.digest);
+    assert.equal(res.headers["oci-namespace"], "docker.io");
+  });
+
+  test("a push is refused with 405 UNSUPPORTED: a proxy takes none", async () => {
+    const res = await rawRequest(wharf.url, "/v2/library/mine/blobs/uploads/", { method: "POST" });
+    assert.equal(res.status, 405, res.body.toString());
+    assert.deepEqual(errorCodes(res.body), ["UNSUPPORTED"]);
+  });
+});

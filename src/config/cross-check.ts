@@ -2,6 +2,8 @@
 export interface ConfigIssue {
   readonly path: readonly (string | number)[];
   readonly message: string;
+  /** The problem is the key at the end of `path` itself (its spelling), not its value. */
+  readonly atKey?: boolean;
 }
 
 const REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -28,6 +30,7 @@ export function crossCheck(raw: unknown): ConfigIssue[] {
       issues.push({
         path: ["repositories", name],
         message: "repository names are lower-case letters and digits, separated by '.', '_' or '-'",
+        atKey: true,
       });
     }
   }

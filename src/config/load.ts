@@ -32,17 +32,19 @@ export class ConfigError extends Error {
 type Env = Readonly<Record<string, string | undefined>>;
 type Path = readonly (string | number)[];
 
-/** Finds the line of the thing at `path` in the YAML document; `key` asks for a key's own line. */
-type Locator = (path: Path, key?: string) => number | undefined;
+/** Finds the line of the thing at `path` in the YAML document; `atKey` asks for the line of its key. */
+type Locator = (path: Path, atKey?: boolean) => number | undefined;
 
 const nowhere: Locator = () => undefined;
 
 function yamlLocator(document: Document, lineCounter: LineCounter): Locator {
   const lineOf = (node: unknown) =>
     isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : undefined;
-  return (path, key) => {
-    if (key !== undefined) {
-      const parent = path.length === 0 ? document.contents : document.getIn(path, true);
+  return (path, atKey) => {
+    if (atKey && path.length > 0) {
+      const parentPath = path.slice(0, -1);
+      const parent = parentPath.length === 0 ? document.contents : document.getIn(parentPath, true);
+      const key = String(path.at(-1));
       if (isMap(parent)) {
         const pair = parent.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
         const line = lineOf(pair?.key);
@@ -57,8 +59,8 @@ function yamlLocator(document: Document, lineCounter: LineCounter): Locator {
   };
 }
 
-function problem(path: Path, message: string, locate: Locator, key?: string): ConfigProblem {
-  const line = locate(path, key);
+function problem(path: Path, message: string, locate: Locator, atKey = false): ConfigProblem {
+  const line = locate(path, atKey);
   return { path: path.map(String).join("."), message, ...(line === undefined ? {} : { line }) };
 }
 
@@ -111,7 +113,7 @@ function zodProblems(error: z.ZodError, locate: Locator): ConfigProblem[] {
   return error.issues.flatMap((issue) => {
     const path = issue.path.filter((part): part is string | number => typeof part !== "symbol");
     if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => problem([...path, key], `unknown field "${key}"`, locate, key));
+      return issue.keys.map((key) => problem([...path, key], `unknown field "${key}"`, locate, true));
     }
     return [problem(path, issue.message, locate)];
   });
@@ -148,20 +150,14 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Readonly<Co
   const source = options.file ?? "environment";
   let input: Record<string, unknown>;
   let locate = nowhere;
+  const missing: ConfigIssue[] = [];
   if (options.file) {
     const parsed = parseYaml(await readFile(options.file, "utf8"), source);
     locate = parsed.locate;
     if (typeof parsed.value !== "object" || parsed.value === null || Array.isArray(parsed.value)) {
       throw new ConfigError(source, [problem([], "the file must be a mapping of settings", locate)]);
     }
-    const missing: ConfigIssue[] = [];
     input = interpolate(parsed.value, env, [], missing) as Record<string, unknown>;
-    if (missing.length > 0) {
-      throw new ConfigError(
-        source,
-        missing.map((issue) => problem(issue.path, issue.message, locate)),
-      );
-    }
   } else {
     input = registryEnvironment(env);
   }
@@ -169,9 +165,17 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Readonly<Co
   const dataDir = options.dataDir ?? env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY;
   const merged = { ...input, ...(addr ? { listen: addr } : {}), ...(dataDir ? { data_dir: dataDir } : {}) };
   const parsed = configSchema.safeParse(merged);
+  // An unset variable leaves an empty value that other checks may complain about, at its place or
+  // at the object holding it: the unset variable is the one problem worth reporting there.
+  const unset = missing.map((issue) => issue.path.join("."));
+  const causedByUnset = (p: ConfigProblem) =>
+    unset.some((path) => path === p.path || path.startsWith(`${p.path}.`));
   const problems = [
-    ...(parsed.success ? [] : zodProblems(parsed.error, locate)),
-    ...crossCheck(merged).map((issue) => problem(issue.path, issue.message, locate)),
+    ...missing.map((issue) => problem(issue.path, issue.message, locate)),
+    ...[
+      ...(parsed.success ? [] : zodProblems(parsed.error, locate)),
+      ...crossCheck(merged).map((issue) => problem(issue.path, issue.message, locate, issue.atKey)),
+    ].filter((p) => !causedByUnset(p)),
   ];
   if (problems.length > 0 || !parsed.success) throw new ConfigError(source, problems);
   return deepFreeze(parsed.data);

@@ -59,18 +59,23 @@ export class GroupRepository implements Repository {
     throw failure ?? absence ?? new OciError(absentCode);
   }
 
-  /** Runs a listing on every member; members that do not know the name add nothing. */
+  /**
+   * Runs a listing on every member. Members that do not know the name, or cannot answer (a proxy
+   * whose upstream is down), add nothing; only when no member answers is that the answer.
+   */
   async #all<T>(list: (member: Repository) => Promise<T>): Promise<{ results: T[]; absence: unknown }> {
     const results: T[] = [];
     let absence: unknown;
+    let failure: unknown;
     for (const member of this.members) {
       try {
         results.push(await list(member));
       } catch (error) {
-        if (!isAbsent(error)) throw error;
-        absence ??= error;
+        if (isAbsent(error)) absence ??= error;
+        else failure ??= error;
       }
     }
+    if (results.length === 0 && failure !== undefined) throw failure;
     return { results, absence };
   }
 

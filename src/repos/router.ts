@@ -1,4 +1,5 @@
 import { OciError } from "../oci/errors.js";
+import { GroupRepository } from "./group.js";
 import type { Repository } from "./repository.js";
 
 /** Where a request was received and what it named. */
@@ -27,10 +28,16 @@ export const DOCKER_HUB_HOSTS: readonly string[] = [
   "registry.docker.io",
 ];
 
+/** Whether `target` is `from` or one of its members, through nested groups. */
+function reaches(from: Repository, target: Repository): boolean {
+  if (from === target) return true;
+  return from instanceof GroupRepository && from.members.some((member) => reaches(member, target));
+}
+
 /**
- * Finds the repository for a request, trying in order: the listener's own repository; the
- * `ns` parameter (the proxy whose upstream is that registry); a path prefix naming a
- * repository; the default repository. `ns` naming a registry wharf does not proxy is a 404,
+ * Finds the repository for a request, trying in order: the `ns` parameter (the proxy whose
+ * upstream is that registry, among those the listener's repository reaches); the listener's
+ * own repository; a path prefix naming a repository; the default repository. `ns` naming a registry wharf does not proxy is a 404,
  * so containerd moves on to its next host instead of getting another registry's image.
  */
 export class RepositoryRouter {
@@ -70,19 +77,18 @@ export class RepositoryRouter {
   }
 
   resolve(query: RouteQuery): Routed {
-    if (query.boundRepository !== undefined) {
-      return { repository: this.#get(query.boundRepository), name: query.name };
-    }
-    if (query.ns !== undefined && query.ns !== "") {
-      const repository = this.#byRegistryHost.get(query.ns.toLowerCase());
-      if (repository === undefined) {
-        throw new OciError("NAME_UNKNOWN", {
-          message: `no repository here proxies ${query.ns}`,
-          detail: { ns: query.ns },
-        });
+    const ns = query.ns === "" ? undefined : query.ns;
+    const bound = query.boundRepository === undefined ? undefined : this.#get(query.boundRepository);
+    if (ns !== undefined) {
+      const proxy = this.#byRegistryHost.get(ns.toLowerCase());
+      // On a bound port only the proxies that repository reaches count: a containerd pointed at
+      // the wrong port must fall back, not get another registry's image under the same name.
+      if (proxy === undefined || (bound && !reaches(bound, this.#get(proxy)))) {
+        throw new OciError("NAME_UNKNOWN", { message: `no repository here proxies ${ns}`, detail: { ns } });
       }
-      return { repository: this.#get(repository), name: query.name, namespace: query.ns };
+      return { repository: this.#get(proxy), name: query.name, namespace: ns };
     }
+    if (bound) return { repository: bound, name: query.name };
     const slash = query.name.indexOf("/");
     if (slash > 0) {
       const prefixed = this.#repositories.get(query.name.slice(0, slash));

@@ -172,6 +172,7 @@ repositories:
 `;
 
 const DEFAULT_TIMEOUTS = { headers: 30_000, body_idle: 60_000 };
+const DEFAULT_UPLOADS = { max_size: 10 * 1024 ** 3, expire_after: 24 * 3_600_000 };
 
 describe("loadConfig from a file", () => {
   test("a minimal file gets every default", async (t) => {
@@ -179,6 +180,7 @@ describe("loadConfig from a file", () => {
       listen: ":5000",
       data_dir: "./data",
       log: { level: "info" },
+      uploads: DEFAULT_UPLOADS,
       repositories: {
         hub: {
           type: "proxy",
@@ -200,6 +202,7 @@ describe("loadConfig from a file", () => {
       listen: "127.0.0.1:5000",
       data_dir: "/var/lib/wharf",
       log: { level: "debug" },
+      uploads: DEFAULT_UPLOADS,
       default_repository: "all",
       repositories: {
         "docker-hub": {
@@ -639,6 +642,7 @@ describe("loadConfig without a file reads registry:v2's environment", () => {
       listen: ":5000",
       data_dir: "./data",
       log: { level: "info" },
+      uploads: DEFAULT_UPLOADS,
       repositories: {
         "docker-hub": {
           type: "proxy",

@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { type ParsedPath, parsePath, ROUTE_METHODS, type Route, splitTarget } from "../../src/http/routes.js";
 import { OciError } from "../../src/oci/errors.js";
+import { GroupRepository } from "../../src/repos/group.js";
 import type { Repository } from "../../src/repos/repository.js";
 import { DOCKER_HUB_HOSTS, RepositoryRouter, type RouteQuery } from "../../src/repos/router.js";
 import { assertThrowsOci, checkProperty, LONG, validName, validTag, withoutHanging } from "./helpers.js";
@@ -210,17 +211,25 @@ function fakeRepository(name: string, kind: Repository["kind"]): Repository {
   };
 }
 
-const REPOSITORIES: ReadonlyMap<string, Repository> = new Map(
+const MEMBERS: ReadonlyMap<string, Repository> = new Map(
   (
     [
       ["docker-hub", "proxy"],
       ["ghcr", "proxy"],
       ["quay-mirror", "proxy"],
       ["private", "hosted"],
-      ["all", "group"],
     ] as const
   ).map(([name, kind]) => [name, fakeRepository(name, kind)]),
 );
+
+/** A real group, since routing follows group membership for `ns` on bound listeners. */
+const ALL = new GroupRepository(
+  "all",
+  [MEMBERS.get("private"), MEMBERS.get("docker-hub")] as Repository[],
+  undefined,
+);
+
+const REPOSITORIES: ReadonlyMap<string, Repository> = new Map([...MEMBERS, ["all", ALL]]);
 
 const REGISTRY_HOSTS = new Map<string, readonly string[]>([
   ["docker-hub", DOCKER_HUB_HOSTS],
@@ -237,10 +246,17 @@ describe("RepositoryRouter.resolve", () => {
   const routed: ReadonlyArray<readonly [string, RouteQuery, string, string, string?]> = [
     // [why, query, repository, name inside it, namespace]
     [
-      "a bound listener wins over everything",
-      { boundRepository: "private", name: "docker-hub/x", ns: "docker.io" },
+      "a bound listener wins over a path prefix",
+      { boundRepository: "private", name: "docker-hub/x" },
       "private",
       "docker-hub/x",
+    ],
+    [
+      "on a bound listener, ns picks a proxy that listener's repository reaches",
+      { boundRepository: "all", name: "x", ns: "docker.io" },
+      "docker-hub",
+      "x",
+      "docker.io",
     ],
     [
       "ns picks the proxy of that registry",
@@ -295,6 +311,12 @@ describe("RepositoryRouter.resolve", () => {
   const unknown: ReadonlyArray<readonly [string, RouteQuery, string | undefined]> = [
     ["a bound repository that does not exist", { boundRepository: "gone", name: "x" }, "all"],
     ["an ns no repository proxies", { name: "library/busybox", ns: "registry.example" }, "all"],
+    [
+      "on a bound listener, an ns proxied only outside its repository",
+      { boundRepository: "all", name: "x", ns: "ghcr.io" },
+      "all",
+    ],
+    ["on a hosted listener, any ns", { boundRepository: "private", name: "x", ns: "docker.io" }, "all"],
     ["no prefix and no default", { name: "library/busybox" }, undefined],
     ["a default that does not exist", { name: "library/busybox" }, "gone"],
   ];

@@ -6,6 +6,7 @@ import { Agent } from "undici";
 import type { Config } from "./config/schema.js";
 import type { ListenerInfo } from "./http/context.js";
 import { RegistryApi } from "./http/registry-api.js";
+import { sendfileAvailable } from "./http/sendfile.js";
 import {
   createHttpServer,
   createRequestHandler,
@@ -106,7 +107,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     );
   }, purgeInterval(config.uploads.expire_after));
   purge.unref();
-  logger.info({ version: VERSION, dataDir, repositories: [...router.repositories.keys()] }, "wharf started");
+  logger.info(
+    { version: VERSION, dataDir, repositories: [...router.repositories.keys()], sendfile: sendfileAvailable },
+    "wharf started",
+  );
 
   return {
     listening,

@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { isOciError, OciError } from "../oci/errors.js";
 import type { RequestContext } from "./context.js";
+import { trySendfile } from "./sendfile.js";
 
 export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" } as const;
 
@@ -55,9 +56,11 @@ export async function sendStream(
     ctx.res.end();
     return;
   }
+  // Counted before sending: the access log is written the moment the response finishes.
+  ctx.bytes = length ?? 0;
   try {
+    if (await trySendfile(ctx.res, body)) return;
     await pipeline(body, ctx.res);
-    ctx.bytes = length ?? ctx.res.socket?.bytesWritten ?? 0;
   } catch (error) {
     ctx.res.destroy();
     const code = (error as NodeJS.ErrnoException).code;

@@ -36,7 +36,12 @@ export function createRequestHandler(options: {
   const { api, sideRoutes, logger, listener, observe } = options;
   return (req, res) => {
     const ctx = new RequestContext(req, res, logger, listener, splitTarget(req.url ?? "/"));
-    res.once("close", () => {
+    const remote = req.socket.remoteAddress;
+    let logged = false;
+    // 'finish' when the whole response was handed to the socket, 'close' alone when it was cut short.
+    const log = () => {
+      if (logged) return;
+      logged = true;
       const seconds = (performance.now() - ctx.started) / 1000;
       const status = res.headersSent ? res.statusCode : 0;
       observe?.(ctx, status, seconds);
@@ -52,12 +57,14 @@ export function createRequestHandler(options: {
           ...(ctx.cache === undefined ? {} : { cache: ctx.cache }),
           ...(ctx.errorCode === undefined ? {} : { error: ctx.errorCode }),
           ...(res.writableFinished ? {} : { aborted: true }),
-          remote: req.socket.remoteAddress,
+          remote,
           ua: req.headers["user-agent"],
         },
         "request",
       );
-    });
+    };
+    res.once("finish", log);
+    res.once("close", log);
     void dispatch(ctx, api, sideRoutes).catch((error: unknown) => sendError(ctx, error));
   };
 }

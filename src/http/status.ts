@@ -4,6 +4,7 @@ import type { RepositoryRouter } from "../repos/router.js";
 import { VERSION } from "../version.js";
 import type { RequestContext } from "./context.js";
 import { sendBytes, sendJson } from "./respond.js";
+import { sendfileAvailable } from "./sendfile.js";
 import type { SideRoutes } from "./server.js";
 
 /**
@@ -34,6 +35,7 @@ export function statusRoutes(options: {
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       defaultRepository: router.defaultRepository?.name ?? null,
+      sendfile: sendfileAvailable,
       repositories,
     });
   };

@@ -56,9 +56,12 @@ export class FsBlobStore implements BlobStore {
       if (isNotFound(error)) throw new BlobNotFoundError(digest);
       throw error;
     }
+    // An explicit end even for the whole blob: it tells the stream's consumer (sendfile) where to stop.
+    const end = range?.end ?? (await handle.stat()).size - 1;
     return handle.createReadStream({
       highWaterMark: READ_CHUNK_BYTES,
-      ...(range ? { start: range.start, end: range.end } : {}),
+      start: range?.start ?? 0,
+      ...(end >= 0 ? { end } : {}),
     });
   }
 

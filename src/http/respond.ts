@@ -59,9 +59,10 @@ export async function sendStream(
   // Counted before sending: the access log is written the moment the response finishes.
   ctx.bytes = length ?? 0;
   try {
-    if (await trySendfile(ctx.res, body)) return;
+    if ((await trySendfile(ctx.res, body)) === "sent") return;
     await pipeline(body, ctx.res);
   } catch (error) {
+    body.destroy();
     ctx.res.destroy();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ERR_STREAM_PREMATURE_CLOSE" || ctx.req.destroyed) {

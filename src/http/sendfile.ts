@@ -3,6 +3,7 @@ import type { ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
+import { FillReader } from "../store/fill.js";
 
 /** The native addon (native/sendfile.cc), when it was built for this machine. */
 interface SendfileAddon {
@@ -45,38 +46,64 @@ function socketFd(socket: Socket | null): number | undefined {
   return typeof handle?.fd === "number" && handle.fd >= 0 ? handle.fd : undefined;
 }
 
-/**
- * Sends the rest of a response from a file with sendfile(2), when the addon is built, the
- * socket is plain TCP and `body` is an unread file stream with a known end. Returns false
- * (having touched nothing) when it cannot, so the caller streams instead. The headers must
- * already be set with writeHead; the stream is destroyed (closing its file) either way it ends.
- */
-export async function trySendfile(res: ServerResponse, body: unknown): Promise<boolean> {
-  const file = untouchedFile(body);
-  const fd = socketFd(res.socket);
-  if (!addon || !file || fd === undefined) return false;
-  const stream = body as ReadStream;
-  try {
-    // Everything Node queued (the headers) must reach the socket before the kernel appends the body.
-    res.flushHeaders();
-    await new Promise<void>((resolve, reject) =>
-      res.socket?.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve())),
+/** Sends `length` bytes of `fileFd` from `start` to the socket, resolving when the kernel took them all. */
+function sendRange(addon: SendfileAddon, socket: number, fileFd: number, start: number, length: number) {
+  return new Promise<void>((resolve, reject) => {
+    const failed = addon.sendfile(socket, fileFd, start, length, (errno, sent) =>
+      errno === 0 && sent === length
+        ? resolve()
+        : reject(new Error(`sendfile failed: errno ${errno} after ${sent} of ${length} bytes`)),
     );
-    const length = file.end - file.start + 1;
-    await new Promise<void>((resolve, reject) => {
-      const failed = addon.sendfile(fd, file.fd, file.start, length, (errno, sent) =>
-        errno === 0 && sent === length
-          ? resolve()
-          : reject(new Error(`sendfile failed: errno ${errno} after ${sent} bytes`)),
-      );
-      if (failed !== 0) reject(new Error(`sendfile could not start: errno ${failed}`));
-    });
-    res.end();
-  } catch (error) {
-    res.destroy(error instanceof Error ? error : undefined);
-    throw error;
-  } finally {
-    stream.destroy();
+    if (failed !== 0) reject(new Error(`sendfile could not start: errno ${failed}`));
+  });
+}
+
+/** Everything Node queued (the headers) must reach the socket before the kernel appends the body. */
+async function flushHeaders(res: ServerResponse): Promise<void> {
+  res.flushHeaders();
+  await new Promise<void>((resolve, reject) =>
+    res.socket?.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve())),
+  );
+}
+
+export type SendfileOutcome = "sent" | "unsupported" | "continue-streaming";
+
+/**
+ * Sends a response body with sendfile(2) when the addon is built and the socket is plain TCP:
+ * an unread file stream with a known end (a stored blob), or a FillReader (a blob still
+ * downloading), followed through the spool file span by span. The headers must be set with
+ * writeHead. "unsupported": nothing was touched, stream the body. "continue-streaming": part
+ * went out and the rest exists only in memory, so pipe the body from where it stands.
+ */
+export async function trySendfile(res: ServerResponse, body: unknown): Promise<SendfileOutcome> {
+  const socket = socketFd(res.socket);
+  if (!addon || socket === undefined) return "unsupported";
+  const file = untouchedFile(body);
+  if (file) {
+    const stream = body as ReadStream;
+    try {
+      await flushHeaders(res);
+      await sendRange(addon, socket, file.fd, file.start, file.end - file.start + 1);
+      res.end();
+      return "sent";
+    } finally {
+      stream.destroy();
+    }
   }
-  return true;
+  if (!(body instanceof FillReader) || !body.worthSendfile || body.readableFlowing !== null)
+    return "unsupported";
+  await flushHeaders(res);
+  for (;;) {
+    const span = await body.nextFileSpan();
+    // A client that left while we waited for the download must not keep this loop going.
+    if (res.destroyed || res.socket?.destroyed !== false) throw new Error("the client went away");
+    if (span === "stream") return "continue-streaming";
+    if (span === "end") {
+      body.destroy();
+      res.end();
+      return "sent";
+    }
+    await sendRange(addon, socket, span.fd, span.start, span.length);
+    body.advance(span.length);
+  }
 }

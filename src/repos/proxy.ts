@@ -120,6 +120,11 @@ export class ProxyRepository implements Repository {
               { err: error, repo: this.name, name, digest },
               "cannot spool blob; serving it uncached",
             ),
+          onStoreFailure: (error) =>
+            logger.error(
+              { err: error, repo: this.name, name, digest },
+              "cannot store verified blob; it was served, not kept",
+            ),
           onStart: (fill) => {
             const started = this.#now();
             fill.done.then(

@@ -27,6 +27,8 @@ export class FillAbortedError extends Error {
 export interface FillEvents {
   /** The spool could not be written (e.g. a full disk): this download continues uncached. */
   onSpoolFailure?(error: unknown): void;
+  /** The verified blob could not be moved into the store: it was served, but is not kept. */
+  onStoreFailure?(error: unknown): void;
 }
 
 /** The source's chunks; its own failures (a cut connection, a timeout) come out as FillAbortedError. */
@@ -55,6 +57,8 @@ const WRITE_BATCH_BYTES = 1 * MiB;
 /** Memory a pass-through download may hold for its slowest reader before it stops reading upstream. */
 const PASS_THROUGH_WINDOW_BYTES = 8 * MiB;
 const READ_SLICE_BYTES = 256 * 1024;
+/** Below this, a download's readers are streamed from memory rather than sent from the spool file. */
+const SENDFILE_MIN_BYTES = 1 * MiB;
 
 type State = "filling" | "verified" | "failed";
 
@@ -95,6 +99,8 @@ export class BlobFill {
   #writing: Promise<void> | undefined;
   #passThrough = false;
   #stored = false;
+  /** Set once `done` settles: until then the spool file may still be on its way into the store. */
+  #settled = false;
   #window: Array<{ offset: number; bytes: Buffer }> = [];
   #windowBytes = 0;
   readonly #readers = new Set<FillReader>();
@@ -200,15 +206,29 @@ export class BlobFill {
       }
       const actual = `${this.digest.algorithm}:${hasher.digest("hex")}`;
       if (actual !== this.digest.digest) throw new DigestMismatchError(this.digest.digest, actual);
-      await this.#flush();
-      if (!this.#passThrough) {
-        await store.putFile(this.digest.digest, this.#path as string);
-        this.#stored = true;
-      }
-      this.#finish();
     } catch (error) {
       source.body.destroy();
       this.#fail(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    // Proven: readers may finish now; storing it (fsync, rename) is not their business.
+    this.#state = "verified";
+    this.#wake();
+    await this.#store(store);
+    this.#settled = true;
+    this.#settle();
+    this.#releaseIfIdle();
+  }
+
+  /** Moves the verified spool file into the store; a failure there only means the blob is not kept. */
+  async #store(store: BlobStore): Promise<void> {
+    try {
+      await this.#flush();
+      if (this.#passThrough) return;
+      await store.putFile(this.digest.digest, this.#path as string);
+      this.#stored = true;
+    } catch (error) {
+      this.#events.onStoreFailure?.(error);
     }
   }
 
@@ -242,11 +262,13 @@ export class BlobFill {
   /** Writes window bytes past #fileEnd in batches. A nearly full disk may take part of a write without an error. */
   async #writeSpool(): Promise<void> {
     const handle = this.#handle as FileHandle;
-    while (!this.#passThrough && this.#fileEnd < this.#received && this.#state === "filling") {
+    while (!this.#passThrough && this.#fileEnd < this.#received && this.#state !== "failed") {
       try {
         const { bytesWritten } = await handle.writev(this.#unwritten(WRITE_BATCH_BYTES), this.#fileEnd);
         if (bytesWritten === 0) throw new Error("spool write made no progress (disk full?)");
         this.#fileEnd += bytesWritten;
+        // Readers sending straight from the spool file (sendfile) wait for the disk, not the network.
+        this.#wake();
       } catch (error) {
         this.#enterPassThrough(error);
         return;
@@ -288,17 +310,11 @@ export class BlobFill {
     }
   }
 
-  #finish(): void {
-    this.#state = "verified";
-    this.#settle();
-    this.#wake();
-    this.#releaseIfIdle();
-  }
-
   #fail(error: Error): void {
     if (this.#state !== "filling") return;
     this.#state = "failed";
     this.#error = error;
+    this.#settled = true;
     this.#settle(error);
     // Destroyed now, not when they next read: an idle or paused client must not keep the spool open.
     for (const reader of [...this.#readers]) reader.destroy(error);
@@ -313,7 +329,7 @@ export class BlobFill {
   }
 
   #releaseIfIdle(): void {
-    if (this.#state === "filling" || this.#readers.size > 0 || this.#writing || !this.#handle) return;
+    if (!this.#settled || this.#readers.size > 0 || this.#writing || !this.#handle) return;
     const handle = this.#handle;
     this.#handle = undefined;
     void handle.close().catch(() => {});
@@ -344,6 +360,21 @@ export class BlobFill {
 
   waitForProgress(): Promise<void> {
     return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /**
+   * The bytes from `position` up to `limit` that are already in the spool file, for readers that
+   * send them with sendfile; undefined when none are (not written yet, or only in memory).
+   */
+  fileSpan(position: number, limit: number): FileSpan | undefined {
+    const end = Math.min(limit, this.#fileEnd);
+    if (!this.#handle || position >= end) return undefined;
+    return { fd: this.#handle.fd, start: position, length: end - position };
+  }
+
+  /** True when bytes from `position` on will never be in the spool file (pass-through). */
+  onlyInMemory(position: number): boolean {
+    return this.#passThrough && position >= this.#fileEnd;
   }
 
   async readAt(position: number, length: number): Promise<Buffer> {
@@ -398,8 +429,19 @@ export class BlobFill {
   }
 }
 
-/** Streams one byte range of a BlobFill, waiting for bytes that have not arrived yet. */
-class FillReader extends Readable {
+/** A run of a reader's next bytes that sit in the spool file. */
+export interface FileSpan {
+  readonly fd: number;
+  readonly start: number;
+  readonly length: number;
+}
+
+/**
+ * Streams one byte range of a BlobFill, waiting for bytes that have not arrived yet. Besides
+ * being read as a stream, it can hand out its next bytes as spans of the spool file
+ * (`nextFileSpan` / `advance`), so an HTTP response can send them with sendfile.
+ */
+export class FillReader extends Readable {
   position: number;
   readonly #fill: BlobFill;
   readonly #end: number;
@@ -433,6 +475,45 @@ class FillReader extends Readable {
     return this.position > this.#end ? Number.POSITIVE_INFINITY : this.position;
   }
 
+  /** The last byte this reader may send: its range's end, or the blob's once known. */
+  #last(): number {
+    const total = this.#fill.totalIfKnown();
+    return Math.min(this.#end, total === undefined ? Number.POSITIVE_INFINITY : total - 1);
+  }
+
+  /**
+   * Waits for the next bytes and returns them as a span of the spool file; "end" when the range
+   * is complete (after verification), "stream" when the rest exists only in memory and must be
+   * read as a stream. Throws the download's failure.
+   */
+  async nextFileSpan(): Promise<FileSpan | "end" | "stream"> {
+    for (;;) {
+      const failure = this.#fill.failure();
+      if (failure) throw failure;
+      const last = this.#last();
+      if (this.position > last && this.#fill.state === "verified") return "end";
+      const available = Math.min(this.#fill.readable(), last + 1);
+      const span = this.#fill.fileSpan(this.position, available);
+      if (span) return span;
+      if (this.#fill.onlyInMemory(this.position)) return "stream";
+      await this.#fill.waitForProgress();
+    }
+  }
+
+  /**
+   * Whether following the spool file with sendfile pays off: for small blobs the bytes are in
+   * memory before the spool write that sendfile would wait for has finished.
+   */
+  get worthSendfile(): boolean {
+    return this.#fill.size === undefined || this.#fill.size >= SENDFILE_MIN_BYTES;
+  }
+
+  /** Records that `bytes` of this reader's range went out by another way than reading it. */
+  advance(bytes: number): void {
+    this.position += bytes;
+    this.#fill.readerMoved();
+  }
+
   /**
    * Pushes one slice, or waits for one; Readable calls _read again when it wants more. Even a
    * range that stops short of the end is finished only after verification (invariant 1).
@@ -442,8 +523,7 @@ class FillReader extends Readable {
       if (this.destroyed) return;
       const failure = this.#fill.failure();
       if (failure) throw failure;
-      const total = this.#fill.totalIfKnown();
-      const last = Math.min(this.#end, total === undefined ? Number.POSITIVE_INFINITY : total - 1);
+      const last = this.#last();
       if (this.position > last) {
         if (this.#fill.state === "verified") {
           this.push(null);

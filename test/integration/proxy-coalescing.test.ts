@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { skopeoCopy } from "../harness/clients.js";
 import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
 import { expectedContent, getImage } from "../harness/images.js";
@@ -98,6 +99,9 @@ describe("coalesced, streamed cold pulls through a throttled upstream", () => {
       assert.deepEqual([r.status, r.complete, r.bytes, r.digest], [200, true, layer.size, layer.digest]);
     }
     assert.deepEqual(blobDownloads(), { [layer.digest]: 1 });
+    // Clients finish as soon as the digest checks out; the move into the store follows within moments.
+    const deadline = Date.now() + 5000;
+    while (!fs.existsSync(blobPath(wharf.dataDir, layer.digest)) && Date.now() < deadline) await sleep(20);
     assert.ok(fs.existsSync(blobPath(wharf.dataDir, layer.digest)), "stored once verified");
   });
 

@@ -68,7 +68,8 @@ export const LONG = 64 * 1024;
 /** A fresh directory removed when the test ends. */
 export async function tempDir(t: TestContext, prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `wharf-unit-${prefix}-`));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // A download may still be moving its verified file into the store when the test ends: retry.
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 }));
   return dir;
 }
 

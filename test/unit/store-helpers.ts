@@ -150,6 +150,8 @@ export function createFill(
 /** Asserts that `bytes` are in the store, readable, and that the spool is clean. */
 export async function assertStored(fixture: StoreFixture, bytes: Buffer): Promise<void> {
   const digest = digestOf(bytes);
+  // Readers finish as soon as the digest checks out; moving the file into the store follows.
+  await until(async () => (await fixture.store.stat(digest)) !== undefined, "the blob enters the store");
   assert.equal(await fixture.store.stat(digest), bytes.byteLength);
   assert.ok((await collect(await fixture.store.read(digest))).equals(bytes));
   assert.deepEqual(await fixture.spoolFiles(), []);

@@ -54,6 +54,8 @@ const WINDOW_BYTES = 2 * MiB;
 const WRITE_BACKLOG_BYTES = 4 * MiB;
 /** The most one spool write takes at once (several chunks gathered into one writev). */
 const WRITE_BATCH_BYTES = 1 * MiB;
+/** The longest received bytes wait before being written when fewer than half a batch arrived. */
+const WRITE_DELAY_MS = 5;
 /** Memory a pass-through download may hold for its slowest reader before it stops reading upstream. */
 const PASS_THROUGH_WINDOW_BYTES = 8 * MiB;
 const READ_SLICE_BYTES = 256 * 1024;
@@ -97,6 +99,8 @@ export class BlobFill {
   #fileEnd = 0;
   /** The spool writer while it runs. */
   #writing: Promise<void> | undefined;
+  /** A pending start of the spool writer for bytes too few to write at once. */
+  #writeSoon: NodeJS.Timeout | undefined;
   #passThrough = false;
   #stored = false;
   /** Set once `done` settles: until then the spool file may still be on its way into the store. */
@@ -234,7 +238,14 @@ export class BlobFill {
 
   /** Starts the spool writer if it is idle; lets the network run ahead of the disk by a bounded backlog. */
   async #keepUpWithDisk(): Promise<void> {
-    this.#startWriting();
+    // Write in batches, few enough to keep thread-pool hops and sendfile calls coarse; a slow
+    // upstream still gets its bytes to disk (and to sendfile readers) within a few milliseconds.
+    if (this.#received - this.#fileEnd >= WRITE_BATCH_BYTES / 2) this.#startWriting();
+    else
+      this.#writeSoon ??= setTimeout(() => {
+        this.#writeSoon = undefined;
+        this.#startWriting();
+      }, WRITE_DELAY_MS);
     while (!this.#passThrough && this.#received - this.#fileEnd > WRITE_BACKLOG_BYTES) {
       await this.#writing;
       this.#startWriting();

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { freePort } from "../test/harness/ports.js";
-import { type Daemon, spawnDaemon, waitHttp } from "../test/harness/proc.js";
+import { registryDaemon } from "../test/harness/registry-daemon.js";
 import { makeTempDir, removeTempDir } from "../test/harness/tmp.js";
 import type { Credentials } from "../test/harness/types.js";
 import type { Upstream } from "../test/harness/upstream.js";
@@ -79,22 +79,8 @@ export async function startRegistryTarget(upstream: Upstream): Promise<PullTarge
   const configPath = path.join(dir, "config.yml");
   fs.writeFileSync(configPath, proxyConfig(port, dataDir, upstream));
   const url = `http://127.0.0.1:${port}`;
-  let daemon: Daemon | undefined;
-
-  async function start(): Promise<void> {
-    daemon = spawnDaemon({
-      name: "registry",
-      command: "docker-registry",
-      args: ["serve", configPath],
-      logDir: dir,
-      // docker-registry reads every REGISTRY_* variable as a config override: pass none
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    });
-    await waitHttp(`${url}/v2/`, 15_000, daemon);
-  }
-  async function stop(): Promise<void> {
-    await daemon?.stop();
-  }
+  const daemon = registryDaemon(configPath, dir, url);
+  const { start, stop } = daemon;
 
   await start();
   return {
@@ -108,7 +94,7 @@ export async function startRegistryTarget(upstream: Upstream): Promise<PullTarge
       await fs.promises.rm(dataDir, { recursive: true, force: true });
       await start();
     },
-    pid: () => (daemon?.running() ? daemon.pid : undefined),
+    pid: daemon.pid,
     async close() {
       await stop();
       await removeTempDir(dir);

@@ -2,6 +2,7 @@ import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { sendJson } from "./json-response.js";
 
 /**
  * ok            plain streaming proxy
@@ -100,17 +101,6 @@ const TOO_MANY = {
     },
   ],
 };
-
-function sendJson(
-  res: http.ServerResponse,
-  status: number,
-  body: unknown,
-  headers: http.OutgoingHttpHeaders = {},
-) {
-  const bytes = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { "content-type": "application/json", "content-length": bytes.length, ...headers });
-  res.end(bytes);
-}
 
 function zeroStats(mode: FaultMode, limit: number): FaultStats {
   return {

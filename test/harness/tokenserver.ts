@@ -3,6 +3,7 @@ import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { selfSignedCert } from "./certs.js";
+import { sendJson } from "./json-response.js";
 import { makeTempDir, removeTempDir } from "./tmp.js";
 
 export interface TokenServerOptions {
@@ -103,17 +104,6 @@ function basicIdentity(header: string | undefined, users: Record<string, string>
   if (colon < 0) return "denied";
   const user = decoded.slice(0, colon);
   return users[user] !== undefined && users[user] === decoded.slice(colon + 1) ? { user } : "denied";
-}
-
-function sendJson(
-  res: http.ServerResponse,
-  status: number,
-  body: unknown,
-  headers: http.OutgoingHttpHeaders = {},
-) {
-  const bytes = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { "content-type": "application/json", "content-length": bytes.length, ...headers });
-  res.end(bytes);
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {

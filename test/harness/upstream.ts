@@ -3,7 +3,8 @@ import path from "node:path";
 import YAML from "yaml";
 import { AccessLog, type AccessLogEntry, type RequestFilter } from "./accesslog.js";
 import { freePort } from "./ports.js";
-import { type Daemon, runCommand, spawnDaemon, waitHttp } from "./proc.js";
+import { runCommand } from "./proc.js";
+import { registryDaemon } from "./registry-daemon.js";
 import { makeTempDir, removeTempDir } from "./tmp.js";
 import { startTokenServer, type TokenServer, type TokenServerOptions } from "./tokenserver.js";
 import type { Credentials } from "./types.js";
@@ -99,24 +100,7 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
   fs.writeFileSync(configPath, registryConfig(port, dataDir, authSection(auth, dir, tokenServer)));
   const url = `http://127.0.0.1:${port}`;
   const log = new AccessLog(path.join(dir, "registry.stdout"));
-  let daemon: Daemon | undefined;
-
-  async function start(): Promise<void> {
-    if (daemon?.running()) return;
-    daemon = spawnDaemon({
-      name: "registry",
-      command: "docker-registry",
-      args: ["serve", configPath],
-      logDir: dir,
-      // docker-registry reads every REGISTRY_* variable as a config override: pass none
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    });
-    await waitHttp(`${url}/v2/`, 15_000, daemon);
-  }
-
-  async function stop(): Promise<void> {
-    await daemon?.stop();
-  }
+  const { start, stop } = registryDaemon(configPath, dir, url);
 
   await start();
   return {

@@ -3,7 +3,10 @@ import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { Agent } from "undici";
+import { openAuth } from "./auth/setup.js";
 import type { Config } from "./config/schema.js";
+import { OPEN_ACCESS } from "./http/access.js";
+import { tokenAccess, tokenRoute } from "./http/auth-wiring.js";
 import type { ListenerInfo } from "./http/context.js";
 import { RegistryApi } from "./http/registry-api.js";
 import { sendfileAvailable } from "./http/sendfile.js";
@@ -63,8 +66,13 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
   const metrics = new Metrics(() => stores.coalescer.inflight);
   const router = buildRouter(config, { stores, dispatcher, logger, metrics });
-  const api = new RegistryApi(router);
-  const sideRoutes: SideRoutes = statusRoutes({ router, metrics, startedAt: Date.now() });
+  const audit = logger.child({ audit: true });
+  const auth = await openAuth(config, dataDir, audit);
+  const api = new RegistryApi(router, auth ? tokenAccess(auth, audit) : OPEN_ACCESS);
+  const sideRoutes: SideRoutes = new Map([
+    ...statusRoutes({ router, metrics, startedAt: Date.now() }),
+    ...(auth ? [["/token", tokenRoute(auth, router, audit)] as const] : []),
+  ]);
   const observe: RequestObserver = (ctx, status, seconds) => {
     const route = ctx.route ?? "other";
     metrics.requests.inc({
@@ -117,6 +125,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     router,
     async close() {
       clearInterval(purge);
+      await auth?.store.close();
       await Promise.all(
         servers.map(
           (server) =>

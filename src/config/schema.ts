@@ -103,6 +103,40 @@ const groupRepository = z
 
 const repository = z.discriminatedUnion("type", [proxyRepository, hostedRepository, groupRepository]);
 
+const action = z.enum(["pull", "push", "delete", "admin"]);
+const actions = z.array(action).default([]);
+const patterns = z.array(z.string().min(1)).min(1);
+
+/** One access rule: where it applies, and what it grants to whom. */
+const rule = z
+  .object({
+    /** Repository names or patterns (`*`); all by default. */
+    repositories: patterns.default(["*"]),
+    /** Image-name patterns inside them (`*` within a path segment, `**` across); all by default. */
+    names: patterns.default(["**"]),
+    anonymous: actions,
+    authenticated: actions,
+    users: z.record(z.string(), z.array(action)).default({}),
+    groups: z.record(z.string(), z.array(action)).default({}),
+  })
+  .strict();
+
+const auth = z
+  .object({
+    /** With `auth` present, clients authenticate with wharf's token protocol; `false` switches it off. */
+    enabled: z.boolean().default(true),
+    /** The token service name (the JWT audience). */
+    service: z.string().min(1).default("wharf"),
+    /** Where clients fetch tokens; by default `<scheme>://<the host the client used>/token`. */
+    realm: z.url().optional(),
+    token_ttl: duration.default(300_000),
+    /** An htpasswd file (bcrypt entries, as registry:v2 uses) whose users are imported at start. */
+    htpasswd: z.string().min(1).optional(),
+    /** The access rules; without any, the defaults: anonymous pull of proxies, users pull and push. */
+    rules: z.array(rule).optional(),
+  })
+  .strict();
+
 export const DOCKER_HUB_URL = "https://registry-1.docker.io";
 
 export const configSchema = z
@@ -122,6 +156,7 @@ export const configSchema = z
       })
       .strict()
       .default({ max_size: 10 * 1024 ** 3, expire_after: 24 * 3_600_000 }),
+    auth: auth.optional(),
     /** The repository for plain `/v2/<image>/…` on the main port: what dockerd's registry-mirrors sends. */
     default_repository: z.string().optional(),
     /** Names are checked by crossCheck(), which can say what a good name looks like. */
@@ -137,3 +172,4 @@ export type RepositoryConfig = Config["repositories"][string];
 export type ProxyRepositoryConfig = Extract<RepositoryConfig, { type: "proxy" }>;
 export type HostedRepositoryConfig = Extract<RepositoryConfig, { type: "hosted" }>;
 export type GroupRepositoryConfig = Extract<RepositoryConfig, { type: "group" }>;
+export type AuthConfig = NonNullable<Config["auth"]>;

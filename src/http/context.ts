@@ -21,6 +21,8 @@ export class RequestContext {
   readonly listener: ListenerInfo;
   readonly path: string;
   readonly query: URLSearchParams;
+  /** The authenticated user, for the access log. */
+  user: string | undefined;
   /** The route kind (`manifest`, `blob`…), for metrics. */
   route: string | undefined;
   repository: string | undefined;

@@ -1,6 +1,10 @@
+import type { Action } from "../auth/rules.js";
 import { OciError } from "../oci/errors.js";
 import { assertValidName } from "../oci/names.js";
+import { GroupRepository } from "../repos/group.js";
+import type { Repository } from "../repos/repository.js";
 import type { RepositoryRouter } from "../repos/router.js";
+import { type AccessPolicy, type Identity, permits } from "./access.js";
 import type { RequestContext } from "./context.js";
 import { getBlob, headBlob } from "./handlers/blobs.js";
 import { listCatalog, listReferrers, listTags } from "./handlers/listings.js";
@@ -19,87 +23,149 @@ import {
 import { sendJson } from "./respond.js";
 import { ROUTE_METHODS, type Route } from "./routes.js";
 
+/** What each route and method asks of the rules. */
+function actionOf(route: Route, method: string): Action {
+  if (route.kind === "uploads" || route.kind === "upload") return "push";
+  if (method === "DELETE") return "delete";
+  if (method === "PUT") return "push";
+  return "pull";
+}
+
+/** A group shows this identity only the members it may read (invariant 5: no leaks through groups). */
+function visibleTo(repository: Repository, canRead: (member: Repository) => boolean): Repository {
+  return repository instanceof GroupRepository ? repository.visibleTo(canRead) : repository;
+}
+
 /**
- * The `/v2/` API: checks the method, resolves the repository, calls the handler for the route.
- * Writes are refused until a repository kind implements them.
+ * The `/v2/` API: checks the method, identifies the client, resolves the repository, checks the
+ * access rules, calls the handler for the route.
  */
 export class RegistryApi {
   readonly #router: RepositoryRouter;
+  readonly #access: AccessPolicy;
 
-  constructor(router: RepositoryRouter) {
+  constructor(router: RepositoryRouter, access: AccessPolicy) {
     this.#router = router;
+    this.#access = access;
   }
 
   async handle(ctx: RequestContext, route: Route): Promise<void> {
     if (!ROUTE_METHODS[route.kind].includes(ctx.method)) {
       throw new OciError("UNSUPPORTED", { message: `${ctx.method} is not supported here` });
     }
+    const identity = await this.#access.identify(ctx);
+    ctx.user = identity.principal.name;
+    if (route.kind === "base") {
+      // Clients probe /v2/ to learn how to authenticate: without credentials they get the challenge.
+      if (this.#access.enabled && identity.via === "anonymous") throw this.#access.challenge(ctx);
+      sendJson(ctx, 200, {});
+      return;
+    }
+    if (route.kind === "catalog") {
+      return listCatalog(ctx, async (page) => {
+        // Filtering happens before paging, so a page is never short because of names one may not see.
+        const names = await this.#catalogNames(ctx, identity);
+        const after = names.filter((name) => page.last === undefined || name > page.last);
+        const limit = page.limit ?? after.length;
+        return { names: after.slice(0, limit), more: after.length > limit };
+      });
+    }
+    const target = this.#target(ctx, route.name, actionOf(route, ctx.method), identity);
     switch (route.kind) {
-      case "base":
-        sendJson(ctx, 200, {});
-        return;
-      case "catalog":
-        return listCatalog(ctx, (page) => this.#catalogRepository(ctx).listNames(page));
-      case "manifest": {
-        const target = this.#target(ctx, route.name);
+      case "manifest":
         if (ctx.method === "PUT") return putManifest(ctx, target, route.reference);
         if (ctx.method === "DELETE") return deleteManifest(ctx, target, route.reference);
         return getManifest(ctx, target, route.reference);
-      }
-      case "blob": {
-        const target = this.#target(ctx, route.name);
+      case "blob":
         if (ctx.method === "DELETE") return deleteBlob(ctx, target, route.digest);
         if (ctx.method === "HEAD") return headBlob(ctx, target, route.digest);
         return getBlob(ctx, target, route.digest);
-      }
       case "tags":
-        return listTags(ctx, this.#target(ctx, route.name));
+        return listTags(ctx, target);
       case "referrers":
-        return listReferrers(ctx, this.#target(ctx, route.name), route.digest);
+        return listReferrers(ctx, target, route.digest);
       case "uploads":
-        return startUpload(ctx, this.#target(ctx, route.name), (from) => this.#source(ctx, from));
-      case "upload": {
-        const target = this.#target(ctx, route.name);
+        return startUpload(ctx, target, (from) => this.#source(ctx, from, identity));
+      case "upload":
         if (ctx.method === "PATCH") return patchUpload(ctx, target, route.id);
         if (ctx.method === "PUT") return finishUpload(ctx, target, route.id);
         if (ctx.method === "DELETE") return cancelUpload(ctx, target, route.id);
         return uploadStatus(ctx, target, route.id);
-      }
     }
   }
 
-  /** The source of a cross-repository mount, named as the client names things on this listener. */
-  #source(ctx: RequestContext, clientName: string): Target {
+  #route(ctx: RequestContext, clientName: string, ns: string | undefined) {
     assertValidName(clientName);
-    const routed = this.#router.resolve({
-      name: clientName,
-      ...(ctx.listener.boundRepository === undefined
-        ? {}
-        : { boundRepository: ctx.listener.boundRepository }),
-    });
-    return { repository: routed.repository, name: routed.name, clientName };
-  }
-
-  #target(ctx: RequestContext, clientName: string): Target {
-    assertValidName(clientName);
-    const ns = ctx.query.get("ns") ?? undefined;
-    const routed = this.#router.resolve({
+    return this.#router.resolve({
       name: clientName,
       ...(ctx.listener.boundRepository === undefined
         ? {}
         : { boundRepository: ctx.listener.boundRepository }),
       ...(ns === undefined ? {} : { ns }),
     });
-    ctx.repository = routed.repository.name;
-    if (routed.namespace !== undefined) ctx.res.setHeader("oci-namespace", routed.namespace);
-    return { repository: routed.repository, name: routed.name, clientName };
   }
 
-  #catalogRepository(ctx: RequestContext) {
+  /** Asks the rules about `repository` as this identity, groups included. */
+  #permits(identity: Identity, repository: Repository, name: string, action: Action): boolean {
+    return permits(
+      (repo, image, act) => this.#access.allows(identity, repo, image, act),
+      repository,
+      name,
+      action,
+    );
+  }
+
+  /** Resolves a name, checks the identity may do `action` there, and narrows groups to what it may read. */
+  #authorized(
+    ctx: RequestContext,
+    identity: Identity,
+    clientName: string,
+    action: Action,
+    ns: string | undefined,
+  ): Target {
+    const routed = this.#route(ctx, clientName, ns);
+    ctx.repository = routed.repository.name;
+    const permitted = this.#permits(identity, routed.repository, routed.name, action);
+    this.#access.require(ctx, identity, { clientName, action }, permitted);
+    if (routed.namespace !== undefined) ctx.res.setHeader("oci-namespace", routed.namespace);
+    const repository = visibleTo(routed.repository, (member) =>
+      this.#permits(identity, member, routed.name, "pull"),
+    );
+    return { repository, name: routed.name, clientName };
+  }
+
+  /** The source of a cross-repository mount: it must be readable by whoever mounts from it. */
+  #source(ctx: RequestContext, clientName: string, identity: Identity): Target {
+    const repository = ctx.repository;
+    const source = this.#authorized(ctx, identity, clientName, "pull", undefined);
+    ctx.repository = repository;
+    return source;
+  }
+
+  #target(ctx: RequestContext, clientName: string, action: Action, identity: Identity): Target {
+    return this.#authorized(ctx, identity, clientName, action, ctx.query.get("ns") ?? undefined);
+  }
+
+  /**
+   * The names this identity may read in the catalog's repository: each plain repository reached
+   * (through groups) lists its names, kept where the rules let this identity pull them.
+   */
+  async #catalogNames(ctx: RequestContext, identity: Identity): Promise<string[]> {
     const bound = ctx.listener.boundRepository;
     const repository = bound === undefined ? this.#router.defaultRepository : this.#router.repository(bound);
     if (!repository) throw new OciError("UNSUPPORTED", { message: "no default repository to list" });
     ctx.repository = repository.name;
-    return repository;
+    const names = new Set<string>();
+    const collect = async (from: Repository): Promise<void> => {
+      if (from instanceof GroupRepository) {
+        for (const member of from.members) await collect(member);
+        return;
+      }
+      for (const name of (await from.listNames({})).names) {
+        if (this.#access.allows(identity, from.name, name, "pull")) names.add(name);
+      }
+    };
+    await collect(repository);
+    return [...names].sort();
   }
 }

@@ -6,8 +6,14 @@ import type { RegistryApi } from "./registry-api.js";
 import { sendError } from "./respond.js";
 import { parsePath, splitTarget } from "./routes.js";
 
-/** Non-registry endpoints (status, metrics, health): path → handler. */
-export type SideRoutes = ReadonlyMap<string, (ctx: RequestContext) => Promise<void> | void>;
+/** A non-registry endpoint (status, metrics, health, token) and the methods it answers. */
+export interface SideRoute {
+  readonly methods: readonly string[];
+  handle(ctx: RequestContext): Promise<void> | void;
+}
+
+/** Non-registry endpoints by path. */
+export type SideRoutes = ReadonlyMap<string, SideRoute>;
 
 /** Called once per finished request, e.g. to count it in metrics. */
 export type RequestObserver = (ctx: RequestContext, status: number, seconds: number) => void;
@@ -54,6 +60,7 @@ export function createRequestHandler(options: {
           ms: Math.round(seconds * 1000 * 10) / 10,
           bytes: ctx.bytes,
           ...(ctx.repository === undefined ? {} : { repo: ctx.repository }),
+          ...(ctx.user === undefined ? {} : { user: ctx.user }),
           ...(ctx.cache === undefined ? {} : { cache: ctx.cache }),
           ...(ctx.errorCode === undefined ? {} : { error: ctx.errorCode }),
           ...(res.writableFinished ? {} : { aborted: true }),
@@ -77,7 +84,8 @@ async function dispatch(ctx: RequestContext, api: RegistryApi, sideRoutes: SideR
   }
   if (parsed.kind === "invalid") throw new OciError("NAME_INVALID", { message: parsed.reason });
   const side = sideRoutes.get(ctx.path);
-  if (side && (ctx.method === "GET" || ctx.method === "HEAD")) return side(ctx);
+  if (side?.methods.includes(ctx.method)) return side.handle(ctx);
+  if (side) throw new OciError("UNSUPPORTED", { message: `${ctx.method} is not supported here` });
   throw new OciError("NAME_UNKNOWN", { status: 404, message: `nothing at ${ctx.path}` });
 }
 

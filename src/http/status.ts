@@ -43,9 +43,10 @@ export function statusRoutes(options: {
     const text = await metrics.registry.metrics();
     sendBytes(ctx, 200, Buffer.from(text), { "content-type": metrics.registry.contentType });
   };
+  const read = ["GET", "HEAD"] as const;
   return new Map([
-    ["/api/status", status],
-    ["/metrics", metricsText],
-    ["/healthz", (ctx: RequestContext) => sendJson(ctx, 200, { ok: true })],
+    ["/api/status", { methods: read, handle: status }],
+    ["/metrics", { methods: read, handle: metricsText }],
+    ["/healthz", { methods: read, handle: (ctx: RequestContext) => sendJson(ctx, 200, { ok: true }) }],
   ]);
 }

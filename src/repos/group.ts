@@ -35,10 +35,26 @@ export class GroupRepository implements Repository {
   readonly members: readonly Repository[];
   readonly writer: RepositoryWriter | undefined;
 
-  constructor(name: string, members: readonly Repository[], pushTo: Repository | undefined) {
+  constructor(
+    name: string,
+    members: readonly Repository[],
+    pushTo: Repository | undefined,
+    writer: RepositoryWriter | undefined = pushTo?.writer,
+  ) {
     this.name = name;
     this.members = members;
-    this.writer = pushTo?.writer;
+    this.writer = writer;
+  }
+
+  /**
+   * The same group with only the members `canRead` admits (nested groups filtered alike): what
+   * one client may see through it. Pushes still go to the push_to member.
+   */
+  visibleTo(canRead: (member: Repository) => boolean): GroupRepository {
+    const members = this.members
+      .map((member) => (member instanceof GroupRepository ? member.visibleTo(canRead) : member))
+      .filter((member) => (member instanceof GroupRepository ? member.members.length > 0 : canRead(member)));
+    return new GroupRepository(this.name, members, undefined, this.writer);
   }
 
   /**

@@ -11,6 +11,27 @@ import type { RequestContext } from "../context.js";
 import { sendEmpty } from "../respond.js";
 import type { Target } from "./target.js";
 
+/** Pushes and deletes are audit events: who changed what, never with a secret. */
+function audit(
+  ctx: RequestContext,
+  event: "push" | "delete",
+  target: Target,
+  what: Record<string, string>,
+): void {
+  ctx.log.info(
+    {
+      audit: true,
+      event,
+      user: ctx.user ?? null,
+      remote: ctx.req.socket.remoteAddress,
+      repo: target.repository.writer?.name ?? target.repository.name,
+      name: target.name,
+      ...what,
+    },
+    event === "push" ? "manifest pushed" : "content deleted",
+  );
+}
+
 /** The write side of the target's repository, or the spec's 405 when it takes no pushes. */
 export function writerOf(target: Target): RepositoryWriter {
   const writer = target.repository.writer;
@@ -151,6 +172,7 @@ export async function putManifest(ctx: RequestContext, target: Target, reference
   const parsed = parseReference(reference);
   const bytes = await readManifestBody(ctx.req);
   const stored = await writer.putManifest(target.name, parsed, bytes, ctx.header("content-type"));
+  audit(ctx, "push", target, { reference, digest: stored.digest });
   sendEmpty(ctx, 201, {
     location: `/v2/${target.clientName}/manifests/${stored.digest}`,
     "docker-content-digest": stored.digest,
@@ -160,10 +182,12 @@ export async function putManifest(ctx: RequestContext, target: Target, reference
 
 export async function deleteManifest(ctx: RequestContext, target: Target, reference: string): Promise<void> {
   await writerOf(target).deleteManifest(target.name, parseReference(reference));
+  audit(ctx, "delete", target, { reference });
   sendEmpty(ctx, 202);
 }
 
 export async function deleteBlob(ctx: RequestContext, target: Target, digest: string): Promise<void> {
   await writerOf(target).deleteBlob(target.name, digest);
+  audit(ctx, "delete", target, { digest });
   sendEmpty(ctx, 202);
 }

@@ -1,0 +1,191 @@
+import Database from "better-sqlite3";
+import type { Scope } from "./rules.js";
+
+export interface UserRecord {
+  readonly name: string;
+  /** scrypt (wharf's own) or bcrypt (imported from htpasswd). */
+  readonly passwordHash: string;
+  readonly admin: boolean;
+  readonly groups: readonly string[];
+  readonly createdAt: number;
+}
+
+export interface ApiTokenRecord {
+  readonly id: string;
+  readonly user: string;
+  /** sha256 of the secret part: the secret itself is shown once and never stored. */
+  readonly secretHash: string;
+  readonly description: string;
+  readonly scopes: readonly Scope[];
+  readonly expiresAt: number | undefined;
+  readonly revokedAt: number | undefined;
+  readonly createdAt: number;
+}
+
+/**
+ * Users, API tokens and a few settings, kept apart from content metadata in `data/auth.db`.
+ * Async like MetadataStore, so a database server can stand behind it too.
+ */
+export interface AuthStore {
+  getUser(name: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<UserRecord[]>;
+  putUser(user: UserRecord): Promise<void>;
+  deleteUser(name: string): Promise<boolean>;
+  countUsers(): Promise<number>;
+  createToken(token: ApiTokenRecord): Promise<void>;
+  getToken(id: string): Promise<ApiTokenRecord | undefined>;
+  listTokens(): Promise<ApiTokenRecord[]>;
+  revokeToken(id: string, now: number): Promise<boolean>;
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE users (
+     name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, admin INTEGER NOT NULL,
+     groups TEXT NOT NULL, created_at INTEGER NOT NULL
+   );
+   CREATE TABLE api_tokens (
+     id TEXT PRIMARY KEY, user TEXT NOT NULL, secret_hash TEXT NOT NULL, description TEXT NOT NULL,
+     scopes TEXT NOT NULL, expires_at INTEGER, revoked_at INTEGER, created_at INTEGER NOT NULL
+   );
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+interface UserRow {
+  name: string;
+  password_hash: string;
+  admin: number;
+  groups: string;
+  created_at: number;
+}
+
+interface TokenRow {
+  id: string;
+  user: string;
+  secret_hash: string;
+  description: string;
+  scopes: string;
+  expires_at: number | null;
+  revoked_at: number | null;
+  created_at: number;
+}
+
+const toUser = (row: UserRow): UserRecord => ({
+  name: row.name,
+  passwordHash: row.password_hash,
+  admin: row.admin === 1,
+  groups: JSON.parse(row.groups) as string[],
+  createdAt: row.created_at,
+});
+
+const toToken = (row: TokenRow): ApiTokenRecord => ({
+  id: row.id,
+  user: row.user,
+  secretHash: row.secret_hash,
+  description: row.description,
+  scopes: JSON.parse(row.scopes) as Scope[],
+  expiresAt: row.expires_at ?? undefined,
+  revokedAt: row.revoked_at ?? undefined,
+  createdAt: row.created_at,
+});
+
+/** The embedded AuthStore. */
+export class SqliteAuthStore implements AuthStore {
+  readonly #db: Database.Database;
+
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.pragma("journal_mode = WAL");
+    this.#db.pragma("busy_timeout = 5000");
+    const version = this.#db.pragma("user_version", { simple: true }) as number;
+    for (let next = version; next < MIGRATIONS.length; next++) {
+      this.#db.transaction(() => {
+        this.#db.exec(MIGRATIONS[next] as string);
+        this.#db.pragma(`user_version = ${next + 1}`);
+      })();
+    }
+  }
+
+  async getUser(name: string): Promise<UserRecord | undefined> {
+    const row = this.#db.prepare<[string], UserRow>("SELECT * FROM users WHERE name = ?").get(name);
+    return row ? toUser(row) : undefined;
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    return this.#db.prepare<[], UserRow>("SELECT * FROM users ORDER BY name").all().map(toUser);
+  }
+
+  async putUser(user: UserRecord): Promise<void> {
+    this.#db
+      .prepare(
+        `INSERT INTO users (name, password_hash, admin, groups, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, admin = excluded.admin,
+           groups = excluded.groups`,
+      )
+      .run(user.name, user.passwordHash, user.admin ? 1 : 0, JSON.stringify(user.groups), user.createdAt);
+  }
+
+  async deleteUser(name: string): Promise<boolean> {
+    return this.#db.transaction(() => {
+      this.#db.prepare("DELETE FROM api_tokens WHERE user = ?").run(name);
+      return this.#db.prepare("DELETE FROM users WHERE name = ?").run(name).changes > 0;
+    })();
+  }
+
+  async countUsers(): Promise<number> {
+    return (this.#db.prepare<[], { n: number }>("SELECT count(*) AS n FROM users").get() as { n: number }).n;
+  }
+
+  async createToken(token: ApiTokenRecord): Promise<void> {
+    this.#db
+      .prepare(
+        `INSERT INTO api_tokens (id, user, secret_hash, description, scopes, expires_at, revoked_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, NULL, ?)`,
+      )
+      .run(
+        token.id,
+        token.user,
+        token.secretHash,
+        token.description,
+        JSON.stringify(token.scopes),
+        token.expiresAt ?? null,
+        token.createdAt,
+      );
+  }
+
+  async getToken(id: string): Promise<ApiTokenRecord | undefined> {
+    const row = this.#db.prepare<[string], TokenRow>("SELECT * FROM api_tokens WHERE id = ?").get(id);
+    return row ? toToken(row) : undefined;
+  }
+
+  async listTokens(): Promise<ApiTokenRecord[]> {
+    return this.#db.prepare<[], TokenRow>("SELECT * FROM api_tokens ORDER BY created_at").all().map(toToken);
+  }
+
+  async revokeToken(id: string, now: number): Promise<boolean> {
+    return (
+      this.#db
+        .prepare("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .run(now, id).changes > 0
+    );
+  }
+
+  async getSetting(key: string): Promise<string | undefined> {
+    return this.#db.prepare<[string], { value: string }>("SELECT value FROM settings WHERE key = ?").get(key)
+      ?.value;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    this.#db
+      .prepare(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      )
+      .run(key, value);
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+}

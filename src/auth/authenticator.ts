@@ -1,0 +1,122 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { ApiTokenRecord, AuthStore, UserRecord } from "./auth-store.js";
+import { hashPassword, verifyPassword } from "./passwords.js";
+import type { Principal, Scope } from "./rules.js";
+
+/** API tokens read `wharf_<id>_<secret>`: the id finds the record, the secret proves possession. */
+const API_TOKEN = /^wharf_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+
+/** A successful password check is remembered this long: scrypt is slow by design, clients send Basic on every request. */
+const CACHE_MS = 60_000;
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
+
+export function principalOf(user: UserRecord, scopes?: readonly Scope[]): Principal {
+  return { name: user.name, admin: user.admin, groups: user.groups, ...(scopes ? { scopes } : {}) };
+}
+
+export interface NewApiToken {
+  readonly record: ApiTokenRecord;
+  /** The token to hand to the robot: shown once, never stored. */
+  readonly secret: string;
+}
+
+/**
+ * Turns credentials into principals: a user's password (scrypt, or bcrypt from htpasswd) or an
+ * API token used as the password. Never logs or keeps a secret; remembers only a digest of
+ * recently accepted credentials.
+ */
+export class Authenticator {
+  readonly #store: AuthStore;
+  readonly #recent = new Map<string, { principal: Principal; until: number }>();
+
+  constructor(store: AuthStore) {
+    this.#store = store;
+  }
+
+  get store(): AuthStore {
+    return this.#store;
+  }
+
+  /** The principal for `username`/`password`, or undefined when they do not match. */
+  async check(username: string, password: string, now = Date.now()): Promise<Principal | undefined> {
+    const key = sha256(`${username}\u0000${password}`).toString("base64");
+    const recent = this.#recent.get(key);
+    if (recent && recent.until > now) return recent.principal;
+    const principal = API_TOKEN.test(password)
+      ? await this.#fromApiToken(username, password, now)
+      : await this.#fromPassword(username, password);
+    if (principal) this.#recent.set(key, { principal, until: now + CACHE_MS });
+    if (this.#recent.size > 10_000) this.#recent.clear();
+    return principal;
+  }
+
+  async #fromPassword(username: string, password: string): Promise<Principal | undefined> {
+    const user = await this.#store.getUser(username);
+    if (!user || !(await verifyPassword(password, user.passwordHash))) return undefined;
+    return principalOf(user);
+  }
+
+  async #fromApiToken(username: string, token: string, now: number): Promise<Principal | undefined> {
+    const [, id, secret] = API_TOKEN.exec(token) as unknown as [string, string, string];
+    const record = await this.#store.getToken(id);
+    if (!record || record.revokedAt !== undefined) return undefined;
+    if (record.expiresAt !== undefined && record.expiresAt <= now) return undefined;
+    const expected = Buffer.from(record.secretHash, "hex");
+    if (!timingSafeEqual(expected, sha256(secret))) return undefined;
+    // The user name must be the token's owner (any name would do, but a mismatch is a mistake worth refusing).
+    if (username !== record.user) return undefined;
+    const user = await this.#store.getUser(record.user);
+    return user ? principalOf(user, record.scopes) : undefined;
+  }
+
+  /** The principal a registry token's subject stands for now (a deleted user stands for nobody). */
+  async forSubject(subject: string): Promise<Principal | undefined> {
+    if (subject === "") return undefined;
+    const user = await this.#store.getUser(subject);
+    return user ? principalOf(user) : undefined;
+  }
+
+  /** Forgets remembered checks, after a password change, a deletion or a revocation. */
+  forget(): void {
+    this.#recent.clear();
+  }
+
+  async setPassword(user: Omit<UserRecord, "passwordHash" | "createdAt">, password: string): Promise<void> {
+    const existing = await this.#store.getUser(user.name);
+    await this.#store.putUser({
+      ...user,
+      passwordHash: await hashPassword(password),
+      createdAt: existing?.createdAt ?? Date.now(),
+    });
+    this.forget();
+  }
+
+  async createApiToken(
+    user: string,
+    options: { description: string; scopes: readonly Scope[]; expiresAt: number | undefined },
+  ): Promise<NewApiToken> {
+    const id = randomBytes(8).toString("hex");
+    const secret = randomBytes(32).toString("base64url");
+    const record: ApiTokenRecord = {
+      id,
+      user,
+      secretHash: sha256(secret).toString("hex"),
+      description: options.description,
+      scopes: options.scopes,
+      expiresAt: options.expiresAt,
+      revokedAt: undefined,
+      createdAt: Date.now(),
+    };
+    await this.#store.createToken(record);
+    return { record, secret: `wharf_${id}_${secret}` };
+  }
+
+  async revokeApiToken(id: string): Promise<boolean> {
+    const revoked = await this.#store.revokeToken(id, Date.now());
+    this.forget();
+    return revoked;
+  }
+}

@@ -1,0 +1,48 @@
+import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import bcrypt from "bcryptjs";
+
+/**
+ * scrypt is memory-hard (here 32 MiB per hash): a stolen database is expensive to attack.
+ * The parameters are stored with each hash so they can be raised later without a migration.
+ */
+const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keyLength: 32, maxmem: 64 * 1024 * 1024 } as const;
+
+function scryptAsync(password: string, salt: Buffer, N: number, r: number, p: number): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(password, salt, SCRYPT.keyLength, { N, r, p, maxmem: SCRYPT.maxmem }, (error, key) =>
+      error ? reject(error) : resolve(key),
+    ),
+  );
+}
+
+/** `$scrypt$N=32768,r=8,p=1$<salt base64>$<key base64>` */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(password, salt, SCRYPT.N, SCRYPT.r, SCRYPT.p);
+  return `$scrypt$N=${SCRYPT.N},r=${SCRYPT.r},p=${SCRYPT.p}$${salt.toString("base64")}$${key.toString("base64")}`;
+}
+
+/** bcrypt, as htpasswd -B and registry:v2 write it ($2y$, $2a$, $2b$). */
+export function isBcrypt(hash: string): boolean {
+  return /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash);
+}
+
+/**
+ * Checks a password against a stored hash: wharf's own scrypt hashes, or bcrypt hashes imported
+ * from an htpasswd file. Anything else never matches.
+ */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  if (isBcrypt(stored)) return bcrypt.compare(password, stored.replace(/^\$2y\$/, "$2b$"));
+  const match = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(stored);
+  if (!match) return false;
+  const [, N, r, p, salt, key] = match as unknown as [string, string, string, string, string, string];
+  const expected = Buffer.from(key, "base64");
+  const actual = await scryptAsync(password, Buffer.from(salt, "base64"), Number(N), Number(r), Number(p));
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+/** A password for the first admin when none is given: 24 characters from a 62-letter alphabet. */
+export function generatePassword(): string {
+  const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+  return Array.from(randomBytes(24), (byte) => alphabet[byte % alphabet.length]).join("");
+}

@@ -1,0 +1,127 @@
+export const ACTIONS = ["pull", "push", "delete", "admin"] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** Who is asking. Anonymous has no name; an API token narrows its user's rights to its scopes. */
+export interface Principal {
+  readonly name: string | undefined;
+  readonly admin: boolean;
+  readonly groups: readonly string[];
+  /** Set for API tokens: the most the token may do, whatever its user could. */
+  readonly scopes?: readonly Scope[];
+}
+
+export const ANONYMOUS: Principal = Object.freeze({ name: undefined, admin: false, groups: [] });
+
+/** Where a grant applies: repository and image-name patterns (`*` within a path segment, `**` across). */
+export interface Scope {
+  readonly repositories: readonly string[];
+  readonly names: readonly string[];
+  readonly actions: readonly Action[];
+}
+
+export interface Rule extends Omit<Scope, "actions"> {
+  readonly anonymous: readonly Action[];
+  readonly authenticated: readonly Action[];
+  readonly users: Readonly<Record<string, readonly Action[]>>;
+  readonly groups: Readonly<Record<string, readonly Action[]>>;
+}
+
+function globToRegExp(glob: string): RegExp {
+  let pattern = "";
+  for (let i = 0; i < glob.length; i++) {
+    const char = glob[i] as string;
+    if (char === "*" && glob[i + 1] === "*") {
+      pattern += ".*";
+      i++;
+    } else if (char === "*") pattern += "[^/]*";
+    else pattern += char.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+  }
+  return new RegExp(`^${pattern}$`);
+}
+
+const compiled = new Map<string, RegExp>();
+export function matchesGlob(glob: string, value: string): boolean {
+  let regexp = compiled.get(glob);
+  if (!regexp) {
+    regexp = globToRegExp(glob);
+    compiled.set(glob, regexp);
+  }
+  return regexp.test(value);
+}
+
+function covers(scope: Omit<Scope, "actions">, repository: string, name: string): boolean {
+  return (
+    scope.repositories.some((glob) => matchesGlob(glob, repository)) &&
+    scope.names.some((glob) => matchesGlob(glob, name))
+  );
+}
+
+/**
+ * The access rules: each rule names repositories and image names, and grants actions to
+ * anonymous clients, to any authenticated user, to named users and to groups. Grants add up;
+ * nothing is granted unless a rule says so; admins may do everything.
+ */
+export class AccessRules {
+  readonly rules: readonly Rule[];
+
+  constructor(rules: readonly Rule[]) {
+    this.rules = rules;
+  }
+
+  /** Everything `principal` may do with `name` in `repository`. */
+  actions(principal: Principal, repository: string, name: string): Set<Action> {
+    const granted = new Set<Action>();
+    if (principal.admin) for (const action of ACTIONS) granted.add(action);
+    for (const rule of this.rules) {
+      if (!covers(rule, repository, name)) continue;
+      for (const action of rule.anonymous) granted.add(action);
+      if (principal.name === undefined) continue;
+      for (const action of rule.authenticated) granted.add(action);
+      for (const action of rule.users[principal.name] ?? []) granted.add(action);
+      for (const group of principal.groups)
+        for (const action of rule.groups[group] ?? []) granted.add(action);
+    }
+    if (principal.scopes) {
+      const scopes = principal.scopes;
+      for (const action of [...granted]) {
+        if (!scopes.some((scope) => scope.actions.includes(action) && covers(scope, repository, name))) {
+          granted.delete(action);
+        }
+      }
+    }
+    return granted;
+  }
+
+  allows(principal: Principal, repository: string, name: string, action: Action): boolean {
+    return this.actions(principal, repository, name).has(action);
+  }
+}
+
+/**
+ * What a site gets without writing rules: anyone may pull from proxy repositories (it is public
+ * content), a user may pull anything and push to hosted repositories, deletes and administration
+ * are for admins.
+ */
+export function defaultRules(proxies: readonly string[]): Rule[] {
+  const none = { users: {}, groups: {} };
+  return [
+    ...(proxies.length > 0
+      ? [
+          {
+            repositories: proxies,
+            names: ["**"],
+            anonymous: ["pull"] as Action[],
+            authenticated: [],
+            ...none,
+          },
+        ]
+      : []),
+    {
+      repositories: ["*"],
+      names: ["**"],
+      anonymous: [],
+      authenticated: ["pull", "push"] as Action[],
+      ...none,
+    },
+  ];
+}

@@ -1,0 +1,123 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { AuthConfig, Config } from "../config/schema.js";
+import type { AuthStore } from "./auth-store.js";
+import { SqliteAuthStore } from "./auth-store.js";
+import { Authenticator } from "./authenticator.js";
+import { parseHtpasswd } from "./htpasswd.js";
+import { generatePassword } from "./passwords.js";
+import { AccessRules, defaultRules, type Rule } from "./rules.js";
+import { TokenSigner } from "./token-signer.js";
+
+export interface AuthServices {
+  readonly store: AuthStore;
+  readonly authenticator: Authenticator;
+  readonly signer: TokenSigner;
+  readonly rules: AccessRules;
+  readonly config: AuthConfig;
+}
+
+/** The data directory's auth files: users and tokens, and the token signing key. */
+export function authPaths(dataDir: string): { database: string; signingKey: string } {
+  return { database: join(dataDir, "auth.db"), signingKey: join(dataDir, "auth", "token-signing-key.pem") };
+}
+
+function rulesOf(config: Config, auth: AuthConfig): Rule[] {
+  if (auth.rules) return auth.rules;
+  const proxies = Object.entries(config.repositories).flatMap(([name, repo]) =>
+    repo.type === "proxy" ? [name] : [],
+  );
+  return defaultRules(proxies);
+}
+
+/** Users of an htpasswd file (bcrypt, as registry:v2 uses) become wharf users; others stay as they are. */
+async function importHtpasswd(path: string, authenticator: Authenticator, audit: Logger): Promise<void> {
+  const { entries, skipped } = parseHtpasswd(await readFile(path, "utf8"));
+  for (const { line, reason } of skipped)
+    audit.warn({ event: "htpasswd.skipped", file: path, line, reason }, "htpasswd line not imported");
+  for (const entry of entries) {
+    const existing = await authenticator.store.getUser(entry.user);
+    if (existing?.passwordHash === entry.hash) continue;
+    await authenticator.store.putUser({
+      name: entry.user,
+      passwordHash: entry.hash,
+      admin: existing?.admin ?? false,
+      groups: existing?.groups ?? [],
+      createdAt: existing?.createdAt ?? Date.now(),
+    });
+    audit.info(
+      { event: existing ? "user.updated" : "user.created", user: entry.user, source: path },
+      "user imported",
+    );
+  }
+  authenticator.forget();
+}
+
+/**
+ * The first start with authentication creates an admin. Its password comes from
+ * WHARF_ADMIN_PASSWORD or is generated and printed once on stderr: it never reaches the log.
+ */
+async function ensureAdmin(
+  authenticator: Authenticator,
+  audit: Logger,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
+  if ((await authenticator.store.countUsers()) > 0) return;
+  const given = env.WHARF_ADMIN_PASSWORD;
+  const password = given && given.length > 0 ? given : generatePassword();
+  await authenticator.setPassword({ name: "admin", admin: true, groups: [] }, password);
+  audit.info(
+    {
+      event: "user.created",
+      user: "admin",
+      admin: true,
+      source: given ? "WHARF_ADMIN_PASSWORD" : "generated",
+    },
+    "first admin created",
+  );
+  if (!given) {
+    process.stderr.write(
+      `\nwharf: created the first user "admin" with password ${password}\n` +
+        "wharf: it is shown this once; change it with `wharf user passwd admin`.\n\n",
+    );
+  }
+}
+
+/** Rule changes between runs are audit events: the rules live in the configuration file. */
+async function auditRuleChanges(store: AuthStore, rules: readonly Rule[], audit: Logger): Promise<void> {
+  const lines = rules.map((rule) => JSON.stringify(rule));
+  const digest = createHash("sha256").update(lines.join("\n")).digest("hex");
+  const previous = await store.getSetting("rules");
+  if (previous === undefined) {
+    audit.info({ event: "rules.loaded", rules: rules.length, digest }, "access rules");
+  } else {
+    const before = (JSON.parse(previous) as { lines: string[] }).lines;
+    if (before.join("\n") === lines.join("\n")) return;
+    const added = lines.filter((line) => !before.includes(line)).map((line) => JSON.parse(line) as Rule);
+    const removed = before.filter((line) => !lines.includes(line)).map((line) => JSON.parse(line) as Rule);
+    audit.info({ event: "rules.changed", added, removed, digest }, "access rules changed");
+  }
+  await store.setSetting("rules", JSON.stringify({ lines, digest }));
+}
+
+/** Opens users, tokens and the signing key, imports htpasswd, creates the first admin, loads the rules. */
+export async function openAuth(
+  config: Config,
+  dataDir: string,
+  audit: Logger,
+  env = process.env,
+): Promise<AuthServices | undefined> {
+  const auth = config.auth;
+  if (!auth?.enabled) return undefined;
+  const paths = authPaths(dataDir);
+  const store = new SqliteAuthStore(paths.database);
+  const authenticator = new Authenticator(store);
+  const signer = await TokenSigner.open(paths.signingKey, auth.service);
+  if (auth.htpasswd) await importHtpasswd(auth.htpasswd, authenticator, audit);
+  await ensureAdmin(authenticator, audit, env);
+  const rules = rulesOf(config, auth);
+  await auditRuleChanges(store, rules, audit);
+  return { store, authenticator, signer, rules: new AccessRules(rules), config: auth };
+}

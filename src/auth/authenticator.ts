@@ -6,8 +6,11 @@ import type { Principal, Scope } from "./rules.js";
 /** API tokens read `wharf_<id>_<secret>`: the id finds the record, the secret proves possession. */
 const API_TOKEN = /^wharf_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
-/** A successful password check is remembered this long: scrypt is slow by design, clients send Basic on every request. */
-const CACHE_MS = 60_000;
+/**
+ * A successful check is remembered this long: scrypt is slow by design and clients send Basic on
+ * every request. Short, so a revocation made elsewhere (the CLI) takes effect within seconds.
+ */
+const CACHE_MS = 10_000;
 
 function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();

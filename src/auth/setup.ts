@@ -80,7 +80,7 @@ async function ensureAdmin(
   if (!given) {
     process.stderr.write(
       `\nwharf: created the first user "admin" with password ${password}\n` +
-        "wharf: it is shown this once; change it with `wharf user passwd admin`.\n\n",
+        "wharf: it is shown this once; change it with `wharf user add admin --admin --password-stdin`.\n\n",
     );
   }
 }

@@ -5,6 +5,7 @@ import { registerClientConfig } from "./client-config.js";
 import { registerConfigCheck } from "./config-check.js";
 import { registerGc } from "./gc.js";
 import { registerServe } from "./serve.js";
+import { registerTokens, registerUsers } from "./users.js";
 
 const program = new Command()
   .name("wharf")
@@ -16,6 +17,8 @@ registerServe(program);
 registerConfigCheck(program);
 registerClientConfig(program);
 registerGc(program);
+registerUsers(program);
+registerTokens(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError) {

@@ -1,0 +1,212 @@
+import { mkdir, readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { pino } from "pino";
+import { SqliteAuthStore } from "../auth/auth-store.js";
+import { Authenticator } from "../auth/authenticator.js";
+import { isValidUserName, parseHtpasswd } from "../auth/htpasswd.js";
+import { generatePassword } from "../auth/passwords.js";
+import { ACTIONS, type Action, type Scope } from "../auth/rules.js";
+import { authPaths } from "../auth/setup.js";
+import { parseDuration } from "../config/duration.js";
+import { type CommonOptions, configFrom, withConfigOptions } from "./options.js";
+
+/** Audit events of the CLI go to stderr as JSON lines, like the server's; stdout stays for the user. */
+const audit = pino(
+  { base: { service: "wharf", audit: true }, timestamp: pino.stdTimeFunctions.isoTime },
+  pino.destination(2),
+);
+
+async function withAuthenticator<T>(
+  options: CommonOptions,
+  work: (authenticator: Authenticator) => Promise<T>,
+): Promise<T> {
+  const config = await configFrom(options);
+  const dataDir = resolve(config.data_dir);
+  await mkdir(dataDir, { recursive: true });
+  const store = new SqliteAuthStore(authPaths(dataDir).database);
+  try {
+    return await work(new Authenticator(store));
+  } finally {
+    await store.close();
+  }
+}
+
+async function readPassword(
+  fromStdin: boolean | undefined,
+): Promise<{ password: string; generated: boolean }> {
+  if (!fromStdin) return { password: generatePassword(), generated: true };
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
+  const password = Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
+  if (password.length < 8) throw new Error("passwords have at least 8 characters");
+  return { password, generated: false };
+}
+
+/** `REPO[/NAME-PATTERN]:ACTIONS`, e.g. `docker-internal/team/**:pull,push`. */
+export function parseScope(text: string): Scope {
+  const colon = text.lastIndexOf(":");
+  const where = colon > 0 ? text.slice(0, colon) : "";
+  const actions = (colon > 0 ? text.slice(colon + 1) : "").split(",").filter((a) => a !== "");
+  if (
+    where === "" ||
+    actions.length === 0 ||
+    !actions.every((a) => (ACTIONS as readonly string[]).includes(a))
+  ) {
+    throw new Error(`scope "${text}" is not REPOSITORY[/NAME-PATTERN]:pull,push,delete`);
+  }
+  const slash = where.indexOf("/");
+  return {
+    repositories: [slash < 0 ? where : where.slice(0, slash)],
+    names: [slash < 0 ? "**" : where.slice(slash + 1)],
+    actions: actions as Action[],
+  };
+}
+
+export function registerUsers(program: Command): void {
+  const user = program.command("user").description("manage the users wharf's authentication knows");
+  withConfigOptions(
+    user
+      .command("add")
+      .argument("<name>")
+      .description(
+        "create a user or change one (password from stdin with --password-stdin, else generated and printed)",
+      )
+      .option("--admin", "may do everything, including managing users")
+      .option("--group <group...>", "groups the user belongs to (access rules can name them)")
+      .option("--password-stdin", "read the password from standard input"),
+  ).action(
+    async (
+      name: string,
+      options: CommonOptions & { admin?: boolean; group?: string[]; passwordStdin?: boolean },
+    ) => {
+      if (!isValidUserName(name)) throw new Error(`"${name}" is not a valid user name`);
+      const { password, generated } = await readPassword(options.passwordStdin);
+      await withAuthenticator(options, (authenticator) =>
+        authenticator.setPassword(
+          { name, admin: options.admin === true, groups: options.group ?? [] },
+          password,
+        ),
+      );
+      audit.info(
+        { event: "user.saved", user: name, admin: options.admin === true, groups: options.group ?? [] },
+        "user saved",
+      );
+      process.stdout.write(
+        generated ? `user ${name}: password ${password} (shown once)\n` : `user ${name} saved\n`,
+      );
+    },
+  );
+  withConfigOptions(user.command("list").description("list users")).action(async (options: CommonOptions) => {
+    const users = await withAuthenticator(options, (authenticator) => authenticator.store.listUsers());
+    for (const u of users) {
+      process.stdout.write(
+        `${u.name}${u.admin ? " (admin)" : ""}${u.groups.length ? ` groups: ${u.groups.join(", ")}` : ""}\n`,
+      );
+    }
+  });
+  withConfigOptions(
+    user.command("delete").argument("<name>").description("delete a user and its API tokens"),
+  ).action(async (name: string, options: CommonOptions) => {
+    const deleted = await withAuthenticator(options, (authenticator) => authenticator.store.deleteUser(name));
+    if (!deleted) throw new Error(`no user ${name}`);
+    audit.info({ event: "user.deleted", user: name }, "user deleted");
+    process.stdout.write(`user ${name} deleted\n`);
+  });
+  withConfigOptions(
+    user
+      .command("import")
+      .argument("<htpasswd>")
+      .description("import the bcrypt users of an htpasswd file (as registry:v2 uses)"),
+  ).action(async (file: string, options: CommonOptions) => {
+    const { entries, skipped } = parseHtpasswd(await readFile(file, "utf8"));
+    await withAuthenticator(options, async (authenticator) => {
+      for (const entry of entries) {
+        const existing = await authenticator.store.getUser(entry.user);
+        await authenticator.store.putUser({
+          name: entry.user,
+          passwordHash: entry.hash,
+          admin: existing?.admin ?? false,
+          groups: existing?.groups ?? [],
+          createdAt: existing?.createdAt ?? Date.now(),
+        });
+        audit.info({ event: "user.saved", user: entry.user, source: file }, "user imported");
+      }
+    });
+    for (const { line, reason } of skipped) process.stderr.write(`${file}:${line}: skipped: ${reason}\n`);
+    process.stdout.write(`imported ${entries.length} users\n`);
+  });
+}
+
+export function registerTokens(program: Command): void {
+  const token = program.command("token").description("manage API tokens for CI robots");
+  withConfigOptions(
+    token
+      .command("create")
+      .requiredOption("--user <name>", "the user the token acts for (it never gets more than this user)")
+      .option(
+        "--scope <scope...>",
+        "REPOSITORY[/NAME-PATTERN]:ACTIONS, e.g. docker-internal/team/**:pull,push",
+      )
+      .option("--expires <duration>", "lifetime, e.g. 30d or 12h (default: never)")
+      .option("--description <text>", "what the token is for", "")
+      .description("create an API token; it is printed once"),
+  ).action(
+    async (
+      options: CommonOptions & { user: string; scope?: string[]; expires?: string; description: string },
+    ) => {
+      const scopes = (options.scope ?? []).map(parseScope);
+      const lifetime = options.expires === undefined ? undefined : parseDuration(options.expires);
+      if (options.expires !== undefined && lifetime === undefined)
+        throw new Error(`--expires ${options.expires} is not a duration`);
+      const created = await withAuthenticator(options, async (authenticator) => {
+        if (!(await authenticator.store.getUser(options.user))) throw new Error(`no user ${options.user}`);
+        return authenticator.createApiToken(options.user, {
+          description: options.description,
+          scopes:
+            scopes.length > 0 ? scopes : [{ repositories: ["*"], names: ["**"], actions: [...ACTIONS] }],
+          expiresAt: lifetime === undefined ? undefined : Date.now() + lifetime,
+        });
+      });
+      audit.info(
+        {
+          event: "token.created",
+          user: options.user,
+          token: created.record.id,
+          scopes: created.record.scopes,
+          expiresAt: created.record.expiresAt,
+        },
+        "API token created",
+      );
+      process.stdout.write(
+        `token ${created.record.id} for ${options.user}: ${created.secret}\n(use it as the password of ${options.user}; shown once)\n`,
+      );
+    },
+  );
+  withConfigOptions(token.command("list").description("list API tokens (never their secrets)")).action(
+    async (options: CommonOptions) => {
+      const tokens = await withAuthenticator(options, (authenticator) => authenticator.store.listTokens());
+      for (const t of tokens) {
+        const state = t.revokedAt
+          ? "revoked"
+          : t.expiresAt && t.expiresAt < Date.now()
+            ? "expired"
+            : "active";
+        const scopes = t.scopes
+          .map((s) => `${s.repositories.join("|")}/${s.names.join("|")}:${s.actions.join(",")}`)
+          .join(" ");
+        process.stdout.write(`${t.id} ${t.user} ${state} ${scopes} ${t.description}\n`);
+      }
+    },
+  );
+  withConfigOptions(token.command("revoke").argument("<id>").description("revoke an API token")).action(
+    async (id: string, options: CommonOptions) => {
+      const revoked = await withAuthenticator(options, (authenticator) => authenticator.revokeApiToken(id));
+      if (!revoked) throw new Error(`no active token ${id}`);
+      audit.info({ event: "token.revoked", token: id }, "API token revoked");
+      process.stdout.write(`token ${id} revoked\n`);
+    },
+  );
+}

@@ -68,6 +68,16 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   const router = buildRouter(config, { stores, dispatcher, logger, metrics });
   const audit = logger.child({ audit: true });
   const auth = await openAuth(config, dataDir, audit);
+  if (!auth) {
+    for (const [name, repository] of Object.entries(config.repositories)) {
+      if (repository.type === "hosted") {
+        logger.warn(
+          { repo: name },
+          "anyone can push to and delete from this repository: add an auth section to the configuration",
+        );
+      }
+    }
+  }
   const api = new RegistryApi(router, auth ? tokenAccess(auth, audit) : OPEN_ACCESS);
   const sideRoutes: SideRoutes = new Map([
     ...statusRoutes({ router, metrics, startedAt: Date.now() }),

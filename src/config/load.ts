@@ -106,7 +106,10 @@ function registryEnvironment(env: Env): Record<string, unknown> {
   upstream.library_prefix = env.WHARF_LIBRARY_PREFIX ? env.WHARF_LIBRARY_PREFIX !== "false" : true;
   const repository: Record<string, unknown> = { type: "proxy", upstream };
   if (env.WHARF_TAG_TTL) repository.tag_ttl = env.WHARF_TAG_TTL;
-  return { repositories: { "docker-hub": repository } };
+  // registry:v2's `auth.htpasswd`: its users log in through wharf's token protocol instead.
+  const htpasswd = env.REGISTRY_AUTH_HTPASSWD_PATH;
+  const auth = htpasswd ? { auth: { htpasswd } } : env.WHARF_AUTH === "on" ? { auth: {} } : {};
+  return { repositories: { "docker-hub": repository }, ...auth };
 }
 
 function zodProblems(error: z.ZodError, locate: Locator): ConfigProblem[] {

@@ -10,6 +10,7 @@ import { tokenAccess, tokenRoute } from "./http/auth-wiring.js";
 import type { ListenerInfo } from "./http/context.js";
 import { RegistryApi } from "./http/registry-api.js";
 import { sendfileAvailable } from "./http/sendfile.js";
+import { ServedCertificate } from "./http/served-certificate.js";
 import {
   createHttpServer,
   createRequestHandler,
@@ -31,6 +32,8 @@ function purgeInterval(expireAfterMs: number): number {
 export interface Listening {
   readonly address: string;
   readonly port: number;
+  /** HTTPS (the configuration has a `tls` section). */
+  readonly tls: boolean;
   readonly repository?: string;
 }
 
@@ -61,6 +64,9 @@ async function listen(server: Server, host: string | undefined, port: number): P
 
 /** Builds wharf from a validated configuration and starts its listeners. */
 export async function startWharf(config: Config, logger: Logger): Promise<Wharf> {
+  // First, so a certificate that cannot be served stops the start before anything is opened. With
+  // one, every listener speaks HTTPS only: a plain port beside it would invite clients to skip TLS.
+  const certificate = config.tls === undefined ? undefined : await ServedCertificate.open(config.tls, logger);
   const dataDir = resolve(config.data_dir);
   const stores = await openStores(dataDir, logger, { maxBytes: config.uploads.max_size });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
@@ -102,12 +108,14 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     const server = createHttpServer(
       createRequestHandler({ api, sideRoutes, logger, listener: info, observe }),
       timeouts,
+      certificate,
     );
     const { host, port } = parseListen(address);
     const bound = await listen(server, host, port);
     servers.push(server);
-    listening.push({ address: bound.address, port: bound.port, ...info });
-    logger.info({ address: bound.address, port: bound.port, ...info }, "listening");
+    const entry = { address: bound.address, port: bound.port, tls: certificate !== undefined, ...info };
+    listening.push(entry);
+    logger.info(entry, "listening");
   };
   await bind(config.listen, {});
   for (const [name, repository] of Object.entries(config.repositories)) {
@@ -135,7 +143,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     router,
     async close() {
       clearInterval(purge);
-      await auth?.store.close();
+      certificate?.close();
       await Promise.all(
         servers.map(
           (server) =>
@@ -146,6 +154,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
         ),
       );
       await dispatcher.close();
+      await auth?.store.close();
       await stores.meta.close();
     },
   };

@@ -1,6 +1,9 @@
+import { X509Certificate } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { Command } from "commander";
 import { clientSnippets } from "../config/client-snippets.js";
+import { certificateNames, summarize } from "../http/tls.js";
 import { type CommonOptions, configFrom, withConfigOptions } from "./options.js";
 
 interface ClientConfigOptions extends CommonOptions {
@@ -16,6 +19,26 @@ function clientAddress(listen: string, host: string | undefined): string {
   return `${reachable}:${port}`;
 }
 
+/** Snippets naming a host the certificate does not cover would only teach clients to fail. */
+async function warnUnlessCovered(certFile: string, address: string): Promise<void> {
+  const host = address.slice(0, address.lastIndexOf(":"));
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(await readFile(certFile));
+  } catch (error) {
+    process.stderr.write(
+      `wharf: cannot read the certificate to check it names ${host}: ${(error as Error).message}\n`,
+    );
+    return;
+  }
+  if (certificateNames(certificate, host)) return;
+  const names = summarize(certificate).names.join(", ") || "no names";
+  process.stderr.write(
+    `wharf: warning: the certificate in ${certFile} is not valid for ${host} (it has ${names}); ` +
+      "clients reaching wharf by that name will refuse it\n",
+  );
+}
+
 export function registerClientConfig(program: Command): void {
   withConfigOptions(
     program
@@ -27,8 +50,8 @@ export function registerClientConfig(program: Command): void {
       ),
   ).action(async (options: ClientConfigOptions) => {
     const config = await configFrom(options);
-    process.stdout.write(
-      clientSnippets(config, { address: clientAddress(config.listen, options.host), insecure: true }),
-    );
+    const address = clientAddress(config.listen, options.host);
+    if (config.tls !== undefined) await warnUnlessCovered(config.tls.cert, address);
+    process.stdout.write(clientSnippets(config, { address, insecure: config.tls === undefined }));
   });
 }

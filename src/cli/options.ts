@@ -16,8 +16,10 @@ export function withConfigOptions(command: Command): Command {
     .option("-l, --listen <addr>", "main listener, host:port or :port (overrides listen)");
 }
 
-export function configFrom(options: CommonOptions): Promise<Readonly<Config>> {
+/** `checkFiles`: also read the TLS certificate and key, for commands that serve with them. */
+export function configFrom(options: CommonOptions, checkFiles = false): Promise<Readonly<Config>> {
   const load: LoadOptions = {
+    checkFiles,
     ...(options.config ? { file: options.config } : {}),
     ...(options.data ? { dataDir: options.data } : {}),
     ...(options.listen ? { listen: options.listen } : {}),

@@ -9,7 +9,7 @@ export function registerServe(program: Command): void {
       .command("serve")
       .description("run the registry (without --config: a Docker Hub cache on :5000 with data in ./data)"),
   ).action(async (options: CommonOptions) => {
-    const config = await configFrom(options);
+    const config = await configFrom(options, true);
     const logger = createLogger(config.log.level);
     const wharf = await startWharf(config, logger);
     let stopping = false;

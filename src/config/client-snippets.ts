@@ -9,6 +9,10 @@ export interface SnippetOptions {
   readonly insecure: boolean;
 }
 
+// Over HTTPS a certificate from a public CA needs nothing more; one from the site's own CA needs
+// that CA where each client looks for it, which is said next to each snippet.
+const PRIVATE_CA = "wharf's certificate is from a private CA?";
+
 /** A proxy repository as clients know its upstream: the registry name they pull from. */
 interface Mirror {
   readonly repository: string;
@@ -45,11 +49,17 @@ function dockerd(config: Config, options: SnippetOptions, hub: Mirror | undefine
     "registry-mirrors": [`${scheme}://${options.address}`],
     ...(options.insecure ? { "insecure-registries": [options.address] } : {}),
   };
-  return `# /etc/docker/daemon.json (then restart dockerd; dockerd mirrors Docker Hub only)\n${JSON.stringify(daemon, null, 2)}\n`;
+  // Not inside the JSON, which allows no comments.
+  const ca = options.insecure
+    ? ""
+    : `# ${PRIVATE_CA} dockerd reads it only from /etc/docker/certs.d/${options.address}/ca.crt\n`;
+  return `${ca}# /etc/docker/daemon.json (then restart dockerd; dockerd mirrors Docker Hub only)\n${JSON.stringify(daemon, null, 2)}\n`;
 }
 
 function registriesConf(all: readonly Mirror[], options: SnippetOptions): string {
   const lines = ["# /etc/containers/registries.conf.d/wharf.conf (podman, skopeo, buildah, CRI-O)"];
+  if (!options.insecure)
+    lines.push(`# ${PRIVATE_CA} Put it in /etc/containers/certs.d/${options.address}/ca.crt`);
   for (const mirror of all) {
     lines.push(
       "",
@@ -80,6 +90,12 @@ function hostsToml(mirror: Mirror, options: SnippetOptions): string {
     "",
     `[host."${scheme}://${options.address}"]`,
     '  capabilities = ["pull", "resolve"]',
+    ...(options.insecure
+      ? []
+      : [
+          `  # ${PRIVATE_CA} Uncomment, naming its file:`,
+          `  # ca = "/etc/containerd/certs.d/${mirror.registry}/wharf-ca.crt"`,
+        ]),
     "",
   ].join("\n");
 }

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
+import { KeyPairError, readKeyPair } from "../http/tls.js";
 import { type ConfigIssue, crossCheck } from "./cross-check.js";
 import { type Config, configSchema, DOCKER_HUB_URL } from "./schema.js";
 
@@ -112,6 +113,30 @@ function registryEnvironment(env: Env): Record<string, unknown> {
   return { repositories: { "docker-hub": repository }, ...auth };
 }
 
+/**
+ * registry:v2's `REGISTRY_HTTP_TLS_*`. Like REGISTRY_HTTP_ADDR they win over the file too: a
+ * variable meant to turn on HTTPS must never be ignored in silence.
+ */
+function tlsEnvironment(env: Env, fromFile: unknown): Record<string, unknown> | undefined {
+  const cert = env.REGISTRY_HTTP_TLS_CERTIFICATE || undefined;
+  const key = env.REGISTRY_HTTP_TLS_KEY || undefined;
+  if (cert === undefined && key === undefined) return undefined;
+  const base = typeof fromFile === "object" && fromFile !== null && !Array.isArray(fromFile) ? fromFile : {};
+  return { ...base, ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+}
+
+/** The files the configuration names, read as the server will read them: a problem each that cannot be. */
+async function fileProblems(config: Config, locate: Locator): Promise<ConfigProblem[]> {
+  if (config.tls === undefined) return [];
+  try {
+    await readKeyPair(config.tls);
+    return [];
+  } catch (error) {
+    if (!(error instanceof KeyPairError)) throw error;
+    return [problem(["tls", error.file], error.message, locate)];
+  }
+}
+
 function zodProblems(error: z.ZodError, locate: Locator): ConfigProblem[] {
   return error.issues.flatMap((issue) => {
     const path = issue.path.filter((part): part is string | number => typeof part !== "symbol");
@@ -128,6 +153,8 @@ export interface LoadOptions {
   /** Command-line flags win over the file and the environment. */
   readonly listen?: string;
   readonly dataDir?: string;
+  /** Also read the files the configuration names (TLS certificate and key) and report those that cannot serve. */
+  readonly checkFiles?: boolean;
 }
 
 /** Parses YAML text into a plain object and a locator for its lines; syntax errors are fatal. */
@@ -166,7 +193,13 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Readonly<Co
   }
   const addr = options.listen ?? env.REGISTRY_HTTP_ADDR;
   const dataDir = options.dataDir ?? env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY;
-  const merged = { ...input, ...(addr ? { listen: addr } : {}), ...(dataDir ? { data_dir: dataDir } : {}) };
+  const tls = tlsEnvironment(env, input.tls);
+  const merged = {
+    ...input,
+    ...(addr ? { listen: addr } : {}),
+    ...(dataDir ? { data_dir: dataDir } : {}),
+    ...(tls ? { tls } : {}),
+  };
   const parsed = configSchema.safeParse(merged);
   // An unset variable leaves an empty value that other checks may complain about, at its place or
   // at the object holding it: the unset variable is the one problem worth reporting there.
@@ -178,6 +211,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Readonly<Co
     ...[
       ...(parsed.success ? [] : zodProblems(parsed.error, locate)),
       ...crossCheck(merged).map((issue) => problem(issue.path, issue.message, locate, issue.atKey)),
+      ...(parsed.success && options.checkFiles ? await fileProblems(parsed.data, locate) : []),
     ].filter((p) => !causedByUnset(p)),
   ];
   if (problems.length > 0 || !parsed.success) throw new ConfigError(source, problems);

@@ -39,6 +39,19 @@ const listenAddress = z
     { message: "must be host:port, :port or a port (1-65535)" },
   );
 
+/** A file wharf reads; a relative path is taken from the working directory, like data_dir. */
+const filePath = z.string({ error: "must be the path of a file" }).min(1, "must be the path of a file");
+
+/** HTTPS on every listener. The files are re-read when they change. */
+const tls = z
+  .object({
+    /** The server's certificate in PEM, followed by any intermediate certificates. */
+    cert: filePath,
+    /** Its private key in PEM, unencrypted. */
+    key: filePath,
+  })
+  .strict();
+
 const optionalText = z
   .string()
   .optional()
@@ -143,6 +156,7 @@ export const configSchema = z
   .object({
     listen: listenAddress.default(":5000"),
     data_dir: z.string().min(1).default("./data"),
+    tls: tls.optional(),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") })
       .strict()

@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { OciError } from "../oci/errors.js";
 import { type ListenerInfo, RequestContext } from "./context.js";
 import type { RegistryApi } from "./registry-api.js";
 import { sendError } from "./respond.js";
 import { parsePath, splitTarget } from "./routes.js";
+import type { ServedCertificate } from "./served-certificate.js";
 
 /** A non-registry endpoint (status, metrics, health, token) and the methods it answers. */
 export interface SideRoute {
@@ -96,18 +98,20 @@ export interface ServerTimeouts {
   readonly keepAliveMs: number;
 }
 
+/** A plain HTTP server, or with `certificate` an HTTPS one that follows its reloads. */
 export function createHttpServer(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
   timeouts: ServerTimeouts,
+  certificate?: ServedCertificate,
 ): Server {
-  const server = createServer(
-    {
-      // Whole-request time is unbounded: a layer upload or download may take long on a slow link.
-      requestTimeout: 0,
-      headersTimeout: timeouts.headersMs,
-      keepAliveTimeout: timeouts.keepAliveMs,
-    },
-    handler,
-  );
-  return server;
+  const options = {
+    // Whole-request time is unbounded: a layer upload or download may take long on a slow link.
+    requestTimeout: 0,
+    headersTimeout: timeouts.headersMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+  };
+  if (certificate === undefined) return createServer(options, handler);
+  // The handshake comes before the headers' clock starts: it gets the same allowance, not Node's 120 s.
+  const secure = { ...options, handshakeTimeout: timeouts.headersMs, ...certificate.secureOptions };
+  return certificate.serve(createHttpsServer(secure, handler));
 }

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { atExit } from "./exit.js";
@@ -121,19 +122,21 @@ export interface HttpTarget {
   url: string;
   /** Speak HTTP over this unix socket instead of TCP (for dockerd's API). */
   socketPath?: string;
+  /** PEM of the CA an https:// URL must chain to. */
+  ca?: Buffer;
 }
 
 /** One request; resolves with the status code, rejects if nothing answered within timeoutMs. */
 export function httpStatus(target: HttpTarget, timeoutMs = 1000): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get(
-      target.url,
-      { agent: false, socketPath: target.socketPath, timeout: timeoutMs },
-      (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      },
-    );
+    const options = { agent: false, socketPath: target.socketPath, timeout: timeoutMs };
+    const onResponse = (res: http.IncomingMessage) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    };
+    const req = target.url.startsWith("https:")
+      ? https.get(target.url, { ...options, ...(target.ca ? { ca: target.ca } : {}) }, onResponse)
+      : http.get(target.url, options, onResponse);
     req.on("timeout", () => req.destroy(new Error(`no answer from ${target.url} within ${timeoutMs} ms`)));
     req.on("error", reject);
   });

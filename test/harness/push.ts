@@ -9,6 +9,8 @@ export interface RegistryTarget {
   /** host:port */
   host: string;
   creds?: Credentials;
+  /** An HTTPS registry: a directory holding ca.crt for its certificate; otherwise plain HTTP. */
+  certDir?: string;
 }
 
 export interface PushOptions {
@@ -20,8 +22,9 @@ export interface PushOptions {
 const credsArg = (flag: string, c?: Credentials) => (c ? [flag, `${c.username}:${c.password}`] : []);
 
 /**
- * Pushes a generated image to a plain-HTTP registry with skopeo, then checks the registry serves
- * the manifest with the generated digest (so tests can compare against the image's digests).
+ * Pushes a generated image to a registry (plain HTTP, or HTTPS with `target.certDir`) with skopeo,
+ * then checks the registry serves the manifest with the generated digest (so tests can compare
+ * against the image's digests).
  */
 export async function pushImage(
   image: TestImage,
@@ -35,6 +38,8 @@ export async function pushImage(
     const files = writeContainersFiles(dir);
     const dest = `docker://${target.host}/${repoTag}`;
     const common = ["--policy", files.policy, "--registries-conf", files.registriesConf];
+    const tls = (flag: string) =>
+      target.certDir ? [`--${flag}cert-dir`, target.certDir] : [`--${flag}tls-verify=false`];
     await runCommand(
       "skopeo",
       [
@@ -42,7 +47,7 @@ export async function pushImage(
         "copy",
         "--quiet",
         "--preserve-digests",
-        "--dest-tls-verify=false",
+        ...tls("dest-"),
         ...credsArg("--dest-creds", target.creds),
         ...(opts.all ? ["--all"] : []),
         image.ref,
@@ -52,7 +57,7 @@ export async function pushImage(
     );
     const { stdout } = await runCommand(
       "skopeo",
-      [...common, "inspect", "--raw", "--tls-verify=false", ...credsArg("--creds", target.creds), dest],
+      [...common, "inspect", "--raw", ...tls(""), ...credsArg("--creds", target.creds), dest],
       { env: files.env, timeoutMs },
     );
     const served = `sha256:${crypto.createHash("sha256").update(stdout).digest("hex")}`;

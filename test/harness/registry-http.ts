@@ -1,5 +1,6 @@
 import crypto from "node:crypto";
 import http from "node:http";
+import https from "node:https";
 import { MediaTypes } from "./images.js";
 
 // Raw HTTP against a registry (wharf), for tests that check status codes, headers and bytes
@@ -31,6 +32,21 @@ export interface RawOptions {
   body?: Buffer;
   /** Fails the request when no complete answer came within this; default 30 s. */
   timeoutMs?: number;
+  /** PEM of the CA an https:// base must chain to. */
+  ca?: Buffer;
+}
+
+/** node:http or, for an https:// base, node:https trusting `ca`. */
+function send(
+  url: URL,
+  options: http.RequestOptions,
+  ca: Buffer | undefined,
+  onResponse: (res: http.IncomingMessage) => void,
+): http.ClientRequest {
+  const target = { ...options, host: url.hostname, port: url.port, agent: false };
+  return url.protocol === "https:"
+    ? https.request({ ...target, ...(ca ? { ca } : {}) }, onResponse)
+    : http.request(target, onResponse);
 }
 
 /** One request; `path` goes on the wire exactly as given. Resolves once the whole body arrived. */
@@ -38,28 +54,18 @@ export function rawRequest(base: string, path: string, opts: RawOptions = {}): P
   const url = new URL(base);
   const timeoutMs = opts.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        method: opts.method ?? "GET",
-        path,
-        headers: opts.headers,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
-        });
-        res.on("error", (e) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-      },
-    );
+    const req = send(url, { method: opts.method ?? "GET", path, headers: opts.headers }, opts.ca, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+      res.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
     const timer = setTimeout(
       () => req.destroy(new Error(`${opts.method ?? "GET"} ${path}: no complete answer in ${timeoutMs} ms`)),
       timeoutMs,
@@ -96,40 +102,43 @@ export interface StreamedBody {
 
 /**
  * A GET whose body is hashed as it arrives and never held whole (for blobs of hundreds of MB).
- * `onData` sees the running byte count after each chunk.
+ * `onData` sees the running byte count after each chunk; when it returns a promise, reading
+ * pauses until that settles (a client holding a transfer open).
  */
 export function streamGet(
   base: string,
   path: string,
-  opts: RawOptions & { onData?: (received: number) => void } = {},
+  opts: RawOptions & { onData?: (received: number) => void | Promise<void> } = {},
 ): Promise<StreamedBody> {
   const url = new URL(base);
   const timeoutMs = opts.timeoutMs ?? 120_000;
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: url.hostname, port: url.port, method: "GET", path, headers: opts.headers, agent: false },
-      (res) => {
-        const hash = crypto.createHash("sha256");
-        let bytes = 0;
-        let settled = false;
-        const finish = (complete: boolean) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          const digest = `sha256:${hash.digest("hex")}`;
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, digest, bytes, complete });
-        };
-        res.on("data", (c: Buffer) => {
-          hash.update(c);
-          bytes += c.length;
-          opts.onData?.(bytes);
-        });
-        res.on("end", () => finish(true));
-        // a cut body is a result to assert on, not a test failure
-        res.on("error", () => finish(false));
-        res.on("aborted", () => finish(false));
-      },
-    );
+    const req = send(url, { method: "GET", path, headers: opts.headers }, opts.ca, (res) => {
+      const hash = crypto.createHash("sha256");
+      let bytes = 0;
+      let settled = false;
+      const finish = (complete: boolean) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const digest = `sha256:${hash.digest("hex")}`;
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, digest, bytes, complete });
+      };
+      res.on("data", (c: Buffer) => {
+        hash.update(c);
+        bytes += c.length;
+        const hold = opts.onData?.(bytes);
+        if (hold) {
+          res.pause();
+          const resume = () => res.resume();
+          hold.then(resume, resume);
+        }
+      });
+      res.on("end", () => finish(true));
+      // a cut body is a result to assert on, not a test failure
+      res.on("error", () => finish(false));
+      res.on("aborted", () => finish(false));
+    });
     const timer = setTimeout(
       () => req.destroy(new Error(`GET ${path}: not done in ${timeoutMs} ms`)),
       timeoutMs,

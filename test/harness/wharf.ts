@@ -19,6 +19,11 @@ export interface WharfOptions {
   /** --data DIR; default <temp dir>/data. null: no --data, wharf picks its own (./data in the temp dir). */
   dataDir?: string | null;
   startTimeoutMs?: number;
+  /**
+   * The PEM of the CA wharf's certificate chains to, when the configuration gives it one (`tls`):
+   * `url` is then https:// and the start-up probe trusts this CA.
+   */
+  ca?: Buffer;
 }
 
 export type WharfLogLine = Record<string, unknown>;
@@ -82,12 +87,16 @@ export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
   }
   args.push(...(opts.args ?? []));
   const env = { ...inheritedEnv(), ...opts.env, REGISTRY_HTTP_ADDR: addr };
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${opts.ca ? "https" : "http"}://127.0.0.1:${port}`;
   let daemon: Daemon | undefined;
 
   async function start(): Promise<void> {
     daemon = spawnDaemon({ name: "wharf", command: process.execPath, args, logDir: dir, env, cwd: dir });
-    await waitHttp(`${url}/v2/`, opts.startTimeoutMs ?? 30_000, daemon);
+    await waitHttp(
+      { url: `${url}/v2/`, ...(opts.ca ? { ca: opts.ca } : {}) },
+      opts.startTimeoutMs ?? 30_000,
+      daemon,
+    );
   }
   async function stop(): Promise<void> {
     await daemon?.stop();

@@ -707,3 +707,101 @@ describe("loadConfig without a file reads registry:v2's environment", () => {
     });
   }
 });
+
+describe("the tls section", () => {
+  const TLS = (cert: string, key: string) => `
+tls:
+  cert: ${cert}
+  key: ${key}
+repositories:
+  internal:
+    type: hosted
+`;
+
+  test("names a certificate and a key file; left out, wharf speaks plain HTTP", async (t) => {
+    const config = await load(t, TLS("/etc/wharf/tls.crt", "/etc/wharf/tls.key"));
+    assert.deepEqual(config.tls, { cert: "/etc/wharf/tls.crt", key: "/etc/wharf/tls.key" });
+    assert.equal((await load(t, MINIMAL)).tls, undefined);
+  });
+
+  const mistakes: ReadonlyArray<{ why: string; yaml: string; path: string; message: RegExp }> = [
+    {
+      why: "a key without a certificate",
+      yaml: `
+tls:
+  key: /etc/wharf/tls.key ${MARK}
+`,
+      path: "tls.cert",
+      message: /path of a file/,
+    },
+    {
+      why: "an empty certificate path",
+      yaml: `
+tls:
+  cert: "" ${MARK}
+  key: /etc/wharf/tls.key
+`,
+      path: "tls.cert",
+      message: /path of a file/,
+    },
+    {
+      why: "registry:v2's spelling inside the file",
+      yaml: `
+tls:
+  certificate: /etc/wharf/tls.crt ${MARK}
+  cert: /etc/wharf/tls.crt
+  key: /etc/wharf/tls.key
+`,
+      path: "tls.certificate",
+      message: /unknown field/,
+    },
+  ];
+  for (const { why, yaml, path, message } of mistakes) {
+    test(why, async (t) => {
+      const problem = findProblem(await problemsOf(load(t, yaml)), [path]);
+      assert.match(problem.message, message);
+      assert.ok(
+        problem.line !== undefined && markedLines(yaml).includes(problem.line),
+        `line ${problem.line}`,
+      );
+    });
+  }
+
+  test("checkFiles reads the files: one missing, or not a certificate, is a problem at its line", async (t) => {
+    const dir = await tempDir(t, "tls");
+    const missing = findProblem(
+      await problemsOf(
+        load(t, TLS(join(dir, "nowhere.crt"), join(dir, "nowhere.key")), { checkFiles: true }),
+      ),
+      ["tls.cert", "tls.key"],
+    );
+    assert.match(missing.message, /cannot read \S+nowhere\.(crt|key): no such file/);
+    assert.equal(missing.line, missing.path === "tls.cert" ? 3 : 4);
+    const garbage = join(dir, "garbage.pem");
+    await writeFile(garbage, "not PEM at all\n");
+    const notCert = findProblem(await problemsOf(load(t, TLS(garbage, garbage), { checkFiles: true })), [
+      "tls.cert",
+    ]);
+    assert.match(notCert.message, /holds no PEM certificate/);
+    assert.equal(notCert.line, 3);
+  });
+
+  test("without checkFiles the files are not read (client-config needs no key)", async (t) => {
+    const config = await load(t, TLS("/nonexistent/tls.crt", "/nonexistent/tls.key"));
+    assert.equal(config.tls?.cert, "/nonexistent/tls.crt");
+  });
+
+  test("REGISTRY_HTTP_TLS_CERTIFICATE and REGISTRY_HTTP_TLS_KEY, without a file and over one", async (t) => {
+    const env = { REGISTRY_HTTP_TLS_CERTIFICATE: "/run/tls.crt", REGISTRY_HTTP_TLS_KEY: "/run/tls.key" };
+    assert.deepEqual((await loadConfig({ env })).tls, { cert: "/run/tls.crt", key: "/run/tls.key" });
+    const overFile = await load(t, TLS("/etc/wharf/tls.crt", "/etc/wharf/tls.key"), {
+      env: { REGISTRY_HTTP_TLS_KEY: "/run/tls.key" },
+    });
+    assert.deepEqual(overFile.tls, { cert: "/etc/wharf/tls.crt", key: "/run/tls.key" });
+    const half = findProblem(
+      await problemsOf(loadConfig({ env: { REGISTRY_HTTP_TLS_CERTIFICATE: "/run/tls.crt" } })),
+      ["tls.key"],
+    );
+    assert.match(half.message, /path of a file/);
+  });
+});

@@ -31,7 +31,6 @@ export interface AuthStore {
   listUsers(): Promise<UserRecord[]>;
   putUser(user: UserRecord): Promise<void>;
   deleteUser(name: string): Promise<boolean>;
-  countUsers(): Promise<number>;
   createToken(token: ApiTokenRecord): Promise<void>;
   getToken(id: string): Promise<ApiTokenRecord | undefined>;
   listTokens(): Promise<ApiTokenRecord[]>;
@@ -132,10 +131,6 @@ export class SqliteAuthStore implements AuthStore {
       this.#db.prepare("DELETE FROM api_tokens WHERE user = ?").run(name);
       return this.#db.prepare("DELETE FROM users WHERE name = ?").run(name).changes > 0;
     })();
-  }
-
-  async countUsers(): Promise<number> {
-    return (this.#db.prepare<[], { n: number }>("SELECT count(*) AS n FROM users").get() as { n: number }).n;
   }
 
   async createToken(token: ApiTokenRecord): Promise<void> {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { ApiTokenRecord, AuthStore, UserRecord } from "./auth-store.js";
-import { hashPassword, verifyPassword } from "./passwords.js";
+import { hashPassword, verifyNoPassword, verifyPassword } from "./passwords.js";
 import type { Principal, Scope } from "./rules.js";
 
 /** API tokens read `wharf_<id>_<secret>`: the id finds the record, the secret proves possession. */
@@ -16,8 +16,13 @@ function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
 }
 
-export function principalOf(user: UserRecord, scopes?: readonly Scope[]): Principal {
-  return { name: user.name, admin: user.admin, groups: user.groups, ...(scopes ? { scopes } : {}) };
+export function principalOf(user: UserRecord, token?: ApiTokenRecord): Principal {
+  return {
+    name: user.name,
+    admin: user.admin,
+    groups: user.groups,
+    ...(token ? { scopes: token.scopes, apiToken: token.id } : {}),
+  };
 }
 
 export interface NewApiToken {
@@ -33,7 +38,10 @@ export interface NewApiToken {
  */
 export class Authenticator {
   readonly #store: AuthStore;
-  readonly #recent = new Map<string, { principal: Principal; until: number }>();
+  readonly #recent = new Map<
+    string,
+    { principal: Principal; until: number; expiresAt: number | undefined }
+  >();
 
   constructor(store: AuthStore) {
     this.#store = store;
@@ -47,39 +55,58 @@ export class Authenticator {
   async check(username: string, password: string, now = Date.now()): Promise<Principal | undefined> {
     const key = sha256(`${username}\u0000${password}`).toString("base64");
     const recent = this.#recent.get(key);
-    if (recent && recent.until > now) return recent.principal;
-    const principal = API_TOKEN.test(password)
+    if (recent && recent.until > now && !(recent.expiresAt !== undefined && recent.expiresAt <= now)) {
+      return recent.principal;
+    }
+    const checked = API_TOKEN.test(password)
       ? await this.#fromApiToken(username, password, now)
-      : await this.#fromPassword(username, password);
-    if (principal) this.#recent.set(key, { principal, until: now + CACHE_MS });
+      : { principal: await this.#fromPassword(username, password), expiresAt: undefined };
+    const principal = checked?.principal;
+    if (principal) this.#recent.set(key, { principal, until: now + CACHE_MS, expiresAt: checked.expiresAt });
     if (this.#recent.size > 10_000) this.#recent.clear();
     return principal;
   }
 
   async #fromPassword(username: string, password: string): Promise<Principal | undefined> {
     const user = await this.#store.getUser(username);
-    if (!user || !(await verifyPassword(password, user.passwordHash))) return undefined;
-    return principalOf(user);
+    if (!user) return verifyNoPassword(password).then(() => undefined);
+    return (await verifyPassword(password, user.passwordHash)) ? principalOf(user) : undefined;
   }
 
-  async #fromApiToken(username: string, token: string, now: number): Promise<Principal | undefined> {
+  async #fromApiToken(
+    username: string,
+    token: string,
+    now: number,
+  ): Promise<{ principal: Principal; expiresAt: number | undefined } | undefined> {
     const [, id, secret] = API_TOKEN.exec(token) as unknown as [string, string, string];
-    const record = await this.#store.getToken(id);
-    if (!record || record.revokedAt !== undefined) return undefined;
-    if (record.expiresAt !== undefined && record.expiresAt <= now) return undefined;
+    const record = await this.#liveToken(id, now);
+    if (!record) return undefined;
     const expected = Buffer.from(record.secretHash, "hex");
     if (!timingSafeEqual(expected, sha256(secret))) return undefined;
     // The user name must be the token's owner (any name would do, but a mismatch is a mistake worth refusing).
     if (username !== record.user) return undefined;
     const user = await this.#store.getUser(record.user);
-    return user ? principalOf(user, record.scopes) : undefined;
+    return user ? { principal: principalOf(user, record), expiresAt: record.expiresAt } : undefined;
   }
 
-  /** The principal a registry token's subject stands for now (a deleted user stands for nobody). */
-  async forSubject(subject: string): Promise<Principal | undefined> {
+  async #liveToken(id: string, now: number): Promise<ApiTokenRecord | undefined> {
+    const record = await this.#store.getToken(id);
+    if (!record || record.revokedAt !== undefined) return undefined;
+    if (record.expiresAt !== undefined && record.expiresAt <= now) return undefined;
+    return record;
+  }
+
+  /**
+   * The principal a registry token's subject stands for now: a deleted user stands for nobody,
+   * and a token issued for an API token lives only as long as that API token. Looked up on every
+   * request (two indexed rows, no hashing), so deletions and revocations take effect at once.
+   */
+  async forSubject(subject: string, apiToken?: string, now = Date.now()): Promise<Principal | undefined> {
     if (subject === "") return undefined;
+    const record = apiToken === undefined ? undefined : await this.#liveToken(apiToken, now);
+    if (apiToken !== undefined && record?.user !== subject) return undefined;
     const user = await this.#store.getUser(subject);
-    return user ? principalOf(user) : undefined;
+    return user ? principalOf(user, record) : undefined;
   }
 
   /** Forgets remembered checks, after a password change, a deletion or a revocation. */

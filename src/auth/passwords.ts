@@ -28,6 +28,24 @@ export function isBcrypt(hash: string): boolean {
 }
 
 /**
+ * A tampered or foreign hash must not make wharf spend gigabytes or throw: only costs scrypt
+ * accepts within wharf's memory cap (N a power of two) are tried.
+ */
+function plausibleCost({ N, r, p }: { N: number; r: number; p: number }): boolean {
+  const powerOfTwo = N > 1 && (N & (N - 1)) === 0;
+  return powerOfTwo && N <= 2 ** 20 && r >= 1 && r <= 32 && p >= 1 && p <= 16 && 128 * N * r <= SCRYPT.maxmem;
+}
+
+/** A hash of no one's password, checked for unknown users so their refusal takes as long as a wrong password. */
+let decoy: Promise<string> | undefined;
+
+export async function verifyNoPassword(password: string): Promise<false> {
+  decoy ??= hashPassword(randomBytes(16).toString("hex"));
+  await verifyPassword(password, await decoy);
+  return false;
+}
+
+/**
  * Checks a password against a stored hash: wharf's own scrypt hashes, or bcrypt hashes imported
  * from an htpasswd file. Anything else never matches.
  */
@@ -36,8 +54,10 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const match = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(stored);
   if (!match) return false;
   const [, N, r, p, salt, key] = match as unknown as [string, string, string, string, string, string];
+  const cost = { N: Number(N), r: Number(r), p: Number(p) };
+  if (!plausibleCost(cost)) return false;
   const expected = Buffer.from(key, "base64");
-  const actual = await scryptAsync(password, Buffer.from(salt, "base64"), Number(N), Number(r), Number(p));
+  const actual = await scryptAsync(password, Buffer.from(salt, "base64"), cost.N, cost.r, cost.p);
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 

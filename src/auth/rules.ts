@@ -8,6 +8,8 @@ export interface Principal {
   readonly groups: readonly string[];
   /** Set for API tokens: the most the token may do, whatever its user could. */
   readonly scopes?: readonly Scope[];
+  /** The API token this principal proved itself with: registry tokens issued for it name it, so a revocation reaches them. */
+  readonly apiToken?: string;
 }
 
 export const ANONYMOUS: Principal = Object.freeze({ name: undefined, admin: false, groups: [] });
@@ -81,6 +83,8 @@ export class AccessRules {
       for (const group of principal.groups)
         for (const action of rule.groups[group] ?? []) granted.add(action);
     }
+    // A rule's `admin` grant makes its holder the administrator of that repository: everything else follows.
+    if (granted.has("admin")) for (const action of ACTIONS) granted.add(action);
     if (principal.scopes) {
       const scopes = principal.scopes;
       for (const action of [...granted]) {

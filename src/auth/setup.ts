@@ -32,9 +32,28 @@ function rulesOf(config: Config, auth: AuthConfig): Rule[] {
   return defaultRules(proxies);
 }
 
-/** Users of an htpasswd file (bcrypt, as registry:v2 uses) become wharf users; others stay as they are. */
+/**
+ * Users of an htpasswd file (bcrypt, as registry:v2 uses) become wharf users. The file stays the
+ * source of truth for them, as with registry:v2: a line taken out of it removes its user at the
+ * next start, unless the user was given a new password in wharf since. Other users stay as they are.
+ */
 async function importHtpasswd(path: string, authenticator: Authenticator, audit: Logger): Promise<void> {
   const { entries, skipped } = parseHtpasswd(await readFile(path, "utf8"));
+  const store = authenticator.store;
+  const previous = JSON.parse((await store.getSetting("htpasswd.imported")) ?? "{}") as Record<
+    string,
+    string
+  >;
+  const inFile = new Set(entries.map((entry) => entry.user));
+  for (const [name, hash] of Object.entries(previous)) {
+    if (inFile.has(name) || (await store.getUser(name))?.passwordHash !== hash) continue;
+    await store.deleteUser(name);
+    audit.info({ event: "user.deleted", user: name, source: path }, "user no longer in the htpasswd file");
+  }
+  await store.setSetting(
+    "htpasswd.imported",
+    JSON.stringify(Object.fromEntries(entries.map((entry) => [entry.user, entry.hash]))),
+  );
   for (const { line, reason } of skipped)
     audit.warn({ event: "htpasswd.skipped", file: path, line, reason }, "htpasswd line not imported");
   for (const entry of entries) {
@@ -56,7 +75,8 @@ async function importHtpasswd(path: string, authenticator: Authenticator, audit:
 }
 
 /**
- * The first start with authentication creates an admin. Its password comes from
+ * The first start with authentication creates an admin (and so does a start that finds none, so
+ * a site can never lock itself out of administration). Its password comes from
  * WHARF_ADMIN_PASSWORD or is generated and printed once on stderr: it never reaches the log.
  */
 async function ensureAdmin(
@@ -64,7 +84,15 @@ async function ensureAdmin(
   audit: Logger,
   env: NodeJS.ProcessEnv,
 ): Promise<void> {
-  if ((await authenticator.store.countUsers()) > 0) return;
+  const users = await authenticator.store.listUsers();
+  if (users.some((user) => user.admin)) return;
+  if (users.some((user) => user.name === "admin")) {
+    audit.warn(
+      { event: "admin.missing" },
+      'no user is an admin and the name "admin" is taken: make one with `wharf user add <name> --admin`',
+    );
+    return;
+  }
   const given = env.WHARF_ADMIN_PASSWORD;
   const password = given && given.length > 0 ? given : generatePassword();
   await authenticator.setPassword({ name: "admin", admin: true, groups: [] }, password);

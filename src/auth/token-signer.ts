@@ -26,6 +26,8 @@ export interface TokenClaims {
   /** The user; empty for anonymous tokens. */
   readonly subject: string;
   readonly access: readonly AccessEntry[];
+  /** The API token the subject logged in with, if any: the registry token dies with it. */
+  readonly apiToken?: string;
 }
 
 /**
@@ -71,7 +73,7 @@ export class TokenSigner {
   }
 
   async sign(claims: TokenClaims, lifetimeSeconds: number): Promise<string> {
-    return new SignJWT({ access: claims.access })
+    return new SignJWT({ access: claims.access, ...(claims.apiToken ? { tid: claims.apiToken } : {}) })
       .setProtectedHeader({ alg: ALGORITHM, typ: "JWT", kid: this.#keyId })
       .setIssuer(ISSUER)
       .setSubject(claims.subject)
@@ -92,6 +94,10 @@ export class TokenSigner {
       clockTolerance: 30,
     });
     const access = Array.isArray(payload.access) ? (payload.access as AccessEntry[]) : [];
-    return { subject: typeof payload.sub === "string" ? payload.sub : "", access };
+    return {
+      subject: typeof payload.sub === "string" ? payload.sub : "",
+      access,
+      ...(typeof payload.tid === "string" ? { apiToken: payload.tid } : {}),
+    };
   }
 }

@@ -79,7 +79,29 @@ const upstream = z
   .strict()
   .refine((value) => (value.username === undefined) === (value.password === undefined), {
     message: "username and password go together",
-  });
+  })
+  // Credentials in the URL would be shown wherever the URL is (status page, logs): they are
+  // taken out of it and used as username and password.
+  .refine((value) => !hasUserInfo(value.url) || value.username === undefined, {
+    message: "credentials are both in the URL and in username/password: keep one",
+    path: ["url"],
+  })
+  .transform((value) => (hasUserInfo(value.url) ? withoutUserInfo(value) : value));
+
+function hasUserInfo(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const parsed = new URL(url);
+  return parsed.username !== "" || parsed.password !== "";
+}
+
+function withoutUserInfo<T extends { url: string }>(value: T): T & { username: string; password: string } {
+  const parsed = new URL(value.url);
+  const username = decodeURIComponent(parsed.username);
+  const password = decodeURIComponent(parsed.password);
+  parsed.username = "";
+  parsed.password = "";
+  return { ...value, url: parsed.toString().replace(/\/$/, ""), username, password };
+}
 
 const common = {
   /** A listener port bound to this repository alone (Nexus' "connector"). */

@@ -20,6 +20,11 @@ export interface AccessRequest {
   /** The name as the client wrote it: the scope in its token. */
   readonly clientName: string;
   readonly action: Action;
+  /**
+   * Routed by containerd's `?ns=`. A token request names the image but never the `ns` the pull
+   * will carry, so a token's scope cannot speak for such a request: the rules alone decide it.
+   */
+  readonly byNamespace?: boolean;
 }
 
 /** Decides who may do what; the registry API asks it before every repository access. */
@@ -96,7 +101,9 @@ export class TokenAccess implements AccessPolicy {
       try {
         const claims = await this.#options.signer.verify(value);
         const principal =
-          claims.subject === "" ? ANONYMOUS : await this.#options.authenticator.forSubject(claims.subject);
+          claims.subject === ""
+            ? ANONYMOUS
+            : await this.#options.authenticator.forSubject(claims.subject, claims.apiToken);
         if (principal) return { principal, via: "bearer", granted: claims.access };
       } catch {
         // Expired, forged or foreign: the same answer as no token, a fresh challenge.
@@ -128,7 +135,7 @@ export class TokenAccess implements AccessPolicy {
 
   require(ctx: RequestContext, identity: Identity, request: AccessRequest, permitted: boolean): void {
     const anonymous = identity.principal.name === undefined;
-    if (permitted && identity.via !== "bearer") return;
+    if (permitted && (identity.via !== "bearer" || request.byNamespace)) return;
     if (permitted && this.#tokenGrants(identity, request)) return;
     // Anonymous clients, and tokens that lack the scope, are told where to get the right token;
     // a known user the rules refuse is told no.

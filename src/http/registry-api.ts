@@ -126,7 +126,8 @@ export class RegistryApi {
     const routed = this.#route(ctx, clientName, ns);
     ctx.repository = routed.repository.name;
     const permitted = this.#permits(identity, routed.repository, routed.name, action);
-    this.#access.require(ctx, identity, { clientName, action }, permitted);
+    const byNamespace = routed.namespace !== undefined;
+    this.#access.require(ctx, identity, { clientName, action, byNamespace }, permitted);
     if (routed.namespace !== undefined) ctx.res.setHeader("oci-namespace", routed.namespace);
     const repository = visibleTo(routed.repository, (member) =>
       this.#permits(identity, member, routed.name, "pull"),

@@ -131,7 +131,14 @@ export function tokenEndpoint(options: TokenEndpointOptions) {
       const granted = grantedActions(ctx, principal, scope);
       return granted ? [granted] : [];
     });
-    const token = await options.signer.sign({ subject: principal.name ?? "", access }, options.ttlSeconds);
+    const token = await options.signer.sign(
+      {
+        subject: principal.name ?? "",
+        access,
+        ...(principal.apiToken === undefined ? {} : { apiToken: principal.apiToken }),
+      },
+      options.ttlSeconds,
+    );
     sendJson(ctx, 200, {
       token,
       access_token: token,

@@ -1,4 +1,4 @@
-import { fetchToken } from "./bearer.js";
+import { basicAuthorization, challengeParams, fetchToken } from "./bearer.js";
 import { layoutBytes, MediaTypes, type TestImage } from "./images.js";
 import { sha256 } from "./registry-http.js";
 import type { Credentials } from "./types.js";
@@ -13,12 +13,6 @@ export interface WriteTarget {
   creds?: Credentials;
 }
 
-function challengeParams(header: string): Record<string, string> {
-  const params: Record<string, string> = {};
-  for (const m of header.matchAll(/(\w+)="([^"]*)"/g)) params[m[1] as string] = m[2] as string;
-  return params;
-}
-
 /**
  * The Authorization header for pushing to `repo`: Bearer from the registry's token realm, Basic,
  * or none for anonymous pushes.
@@ -28,9 +22,7 @@ async function pushAuthorization(target: WriteTarget, repo: string): Promise<Rec
   const probe = await fetch(`${target.url}/v2/`);
   await probe.arrayBuffer();
   const challenge = probe.headers.get("www-authenticate") ?? "";
-  const { username, password } = target.creds;
-  if (!/^bearer /i.test(challenge))
-    return { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}` };
+  if (!/^bearer /i.test(challenge)) return { authorization: basicAuthorization(target.creds) };
   const { realm = "", service = "" } = challengeParams(challenge);
   const token = await fetchToken({ realm, service }, [`repository:${repo}:pull,push`], target.creds);
   return { authorization: `Bearer ${token}` };

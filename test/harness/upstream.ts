@@ -2,8 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { AccessLog, type AccessLogEntry, type RequestFilter } from "./accesslog.js";
+import { htpasswdLine } from "./htpasswd.js";
 import { freePort } from "./ports.js";
-import { runCommand } from "./proc.js";
 import { registryDaemon } from "./registry-daemon.js";
 import { makeTempDir, removeTempDir } from "./tmp.js";
 import { startTokenServer, type TokenServer, type TokenServerOptions } from "./tokenserver.js";
@@ -45,8 +45,7 @@ export interface Upstream {
 }
 
 async function htpasswdFile(file: string, creds: Credentials): Promise<void> {
-  const { stdout } = await runCommand("htpasswd", ["-nbB", "-C", "4", creds.username, creds.password]);
-  fs.writeFileSync(file, stdout);
+  fs.writeFileSync(file, `${await htpasswdLine(creds)}\n`);
 }
 
 function authSection(auth: UpstreamAuth, dir: string, token: TokenServer | undefined): object | undefined {

@@ -1,8 +1,8 @@
 import { CommandError, runCommand } from "./proc.js";
 import { inheritedEnv, WHARF_MAIN, type Wharf } from "./wharf.js";
 
-// wharf's one-shot commands (`config check`, `client-config`, `gc`) run as a user would run them:
-// the compiled CLI in a child process, judged by its exit code and what it printed.
+// wharf's one-shot commands (`config check`, `client-config`, `gc`, `user`, `token`) run as a user
+// would run them: the compiled CLI in a child process, judged by its exit code and what it printed.
 
 export interface CliResult {
   code: number | null;
@@ -13,12 +13,13 @@ export interface CliResult {
 /** `node dist/src/cli/main.js ARGS`; a non-zero exit is a result to assert on, not a throw. */
 export async function runWharfCli(
   args: string[],
-  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+  opts: { env?: Record<string, string>; timeoutMs?: number; input?: string } = {},
 ): Promise<CliResult> {
   try {
     const { stdout, stderr } = await runCommand(process.execPath, [WHARF_MAIN, ...args], {
       env: { ...inheritedEnv(), ...opts.env },
       timeoutMs: opts.timeoutMs ?? 60_000,
+      ...(opts.input === undefined ? {} : { input: opts.input }),
     });
     return { code: 0, stdout, stderr };
   } catch (e) {

@@ -4,6 +4,7 @@ import { removeAtExitIfNew } from "../hostpaths.js";
 import { loopbackOnly } from "../netguard.js";
 import { type Daemon, runCommand, spawnDaemon, waitHttp } from "../proc.js";
 import { makeTempDir, removeTempDir } from "../tmp.js";
+import type { Credentials } from "../types.js";
 
 /** Where scripts/install-test-deps.sh unpacks Debian's docker.io package. */
 export const DOCKER_PKG_DIR = "/var/cache/wharf-test/docker.io";
@@ -61,6 +62,12 @@ export interface Dockerd {
   readonly dir: string;
   pull(ref: string, timeoutMs?: number): Promise<DockerImage>;
   inspect(ref: string): Promise<DockerImage>;
+  /** `docker login HOST -u … --password-stdin`: the CLI keeps the credentials for later pulls and pushes. */
+  login(host: string, creds: Credentials): Promise<void>;
+  logout(host: string): Promise<void>;
+  tag(source: string, target: string): Promise<void>;
+  /** `docker push REF`; resolves with the pushed manifest's digest. */
+  push(ref: string, timeoutMs?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -109,8 +116,12 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
   }
 
   const cliEnv = { PATH: env.PATH, HOME: dir, DOCKER_CONFIG: path.join(dir, "cli") };
-  const docker = (args: string[], timeoutMs = 60_000) =>
-    runCommand(bin.docker, ["-H", `unix://${socket}`, ...args], { env: cliEnv, timeoutMs });
+  const docker = (args: string[], timeoutMs = 60_000, input?: string) =>
+    runCommand(bin.docker, ["-H", `unix://${socket}`, ...args], {
+      env: cliEnv,
+      timeoutMs,
+      ...(input === undefined ? {} : { input }),
+    });
 
   async function inspect(ref: string): Promise<DockerImage> {
     const { stdout } = await docker([
@@ -133,6 +144,21 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
       return inspect(ref);
     },
     inspect,
+    async login(host, creds) {
+      await docker(["login", host, "-u", creds.username, "--password-stdin"], 60_000, creds.password);
+    },
+    async logout(host) {
+      await docker(["logout", host]);
+    },
+    async tag(source, target) {
+      await docker(["tag", source, target]);
+    },
+    async push(ref, timeoutMs) {
+      const { stdout } = await docker(["push", ref], timeoutMs);
+      const digest = /digest: (sha256:[0-9a-f]{64})/.exec(stdout)?.[1];
+      if (!digest) throw new Error(`docker push ${ref} printed no digest:\n${stdout}`);
+      return digest;
+    },
     async stop() {
       await daemon.stop(20_000);
       await removeTempDir(dir);

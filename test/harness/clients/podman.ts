@@ -13,6 +13,8 @@ export interface PodmanPullOptions {
   /** --tls-verify; default: not passed (registries.conf decides), false for a direct pull is typical. */
   tlsVerify?: boolean;
   creds?: Credentials;
+  /** `podman login` to the ref's registry first (plain HTTP); the pull then uses what it stored. */
+  login?: Credentials;
   /** --cert-dir: a directory holding ca.crt for an HTTPS registry. */
   certDir?: string;
   timeoutMs?: number;
@@ -71,10 +73,36 @@ async function withPodman<T>(
   }
 }
 
+/** `podman login HOST` over plain HTTP, the password on stdin, into the session's auth file. */
+async function podmanLogin(
+  podman: PodmanSession,
+  work: string,
+  ref: string,
+  creds: Credentials,
+): Promise<void> {
+  const host = ref.replace(/^docker:\/\//, "").split("/")[0] ?? "";
+  const login = [
+    ...podman.global,
+    "login",
+    "--tls-verify=false",
+    "-u",
+    creds.username,
+    "--password-stdin",
+    host,
+  ];
+  const guarded = loopbackOnly(work, "podman", login);
+  await runCommand(guarded.command, guarded.args, {
+    env: podman.env,
+    timeoutMs: podman.timeoutMs,
+    input: creds.password,
+  });
+}
+
 /** podman pull into private vfs storage (created and removed per call) under the loopback guard. */
 export async function podmanPull(ref: string, opts: PodmanPullOptions = {}): Promise<PodmanPullResult> {
   const registries = opts.registriesConf ?? registriesConf([]);
   return withPodman(registries, opts.timeoutMs ?? 60_000, async (podman, work) => {
+    if (opts.login) await podmanLogin(podman, work, ref, opts.login);
     const pull = [...podman.global, "pull", "--quiet", "--signature-policy", podman.policy];
     if (opts.tlsVerify !== undefined) pull.push(`--tls-verify=${opts.tlsVerify}`);
     if (opts.creds) pull.push("--creds", `${opts.creds.username}:${opts.creds.password}`);
@@ -106,14 +134,16 @@ export interface PodmanPushResult {
  * Loads `source` (a skopeo transport reference such as oci:DIR:latest) into private podman
  * storage and `podman push`es it to `dest` (host:port/name:tag) over plain HTTP. podman stores
  * layers uncompressed and gzips them again on push, so the registry gets new layer digests:
- * compare pulls with the returned digest, not with the source image's.
+ * compare pulls with the returned digest, not with the source image's. With `login`, `podman login`
+ * to the destination comes first.
  */
 export async function podmanPush(
   source: string,
   dest: string,
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; login?: Credentials } = {},
 ): Promise<PodmanPushResult> {
   return withPodman(registriesConf([]), opts.timeoutMs ?? 60_000, async (podman, work) => {
+    if (opts.login) await podmanLogin(podman, work, dest, opts.login);
     const run = (args: string[]) =>
       runCommand("podman", [...podman.global, ...args], { env: podman.env, timeoutMs: podman.timeoutMs });
     // a local layout: nothing to reach, so no loopback guard

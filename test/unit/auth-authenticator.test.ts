@@ -1,0 +1,191 @@
+// The Authenticator: passwords and API tokens turned into principals, and the 10 s memory of
+// accepted credentials (a revocation through this process forgets at once, one made by another
+// process — the CLI — bites when the memory runs out).
+import assert from "node:assert/strict";
+import { before, beforeEach, describe, test } from "node:test";
+import { SqliteAuthStore } from "../../src/auth/auth-store.js";
+import { Authenticator } from "../../src/auth/authenticator.js";
+import { hashPassword } from "../../src/auth/passwords.js";
+import type { Scope } from "../../src/auth/rules.js";
+
+const SCOPE: Scope = { repositories: ["internal"], names: ["ci/**"], actions: ["pull", "push"] };
+/** The memory of accepted credentials, as the authenticator documents it. */
+const CACHE_MS = 10_000;
+
+describe("Authenticator", () => {
+  let store: SqliteAuthStore;
+  let auth: Authenticator;
+
+  // scrypt is slow by design: hash once, give every test a fresh store holding the same users
+  const hashes: Record<string, string> = {};
+  before(async () => {
+    hashes.bob = await hashPassword("bob-password-1");
+    hashes.root = await hashPassword("root-password-1");
+  });
+  beforeEach(async () => {
+    store = new SqliteAuthStore(":memory:");
+    auth = new Authenticator(store);
+    await store.putUser({
+      name: "bob",
+      passwordHash: hashes.bob ?? "",
+      admin: false,
+      groups: ["devs"],
+      createdAt: 1,
+    });
+    await store.putUser({
+      name: "root",
+      passwordHash: hashes.root ?? "",
+      admin: true,
+      groups: [],
+      createdAt: 1,
+    });
+  });
+
+  async function token(options: { expiresAt?: number; user?: string } = {}) {
+    return auth.createApiToken(options.user ?? "bob", {
+      description: "ci",
+      scopes: [SCOPE],
+      expiresAt: options.expiresAt,
+    });
+  }
+
+  describe("passwords", () => {
+    test("the right password gives the user's principal: name, admin flag, groups, no scopes", async () => {
+      assert.deepEqual(await auth.check("bob", "bob-password-1"), {
+        name: "bob",
+        admin: false,
+        groups: ["devs"],
+      });
+      assert.deepEqual(await auth.check("root", "root-password-1"), {
+        name: "root",
+        admin: true,
+        groups: [],
+      });
+    });
+
+    test("a wrong password, another user's password or an unknown user give nothing", async () => {
+      assert.equal(await auth.check("bob", "bob-password-2"), undefined);
+      assert.equal(await auth.check("bob", "root-password-1"), undefined);
+      assert.equal(await auth.check("nobody", "bob-password-1"), undefined);
+      assert.equal(await auth.check("", ""), undefined);
+    });
+
+    test("an unknown user takes as long to refuse as a wrong password: no user enumeration by timing", async () => {
+      const timed = async (username: string) => {
+        const started = performance.now();
+        assert.equal(await auth.check(username, "wrong-password"), undefined);
+        return performance.now() - started;
+      };
+      const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+      const known: number[] = [];
+      const unknown: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        known.push(await timed("bob"));
+        unknown.push(await timed("nobody"));
+      }
+      // scrypt (32 MiB) takes tens of milliseconds, a missing database row microseconds: a factor
+      // of four leaves room for noise and still tells the two apart
+      assert.ok(
+        median(unknown) > median(known) / 4,
+        `unknown user ${median(unknown).toFixed(1)} ms, wrong password ${median(known).toFixed(1)} ms`,
+      );
+    });
+
+    test("the stored hash is scrypt and does not contain the password", async () => {
+      const stored = await store.getUser("bob");
+      assert.match(stored?.passwordHash ?? "", /^\$scrypt\$/);
+      assert.ok(!stored?.passwordHash.includes("bob-password-1"));
+    });
+
+    test("a password change takes effect at once, even right after a successful check", async () => {
+      assert.ok(await auth.check("bob", "bob-password-1"));
+      await auth.setPassword({ name: "bob", admin: false, groups: ["devs"] }, "bob-password-2");
+      assert.equal(await auth.check("bob", "bob-password-1"), undefined);
+      assert.ok(await auth.check("bob", "bob-password-2"));
+    });
+  });
+
+  describe("API tokens", () => {
+    test("valid: the owner's principal narrowed to the token's scopes", async () => {
+      const created = await token();
+      assert.match(created.secret, /^wharf_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+      assert.deepEqual(await auth.check("bob", created.secret), {
+        name: "bob",
+        admin: false,
+        groups: ["devs"],
+        scopes: [SCOPE],
+        apiToken: created.record.id,
+      });
+    });
+
+    test("only a digest of the secret is stored", async () => {
+      const created = await token();
+      const stored = await store.getToken(created.record.id);
+      const secretPart = created.secret.split("_")[2] ?? "";
+      assert.ok(stored && !JSON.stringify(stored).includes(secretPart));
+      assert.match(stored?.secretHash ?? "", /^[0-9a-f]{64}$/);
+    });
+
+    test("a wrong secret for a real token id is refused", async () => {
+      const created = await token();
+      const secretPart = created.secret.slice(-43);
+      const flipped = `${secretPart[0] === "A" ? "B" : "A"}${secretPart.slice(1)}`;
+      assert.equal(await auth.check("bob", `wharf_${created.record.id}_${flipped}`), undefined);
+      assert.equal(await auth.check("bob", `wharf_0123456789abcdef_${secretPart}`), undefined);
+    });
+
+    test("a token is refused under any user name but its owner's", async () => {
+      const created = await token();
+      assert.equal(await auth.check("root", created.secret), undefined);
+      assert.equal(await auth.check("Bob", created.secret), undefined);
+      assert.equal(await auth.check("", created.secret), undefined);
+    });
+
+    test("revoked: refused at once, though it was just accepted (the memory is forgotten)", async () => {
+      const created = await token();
+      assert.ok(await auth.check("bob", created.secret));
+      assert.equal(await auth.revokeApiToken(created.record.id), true);
+      assert.equal(await auth.check("bob", created.secret), undefined);
+      assert.equal(await auth.revokeApiToken(created.record.id), false, "revoking twice");
+    });
+
+    test("revoked by another process: refused once the 10 s memory has run out", async () => {
+      const created = await token();
+      const t0 = Date.now();
+      assert.ok(await auth.check("bob", created.secret, t0));
+      // what `wharf token revoke` does: the database changes, this process's memory does not
+      await store.revokeToken(created.record.id, t0);
+      assert.ok(await auth.check("bob", created.secret, t0 + CACHE_MS - 1), "remembered for up to 10 s");
+      assert.equal(await auth.check("bob", created.secret, t0 + CACHE_MS), undefined);
+    });
+
+    test("expired: refused from its expiry on, remembered or not", async () => {
+      const t0 = Date.now();
+      const created = await token({ expiresAt: t0 + 5_000 });
+      assert.ok(await auth.check("bob", created.secret, t0));
+      assert.equal(await auth.check("bob", created.secret, t0 + 5_000), undefined, "at expiry");
+      const fresh = await token({ expiresAt: t0 + 1_000 });
+      assert.equal(await auth.check("bob", fresh.secret, t0 + 1_000), undefined, "never used before expiry");
+    });
+
+    test("a token whose user was deleted is refused", async () => {
+      const created = await token();
+      await store.deleteUser("bob");
+      assert.equal(await store.getToken(created.record.id), undefined, "deleting a user deletes its tokens");
+      assert.equal(await auth.check("bob", created.secret), undefined);
+    });
+
+    test("an admin's token is narrowed to its scopes too", async () => {
+      const created = await token({ user: "root" });
+      const principal = await auth.check("root", created.secret);
+      assert.deepEqual(principal?.scopes, [SCOPE]);
+    });
+  });
+
+  test("forSubject: a registry token's subject is the user as it is now; a deleted user is nobody", async () => {
+    assert.deepEqual(await auth.forSubject("bob"), { name: "bob", admin: false, groups: ["devs"] });
+    assert.equal(await auth.forSubject(""), undefined);
+    await store.deleteUser("bob");
+    assert.equal(await auth.forSubject("bob"), undefined);
+  });
+});

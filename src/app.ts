@@ -101,13 +101,21 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     metrics.requestSeconds.observe({ route, method: ctx.method }, seconds);
   };
 
-  const timeouts = { headersMs: 30_000, keepAliveMs: 65_000 };
+  const { limits } = config;
+  const serverLimits = {
+    headersMs: limits.headers_timeout,
+    keepAliveMs: limits.keep_alive_timeout,
+    maxHeaderBytes: limits.max_header_size,
+    maxConnections: limits.max_connections,
+  };
+  const body = { idleMs: limits.body_idle_timeout, minBytesPerSecond: limits.body_min_rate };
   const servers: Server[] = [];
   const listening: Listening[] = [];
   const bind = async (address: string, info: ListenerInfo) => {
     const server = createHttpServer(
-      createRequestHandler({ api, sideRoutes, logger, listener: info, observe }),
-      timeouts,
+      createRequestHandler({ api, sideRoutes, logger, listener: info, observe, body }),
+      serverLimits,
+      logger,
       certificate,
     );
     const { host, port } = parseListen(address);

@@ -172,6 +172,43 @@ const auth = z
   })
   .strict();
 
+/** What a fresh wharf allows a client before it refuses or hangs up; see `limits` in the README. */
+const LIMIT_DEFAULTS = {
+  headers_timeout: 30_000,
+  keep_alive_timeout: 65_000,
+  max_header_size: 16 * 1024,
+  max_connections: 10_000,
+  body_idle_timeout: 60_000,
+  body_min_rate: 1024,
+};
+
+const positiveDuration = duration.refine((ms) => ms > 0, { message: "must be more than 0" });
+
+const limits = z
+  .object({
+    /** The request line and headers must have arrived within this (slowloris); else 408 and close. */
+    headers_timeout: positiveDuration.default(LIMIT_DEFAULTS.headers_timeout),
+    /** A connection idle between requests is closed after this. */
+    keep_alive_timeout: positiveDuration.default(LIMIT_DEFAULTS.keep_alive_timeout),
+    /** The largest request head; beyond it the answer is 431. */
+    max_header_size: size
+      .refine((bytes) => bytes >= 1024, { message: "must be at least 1KiB" })
+      .default(LIMIT_DEFAULTS.max_header_size),
+    /** Open connections per listener; more are closed as soon as they are accepted. */
+    max_connections: z
+      .union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { error: "must be a number" })
+      .pipe(z.number().int().min(1, "must be at least 1"))
+      .default(LIMIT_DEFAULTS.max_connections),
+    /**
+     * A request body may fall this far behind `body_min_rate` (and so stall at most this long)
+     * before the request is answered 408 and the connection closed; 0 turns the guard off.
+     */
+    body_idle_timeout: duration.default(LIMIT_DEFAULTS.body_idle_timeout),
+    /** Bytes a second a request body must keep up on average; 0 leaves only the idle timeout. */
+    body_min_rate: size.default(LIMIT_DEFAULTS.body_min_rate),
+  })
+  .strict();
+
 export const DOCKER_HUB_URL = "https://registry-1.docker.io";
 
 export const configSchema = z
@@ -193,6 +230,7 @@ export const configSchema = z
       .strict()
       .default({ max_size: 10 * 1024 ** 3, expire_after: 24 * 3_600_000 }),
     auth: auth.optional(),
+    limits: limits.default(LIMIT_DEFAULTS),
     /** The repository for plain `/v2/<image>/…` on the main port: what dockerd's registry-mirrors sends. */
     default_repository: z.string().optional(),
     /** Names are checked by crossCheck(), which can say what a good name looks like. */

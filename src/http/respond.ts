@@ -3,9 +3,16 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { isOciError, OciError } from "../oci/errors.js";
 import type { RequestContext } from "./context.js";
+import { mustCloseAfterAnswer } from "./request-body.js";
 import { trySendfile } from "./sendfile.js";
 
 export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" } as const;
+
+/** Every response starts here: the API version, and a hang-up when a request body is left unread. */
+function writeHead(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders): void {
+  const close = mustCloseAfterAnswer(ctx.req) ? { connection: "close" } : {};
+  ctx.res.writeHead(status, { ...API_VERSION_HEADER, ...close, ...headers });
+}
 
 export function sendJson(
   ctx: RequestContext,
@@ -24,7 +31,7 @@ export function sendBytes(
   payload: Buffer,
   headers: OutgoingHttpHeaders,
 ): void {
-  ctx.res.writeHead(status, { ...API_VERSION_HEADER, "content-length": payload.byteLength, ...headers });
+  writeHead(ctx, status, { "content-length": payload.byteLength, ...headers });
   if (ctx.method === "HEAD") {
     ctx.res.end();
     return;
@@ -34,7 +41,7 @@ export function sendBytes(
 }
 
 export function sendEmpty(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders = {}): void {
-  ctx.res.writeHead(status, { ...API_VERSION_HEADER, "content-length": 0, ...headers });
+  writeHead(ctx, status, { "content-length": 0, ...headers });
   ctx.res.end();
 }
 
@@ -50,7 +57,7 @@ export async function sendStream(
   body: Readable,
   length: number | undefined,
 ): Promise<void> {
-  ctx.res.writeHead(status, { ...API_VERSION_HEADER, ...headers });
+  writeHead(ctx, status, headers);
   if (ctx.method === "HEAD") {
     body.destroy();
     ctx.res.end();
@@ -76,6 +83,14 @@ export async function sendStream(
 
 /** Renders any error as the spec's envelope; unexpected ones are logged once, with their stack. */
 export function sendError(ctx: RequestContext, error: unknown): void {
+  // The request's own stream failed: the client hung up or was cut off mid-body. Nobody is left
+  // to answer, and nothing in wharf went wrong.
+  if (error !== null && error === ctx.req.errored) {
+    ctx.errorCode = "CLIENT_ABORTED";
+    ctx.log.debug({ reqId: ctx.id, err: error }, "client went away during the request body");
+    ctx.res.destroy();
+    return;
+  }
   const oci = isOciError(error) ? error : new OciError("UNKNOWN", { cause: error });
   if (!isOciError(error)) ctx.log.error({ err: error, reqId: ctx.id, path: ctx.path }, "unexpected error");
   ctx.errorCode = oci.code;

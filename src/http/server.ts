@@ -1,9 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { OciError } from "../oci/errors.js";
+import { type BodyRateLimits, guardBody } from "./body-guard.js";
+import { clientErrorListener, connectListener, OpenResponses } from "./client-error.js";
 import { type ListenerInfo, RequestContext } from "./context.js";
+import { hangUp } from "./hang-up.js";
 import type { RegistryApi } from "./registry-api.js";
+import { announcesBody } from "./request-body.js";
 import { sendError } from "./respond.js";
 import { parsePath, splitTarget } from "./routes.js";
 import type { ServedCertificate } from "./served-certificate.js";
@@ -40,8 +45,9 @@ export function createRequestHandler(options: {
   logger: Logger;
   listener: ListenerInfo;
   observe?: RequestObserver;
+  body: BodyRateLimits;
 }): (req: IncomingMessage, res: ServerResponse) => void {
-  const { api, sideRoutes, logger, listener, observe } = options;
+  const { api, sideRoutes, logger, listener, observe, body } = options;
   return (req, res) => {
     const ctx = new RequestContext(req, res, logger, listener, splitTarget(req.url ?? "/"));
     const remote = req.socket.remoteAddress;
@@ -74,11 +80,35 @@ export function createRequestHandler(options: {
     };
     res.once("finish", log);
     res.once("close", log);
+    // Guarded until the body is complete, also after an early answer while Node drains the rest.
+    const socket = req.socket;
+    if (announcesBody(req)) guardBody(req, body, () => refuseSlowBody(ctx, socket));
     void dispatch(ctx, api, sideRoutes).catch((error: unknown) => sendError(ctx, error));
   };
 }
 
+/** A body that fell behind `limits.body_min_rate`: 408 if nothing was answered yet, and hang up. */
+function refuseSlowBody(ctx: RequestContext, socket: Socket): void {
+  ctx.log.info({ reqId: ctx.id, path: ctx.path }, "request body arrived too slowly: connection closed");
+  if (ctx.res.headersSent) {
+    socket.destroy();
+    return;
+  }
+  sendError(
+    ctx,
+    new OciError("UNKNOWN", {
+      status: 408,
+      message: "the request body arrived too slowly",
+      headers: { connection: "close" },
+    }),
+  );
+}
+
 async function dispatch(ctx: RequestContext, api: RegistryApi, sideRoutes: SideRoutes): Promise<void> {
+  // Checked here rather than by Node, so the refusal comes in the spec's envelope.
+  if (ctx.req.httpVersion === "1.1" && ctx.req.headers.host === undefined) {
+    throw new OciError("UNKNOWN", { status: 400, message: "an HTTP/1.1 request needs a Host header" });
+  }
   const parsed = parsePath(ctx.path);
   if (parsed.kind === "registry") {
     ctx.route = parsed.route.kind;
@@ -91,27 +121,71 @@ async function dispatch(ctx: RequestContext, api: RegistryApi, sideRoutes: SideR
   throw new OciError("NAME_UNKNOWN", { status: 404, message: `nothing at ${ctx.path}` });
 }
 
-export interface ServerTimeouts {
-  /** Time allowed to receive a request's headers (slowloris guard). */
+/** What one listener allows its clients (config `limits`). */
+export interface ServerLimits {
+  /** Time allowed to receive a request's head (slowloris guard). */
   readonly headersMs: number;
   /** An idle keep-alive connection is closed after this. */
   readonly keepAliveMs: number;
+  /** Largest request head; Node answers a larger one with 431. */
+  readonly maxHeaderBytes: number;
+  /** Connections beyond this are closed as soon as they are accepted. */
+  readonly maxConnections: number;
 }
+
+/** How often a full listener is reported at most: a flood must not become a flood of log lines. */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 /** A plain HTTP server, or with `certificate` an HTTPS one that follows its reloads. */
 export function createHttpServer(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
-  timeouts: ServerTimeouts,
+  limits: ServerLimits,
+  logger: Logger,
   certificate?: ServedCertificate,
 ): Server {
+  const open = new OpenResponses();
   const options = {
     // Whole-request time is unbounded: a layer upload or download may take long on a slow link.
+    // Slow request bodies are the body guard's business (limits.body_*).
     requestTimeout: 0,
-    headersTimeout: timeouts.headersMs,
-    keepAliveTimeout: timeouts.keepAliveMs,
+    headersTimeout: limits.headersMs,
+    keepAliveTimeout: limits.keepAliveMs,
+    maxHeaderSize: limits.maxHeaderBytes,
+    // Node checks head deadlines only this often (30 s by default): often enough to keep them.
+    connectionsCheckingInterval: Math.max(100, Math.min(5000, limits.headersMs / 4)),
+    requireHostHeader: false,
   };
-  if (certificate === undefined) return createServer(options, handler);
+  const guarded = (req: IncomingMessage, res: ServerResponse) => {
+    // Captured: Node detaches the socket from a request whose body stream was torn down.
+    const socket = req.socket;
+    open.track(socket, res);
+    // Node closes a connection after an answer that says `Connection: close`; the client may
+    // still be sending a body it was refused, so the close is staged rather than immediate.
+    // Set per request, not per connection: over TLS the request's socket is not the accepted one.
+    socket.destroySoon = () => hangUp(socket);
+    handler(req, res);
+  };
   // The handshake comes before the headers' clock starts: it gets the same allowance, not Node's 120 s.
-  const secure = { ...options, handshakeTimeout: timeouts.headersMs, ...certificate.secureOptions };
-  return certificate.serve(createHttpsServer(secure, handler));
+  const server =
+    certificate === undefined
+      ? createServer(options, guarded)
+      : certificate.serve(
+          createHttpsServer(
+            { ...options, handshakeTimeout: limits.headersMs, ...certificate.secureOptions },
+            guarded,
+          ),
+        );
+  server.maxConnections = limits.maxConnections;
+  server.on("clientError", clientErrorListener(logger, open));
+  server.on("connect", connectListener(open));
+  let lastDropLog = Number.NEGATIVE_INFINITY;
+  server.on("drop", () => {
+    if (performance.now() - lastDropLog < DROP_LOG_INTERVAL_MS) return;
+    lastDropLog = performance.now();
+    logger.warn(
+      { maxConnections: limits.maxConnections },
+      "connection limit reached: new connections are closed",
+    );
+  });
+  return server;
 }

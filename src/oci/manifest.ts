@@ -70,7 +70,32 @@ function descriptorList(value: unknown, where: string): Descriptor[] {
   return value.map((entry, index) => descriptor(entry, `${where}[${index}]`));
 }
 
+/**
+ * Real manifests nest a handful of levels. JSON.parse takes seconds over megabytes of `[[[[…`,
+ * blocking every other request meanwhile, so such documents are refused before parsing.
+ */
+const MAX_NESTING = 64;
+
+/** Whether arrays and objects nest deeper than MAX_NESTING, by a linear scan outside strings. */
+function nestsTooDeep(bytes: Uint8Array): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
+    if (inString) {
+      if (byte === 0x5c)
+        i++; // a backslash escapes the next byte
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === 0x5b || byte === 0x7b) {
+      if (++depth > MAX_NESTING) return true;
+    } else if (byte === 0x5d || byte === 0x7d) depth--;
+  }
+  return false;
+}
+
 function parseJson(bytes: Uint8Array): Record<string, unknown> {
+  if (nestsTooDeep(bytes)) throw invalid(`manifest nests deeper than ${MAX_NESTING} levels`);
   let document: unknown;
   try {
     document = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));

@@ -147,18 +147,17 @@ export class UploadStore {
         headers: { range: rangeHeader(current.offset) },
       });
     }
+    // Refused before a byte is written when the client says up front that it would not fit.
+    if (claim.length !== undefined && current.offset + claim.length > this.#limits.maxBytes) {
+      throw this.#tooLarge();
+    }
     const hashed = this.#hashers.get(upload.id);
     const running = hashed && hashed.offset === current.offset ? hashed : undefined;
     const handle = await open(this.#path(upload.id), "r+");
     let offset = current.offset;
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (offset + chunk.byteLength > this.#limits.maxBytes) {
-          throw new OciError("SIZE_INVALID", {
-            status: 413,
-            message: `uploads are limited to ${this.#limits.maxBytes} bytes`,
-          });
-        }
+        if (offset + chunk.byteLength > this.#limits.maxBytes) throw this.#tooLarge();
         await handle.write(chunk, 0, chunk.byteLength, offset);
         running?.hasher.update(chunk);
         offset += chunk.byteLength;
@@ -176,6 +175,13 @@ export class UploadStore {
       });
     }
     return { ...current, offset, updatedAt: Date.now() };
+  }
+
+  #tooLarge(): OciError {
+    return new OciError("SIZE_INVALID", {
+      status: 413,
+      message: `uploads are limited to ${this.#limits.maxBytes} bytes`,
+    });
   }
 
   /** The digest of the first `offset` bytes: from the running hash, or read back from the file. */

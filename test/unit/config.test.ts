@@ -173,6 +173,14 @@ repositories:
 
 const DEFAULT_TIMEOUTS = { headers: 30_000, body_idle: 60_000 };
 const DEFAULT_UPLOADS = { max_size: 10 * 1024 ** 3, expire_after: 24 * 3_600_000 };
+const DEFAULT_LIMITS = {
+  headers_timeout: 30_000,
+  keep_alive_timeout: 65_000,
+  max_header_size: 16 * 1024,
+  max_connections: 10_000,
+  body_idle_timeout: 60_000,
+  body_min_rate: 1024,
+};
 
 describe("loadConfig from a file", () => {
   test("a minimal file gets every default", async (t) => {
@@ -181,6 +189,7 @@ describe("loadConfig from a file", () => {
       data_dir: "./data",
       log: { level: "info" },
       uploads: DEFAULT_UPLOADS,
+      limits: DEFAULT_LIMITS,
       repositories: {
         hub: {
           type: "proxy",
@@ -203,6 +212,7 @@ describe("loadConfig from a file", () => {
       data_dir: "/var/lib/wharf",
       log: { level: "debug" },
       uploads: DEFAULT_UPLOADS,
+      limits: DEFAULT_LIMITS,
       default_repository: "all",
       repositories: {
         "docker-hub": {
@@ -225,6 +235,26 @@ describe("loadConfig from a file", () => {
         private: { type: "hosted", allow_delete: false },
         all: { type: "group", members: ["private", "docker-hub", "ghcr.io"], push_to: "private" },
       },
+    });
+  });
+
+  test("limits are read with their units, and 0 turns the body guard off", async (t) => {
+    const yaml = `${MINIMAL}
+limits:
+  headers_timeout: 5s
+  keep_alive_timeout: 1m
+  max_header_size: 32KiB
+  max_connections: "2000"
+  body_idle_timeout: 0
+  body_min_rate: 0
+`;
+    assert.deepEqual((await load(t, yaml)).limits, {
+      headers_timeout: 5000,
+      keep_alive_timeout: 60_000,
+      max_header_size: 32 * 1024,
+      max_connections: 2000,
+      body_idle_timeout: 0,
+      body_min_rate: 0,
     });
   });
 
@@ -498,6 +528,42 @@ repositories:
       message: /./,
     },
     {
+      why: "a headers timeout of 0, which would let a client take forever over its headers",
+      yaml: `
+repositories:
+  hub:
+    type: hosted
+limits:
+  headers_timeout: 0 ${MARK}
+`,
+      paths: ["limits.headers_timeout"],
+      message: /more than 0/,
+    },
+    {
+      why: "a connection limit of 0",
+      yaml: `
+repositories:
+  hub:
+    type: hosted
+limits:
+  max_connections: 0 ${MARK}
+`,
+      paths: ["limits.max_connections"],
+      message: /at least 1/,
+    },
+    {
+      why: "an unknown limit",
+      yaml: `
+repositories:
+  hub:
+    type: hosted
+limits:
+  body_timeout: 10s ${MARK}
+`,
+      paths: ["limits", "limits.body_timeout"],
+      message: /body_timeout/,
+    },
+    {
       why: "a duplicate key",
       yaml: `
 repositories:
@@ -643,6 +709,7 @@ describe("loadConfig without a file reads registry:v2's environment", () => {
       data_dir: "./data",
       log: { level: "info" },
       uploads: DEFAULT_UPLOADS,
+      limits: DEFAULT_LIMITS,
       repositories: {
         "docker-hub": {
           type: "proxy",

@@ -4,7 +4,8 @@ import fc from "fast-check";
 import { digestOf } from "../../src/oci/digest.js";
 import { MAX_MANIFEST_BYTES, type ManifestInfo, parseManifest } from "../../src/oci/manifest.js";
 import { MediaType } from "../../src/oci/media-types.js";
-import { assertThrowsOci, checkProperty, resultOrOciError } from "./helpers.js";
+import { assertThrowsOci, checkProperty, resultOrOciError, withoutHanging } from "./helpers.js";
+import { deeplyNested, manifestContentType, manifestDocument } from "./hostile-input.js";
 
 const CONFIG_TYPE = "application/vnd.oci.image.config.v1+json";
 const LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -204,8 +205,8 @@ describe("parseManifest: what it refuses with MANIFEST_INVALID", () => {
     ["a JSON number", "2"],
     ["null", "null"],
     ["a byte-order mark", `\ufeff${JSON.stringify(ociManifest())}`],
-    ["100k nested arrays", `${"[".repeat(100_000)}${"]".repeat(100_000)}`],
-    ["100k nested objects", `${'{"a":'.repeat(100_000)}1${"}".repeat(100_000)}`],
+    ["100k nested arrays", deeplyNested(100_000, "array").toString()],
+    ["100k nested objects", deeplyNested(100_000, "object").toString()],
     ["an unterminated 100k nesting", "[".repeat(100_000)],
   ];
   for (const [why, text] of notDocuments) {
@@ -213,6 +214,34 @@ describe("parseManifest: what it refuses with MANIFEST_INVALID", () => {
   }
 
   test("invalid UTF-8", () => assertInvalid(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])));
+
+  test("4 MiB of nesting is refused before JSON.parse spends seconds on it", () => {
+    // `[` + `]` is 2 bytes a level, `{"a":` + `}` 6.
+    for (const [kind, depth] of [
+      ["array", MAX_MANIFEST_BYTES / 2],
+      ["object", Math.floor((MAX_MANIFEST_BYTES - 1) / 6)],
+    ] as const) {
+      const started = performance.now();
+      const error = withoutHanging(() =>
+        assertThrowsOci(() => parseManifest(deeplyNested(depth, kind)), "MANIFEST_INVALID"),
+      );
+      assert.match(error.message, /nests deeper/);
+      assert.ok(performance.now() - started < 200, `${kind}: ${performance.now() - started} ms`);
+    }
+  });
+
+  test("nesting is counted outside strings only: brackets in annotations are text", () => {
+    const brackets = "[{".repeat(100);
+    const info = parse(ociManifest({ annotations: { "org.example.brackets": brackets, 'quote"[': "\\[" } }));
+    assert.equal(info.annotations?.["org.example.brackets"], brackets);
+  });
+
+  test("a manifest nested 64 levels deep in an unknown field is still read; 65 is refused", () => {
+    const nested = (levels: number): unknown => (levels === 0 ? 1 : { x: nested(levels - 1) });
+    // The document itself is the first level.
+    assert.equal(parse(ociManifest({ extension: nested(63) })).kind, "image");
+    assertInvalid(bytesOf(ociManifest({ extension: nested(64) })));
+  });
 
   const badDocuments: ReadonlyArray<readonly [string, Record<string, unknown>, string?]> = [
     ["an object that is no kind of manifest", {}],
@@ -267,10 +296,7 @@ describe("parseManifest: properties", () => {
       assert.match(blob.digest, /^sha(256|512):[0-9a-f]+$/);
     }
   }
-  const contentType = fc.option(
-    fc.constantFrom(...Object.values(MediaType), "application/json", "text/plain; charset=utf-8"),
-    { nil: undefined },
-  );
+  const contentType = manifestContentType;
 
   test("random bytes give a ManifestInfo or MANIFEST_INVALID, nothing else", () => {
     checkProperty(fc.property(fc.uint8Array({ maxLength: 512 }), contentType, check), 500);
@@ -284,23 +310,8 @@ describe("parseManifest: properties", () => {
   });
 
   test("manifest-shaped documents with random field values give a ManifestInfo or MANIFEST_INVALID", () => {
-    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant(config), fc.constant([child]));
-    const document = fc.record(
-      {
-        schemaVersion: fc.oneof(fc.constant(2), fc.constant(1), value),
-        mediaType: fc.oneof(fc.constantFrom(...Object.values(MediaType)), value),
-        config: value,
-        layers: fc.oneof(fc.array(fc.oneof(fc.constant(config), value), { maxLength: 3 }), value),
-        manifests: fc.oneof(fc.array(fc.oneof(fc.constant(child), value), { maxLength: 3 }), value),
-        subject: value,
-        artifactType: value,
-        annotations: fc.oneof(fc.dictionary(fc.string(), fc.string()), value),
-        fsLayers: value,
-      },
-      { requiredKeys: [] },
-    );
     checkProperty(
-      fc.property(document, contentType, (doc, type) => check(bytesOf(doc), type)),
+      fc.property(manifestDocument({ config, child }), contentType, (doc, type) => check(bytesOf(doc), type)),
       500,
     );
   });

@@ -8,6 +8,7 @@ import type { RepositoryWriter } from "../../repos/repository.js";
 import type { ChunkClaim } from "../../store/uploads.js";
 import { rangeHeader } from "../../store/uploads.js";
 import type { RequestContext } from "../context.js";
+import { announcesBody } from "../request-body.js";
 import { sendEmpty } from "../respond.js";
 import type { Target } from "./target.js";
 
@@ -41,11 +42,6 @@ export function writerOf(target: Target): RepositoryWriter {
     });
   }
   return writer;
-}
-
-/** Whether the request carries a body at all (a chunk may also come with the closing PUT). */
-function hasBody(req: IncomingMessage): boolean {
-  return Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
 }
 
 /** Content-Range and Content-Length of a chunk; a Content-Range that cannot be read is a 416. */
@@ -135,7 +131,8 @@ export async function uploadStatus(ctx: RequestContext, target: Target, id: stri
 export async function finishUpload(ctx: RequestContext, target: Target, id: string): Promise<void> {
   const digest = ctx.query.get("digest");
   if (digest === null) throw new OciError("DIGEST_INVALID", { message: "the closing PUT needs ?digest=" });
-  const body = hasBody(ctx.req) ? ctx.req : undefined;
+  // A last chunk may come with the closing PUT.
+  const body = announcesBody(ctx.req) ? ctx.req : undefined;
   if (!body) ctx.req.resume();
   const blob = await writerOf(target).finishUpload(target.name, id, digest, body, chunkClaim(ctx));
   blobCreated(ctx, target, blob.digest);

@@ -79,7 +79,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       if (repository.type === "hosted") {
         logger.warn(
           { repo: name },
-          "anyone can push to and delete from this repository: add an auth section to the configuration",
+          "anyone can push to and delete from this repository: authentication is off (auth.enabled: false)",
         );
       }
     }

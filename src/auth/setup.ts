@@ -138,7 +138,7 @@ export async function openAuth(
   env = process.env,
 ): Promise<AuthServices | undefined> {
   const auth = config.auth;
-  if (!auth?.enabled) return undefined;
+  if (!auth.enabled) return undefined;
   const paths = authPaths(dataDir);
   const store = new SqliteAuthStore(paths.database);
   const authenticator = new Authenticator(store);

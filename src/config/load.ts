@@ -109,7 +109,8 @@ function registryEnvironment(env: Env): Record<string, unknown> {
   if (env.WHARF_TAG_TTL) repository.tag_ttl = env.WHARF_TAG_TTL;
   // registry:v2's `auth.htpasswd`: its users log in through wharf's token protocol instead.
   const htpasswd = env.REGISTRY_AUTH_HTPASSWD_PATH;
-  const auth = htpasswd ? { auth: { htpasswd } } : env.WHARF_AUTH === "on" ? { auth: {} } : {};
+  const enabled = env.WHARF_AUTH !== "off";
+  const auth = { auth: { enabled, ...(htpasswd ? { htpasswd } : {}) } };
   return { repositories: { "docker-hub": repository }, ...auth };
 }
 

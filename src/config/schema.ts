@@ -158,7 +158,10 @@ const rule = z
 
 const auth = z
   .object({
-    /** With `auth` present, clients authenticate with wharf's token protocol; `false` switches it off. */
+    /**
+     * On by default, so a fresh wharf is safe on a site network; `false` opens everything to
+     * everyone (a cache on a trusted network, as registry:v2 runs without auth).
+     */
     enabled: z.boolean().default(true),
     /** The token service name (the JWT audience). */
     service: z.string().min(1).default("wharf"),
@@ -229,7 +232,7 @@ export const configSchema = z
       })
       .strict()
       .default({ max_size: 10 * 1024 ** 3, expire_after: 24 * 3_600_000 }),
-    auth: auth.optional(),
+    auth: auth.default({ enabled: true, service: "wharf", token_ttl: 300_000 }),
     limits: limits.default(LIMIT_DEFAULTS),
     /** The repository for plain `/v2/<image>/…` on the main port: what dockerd's registry-mirrors sends. */
     default_repository: z.string().optional(),

@@ -11,8 +11,8 @@ import http from "node:http";
 // - query parameters are Go's url.Values.Encode(): keys sorted, QueryEscape'd, appended after any
 //   query the path already had (an upload Location may carry one);
 // - reggie's transport disables compression (no Accept-Encoding) and follows up to 20 redirects.
-// Token auth (a 401 with WWW-Authenticate) is not emulated: the suite runs here without
-// OCI_USERNAME/OCI_PASSWORD and wharf's hosted repositories ask for none.
+// With OCI_USERNAME/OCI_PASSWORD every request carries Basic credentials, which wharf accepts on
+// registry requests; the token round trip (401, realm, retry) is not emulated here.
 
 /** How a request body is framed on the wire. */
 export type Framing =
@@ -195,10 +195,20 @@ export class ConformanceClient {
   readonly defaultName: string;
   readonly userAgent: string;
 
-  constructor(rootUrl: string, defaultName: string, userAgent = "distribution-spec-conformance-tests") {
+  readonly #authorization: string | undefined;
+
+  constructor(
+    rootUrl: string,
+    defaultName: string,
+    credentials?: { username: string; password: string },
+    userAgent = "distribution-spec-conformance-tests",
+  ) {
     this.rootUrl = rootUrl.replace(/\/$/, "");
     this.defaultName = defaultName;
     this.userAgent = userAgent;
+    this.#authorization = credentials
+      ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`
+      : undefined;
   }
 
   /** reggie's NewRequest: substitutes the non-empty placeholders, then root + "/" + path. */
@@ -224,6 +234,7 @@ export class ConformanceClient {
     let method = req.method;
     let url = req.target();
     let { headers, body } = req.wire(options);
+    if (this.#authorization) headers = { ...headers, authorization: this.#authorization };
     for (let redirects = 0; ; redirects++) {
       const response = await exchange(method, url, headers, body, options.timeoutMs ?? 60_000);
       const location = response.header("Location");

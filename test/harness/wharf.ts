@@ -24,6 +24,28 @@ export interface WharfOptions {
    * `url` is then https:// and the start-up probe trusts this CA.
    */
   ca?: Buffer;
+  /**
+   * Keep wharf's default authentication on. Off by default here: most tests are about caching and
+   * pushing, not logging in, so they run wharf open (`auth.enabled: false` / `WHARF_AUTH=off`)
+   * unless their configuration or environment says something about auth itself.
+   */
+  secured?: boolean;
+}
+
+/** The configuration and environment with authentication off, unless the test asked for it. */
+function openUnlessSecured(opts: WharfOptions): {
+  configYaml: string | undefined;
+  env: Record<string, string>;
+} {
+  const env = { ...opts.env };
+  let configYaml = opts.configYaml;
+  if (opts.secured) return { configYaml, env };
+  if (configYaml !== undefined) {
+    if (!/^auth:/m.test(configYaml)) configYaml = `${configYaml}\nauth:\n  enabled: false\n`;
+  } else if (env.WHARF_AUTH === undefined && env.REGISTRY_AUTH_HTPASSWD_PATH === undefined) {
+    env.WHARF_AUTH = "off";
+  }
+  return { configYaml, env };
 }
 
 export type WharfLogLine = Record<string, unknown>;
@@ -80,13 +102,14 @@ export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
   const addr = opts.env?.REGISTRY_HTTP_ADDR ?? `127.0.0.1:${await freePort()}`;
   const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
   const args = [WHARF_MAIN, "serve", ...(opts.dataDir === null ? [] : ["--data", dataDir])];
-  const configPath = opts.configYaml === undefined ? undefined : path.join(dir, "config.yml");
+  const auth = openUnlessSecured(opts);
+  const configPath = auth.configYaml === undefined ? undefined : path.join(dir, "config.yml");
   if (configPath !== undefined) {
-    fs.writeFileSync(configPath, opts.configYaml ?? "");
+    fs.writeFileSync(configPath, auth.configYaml ?? "");
     args.push("--config", configPath);
   }
   args.push(...(opts.args ?? []));
-  const env = { ...inheritedEnv(), ...opts.env, REGISTRY_HTTP_ADDR: addr };
+  const env = { ...inheritedEnv(), ...auth.env, REGISTRY_HTTP_ADDR: addr };
   const url = `${opts.ca ? "https" : "http"}://127.0.0.1:${port}`;
   let daemon: Daemon | undefined;
 

@@ -22,7 +22,11 @@ interface Deployment {
   /** The repository names the suite is given, as a user of this deployment would write them. */
   readonly namespace: string;
   readonly crossmountNamespace: string;
+  /** Run with wharf's default authentication on, as the first admin (OCI_USERNAME/OCI_PASSWORD). */
+  readonly asAdmin?: boolean;
 }
+
+const ADMIN = { username: "admin", password: `conformance-${process.pid}-admin` };
 
 const HOSTED_ONLY = `
 repositories:
@@ -47,6 +51,13 @@ const DEPLOYMENTS: readonly Deployment[] = [
     configYaml: `${HOSTED_ONLY}  all: { type: group, members: [internal], push_to: internal }\ndefault_repository: all\n`,
     namespace: "myorg/myrepo",
     crossmountNamespace: "myorg/other",
+  },
+  {
+    label: "authentication on (the default), as the first admin with Basic credentials",
+    configYaml: `${HOSTED_ONLY}default_repository: internal\n`,
+    namespace: "myorg/myrepo",
+    crossmountNamespace: "myorg/other",
+    asAdmin: true,
   },
 ];
 
@@ -91,9 +102,12 @@ for (const deployment of DEPLOYMENTS) {
     const extra = newTally();
 
     before(async () => {
-      wharf = await startWharf({ configYaml: deployment.configYaml });
+      wharf = await startWharf({
+        configYaml: deployment.configYaml,
+        ...(deployment.asAdmin ? { secured: true, env: { WHARF_ADMIN_PASSWORD: ADMIN.password } } : {}),
+      });
       // OCI_ROOT_URL is known only now, with the port wharf got
-      client = new ConformanceClient(wharf.url, suite.namespace);
+      client = new ConformanceClient(wharf.url, suite.namespace, deployment.asAdmin ? ADMIN : undefined);
     });
     after(async () => {
       report(deployment.label, "suite", legacy, suite.seed);

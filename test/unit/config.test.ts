@@ -173,6 +173,8 @@ repositories:
 
 const DEFAULT_TIMEOUTS = { headers: 30_000, body_idle: 60_000 };
 const DEFAULT_UPLOADS = { max_size: 10 * 1024 ** 3, expire_after: 24 * 3_600_000 };
+/** Authentication is on unless the configuration turns it off: a fresh wharf is safe to expose. */
+const DEFAULT_AUTH = { enabled: true, service: "wharf", token_ttl: 300_000 };
 const DEFAULT_LIMITS = {
   headers_timeout: 30_000,
   keep_alive_timeout: 65_000,
@@ -189,6 +191,7 @@ describe("loadConfig from a file", () => {
       data_dir: "./data",
       log: { level: "info" },
       uploads: DEFAULT_UPLOADS,
+      auth: DEFAULT_AUTH,
       limits: DEFAULT_LIMITS,
       repositories: {
         hub: {
@@ -212,6 +215,7 @@ describe("loadConfig from a file", () => {
       data_dir: "/var/lib/wharf",
       log: { level: "debug" },
       uploads: DEFAULT_UPLOADS,
+      auth: DEFAULT_AUTH,
       limits: DEFAULT_LIMITS,
       default_repository: "all",
       repositories: {
@@ -709,6 +713,7 @@ describe("loadConfig without a file reads registry:v2's environment", () => {
       data_dir: "./data",
       log: { level: "info" },
       uploads: DEFAULT_UPLOADS,
+      auth: DEFAULT_AUTH,
       limits: DEFAULT_LIMITS,
       repositories: {
         "docker-hub": {
@@ -718,6 +723,14 @@ describe("loadConfig without a file reads registry:v2's environment", () => {
         },
       },
     });
+  });
+
+  test("authentication: on unless WHARF_AUTH=off; REGISTRY_AUTH_HTPASSWD_PATH imports its users", async () => {
+    assert.equal((await loadConfig({ env: {} })).auth.enabled, true);
+    assert.equal((await loadConfig({ env: { WHARF_AUTH: "off" } })).auth.enabled, false);
+    const htpasswd = (await loadConfig({ env: { REGISTRY_AUTH_HTPASSWD_PATH: "/etc/registry/htpasswd" } }))
+      .auth;
+    assert.deepEqual([htpasswd.enabled, htpasswd.htpasswd], [true, "/etc/registry/htpasswd"]);
   });
 
   test("REGISTRY_PROXY_*, REGISTRY_HTTP_ADDR and WHARF_TAG_TTL", async () => {

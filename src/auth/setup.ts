@@ -6,7 +6,7 @@ import type { AuthConfig, Config } from "../config/schema.js";
 import type { AuthStore } from "./auth-store.js";
 import { SqliteAuthStore } from "./auth-store.js";
 import { Authenticator } from "./authenticator.js";
-import { parseHtpasswd } from "./htpasswd.js";
+import { type HtpasswdEntry, parseHtpasswd } from "./htpasswd.js";
 import { generatePassword } from "./passwords.js";
 import { AccessRules, defaultRules, type Rule } from "./rules.js";
 import { TokenSigner } from "./token-signer.js";
@@ -33,6 +33,31 @@ function rulesOf(config: Config, auth: AuthConfig): Rule[] {
 }
 
 /**
+ * Takes one htpasswd user's hash, keeping what wharf knows of an existing user (admin, groups).
+ * An unchanged hash is no event.
+ */
+export async function importUser(
+  store: AuthStore,
+  entry: HtpasswdEntry,
+  source: string,
+  audit: Logger,
+): Promise<void> {
+  const existing = await store.getUser(entry.user);
+  if (existing?.passwordHash === entry.hash) return;
+  await store.putUser({
+    name: entry.user,
+    passwordHash: entry.hash,
+    admin: existing?.admin ?? false,
+    groups: existing?.groups ?? [],
+    createdAt: existing?.createdAt ?? Date.now(),
+  });
+  audit.info(
+    { event: existing ? "user.updated" : "user.created", user: entry.user, source },
+    "user imported",
+  );
+}
+
+/**
  * Users of an htpasswd file (bcrypt, as registry:v2 uses) become wharf users. The file stays the
  * source of truth for them, as with registry:v2: a line taken out of it removes its user at the
  * next start, unless the user was given a new password in wharf since. Other users stay as they are.
@@ -56,21 +81,7 @@ async function importHtpasswd(path: string, authenticator: Authenticator, audit:
   );
   for (const { line, reason } of skipped)
     audit.warn({ event: "htpasswd.skipped", file: path, line, reason }, "htpasswd line not imported");
-  for (const entry of entries) {
-    const existing = await authenticator.store.getUser(entry.user);
-    if (existing?.passwordHash === entry.hash) continue;
-    await authenticator.store.putUser({
-      name: entry.user,
-      passwordHash: entry.hash,
-      admin: existing?.admin ?? false,
-      groups: existing?.groups ?? [],
-      createdAt: existing?.createdAt ?? Date.now(),
-    });
-    audit.info(
-      { event: existing ? "user.updated" : "user.created", user: entry.user, source: path },
-      "user imported",
-    );
-  }
+  for (const entry of entries) await importUser(store, entry, path, audit);
   authenticator.forget();
 }
 

@@ -7,7 +7,7 @@ import { Authenticator } from "../auth/authenticator.js";
 import { isValidUserName, parseHtpasswd } from "../auth/htpasswd.js";
 import { generatePassword } from "../auth/passwords.js";
 import { ACTIONS, type Action, type Scope } from "../auth/rules.js";
-import { authPaths } from "../auth/setup.js";
+import { authPaths, importUser } from "../auth/setup.js";
 import { parseDuration } from "../config/duration.js";
 import { type CommonOptions, configFrom, withConfigOptions } from "./options.js";
 
@@ -123,17 +123,7 @@ export function registerUsers(program: Command): void {
   ).action(async (file: string, options: CommonOptions) => {
     const { entries, skipped } = parseHtpasswd(await readFile(file, "utf8"));
     await withAuthenticator(options, async (authenticator) => {
-      for (const entry of entries) {
-        const existing = await authenticator.store.getUser(entry.user);
-        await authenticator.store.putUser({
-          name: entry.user,
-          passwordHash: entry.hash,
-          admin: existing?.admin ?? false,
-          groups: existing?.groups ?? [],
-          createdAt: existing?.createdAt ?? Date.now(),
-        });
-        audit.info({ event: "user.saved", user: entry.user, source: file }, "user imported");
-      }
+      for (const entry of entries) await importUser(authenticator.store, entry, file, audit);
     });
     for (const { line, reason } of skipped) process.stderr.write(`${file}:${line}: skipped: ${reason}\n`);
     process.stdout.write(`imported ${entries.length} users\n`);

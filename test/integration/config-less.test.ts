@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { basicAuthorization } from "../harness/bearer.js";
 import { dockerHubMirror, skopeoCopy } from "../harness/clients.js";
 import { allDigests, expectedContent, getImage } from "../harness/images.js";
 import { freePort } from "../harness/ports.js";
@@ -14,6 +15,8 @@ import { makeTempDir } from "../harness/tmp.js";
 import { startUpstream, type Upstream } from "../harness/upstream.js";
 import { startWharf, type Wharf } from "../harness/wharf.js";
 import { storedDigests } from "../harness/wharfdata.js";
+
+const ADMIN = { username: "admin", password: `config-less-${process.pid}-admin` };
 
 interface Status {
   defaultRepository: string | null;
@@ -31,9 +34,15 @@ describe("wharf serve without a config file", () => {
     await pushImage(small, up, "library/small:latest");
     port = await freePort();
     wharf = await startWharf({
-      env: { ...proxyEnv(up.url, { creds: up.creds }), REGISTRY_HTTP_ADDR: `127.0.0.1:${port}` },
+      env: {
+        ...proxyEnv(up.url, { creds: up.creds }),
+        REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
+        WHARF_ADMIN_PASSWORD: ADMIN.password,
+      },
       // no --data either: the data must land in ./data of the working directory
       dataDir: null,
+      // and no word about authentication: the default, anonymous pulls of the cache allowed
+      secured: true,
     });
   });
   after(async () => {
@@ -68,9 +77,16 @@ describe("wharf serve without a config file", () => {
     assert.equal(res.headers["oci-namespace"], "docker.io");
   });
 
-  test("a push is refused with 405 UNSUPPORTED: a proxy takes none", async () => {
-    const res = await rawRequest(wharf.url, "/v2/library/mine/blobs/uploads/", { method: "POST" });
-    assert.equal(res.status, 405, res.body.toString());
-    assert.deepEqual(errorCodes(res.body), ["UNSUPPORTED"]);
+  test("a push is refused: 401 to anonymous clients, 405 UNSUPPORTED to the admin, a proxy takes none", async () => {
+    const path = "/v2/library/mine/blobs/uploads/";
+    const anonymous = await rawRequest(wharf.url, path, { method: "POST" });
+    assert.equal(anonymous.status, 401, anonymous.body.toString());
+    assert.deepEqual(errorCodes(anonymous.body), ["UNAUTHORIZED"]);
+    const admin = await rawRequest(wharf.url, path, {
+      method: "POST",
+      headers: { authorization: basicAuthorization(ADMIN) },
+    });
+    assert.equal(admin.status, 405, admin.body.toString());
+    assert.deepEqual(errorCodes(admin.body), ["UNSUPPORTED"]);
   });
 });

@@ -57,7 +57,8 @@ describe("several proxy repositories in one wharf, each with its own upstream", 
         "anon-reg": { type: "proxy", upstream: { url: anonUp.url }, tag_ttl: "1h" },
       },
     };
-    wharf = await startWharf({ configYaml: YAML.stringify(config) });
+    // the default, authentication on: anonymous clients pull what proxies cache
+    wharf = await startWharf({ configYaml: YAML.stringify(config), secured: true });
     containerd = await startContainerd();
   });
   after(async () => {

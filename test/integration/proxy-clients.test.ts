@@ -59,7 +59,8 @@ describe("real clients pull through wharf as their docker.io mirror", () => {
 
   /** Cold: each of the image's blobs fetched once. Warm: no blob, no manifest GET upstream. */
   async function coldThenWarm(image: TestImage, pull: (wharf: Wharf) => Promise<void>): Promise<void> {
-    const wharf = await startWharf({ env: proxyEnv(up.url) });
+    // the default, authentication on: these pulls are anonymous, which proxies allow
+    const wharf = await startWharf({ env: proxyEnv(up.url), secured: true });
     try {
       const cold = await traffic(() => pull(wharf));
       const want = Object.fromEntries(expectedContent(image).blobs.map((b) => [b.digest, 1]));

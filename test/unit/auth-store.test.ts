@@ -5,13 +5,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import Database from "better-sqlite3";
 import {
   type ApiTokenRecord,
   type AuthStore,
   SqliteAuthStore,
   type UserRecord,
 } from "../../src/auth/auth-store.js";
+import { sqliteUserVersion } from "./helpers.js";
 
 const directory = mkdtempSync(join(tmpdir(), "wharf-unit-authdb-"));
 after(() => rmSync(directory, { recursive: true, force: true }));
@@ -144,15 +144,6 @@ conformance("SqliteAuthStore(:memory:)", () => new SqliteAuthStore(":memory:"));
 conformance("SqliteAuthStore(file)", () => new SqliteAuthStore(freshFile()));
 
 describe("SqliteAuthStore on disk", () => {
-  function userVersion(path: string): number {
-    const db = new Database(path, { readonly: true });
-    try {
-      return db.pragma("user_version", { simple: true }) as number;
-    } finally {
-      db.close();
-    }
-  }
-
   test("data survives reopening, and reopening runs no migration twice", async () => {
     const path = freshFile();
     const first = new SqliteAuthStore(path);
@@ -160,7 +151,7 @@ describe("SqliteAuthStore on disk", () => {
     await first.createToken(apiToken("00000000000000c1"));
     await first.setSetting("rules", "x");
     await first.close();
-    const version = userVersion(path);
+    const version = sqliteUserVersion(path);
     assert.ok(version >= 1);
     for (let i = 0; i < 3; i++) {
       const again = new SqliteAuthStore(path);
@@ -168,7 +159,7 @@ describe("SqliteAuthStore on disk", () => {
       assert.equal((await again.listTokens()).length, 1);
       assert.equal(await again.getSetting("rules"), "x");
       await again.close();
-      assert.equal(userVersion(path), version);
+      assert.equal(sqliteUserVersion(path), version);
     }
   });
 

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import vm from "node:vm";
+import Database from "better-sqlite3";
 import fc, { type IAsyncProperty, type IProperty } from "fast-check";
 import { OciError, type OciErrorCode } from "../../src/oci/errors.js";
 
@@ -96,3 +97,13 @@ export const validName: fc.Arbitrary<string> = fc
   .filter((name) => name.length <= 255);
 
 export const validTag: fc.Arbitrary<string> = fc.stringMatching(SPEC_TAG);
+
+/** The schema version a SQLite store recorded in its file: what its migrations reached. */
+export function sqliteUserVersion(path: string): number {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.pragma("user_version", { simple: true }) as number;
+  } finally {
+    db.close();
+  }
+}

@@ -7,6 +7,7 @@ import Database from "better-sqlite3";
 import { SqliteMetadataStore } from "../../src/meta/sqlite-metadata-store.js";
 import { digestOf } from "../../src/oci/digest.js";
 import { MediaType } from "../../src/oci/media-types.js";
+import { sqliteUserVersion } from "./helpers.js";
 import { metadataStoreConformance } from "./metadata-store.suite.js";
 
 const directory = mkdtempSync(join(tmpdir(), "wharf-unit-sqlite-"));
@@ -30,15 +31,6 @@ describe("SqliteMetadataStore on disk", () => {
     references: [digestOf(Buffer.from("config")), digestOf(Buffer.from("layer"))],
   };
 
-  function userVersion(path: string): number {
-    const db = new Database(path, { readonly: true });
-    try {
-      return db.pragma("user_version", { simple: true }) as number;
-    } finally {
-      db.close();
-    }
-  }
-
   test("keeps everything across reopening, and reopening does not migrate again", async () => {
     const path = freshFile();
     const first = new SqliteMetadataStore(path);
@@ -46,7 +38,7 @@ describe("SqliteMetadataStore on disk", () => {
     await first.setTag("hub", "library/busybox", "latest", image.digest, 1000);
     await first.linkBlob("hub", "library/busybox", image.references[1] as string, 42);
     await first.close();
-    const version = userVersion(path);
+    const version = sqliteUserVersion(path);
     assert.ok(version >= 1);
 
     for (let reopening = 0; reopening < 2; reopening++) {
@@ -65,7 +57,7 @@ describe("SqliteMetadataStore on disk", () => {
       } finally {
         await store.close();
       }
-      assert.equal(userVersion(path), version);
+      assert.equal(sqliteUserVersion(path), version);
     }
   });
 

@@ -82,6 +82,13 @@ export function clientErrorListener(
       socket.destroy();
       return;
     }
+    // podman, skopeo and dockerd try HTTPS first on a registry they may reach over HTTP: routine,
+    // and an HTTP answer means nothing to a TLS client.
+    if (isTlsHandshake(error)) {
+      logger.debug({ remote: remoteOf(socket) }, "TLS handshake on a plain HTTP port: closed");
+      socket.destroy();
+      return;
+    }
     const answer = refusal(error);
     const timeout = answer.status === 408;
     // Idle connections timing out are routine; refused requests are worth an operator's eye.
@@ -89,12 +96,22 @@ export function clientErrorListener(
       {
         status: answer.status,
         error: error.code,
-        remote: socket instanceof Socket ? socket.remoteAddress : undefined,
+        remote: remoteOf(socket),
       },
       "request refused by the HTTP parser",
     );
     answerAndClose(socket, open, answer);
   };
+}
+
+function remoteOf(socket: Duplex): string | undefined {
+  return socket instanceof Socket ? socket.remoteAddress : undefined;
+}
+
+/** A TLS record starts with content type 22 (handshake) and major version 3. */
+function isTlsHandshake(error: NodeJS.ErrnoException & { rawPacket?: unknown }): boolean {
+  const packet = error.rawPacket;
+  return Buffer.isBuffer(packet) && packet[0] === 0x16 && packet[1] === 0x03;
 }
 
 /** `CONNECT` asks for a tunnel, which a registry never provides: 405, then hang up. */

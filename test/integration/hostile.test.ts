@@ -167,6 +167,24 @@ describe("hostile input while normal pulls run alongside", () => {
     assert.ok(await tunnel.connection.closedWithin(SLACK_MS));
   });
 
+  test("a TLS handshake on the plain HTTP port (clients probe HTTPS first): closed at once, no log line above debug", async () => {
+    const before = wharf.logLines().length;
+    const connection = await connect();
+    // A TLS 1.2 ClientHello record header and the start of its body: what podman sends first.
+    connection.write(Buffer.from("16030100a5010000a10303", "hex"));
+    const answer = await connection.answer({ timeoutMs: SLACK_MS });
+    assert.equal(
+      answer.status,
+      0,
+      "an HTTP answer means nothing to a TLS client: the connection just closes",
+    );
+    const logged = wharf
+      .logLines()
+      .slice(before)
+      .filter((line) => String(line.msg).includes("HTTP parser"));
+    assert.deepEqual(logged, []);
+  });
+
   test("request smuggling: Content-Length with Transfer-Encoding, two lengths, odd codings → 400 and close, nothing smuggled through", async () => {
     const smuggled = `GET /v2/internal/smuggled/tags/list HTTP/1.1\r\nhost: wharf\r\n\r\n`;
     const requests = [

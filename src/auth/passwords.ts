@@ -1,5 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import bcrypt from "bcryptjs";
+import { Slots } from "../util/slots.js";
 
 /**
  * scrypt is memory-hard (here 32 MiB per hash): a stolen database is expensive to attack.
@@ -7,11 +8,21 @@ import bcrypt from "bcryptjs";
  */
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keyLength: 32, maxmem: 64 * 1024 * 1024 } as const;
 
+/**
+ * Hashing is slow by design: scrypt on libuv's thread pool, which also reads and writes every
+ * blob, bcrypt on the event loop itself. A flood of logins must take neither over, nor 32 MiB per
+ * scrypt: at most two checks run at once, the rest wait.
+ */
+const hashing = new Slots(2);
+
 function scryptAsync(password: string, salt: Buffer, N: number, r: number, p: number): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scrypt(password, salt, SCRYPT.keyLength, { N, r, p, maxmem: SCRYPT.maxmem }, (error, key) =>
-      error ? reject(error) : resolve(key),
-    ),
+  return hashing.run(
+    () =>
+      new Promise((resolve, reject) =>
+        scrypt(password, salt, SCRYPT.keyLength, { N, r, p, maxmem: SCRYPT.maxmem }, (error, key) =>
+          error ? reject(error) : resolve(key),
+        ),
+      ),
   );
 }
 
@@ -50,7 +61,7 @@ export async function verifyNoPassword(password: string): Promise<false> {
  * from an htpasswd file. Anything else never matches.
  */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  if (isBcrypt(stored)) return bcrypt.compare(password, stored.replace(/^\$2y\$/, "$2b$"));
+  if (isBcrypt(stored)) return hashing.run(() => bcrypt.compare(password, stored.replace(/^\$2y\$/, "$2b$")));
   const match = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(stored);
   if (!match) return false;
   const [, N, r, p, salt, key] = match as unknown as [string, string, string, string, string, string];

@@ -16,6 +16,19 @@ export function storedDigests(dataDir: string): string[] {
   return found.sort();
 }
 
+/**
+ * The stored digests once all of `wanted` are among them, or as they are at the deadline. A client
+ * has the last byte as soon as the digest checks out; the store's fsync and rename come after.
+ */
+export async function waitStored(dataDir: string, wanted: string[], timeoutMs = 10_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const stored = storedDigests(dataDir);
+    if (wanted.every((digest) => stored.includes(digest)) || Date.now() > deadline) return stored;
+    await sleep(50);
+  }
+}
+
 /** The blob file wharf would serve for `digest`. */
 export function blobPath(dataDir: string, digest: string): string {
   const [algorithm = "", hex = ""] = digest.split(":");

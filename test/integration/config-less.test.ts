@@ -14,7 +14,7 @@ import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-ht
 import { makeTempDir } from "../harness/tmp.js";
 import { startUpstream, type Upstream } from "../harness/upstream.js";
 import { startWharf, type Wharf } from "../harness/wharf.js";
-import { storedDigests } from "../harness/wharfdata.js";
+import { waitStored } from "../harness/wharfdata.js";
 
 const ADMIN = { username: "admin", password: `config-less-${process.pid}-admin` };
 
@@ -67,8 +67,9 @@ describe("wharf serve without a config file", () => {
       registriesConf: dockerHubMirror(wharf.host),
     });
     assert.deepEqual(r.content, expectedContent(small));
-    const stored = storedDigests(path.join(wharf.dir, "data"));
-    for (const digest of allDigests(expectedContent(small))) assert.ok(stored.includes(digest), digest);
+    const digests = allDigests(expectedContent(small));
+    const stored = await waitStored(path.join(wharf.dir, "data"), digests);
+    for (const digest of digests) assert.ok(stored.includes(digest), digest);
     const res = await rawRequest(wharf.url, "/v2/small/manifests/latest?ns=docker.io", {
       headers: { accept: ACCEPT_MANIFESTS },
     });

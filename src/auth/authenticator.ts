@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { SingleFlight } from "../util/single-flight.js";
 import type { ApiTokenRecord, AuthStore, UserRecord } from "./auth-store.js";
 import { hashPassword, verifyNoPassword, verifyPassword } from "./passwords.js";
 import type { Principal, Scope } from "./rules.js";
@@ -25,6 +26,12 @@ export function principalOf(user: UserRecord, token?: ApiTokenRecord): Principal
   };
 }
 
+interface CheckedCredentials {
+  readonly principal: Principal | undefined;
+  /** When the credentials stop being valid on their own (an API token's expiry). */
+  readonly expiresAt: number | undefined;
+}
+
 export interface NewApiToken {
   readonly record: ApiTokenRecord;
   /** The token to hand to the robot: shown once, never stored. */
@@ -38,6 +45,7 @@ export interface NewApiToken {
  */
 export class Authenticator {
   readonly #store: AuthStore;
+  readonly #checking = new SingleFlight<CheckedCredentials | undefined>();
   readonly #recent = new Map<
     string,
     { principal: Principal; until: number; expiresAt: number | undefined }
@@ -58,9 +66,12 @@ export class Authenticator {
     if (recent && recent.until > now && !(recent.expiresAt !== undefined && recent.expiresAt <= now)) {
       return recent.principal;
     }
-    const checked = API_TOKEN.test(password)
-      ? await this.#fromApiToken(username, password, now)
-      : { principal: await this.#fromPassword(username, password), expiresAt: undefined };
+    // Concurrent requests with the same credentials (a CI fleet sharing a robot) share one check.
+    const checked = await this.#checking.run(key, async () =>
+      API_TOKEN.test(password)
+        ? this.#fromApiToken(username, password, now)
+        : { principal: await this.#fromPassword(username, password), expiresAt: undefined },
+    );
     const principal = checked?.principal;
     if (principal) this.#recent.set(key, { principal, until: now + CACHE_MS, expiresAt: checked.expiresAt });
     if (this.#recent.size > 10_000) this.#recent.clear();
@@ -73,11 +84,7 @@ export class Authenticator {
     return (await verifyPassword(password, user.passwordHash)) ? principalOf(user) : undefined;
   }
 
-  async #fromApiToken(
-    username: string,
-    token: string,
-    now: number,
-  ): Promise<{ principal: Principal; expiresAt: number | undefined } | undefined> {
+  async #fromApiToken(username: string, token: string, now: number): Promise<CheckedCredentials | undefined> {
     const [, id, secret] = API_TOKEN.exec(token) as unknown as [string, string, string];
     const record = await this.#liveToken(id, now);
     if (!record) return undefined;

@@ -1,5 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import bcrypt from "bcryptjs";
+import { OciError } from "../oci/errors.js";
 import { Slots } from "../util/slots.js";
 
 /**
@@ -14,9 +15,22 @@ const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keyLength: 32, maxmem: 64 * 1024 * 1024
  * scrypt: at most two checks run at once, the rest wait.
  */
 const hashing = new Slots(2);
+/** Checks that may wait for a hash; past this, a login is refused at once with 429 and Retry-After. */
+const MAX_WAITING = 64;
+
+/** A hash slot for `work`, or a 429 when a flood already fills the queue. */
+function hashed<T>(work: () => Promise<T>): Promise<T> {
+  if (hashing.waiting >= MAX_WAITING) {
+    throw new OciError("TOOMANYREQUESTS", {
+      message: "too many logins at once: try again in a moment",
+      headers: { "retry-after": "1" },
+    });
+  }
+  return hashing.run(work);
+}
 
 function scryptAsync(password: string, salt: Buffer, N: number, r: number, p: number): Promise<Buffer> {
-  return hashing.run(
+  return hashed(
     () =>
       new Promise((resolve, reject) =>
         scrypt(password, salt, SCRYPT.keyLength, { N, r, p, maxmem: SCRYPT.maxmem }, (error, key) =>
@@ -61,7 +75,7 @@ export async function verifyNoPassword(password: string): Promise<false> {
  * from an htpasswd file. Anything else never matches.
  */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  if (isBcrypt(stored)) return hashing.run(() => bcrypt.compare(password, stored.replace(/^\$2y\$/, "$2b$")));
+  if (isBcrypt(stored)) return hashed(() => bcrypt.compare(password, stored.replace(/^\$2y\$/, "$2b$")));
   const match = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(stored);
   if (!match) return false;
   const [, N, r, p, salt, key] = match as unknown as [string, string, string, string, string, string];

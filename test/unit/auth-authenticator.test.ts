@@ -50,6 +50,21 @@ describe("Authenticator", () => {
   }
 
   describe("passwords", () => {
+    test("concurrent checks of the same credentials share one lookup and one hash", async () => {
+      let lookups = 0;
+      const getUser = store.getUser.bind(store);
+      store.getUser = (name) => {
+        lookups++;
+        return getUser(name);
+      };
+      const wrong = await Promise.all(Array.from({ length: 20 }, () => auth.check("bob", "not-it")));
+      assert.deepEqual(new Set(wrong), new Set([undefined]));
+      assert.equal(lookups, 1, "twenty wrong attempts at once: one check");
+      const right = await Promise.all(Array.from({ length: 20 }, () => auth.check("bob", "bob-password-1")));
+      assert.ok(right.every((principal) => principal?.name === "bob"));
+      assert.equal(lookups, 2, "twenty right ones at once: one more");
+    });
+
     test("the right password gives the user's principal: name, admin flag, groups, no scopes", async () => {
       assert.deepEqual(await auth.check("bob", "bob-password-1"), {
         name: "bob",

@@ -1,9 +1,11 @@
 // Password hashes (wharf's scrypt, bcrypt imported from htpasswd) and htpasswd parsing.
 import assert from "node:assert/strict";
+import { scryptSync } from "node:crypto";
 import { describe, test } from "node:test";
 import bcrypt from "bcryptjs";
 import { isValidUserName, parseHtpasswd } from "../../src/auth/htpasswd.js";
 import { generatePassword, hashPassword, isBcrypt, verifyPassword } from "../../src/auth/passwords.js";
+import type { OciError } from "../../src/oci/errors.js";
 
 /** `htpasswd -nbB -C 5 ci 'correct horse'` (apache2-utils): the `$2y$` form registry:v2 files hold. */
 const HTPASSWD_B = "$2y$05$P2AuUBDml46CD5/7MCr4j.FfPBGpFBzG1a8TkwJFMQEPN8lG0xQDe";
@@ -164,4 +166,24 @@ test("user names: plain, at most 64 characters, as they appear in logs and token
     assert.ok(isValidUserName(good), good);
   for (const bad of ["", ".hidden", "-x", "a b", "a:b", "a/b", "é", "A".repeat(65), "a\nb", "x\u0000"])
     assert.ok(!isValidUserName(bad), JSON.stringify(bad));
+});
+
+describe("a flood of checks", () => {
+  test("two hash at once, 64 wait, the rest are refused at once with 429 and Retry-After", async () => {
+    // A cheap hash (N=16): the queue is what is under test, not scrypt's cost.
+    const salt = Buffer.from("0123456789abcdef");
+    const key = scryptSync("pw", salt, 32, { N: 16, r: 1, p: 1 });
+    const cheap = `$scrypt$N=16,r=1,p=1$${salt.toString("base64")}$${key.toString("base64")}`;
+    const results = await Promise.allSettled(Array.from({ length: 70 }, () => verifyPassword("pw", cheap)));
+    const refused = results.filter((result) => result.status === "rejected");
+    assert.equal(results.filter((result) => result.status === "fulfilled" && result.value).length, 66);
+    assert.equal(refused.length, 4);
+    for (const result of refused) {
+      const error = (result as PromiseRejectedResult).reason as OciError;
+      assert.equal(error.code, "TOOMANYREQUESTS");
+      assert.equal(error.status, 429);
+      assert.equal(error.headers["retry-after"], "1");
+    }
+    assert.equal(await verifyPassword("pw", cheap), true, "and once the flood has passed, checks run again");
+  });
 });

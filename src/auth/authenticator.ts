@@ -46,10 +46,8 @@ export interface NewApiToken {
 export class Authenticator {
   readonly #store: AuthStore;
   readonly #checking = new SingleFlight<CheckedCredentials | undefined>();
-  readonly #recent = new Map<
-    string,
-    { principal: Principal; until: number; expiresAt: number | undefined }
-  >();
+  /** Accepted credentials by digest, until the cache or the credentials themselves expire. */
+  readonly #recent = new Map<string, { principal: Principal; until: number }>();
 
   constructor(store: AuthStore) {
     this.#store = store;
@@ -63,9 +61,7 @@ export class Authenticator {
   async check(username: string, password: string, now = Date.now()): Promise<Principal | undefined> {
     const key = sha256(`${username}\u0000${password}`).toString("base64");
     const recent = this.#recent.get(key);
-    if (recent && recent.until > now && !(recent.expiresAt !== undefined && recent.expiresAt <= now)) {
-      return recent.principal;
-    }
+    if (recent && recent.until > now) return recent.principal;
     // Concurrent requests with the same credentials (a CI fleet sharing a robot) share one check.
     const checked = await this.#checking.run(key, async () =>
       API_TOKEN.test(password)
@@ -73,7 +69,10 @@ export class Authenticator {
         : { principal: await this.#fromPassword(username, password), expiresAt: undefined },
     );
     const principal = checked?.principal;
-    if (principal) this.#recent.set(key, { principal, until: now + CACHE_MS, expiresAt: checked.expiresAt });
+    if (principal) {
+      const until = Math.min(now + CACHE_MS, checked.expiresAt ?? Number.POSITIVE_INFINITY);
+      this.#recent.set(key, { principal, until });
+    }
     if (this.#recent.size > 10_000) this.#recent.clear();
     return principal;
   }

@@ -56,7 +56,8 @@ export function scopeOf(request: Pick<AccessRequest, "clientName" | "action">): 
   return `repository:${request.clientName}:${actions}`;
 }
 
-function decodeBasic(value: string): { username: string; password: string } | undefined {
+/** The user name and password of a `Basic` credential (the part after the scheme). */
+export function decodeBasic(value: string): { username: string; password: string } | undefined {
   const decoded = Buffer.from(value, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   return colon < 0 ? undefined : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };

@@ -4,7 +4,7 @@ import { ACTIONS, type AccessRules, type Action, ANONYMOUS, type Principal } fro
 import type { AccessEntry, TokenSigner } from "../auth/token-signer.js";
 import { isValidName } from "../oci/names.js";
 import type { RepositoryRouter } from "../repos/router.js";
-import { permits } from "./access.js";
+import { decodeBasic, permits } from "./access.js";
 import type { RequestContext } from "./context.js";
 import { sendJson } from "./respond.js";
 
@@ -56,13 +56,11 @@ async function tokenRequestOf(ctx: RequestContext): Promise<TokenRequest | "unsu
       scopes: scopes(form.getAll("scope")),
     };
   }
-  const header = ctx.header("authorization") ?? "";
-  const basic = /^basic\s+(.+)$/i.exec(header);
-  const decoded = basic ? Buffer.from(basic[1] as string, "base64").toString("utf8") : undefined;
-  const colon = decoded?.indexOf(":") ?? -1;
+  const basic = /^basic\s+(.+)$/i.exec(ctx.header("authorization") ?? "");
+  const credentials = basic ? decodeBasic(basic[1] as string) : undefined;
   return {
-    username: decoded !== undefined && colon >= 0 ? decoded.slice(0, colon) : undefined,
-    password: decoded !== undefined && colon >= 0 ? decoded.slice(colon + 1) : undefined,
+    username: credentials?.username,
+    password: credentials?.password,
     scopes: scopes(ctx.query.getAll("scope")),
   };
 }

@@ -138,7 +138,7 @@ async function auditRuleChanges(store: AuthStore, rules: readonly Rule[], audit:
     const removed = before.filter((line) => !lines.includes(line)).map((line) => JSON.parse(line) as Rule);
     audit.info({ event: "rules.changed", added, removed, digest }, "access rules changed");
   }
-  await store.setSetting("rules", JSON.stringify({ lines, digest }));
+  await store.setSetting("rules", JSON.stringify({ lines }));
 }
 
 /** Opens users, tokens and the signing key, imports htpasswd, creates the first admin, loads the rules. */

@@ -44,6 +44,23 @@ async function assertRefusedClearly(wharf: Wharf): Promise<void> {
   assert.ok(told.length > 0, "a warning or error in the log says the upstream refused wharf's credentials");
 }
 
+/** wharf given wrong credentials, or none, for an upstream that wants them: refused clearly. */
+function refusedWithoutTheRightCredentials(upstream: () => Upstream): void {
+  for (const [what, creds] of [
+    ["wrong credentials", WRONG],
+    ["no credentials", undefined],
+  ] as const) {
+    test(`${what}: a clear error, not a crash`, async () => {
+      const wharf = await startWharf({ env: proxyEnv(upstream().url, { creds }) });
+      try {
+        await assertRefusedClearly(wharf);
+      } finally {
+        await wharf.close();
+      }
+    });
+  }
+}
+
 describe("Basic-auth upstream (docker-registry with htpasswd)", () => {
   let up: Upstream;
   before(async () => {
@@ -92,19 +109,7 @@ describe("Basic-auth upstream (docker-registry with htpasswd)", () => {
     }
   });
 
-  for (const [what, creds] of [
-    ["wrong credentials", WRONG],
-    ["no credentials", undefined],
-  ] as const) {
-    test(`${what}: a clear error, not a crash`, async () => {
-      const wharf = await startWharf({ env: proxyEnv(up.url, { creds }) });
-      try {
-        await assertRefusedClearly(wharf);
-      } finally {
-        await wharf.close();
-      }
-    });
-  }
+  refusedWithoutTheRightCredentials(() => up);
 
   describe("blobs redirected to a CDN on another host, as Docker Hub does", () => {
     let front: CdnRedirect;
@@ -159,17 +164,5 @@ describe("Bearer-token upstream that refuses anonymous pulls", () => {
     }
   });
 
-  for (const [what, creds] of [
-    ["wrong credentials", WRONG],
-    ["no credentials", undefined],
-  ] as const) {
-    test(`${what}: a clear error, not a crash`, async () => {
-      const wharf = await startWharf({ env: proxyEnv(up.url, { creds }) });
-      try {
-        await assertRefusedClearly(wharf);
-      } finally {
-        await wharf.close();
-      }
-    });
-  }
+  refusedWithoutTheRightCredentials(() => up);
 });

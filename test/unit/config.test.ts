@@ -184,15 +184,20 @@ const DEFAULT_LIMITS = {
   body_min_rate: 1024,
 };
 
+/** Every top-level setting but the repositories, as a configuration that sets none of them gets it. */
+const DEFAULT_TOP_LEVEL = {
+  listen: ":5000",
+  data_dir: "./data",
+  log: { level: "info" },
+  uploads: DEFAULT_UPLOADS,
+  auth: DEFAULT_AUTH,
+  limits: DEFAULT_LIMITS,
+};
+
 describe("loadConfig from a file", () => {
   test("a minimal file gets every default", async (t) => {
     assert.deepEqual(await load(t, MINIMAL), {
-      listen: ":5000",
-      data_dir: "./data",
-      log: { level: "info" },
-      uploads: DEFAULT_UPLOADS,
-      auth: DEFAULT_AUTH,
-      limits: DEFAULT_LIMITS,
+      ...DEFAULT_TOP_LEVEL,
       repositories: {
         hub: {
           type: "proxy",
@@ -709,12 +714,7 @@ repositories:
 describe("loadConfig without a file reads registry:v2's environment", () => {
   test("nothing set: a Docker Hub proxy on :5000", async () => {
     assert.deepEqual(await loadConfig({ env: {} }), {
-      listen: ":5000",
-      data_dir: "./data",
-      log: { level: "info" },
-      uploads: DEFAULT_UPLOADS,
-      auth: DEFAULT_AUTH,
-      limits: DEFAULT_LIMITS,
+      ...DEFAULT_TOP_LEVEL,
       repositories: {
         "docker-hub": {
           type: "proxy",

@@ -71,7 +71,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   const stores = await openStores(dataDir, logger, { maxBytes: config.uploads.max_size });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
   const metrics = new Metrics(() => stores.coalescer.inflight);
-  const router = buildRouter(config, { stores, dispatcher, logger, metrics });
+  const router = buildRouter(config, { stores, dispatcher, logger, budgets: metrics.upstreamBudget });
   const audit = logger.child({ audit: true });
   const auth = await openAuth(config, dataDir, audit);
   if (!auth) {

@@ -10,7 +10,7 @@ import {
   jwtVerify,
   SignJWT,
 } from "jose";
-import { isNotFound } from "../store/fs-blob-store.js";
+import { isNotFound } from "../util/fs-errors.js";
 
 const ALGORITHM = "ES256";
 const ISSUER = "wharf";

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { Command } from "commander";
 import { clientSnippets } from "../config/client-snippets.js";
-import { certificateNames, summarize } from "../http/tls.js";
+import { certificateNames, summarize } from "../util/tls-key-pair.js";
 import { type CommonOptions, configFrom, withConfigOptions } from "./options.js";
 
 interface ClientConfigOptions extends CommonOptions {

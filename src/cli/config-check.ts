@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadConfig } from "../config/load.js";
-import { readKeyPair } from "../http/tls.js";
+import { readKeyPair } from "../util/tls-key-pair.js";
 
 export function registerConfigCheck(program: Command): void {
   program

@@ -1,4 +1,4 @@
-import { DOCKER_HUB_HOSTS } from "../repos/router.js";
+import { DOCKER_HUB_HOSTS } from "../oci/docker-hub.js";
 import { defaultRepositoryOf } from "./derived.js";
 import type { Config } from "./schema.js";
 

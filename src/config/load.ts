@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { KeyPairError, readKeyPair } from "../http/tls.js";
+import { KeyPairError, readKeyPair } from "../util/tls-key-pair.js";
 import { type ConfigIssue, crossCheck } from "./cross-check.js";
 import { type Config, configSchema, DOCKER_HUB_URL } from "./schema.js";
 

@@ -1,8 +1,9 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { isOciError, OciError } from "../oci/errors.js";
+import { OciError } from "../oci/errors.js";
 import type { RequestContext } from "./context.js";
+import { toOciError } from "./error-mapping.js";
 import { mustCloseAfterAnswer } from "./request-body.js";
 import { trySendfile } from "./sendfile.js";
 
@@ -91,8 +92,9 @@ export function sendError(ctx: RequestContext, error: unknown): void {
     ctx.res.destroy();
     return;
   }
-  const oci = isOciError(error) ? error : new OciError("UNKNOWN", { cause: error });
-  if (!isOciError(error)) ctx.log.error({ err: error, reqId: ctx.id, path: ctx.path }, "unexpected error");
+  const known = toOciError(error);
+  if (!known) ctx.log.error({ err: error, reqId: ctx.id, path: ctx.path }, "unexpected error");
+  const oci = known ?? new OciError("UNKNOWN", { cause: error });
   ctx.errorCode = oci.code;
   if (ctx.res.headersSent) {
     ctx.res.destroy();

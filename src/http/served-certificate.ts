@@ -1,8 +1,14 @@
 import { resolve } from "node:path";
 import type { Server as TlsServer } from "node:tls";
 import type { Logger } from "pino";
+import {
+  type CertificateSummary,
+  type KeyPair,
+  KeyPairError,
+  readKeyPair,
+  type TlsFiles,
+} from "../util/tls-key-pair.js";
 import { type FileWatch, watchFiles } from "../util/watch-files.js";
-import { type CertificateSummary, type KeyPair, KeyPairError, readKeyPair, type TlsFiles } from "./tls.js";
 
 /** Replacing files is rare and two stats are cheap: a rename fs.watch missed is noticed within this. */
 const POLL_MS = 10_000;

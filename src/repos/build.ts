@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { defaultRepositoryOf } from "../config/derived.js";
 import type { Config, ProxyRepositoryConfig, RepositoryConfig } from "../config/schema.js";
-import type { Metrics } from "../ops/metrics.js";
+import { DOCKER_HUB_HOSTS } from "../oci/docker-hub.js";
 import type { Stores } from "../store/open-stores.js";
 import { UpstreamClient, type UpstreamEvents } from "../upstream/client.js";
 import { VERSION } from "../version.js";
@@ -10,13 +10,14 @@ import { GroupRepository } from "./group.js";
 import { HostedRepository } from "./hosted.js";
 import { ProxyRepository } from "./proxy.js";
 import type { Repository } from "./repository.js";
-import { DOCKER_HUB_HOSTS, RepositoryRouter } from "./router.js";
+import { RepositoryRouter } from "./router.js";
 
 export interface BuildContext {
   readonly stores: Stores;
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
-  readonly metrics: Metrics;
+  /** Where each upstream's remaining pull budget is reported (a metrics gauge). */
+  readonly budgets: { set(labels: { repo: string }, remaining: number): void };
 }
 
 function isDockerHub(url: string): boolean {
@@ -24,11 +25,11 @@ function isDockerHub(url: string): boolean {
 }
 
 /** Operator-facing news about an upstream: one log line per change, and the budget as a metric. */
-function upstreamEvents(repo: string, url: string, { logger, metrics }: BuildContext): UpstreamEvents {
+function upstreamEvents(repo: string, url: string, { logger, budgets }: BuildContext): UpstreamEvents {
   return {
     rateLimit(state) {
       const snapshot = state.snapshot();
-      if (snapshot.remaining !== undefined) metrics.upstreamBudget.set({ repo }, snapshot.remaining);
+      if (snapshot.remaining !== undefined) budgets.set({ repo }, snapshot.remaining);
       logger.info({ repo, upstream: url, ...snapshot }, "upstream pull budget");
     },
     unavailable(reason) {

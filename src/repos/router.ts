@@ -20,14 +20,6 @@ export interface Routed {
   readonly namespace?: string;
 }
 
-/** Docker Hub answers to several host names; clients send `ns=docker.io`. */
-export const DOCKER_HUB_HOSTS: readonly string[] = [
-  "docker.io",
-  "registry-1.docker.io",
-  "index.docker.io",
-  "registry.docker.io",
-];
-
 /** Whether `target` is `from` or one of its members, through nested groups. */
 function reaches(from: Repository, target: Repository): boolean {
   if (from === target) return true;

@@ -3,6 +3,7 @@ import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { parseDigest } from "../oci/digest.js";
+import { isNotFound } from "../util/fs-errors.js";
 import { BlobNotFoundError, type BlobStore, type ByteRange } from "./blob-store.js";
 import { fsyncDirectory, fsyncFile } from "./fsync.js";
 
@@ -104,8 +105,4 @@ async function listDirectory(path: string): Promise<string[]> {
     if (isNotFound(error)) return [];
     throw error;
   }
-}
-
-export function isNotFound(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
 }

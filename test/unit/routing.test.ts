@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { type ParsedPath, parsePath, ROUTE_METHODS, type Route, splitTarget } from "../../src/http/routes.js";
+import { DOCKER_HUB_HOSTS } from "../../src/oci/docker-hub.js";
 import { OciError } from "../../src/oci/errors.js";
 import { GroupRepository } from "../../src/repos/group.js";
 import type { Repository } from "../../src/repos/repository.js";
-import { DOCKER_HUB_HOSTS, RepositoryRouter, type RouteQuery } from "../../src/repos/router.js";
+import { RepositoryRouter, type RouteQuery } from "../../src/repos/router.js";
 import { assertThrowsOci, checkProperty, LONG, validName, validTag, withoutHanging } from "./helpers.js";
 import { hostilePath } from "./hostile-input.js";
 

@@ -25,6 +25,11 @@ export interface AccessRequest {
    * will carry, so a token's scope cannot speak for such a request: the rules alone decide it.
    */
   readonly byNamespace?: boolean;
+  /**
+   * Further scopes the token a challenge leads to should carry: a mount's source, so that a client
+   * following the challenge comes back with the right to read where it mounts from.
+   */
+  readonly alsoScopes?: readonly string[];
 }
 
 /** Decides who may do what; the registry API asks it before every repository access. */
@@ -134,16 +139,20 @@ export class TokenAccess implements AccessPolicy {
     return this.#options.rules.allows(identity.principal, repository, name, action);
   }
 
+  #grants(identity: Identity, request: AccessRequest, permitted: boolean): boolean {
+    if (!permitted) return false;
+    return identity.via !== "bearer" || request.byNamespace === true || this.#tokenGrants(identity, request);
+  }
+
   require(ctx: RequestContext, identity: Identity, request: AccessRequest, permitted: boolean): void {
-    const anonymous = identity.principal.name === undefined;
-    if (permitted && (identity.via !== "bearer" || request.byNamespace)) return;
-    if (permitted && this.#tokenGrants(identity, request)) return;
+    if (this.#grants(identity, request, permitted)) return;
     // Anonymous clients, and tokens that lack the scope, are told where to get the right token;
     // a known user the rules refuse is told no.
-    if (!permitted && !anonymous) {
+    if (!permitted && identity.principal.name !== undefined) {
       throw new OciError("DENIED", { detail: { name: request.clientName, action: request.action } });
     }
-    throw this.#unauthorized(ctx, scopeOf(request), "authentication required");
+    const scopes = [scopeOf(request), ...(request.alsoScopes ?? [])].join(" ");
+    throw this.#unauthorized(ctx, scopes, "authentication required");
   }
 
   challenge(ctx: RequestContext): OciError {

@@ -3,8 +3,8 @@ import { OciError } from "../oci/errors.js";
 import { assertValidName } from "../oci/names.js";
 import { GroupRepository } from "../repos/group.js";
 import type { Repository } from "../repos/repository.js";
-import type { RepositoryRouter } from "../repos/router.js";
-import { type AccessPolicy, type Identity, permits } from "./access.js";
+import type { RepositoryRouter, Routed, RouteQuery } from "../repos/router.js";
+import { type AccessPolicy, type AccessRequest, type Identity, permits, scopeOf } from "./access.js";
 import type { RequestContext } from "./context.js";
 import { getBlob, headBlob } from "./handlers/blobs.js";
 import { listCatalog, listReferrers, listTags } from "./handlers/listings.js";
@@ -70,7 +70,7 @@ export class RegistryApi {
         return { names: after.slice(0, limit), more: after.length > limit };
       });
     }
-    const target = this.#target(ctx, route.name, actionOf(route, ctx.method), identity);
+    const target = this.#target(ctx, route.name, actionOf(route, ctx.method), identity, route.kind);
     switch (route.kind) {
       case "manifest":
         if (ctx.method === "PUT") return putManifest(ctx, target, route.reference);
@@ -85,7 +85,9 @@ export class RegistryApi {
       case "referrers":
         return listReferrers(ctx, target, route.digest);
       case "uploads":
-        return startUpload(ctx, target, (from) => this.#source(ctx, from, identity));
+        return startUpload(ctx, target, (from) =>
+          this.#mountSource(ctx, from, identity, { clientName: route.name, action: "push" }),
+        );
       case "upload":
         if (ctx.method === "PATCH") return patchUpload(ctx, target, route.id);
         if (ctx.method === "PUT") return finishUpload(ctx, target, route.id);
@@ -94,15 +96,19 @@ export class RegistryApi {
     }
   }
 
-  #route(ctx: RequestContext, clientName: string, ns: string | undefined) {
+  #route(ctx: RequestContext, clientName: string, ns: string | undefined): Routed {
     assertValidName(clientName);
-    return this.#router.resolve({
+    return this.#router.resolve(this.#routeQuery(ctx, clientName, ns));
+  }
+
+  #routeQuery(ctx: RequestContext, clientName: string, ns: string | undefined): RouteQuery {
+    return {
       name: clientName,
       ...(ctx.listener.boundRepository === undefined
         ? {}
         : { boundRepository: ctx.listener.boundRepository }),
       ...(ns === undefined ? {} : { ns }),
-    });
+    };
   }
 
   /** Asks the rules about `repository` as this identity, groups included. */
@@ -119,32 +125,63 @@ export class RegistryApi {
   #authorized(
     ctx: RequestContext,
     identity: Identity,
-    clientName: string,
-    action: Action,
+    request: AccessRequest,
     ns: string | undefined,
   ): Target {
-    const routed = this.#route(ctx, clientName, ns);
+    const routed = this.#route(ctx, request.clientName, ns);
     ctx.repository = routed.repository.name;
-    const permitted = this.#permits(identity, routed.repository, routed.name, action);
+    const permitted = this.#permits(identity, routed.repository, routed.name, request.action);
     const byNamespace = routed.namespace !== undefined;
-    this.#access.require(ctx, identity, { clientName, action, byNamespace }, permitted);
+    this.#access.require(ctx, identity, { ...request, byNamespace }, permitted);
     if (routed.namespace !== undefined) ctx.res.setHeader("oci-namespace", routed.namespace);
-    const repository = visibleTo(routed.repository, (member) =>
-      this.#permits(identity, member, routed.name, "pull"),
-    );
-    return { repository, name: routed.name, clientName };
+    return this.#narrowed(identity, routed.repository, routed.name, request.clientName);
   }
 
-  /** The source of a cross-repository mount: it must be readable by whoever mounts from it. */
-  #source(ctx: RequestContext, clientName: string, identity: Identity): Target {
-    const repository = ctx.repository;
-    const source = this.#authorized(ctx, identity, clientName, "pull", undefined);
-    ctx.repository = repository;
-    return source;
+  #narrowed(identity: Identity, repository: Repository, name: string, clientName: string): Target {
+    const visible = visibleTo(repository, (member) => this.#permits(identity, member, name, "pull"));
+    return { repository: visible, name, clientName };
   }
 
-  #target(ctx: RequestContext, clientName: string, action: Action, identity: Identity): Target {
-    return this.#authorized(ctx, identity, clientName, action, ctx.query.get("ns") ?? undefined);
+  /**
+   * The source of a cross-repository mount `into` a name. Whoever may not read it gets undefined:
+   * the mount falls back to a plain upload session, as the spec says, never a refusal (the client
+   * then pushes the blob). Whoever may read it but came with a token lacking its scope is sent
+   * for a token with both scopes. A malformed name is still a 400.
+   */
+  #mountSource(
+    ctx: RequestContext,
+    clientName: string,
+    identity: Identity,
+    into: AccessRequest,
+  ): Target | undefined {
+    assertValidName(clientName);
+    let routed: Routed;
+    try {
+      routed = this.#router.resolve(this.#routeQuery(ctx, clientName, undefined));
+    } catch {
+      return undefined;
+    }
+    if (!this.#permits(identity, routed.repository, routed.name, "pull")) return undefined;
+    this.#access.require(ctx, identity, { clientName, action: "pull", alsoScopes: [scopeOf(into)] }, true);
+    return this.#narrowed(identity, routed.repository, routed.name, clientName);
+  }
+
+  #target(
+    ctx: RequestContext,
+    clientName: string,
+    action: Action,
+    identity: Identity,
+    kind: Route["kind"],
+  ): Target {
+    // A mount's challenge also asks for the source, so the token the client comes back with can read it.
+    const from = kind === "uploads" ? ctx.query.get("from") : null;
+    const mounting = from !== null && from !== "" && ctx.query.get("mount") !== null;
+    const request: AccessRequest = {
+      clientName,
+      action,
+      ...(mounting ? { alsoScopes: [scopeOf({ clientName: from, action: "pull" })] } : {}),
+    };
+    return this.#authorized(ctx, identity, request, ctx.query.get("ns") ?? undefined);
   }
 
   /**

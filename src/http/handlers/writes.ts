@@ -86,7 +86,7 @@ function blobCreated(ctx: RequestContext, target: Target, digest: string): void 
 export async function startUpload(
   ctx: RequestContext,
   target: Target,
-  resolveSource: (clientName: string) => Target,
+  resolveSource: (clientName: string) => Target | undefined,
 ): Promise<void> {
   const writer = writerOf(target);
   const mount = ctx.query.get("mount");
@@ -94,7 +94,7 @@ export async function startUpload(
   if (mount !== null && from !== null && from !== "") {
     parseDigest(mount);
     const source = resolveSource(from);
-    if (await writer.mountBlob(target.name, mount, source.repository, source.name)) {
+    if (source && (await writer.mountBlob(target.name, mount, source.repository, source.name))) {
       ctx.req.resume();
       blobCreated(ctx, target, mount);
       return;

@@ -1,3 +1,5 @@
+import { isRecord } from "../util/is-record.js";
+
 /** A problem found in the configuration, located by its path in the file. */
 export interface ConfigIssue {
   readonly path: readonly (string | number)[];
@@ -7,10 +9,6 @@ export interface ConfigIssue {
 }
 
 const REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /**
  * Checks that relate one part of the configuration to another (group members exist, a default

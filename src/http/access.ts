@@ -61,6 +61,16 @@ export function scopeOf(request: Pick<AccessRequest, "clientName" | "action">): 
   return `repository:${request.clientName}:${actions}`;
 }
 
+/** A refused login, whichever way it came (Basic on a registry request, the token endpoint): one audit event. */
+export function auditLoginRefused(
+  audit: Logger,
+  ctx: RequestContext,
+  user: string | undefined,
+  via: "basic" | "token",
+): void {
+  audit.warn({ event: "login.failure", user, remote: ctx.req.socket.remoteAddress, via }, "login refused");
+}
+
 /** The user name and password of a `Basic` credential (the part after the scheme). */
 export function decodeBasic(value: string): { username: string; password: string } | undefined {
   const decoded = Buffer.from(value, "base64").toString("utf8");
@@ -121,15 +131,7 @@ export class TokenAccess implements AccessPolicy {
       ? await this.#options.authenticator.check(credentials.username, credentials.password)
       : undefined;
     if (!principal) {
-      this.#options.audit.warn(
-        {
-          event: "login.failure",
-          user: credentials?.username,
-          remote: ctx.req.socket.remoteAddress,
-          via: "basic",
-        },
-        "login refused",
-      );
+      auditLoginRefused(this.#options.audit, ctx, credentials?.username, "basic");
       throw this.#unauthorized(ctx, undefined, "wrong user name or password");
     }
     return { principal, via: "basic" };

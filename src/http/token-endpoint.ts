@@ -4,7 +4,8 @@ import { ACTIONS, type AccessRules, type Action, ANONYMOUS, type Principal } fro
 import type { AccessEntry, TokenSigner } from "../auth/token-signer.js";
 import { isValidName } from "../oci/names.js";
 import type { RepositoryRouter } from "../repos/router.js";
-import { decodeBasic, permits } from "./access.js";
+import { readCapped } from "../util/read-capped.js";
+import { auditLoginRefused, decodeBasic, permits } from "./access.js";
 import type { RequestContext } from "./context.js";
 import { sendJson } from "./respond.js";
 
@@ -33,14 +34,8 @@ function oauthError(ctx: RequestContext, status: number, error: string, descript
 }
 
 async function readForm(ctx: RequestContext): Promise<URLSearchParams> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    total += chunk.byteLength;
-    if (total > 64 * 1024) throw new Error("token request body too large");
-    chunks.push(chunk);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+  const body = await readCapped(ctx.req, 64 * 1024, () => new Error("token request body too large"));
+  return new URLSearchParams(body.toString("utf8"));
 }
 
 /** GET with Basic credentials (Docker's token protocol), or POST with the OAuth2 password grant. */
@@ -112,17 +107,14 @@ export function tokenEndpoint(options: TokenEndpointOptions) {
     let principal: Principal = ANONYMOUS;
     if (request.username !== undefined) {
       const checked = await options.authenticator.check(request.username, request.password ?? "");
-      const remote = ctx.req.socket.remoteAddress;
       if (!checked) {
-        options.audit.warn(
-          { event: "login.failure", user: request.username, remote, via: "token" },
-          "login refused",
-        );
+        auditLoginRefused(options.audit, ctx, request.username, "token");
         ctx.res.setHeader("www-authenticate", `Basic realm="${options.service}"`);
         oauthError(ctx, 401, "invalid_grant", "wrong user name or password");
         return;
       }
       principal = checked;
+      const remote = ctx.req.socket.remoteAddress;
       options.audit.info({ event: "login.success", user: request.username, remote, via: "token" }, "login");
     }
     const access = request.scopes.flatMap((scope) => {

@@ -1,3 +1,4 @@
+import { isRecord } from "../util/is-record.js";
 import { tryParseDigest } from "./digest.js";
 import { OciError } from "./errors.js";
 import { baseMediaType, isImageManifestType, isIndexType, isManifestType, MediaType } from "./media-types.js";
@@ -30,10 +31,6 @@ export interface ManifestInfo {
 
 function invalid(message: string, detail?: unknown): OciError {
   return new OciError("MANIFEST_INVALID", { message, detail });
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function stringMap(value: unknown, where: string): Record<string, string> | undefined {

@@ -3,6 +3,7 @@ import { type Dispatcher, request } from "undici";
 import { digestOf, tryParseDigest } from "../oci/digest.js";
 import { MAX_MANIFEST_BYTES } from "../oci/manifest.js";
 import { baseMediaType } from "../oci/media-types.js";
+import { readCapped } from "../util/read-capped.js";
 import { UpstreamAuth, type UpstreamCredentials } from "./auth.js";
 import { failureKindOf, parseRetryAfter, UpstreamError } from "./errors.js";
 import { RateLimitState } from "./rate-limit.js";
@@ -188,19 +189,19 @@ export class UpstreamClient {
   }
 
   async #readLimited(response: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      total += chunk.byteLength;
-      if (total > limit) {
-        response.body.destroy();
-        throw new UpstreamError("invalid", `upstream response larger than ${limit} bytes`, {
-          upstream: this.name,
-        });
-      }
-      chunks.push(chunk);
+    try {
+      return await readCapped(
+        response.body,
+        limit,
+        () =>
+          new UpstreamError("invalid", `upstream response larger than ${limit} bytes`, {
+            upstream: this.name,
+          }),
+      );
+    } catch (error) {
+      response.body.destroy();
+      throw error;
     }
-    return Buffer.concat(chunks, total);
   }
 
   /**

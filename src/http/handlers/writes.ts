@@ -7,6 +7,7 @@ import { parseContentRange } from "../../oci/range.js";
 import type { RepositoryWriter } from "../../repos/repository.js";
 import type { ChunkClaim } from "../../store/uploads.js";
 import { rangeHeader } from "../../store/uploads.js";
+import { readCapped } from "../../util/read-capped.js";
 import type { RequestContext } from "../context.js";
 import { announcesBody } from "../request-body.js";
 import { sendEmpty } from "../respond.js";
@@ -151,17 +152,12 @@ async function readManifestBody(req: IncomingMessage): Promise<Buffer> {
     req.resume();
     throw tooLarge();
   }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.byteLength;
-    if (total > MAX_MANIFEST_BYTES) {
-      req.resume();
-      throw tooLarge();
-    }
-    chunks.push(chunk);
+  try {
+    return await readCapped(req, MAX_MANIFEST_BYTES, tooLarge);
+  } catch (error) {
+    req.resume();
+    throw error;
   }
-  return Buffer.concat(chunks, total);
 }
 
 export async function putManifest(ctx: RequestContext, target: Target, reference: string): Promise<void> {

@@ -1,4 +1,4 @@
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type {
   BlobLink,
   ManifestNode,
@@ -9,6 +9,7 @@ import type {
   TagRecord,
   UploadRecord,
 } from "./metadata-store.js";
+import { openSqlite } from "./sqlite-migrations.js";
 
 /**
  * The embedded metadata store. Schema (one row per fact, `repo` + `name` scoping everything):
@@ -19,7 +20,8 @@ import type {
  *   blobs         (repo, name, digest) → size   which repository may serve which blob
  *   uploads       id → repo, name, offset       blob uploads in progress
  *
- * Migrations are ordered and numbered by `PRAGMA user_version`; statements are prepared once.
+ * Migrations run by `openSqlite` (numbered by `PRAGMA user_version`); statements are prepared
+ * once.
  */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE manifests (
@@ -144,12 +146,9 @@ export class SqliteMetadataStore implements MetadataStore {
 
   /** `path` is a file, or `:memory:` for tests. */
   constructor(path: string) {
-    this.#db = new Database(path);
-    this.#db.pragma("journal_mode = WAL");
+    this.#db = openSqlite(path, MIGRATIONS);
     // WAL with synchronous=NORMAL survives process crashes; only an OS crash can lose the last commits.
     this.#db.pragma("synchronous = NORMAL");
-    this.#db.pragma("busy_timeout = 5000");
-    this.#migrate();
     const db = this.#db;
     this.#getManifest = db.prepare(
       "SELECT digest, media_type, size, subject, artifact_type, annotations, created_at FROM manifests WHERE repo = ? AND name = ? AND digest = ?",
@@ -235,16 +234,6 @@ export class SqliteMetadataStore implements MetadataStore {
       this.#deleteTagsOf.run(repo, name, digest);
       return removed;
     });
-  }
-
-  #migrate(): void {
-    const version = this.#db.pragma("user_version", { simple: true }) as number;
-    for (let next = version; next < MIGRATIONS.length; next++) {
-      this.#db.transaction(() => {
-        this.#db.exec(MIGRATIONS[next] as string);
-        this.#db.pragma(`user_version = ${next + 1}`);
-      })();
-    }
   }
 
   async getManifest(repo: string, name: string, digest: string): Promise<ManifestRecord | undefined> {

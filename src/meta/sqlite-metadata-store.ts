@@ -3,12 +3,13 @@ import type {
   BlobLink,
   ManifestNode,
   ManifestRecord,
-  MetadataStore,
+  MetadataTransaction,
   NewManifest,
   Page,
   TagRecord,
   UploadRecord,
 } from "./metadata-store.js";
+import { SerializedMetadataStore } from "./serialized-store.js";
 import { openSqlite } from "./sqlite-migrations.js";
 
 /**
@@ -21,7 +22,8 @@ import { openSqlite } from "./sqlite-migrations.js";
  *   uploads       id → repo, name, offset       blob uploads in progress
  *
  * Migrations run by `openSqlite` (numbered by `PRAGMA user_version`); statements are prepared
- * once.
+ * once. One connection serves every caller: SerializedMetadataStore keeps them out of an open
+ * transaction.
  */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE manifests (
@@ -103,8 +105,29 @@ function toManifest(row: ManifestRow): ManifestRecord {
 /** Page size when a client gives no `n`: large enough for any real tag list, small enough to bound memory. */
 const DEFAULT_PAGE = 10_000;
 
-export class SqliteMetadataStore implements MetadataStore {
-  readonly #db: Database.Database;
+/** `path` is a file, or `:memory:` for tests. */
+export class SqliteMetadataStore extends SerializedMetadataStore {
+  constructor(path: string) {
+    const db = openSqlite(path, MIGRATIONS);
+    // WAL with synchronous=NORMAL survives process crashes; only an OS crash can lose the last commits.
+    db.pragma("synchronous = NORMAL");
+    super({
+      statements: new MetadataStatements(db),
+      // IMMEDIATE takes the write lock at BEGIN (waiting up to the busy timeout while a CLI
+      // command beside the server holds it), so no write after a read inside the transaction
+      // can fail on a stale snapshot halfway through.
+      begin: () => db.exec("BEGIN IMMEDIATE"),
+      commit: () => db.exec("COMMIT"),
+      rollback: () => {
+        if (db.inTransaction) db.exec("ROLLBACK");
+      },
+      close: () => db.close(),
+    });
+  }
+}
+
+/** The schema's statements on one connection, run as they are called. */
+class MetadataStatements implements MetadataTransaction {
   readonly #getManifest: Database.Statement<[string, string, string], ManifestRow>;
   readonly #insertManifest: Database.Statement<unknown[]>;
   readonly #insertRef: Database.Statement<[string, string, string, string]>;
@@ -144,12 +167,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #putManifestTx: (repo: string, name: string, manifest: NewManifest, now: number) => void;
   readonly #deleteManifestTx: (repo: string, name: string, digest: string) => boolean;
 
-  /** `path` is a file, or `:memory:` for tests. */
-  constructor(path: string) {
-    this.#db = openSqlite(path, MIGRATIONS);
-    // WAL with synchronous=NORMAL survives process crashes; only an OS crash can lose the last commits.
-    this.#db.pragma("synchronous = NORMAL");
-    const db = this.#db;
+  constructor(db: Database.Database) {
     this.#getManifest = db.prepare(
       "SELECT digest, media_type, size, subject, artifact_type, annotations, created_at FROM manifests WHERE repo = ? AND name = ? AND digest = ?",
     );
@@ -354,9 +372,5 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.#blobLinks
       .all()
       .map((row) => ({ repo: row.repo, name: row.name, digest: row.digest, createdAt: row.created_at }));
-  }
-
-  async close(): Promise<void> {
-    this.#db.close();
   }
 }

@@ -27,8 +27,7 @@ function isDockerHub(url: string): boolean {
 /** Operator-facing news about an upstream: one log line per change, and the budget as a metric. */
 function upstreamEvents(repo: string, url: string, { logger, budgets }: BuildContext): UpstreamEvents {
   return {
-    rateLimit(state) {
-      const snapshot = state.snapshot();
+    rateLimit(snapshot) {
       if (snapshot.remaining !== undefined) budgets.set({ repo }, snapshot.remaining);
       logger.info({ repo, upstream: url, ...snapshot }, "upstream pull budget");
     },

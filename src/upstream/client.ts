@@ -1,11 +1,7 @@
 import type { Readable } from "node:stream";
 import { type Dispatcher, request } from "undici";
-import { LocalTokenCache, type TokenCache } from "../coordination/token-cache.js";
-import {
-  LocalUpstreamState,
-  type RateLimitSnapshot,
-  type UpstreamState,
-} from "../coordination/upstream-state.js";
+import type { TokenCache } from "../coordination/token-cache.js";
+import type { RateLimitSnapshot, UpstreamState } from "../coordination/upstream-state.js";
 import { digestOf, tryParseDigest } from "../oci/digest.js";
 import { MAX_MANIFEST_BYTES } from "../oci/manifest.js";
 import { baseMediaType } from "../oci/media-types.js";
@@ -29,10 +25,10 @@ export interface UpstreamClientOptions {
   readonly dispatcher: Dispatcher;
   readonly userAgent: string;
   readonly events?: UpstreamEvents;
-  /** Back-off and pull budget; this process's own unless a shared one is given. */
-  readonly state?: UpstreamState;
-  /** Bearer tokens; this process's own unless a shared cache is given. */
-  readonly tokens?: TokenCache;
+  /** Back-off and pull budget of this upstream, shared by every node that reads it. */
+  readonly state: UpstreamState;
+  /** This upstream's Bearer tokens, shared the same way. */
+  readonly tokens: TokenCache;
 }
 
 /**
@@ -98,13 +94,8 @@ export class UpstreamClient {
     this.name = options.name;
     this.#options = options;
     this.#base = new URL(options.url.endsWith("/") ? options.url : `${options.url}/`);
-    this.rateLimit = options.state ?? new LocalUpstreamState();
-    this.#auth = new UpstreamAuth(
-      options.name,
-      options.credentials,
-      options.dispatcher,
-      options.tokens ?? new LocalTokenCache(),
-    );
+    this.rateLimit = options.state;
+    this.#auth = new UpstreamAuth(options.name, options.credentials, options.dispatcher, options.tokens);
   }
 
   get url(): string {

@@ -53,8 +53,8 @@ describe("UpstreamClient with shared upstream state", () => {
       timeouts: { headersMs: 5000, bodyMs: 5000 },
       dispatcher,
       userAgent: "wharf-test",
-      ...(shared.state ? { state: shared.state } : {}),
-      ...(shared.tokens ? { tokens: shared.tokens } : {}),
+      state: shared.state ?? new LocalUpstreamState(),
+      tokens: shared.tokens ?? new LocalTokenCache(),
       events: { rateLimit: (snapshot) => shared.budgets?.push(snapshot) },
     });
   }

@@ -1,4 +1,5 @@
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openSqlite } from "../meta/sqlite-migrations.js";
 import type { Scope } from "./rules.js";
 
 export interface UserRecord {
@@ -94,17 +95,9 @@ const toToken = (row: TokenRow): ApiTokenRecord => ({
 export class SqliteAuthStore implements AuthStore {
   readonly #db: Database.Database;
 
+  /** `path` is a file, or `:memory:` for tests. */
   constructor(path: string) {
-    this.#db = new Database(path);
-    this.#db.pragma("journal_mode = WAL");
-    this.#db.pragma("busy_timeout = 5000");
-    const version = this.#db.pragma("user_version", { simple: true }) as number;
-    for (let next = version; next < MIGRATIONS.length; next++) {
-      this.#db.transaction(() => {
-        this.#db.exec(MIGRATIONS[next] as string);
-        this.#db.pragma(`user_version = ${next + 1}`);
-      })();
-    }
+    this.#db = openSqlite(path, MIGRATIONS);
   }
 
   async getUser(name: string): Promise<UserRecord | undefined> {

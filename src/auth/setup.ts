@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { AuthConfig, Config } from "../config/schema.js";
+import { FileSigningKey } from "../coordination/signing-key.js";
 import type { AuthStore } from "./auth-store.js";
 import { SqliteAuthStore } from "./auth-store.js";
 import { Authenticator } from "./authenticator.js";
@@ -153,7 +154,7 @@ export async function openAuth(
   const paths = authPaths(dataDir);
   const store = new SqliteAuthStore(paths.database);
   const authenticator = new Authenticator(store);
-  const signer = await TokenSigner.open(paths.signingKey, auth.service);
+  const signer = await TokenSigner.open(new FileSigningKey(paths.signingKey), auth.service);
   if (auth.htpasswd) await importHtpasswd(auth.htpasswd, authenticator, audit);
   await ensureAdmin(authenticator, audit, env);
   const rules = rulesOf(config, auth);

@@ -1,18 +1,7 @@
 import { createHash, createPublicKey, randomUUID } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
-import {
-  type CryptoKey,
-  exportPKCS8,
-  generateKeyPair,
-  importPKCS8,
-  importSPKI,
-  jwtVerify,
-  SignJWT,
-} from "jose";
-import { isNotFound } from "../util/fs-errors.js";
+import { type CryptoKey, importPKCS8, importSPKI, jwtVerify, SignJWT } from "jose";
+import { SIGNING_ALGORITHM as ALGORITHM, type SigningKeySource } from "../coordination/signing-key.js";
 
-const ALGORITHM = "ES256";
 const ISSUER = "wharf";
 
 /** One grant in a registry token, as Docker's token specification writes it. */
@@ -31,8 +20,8 @@ export interface TokenClaims {
 }
 
 /**
- * Signs and checks the registry tokens wharf's token endpoint hands out. The key is generated
- * on first start and kept (owner-only) in the data directory, so tokens survive restarts.
+ * Signs and checks the registry tokens wharf's token endpoint hands out, with the key of a
+ * SigningKeySource (on one node, a file in the data directory), so tokens survive restarts.
  * Verification pins the algorithm, issuer and audience: `alg: none`, tokens from other
  * services and expired tokens are all refused.
  */
@@ -49,18 +38,8 @@ export class TokenSigner {
     this.#audience = audience;
   }
 
-  static async open(path: string, audience: string): Promise<TokenSigner> {
-    let pem: string;
-    try {
-      pem = await readFile(path, "utf8");
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      const { privateKey } = await generateKeyPair(ALGORITHM, { extractable: true });
-      pem = await exportPKCS8(privateKey);
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      await writeFile(`${path}.tmp`, pem, { mode: 0o600 });
-      await rename(`${path}.tmp`, path);
-    }
+  static async open(key: SigningKeySource, audience: string): Promise<TokenSigner> {
+    const pem = await key.privateKeyPem();
     const privateKey = await importPKCS8(pem, ALGORITHM);
     const spki = createPublicKey(pem).export({ type: "spki", format: "pem" }).toString();
     const publicKey = await importSPKI(spki, ALGORITHM);

@@ -17,20 +17,22 @@ export function statusRoutes(options: {
   startedAt: number;
 }): SideRoutes {
   const { router, metrics, startedAt } = options;
-  const status = (ctx: RequestContext) => {
-    const repositories = [...router.repositories.values()].map((repository) => ({
-      name: repository.name,
-      type: repository.kind,
-      ...(repository instanceof ProxyRepository
-        ? {
-            upstream: {
-              url: repository.upstream.url,
-              rateLimit: repository.upstream.rateLimit.snapshot(),
-              tokenRequests: repository.upstream.tokenRequests,
-            },
-          }
-        : {}),
-    }));
+  const status = async (ctx: RequestContext) => {
+    const repositories = await Promise.all(
+      [...router.repositories.values()].map(async (repository) => ({
+        name: repository.name,
+        type: repository.kind,
+        ...(repository instanceof ProxyRepository
+          ? {
+              upstream: {
+                url: repository.upstream.url,
+                rateLimit: await repository.upstream.rateLimit.snapshot(),
+                tokenRequests: repository.upstream.tokenRequests,
+              },
+            }
+          : {}),
+      })),
+    );
     sendJson(ctx, 200, {
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),

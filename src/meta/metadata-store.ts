@@ -59,7 +59,8 @@ export interface BlobLink {
   readonly createdAt: number;
 }
 
-export interface MetadataStore {
+/** Everything a store can read and write; inside a transaction, through its handle. */
+export interface MetadataTransaction {
   getManifest(repo: string, name: string, digest: string): Promise<ManifestRecord | undefined>;
   /** Records a manifest (idempotent) and what it references. */
   putManifest(repo: string, name: string, manifest: NewManifest): Promise<void>;
@@ -98,6 +99,33 @@ export interface MetadataStore {
   /** Repositories that hold any metadata at all (including ones no longer configured). */
   listRepositories(): Promise<string[]>;
   listBlobLinks(): Promise<BlobLink[]>;
+}
 
+export interface MetadataStore extends MetadataTransaction {
+  /**
+   * Runs `work` as one transaction: its writes through `tx` commit together when the promise it
+   * returns resolves, and none of them when it rejects (the rejection comes back unchanged).
+   *
+   * Guaranteed: nobody else sees any of its writes before the commit, and everyone sees all of
+   * them after it; `tx` reads the transaction's own writes; writes made outside `work` (through
+   * the store, by other requests) never become part of it, so a rollback never takes them along.
+   * Whether other callers wait for the transaction (SQLite: one connection, so they do, and
+   * transactions run one after another) or run beside it on a connection of their own
+   * (PostgreSQL: the transaction checks one out of the pool) is the backend's business.
+   *
+   * Not guaranteed: that what `work` read stays true until it commits. Isolation is the
+   * backend's default (SQLite serialises; PostgreSQL reads committed data, so another commit can
+   * land between a read and a write): let a write itself refuse a conflict instead of a prior
+   * read. Nothing outside metadata takes part: write bytes before, delete files after.
+   *
+   * Keep `work` short and free of network or file I/O: with SQLite every other metadata call of
+   * the process waits for it. Use only `tx` inside `work`, and not after it: `tx` refuses calls
+   * once the transaction ended. Nesting is refused: `tx` has no `transaction`, and calling the
+   * store itself from inside `work` is a bug (SQLite makes it wait for the end of the very
+   * transaction that waits for it; PostgreSQL runs it outside the transaction).
+   */
+  transaction<T>(work: (tx: MetadataTransaction) => Promise<T>): Promise<T>;
+
+  /** Waits for an open transaction to end, then closes. */
   close(): Promise<void>;
 }

@@ -1,14 +1,16 @@
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type {
   BlobLink,
   ManifestNode,
   ManifestRecord,
-  MetadataStore,
+  MetadataTransaction,
   NewManifest,
   Page,
   TagRecord,
   UploadRecord,
 } from "./metadata-store.js";
+import { SerializedMetadataStore } from "./serialized-store.js";
+import { openSqlite } from "./sqlite-migrations.js";
 
 /**
  * The embedded metadata store. Schema (one row per fact, `repo` + `name` scoping everything):
@@ -19,7 +21,9 @@ import type {
  *   blobs         (repo, name, digest) → size   which repository may serve which blob
  *   uploads       id → repo, name, offset       blob uploads in progress
  *
- * Migrations are ordered and numbered by `PRAGMA user_version`; statements are prepared once.
+ * Migrations run by `openSqlite` (numbered by `PRAGMA user_version`); statements are prepared
+ * once. One connection serves every caller: SerializedMetadataStore keeps them out of an open
+ * transaction.
  */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE manifests (
@@ -101,8 +105,29 @@ function toManifest(row: ManifestRow): ManifestRecord {
 /** Page size when a client gives no `n`: large enough for any real tag list, small enough to bound memory. */
 const DEFAULT_PAGE = 10_000;
 
-export class SqliteMetadataStore implements MetadataStore {
-  readonly #db: Database.Database;
+/** `path` is a file, or `:memory:` for tests. */
+export class SqliteMetadataStore extends SerializedMetadataStore {
+  constructor(path: string) {
+    const db = openSqlite(path, MIGRATIONS);
+    // WAL with synchronous=NORMAL survives process crashes; only an OS crash can lose the last commits.
+    db.pragma("synchronous = NORMAL");
+    super({
+      statements: new MetadataStatements(db),
+      // IMMEDIATE takes the write lock at BEGIN (waiting up to the busy timeout while a CLI
+      // command beside the server holds it), so no write after a read inside the transaction
+      // can fail on a stale snapshot halfway through.
+      begin: () => db.exec("BEGIN IMMEDIATE"),
+      commit: () => db.exec("COMMIT"),
+      rollback: () => {
+        if (db.inTransaction) db.exec("ROLLBACK");
+      },
+      close: () => db.close(),
+    });
+  }
+}
+
+/** The schema's statements on one connection, run as they are called. */
+class MetadataStatements implements MetadataTransaction {
   readonly #getManifest: Database.Statement<[string, string, string], ManifestRow>;
   readonly #insertManifest: Database.Statement<unknown[]>;
   readonly #insertRef: Database.Statement<[string, string, string, string]>;
@@ -142,15 +167,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #putManifestTx: (repo: string, name: string, manifest: NewManifest, now: number) => void;
   readonly #deleteManifestTx: (repo: string, name: string, digest: string) => boolean;
 
-  /** `path` is a file, or `:memory:` for tests. */
-  constructor(path: string) {
-    this.#db = new Database(path);
-    this.#db.pragma("journal_mode = WAL");
-    // WAL with synchronous=NORMAL survives process crashes; only an OS crash can lose the last commits.
-    this.#db.pragma("synchronous = NORMAL");
-    this.#db.pragma("busy_timeout = 5000");
-    this.#migrate();
-    const db = this.#db;
+  constructor(db: Database.Database) {
     this.#getManifest = db.prepare(
       "SELECT digest, media_type, size, subject, artifact_type, annotations, created_at FROM manifests WHERE repo = ? AND name = ? AND digest = ?",
     );
@@ -235,16 +252,6 @@ export class SqliteMetadataStore implements MetadataStore {
       this.#deleteTagsOf.run(repo, name, digest);
       return removed;
     });
-  }
-
-  #migrate(): void {
-    const version = this.#db.pragma("user_version", { simple: true }) as number;
-    for (let next = version; next < MIGRATIONS.length; next++) {
-      this.#db.transaction(() => {
-        this.#db.exec(MIGRATIONS[next] as string);
-        this.#db.pragma(`user_version = ${next + 1}`);
-      })();
-    }
   }
 
   async getManifest(repo: string, name: string, digest: string): Promise<ManifestRecord | undefined> {
@@ -365,9 +372,5 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.#blobLinks
       .all()
       .map((row) => ({ repo: row.repo, name: row.name, digest: row.digest, createdAt: row.created_at }));
-  }
-
-  async close(): Promise<void> {
-    this.#db.close();
   }
 }

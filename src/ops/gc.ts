@@ -47,14 +47,21 @@ export interface GcReport {
   readonly bytes: number;
 }
 
+/** What a sweep needs of the blob store: finding, dating and deleting files. */
+export type SweptBlobs = Pick<BlobStore, "digests" | "storedAt" | "stat" | "delete">;
+
 /**
  * Mark and sweep over the shared blob store. Kept: every digest that some manifest of any
  * repository is or references. Removed: repository links to anything else once older than the
  * grace period, then files nothing links or references any more.
+ *
+ * The metadata deletions of a run (manifests, blob links) commit as one transaction, and files
+ * are deleted only after it: a crash in between leaves files nothing points at, which the next
+ * run removes, and never metadata pointing at a deleted file.
  */
 export async function collectGarbage(
   meta: MetadataStore,
-  blobs: BlobStore,
+  blobs: SweptBlobs,
   options: GcOptions,
 ): Promise<GcReport> {
   const now = options.now ?? Date.now();
@@ -62,10 +69,7 @@ export async function collectGarbage(
   const manifests: GcReport["manifests"] = [];
   for (const repo of options.untaggedIn) {
     const doomed = unreachableManifests(await meta.listManifestNodes(repo), await meta.listAllTags(repo));
-    for (const node of doomed) {
-      manifests.push({ repo, name: node.name, digest: node.digest });
-      if (!options.dryRun) await meta.deleteManifest(repo, node.name, node.digest);
-    }
+    for (const node of doomed) manifests.push({ repo, name: node.name, digest: node.digest });
   }
   const referenced = await referencedDigests(
     meta,
@@ -74,12 +78,14 @@ export async function collectGarbage(
   const links: BlobLink[] = [];
   const linked = new Set<string>();
   for (const link of await meta.listBlobLinks()) {
-    if (referenced.has(link.digest) || !old(link.createdAt)) {
-      linked.add(link.digest);
-      continue;
-    }
-    links.push(link);
-    if (!options.dryRun) await meta.unlinkBlob(link.repo, link.name, link.digest);
+    if (referenced.has(link.digest) || !old(link.createdAt)) linked.add(link.digest);
+    else links.push(link);
+  }
+  if (!options.dryRun) {
+    await meta.transaction(async (tx) => {
+      for (const m of manifests) await tx.deleteManifest(m.repo, m.name, m.digest);
+      for (const link of links) await tx.unlinkBlob(link.repo, link.name, link.digest);
+    });
   }
   const removed: GcReport["blobs"] = [];
   let bytes = 0;

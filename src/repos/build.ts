@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { defaultRepositoryOf } from "../config/derived.js";
 import type { Config, ProxyRepositoryConfig, RepositoryConfig } from "../config/schema.js";
+import { LocalTokenCache } from "../coordination/token-cache.js";
+import { LocalUpstreamState } from "../coordination/upstream-state.js";
 import { DOCKER_HUB_HOSTS } from "../oci/docker-hub.js";
 import type { Stores } from "../store/open-stores.js";
 import { UpstreamClient, type UpstreamEvents } from "../upstream/client.js";
@@ -27,8 +29,7 @@ function isDockerHub(url: string): boolean {
 /** Operator-facing news about an upstream: one log line per change, and the budget as a metric. */
 function upstreamEvents(repo: string, url: string, { logger, budgets }: BuildContext): UpstreamEvents {
   return {
-    rateLimit(state) {
-      const snapshot = state.snapshot();
+    rateLimit(snapshot) {
       if (snapshot.remaining !== undefined) budgets.set({ repo }, snapshot.remaining);
       logger.info({ repo, upstream: url, ...snapshot }, "upstream pull budget");
     },
@@ -63,6 +64,9 @@ function createProxy(name: string, config: ProxyRepositoryConfig, context: Build
     dispatcher: context.dispatcher,
     userAgent: `wharf/${VERSION}`,
     events: upstreamEvents(name, upstream.url, context),
+    // This process's own: the scale-out issue hands in ones every node shares.
+    state: new LocalUpstreamState(),
+    tokens: new LocalTokenCache(),
   });
   return new ProxyRepository({
     name,

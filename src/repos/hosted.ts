@@ -173,10 +173,13 @@ export class HostedRepository implements Repository, RepositoryWriter {
       throw new OciError("DIGEST_INVALID", { detail: { expected: reference.digest, actual: digest } });
     }
     await this.#checkReferences(name, info);
+    // Bytes first, then the rows that make them reachable, together: a tag never points at a
+    // manifest whose record is missing, whatever fails in between.
     await this.#options.documents.write(digest, bytes);
-    await this.#options.meta.putManifest(this.name, name, manifestRecordOf(digest, bytes.byteLength, info));
-    if (reference.kind === "tag")
-      await this.#options.meta.setTag(this.name, name, reference.tag, digest, Date.now());
+    await this.#options.meta.transaction(async (tx) => {
+      await tx.putManifest(this.name, name, manifestRecordOf(digest, bytes.byteLength, info));
+      if (reference.kind === "tag") await tx.setTag(this.name, name, reference.tag, digest, Date.now());
+    });
     return { digest, ...(info.subject ? { subject: info.subject.digest } : {}) };
   }
 

@@ -1,4 +1,6 @@
 import { type Dispatcher, request } from "undici";
+import type { TokenCache } from "../coordination/token-cache.js";
+import { SingleFlight } from "../util/single-flight.js";
 import { type Challenge, parseChallenges } from "./challenge.js";
 import { UpstreamError } from "./errors.js";
 
@@ -7,9 +9,10 @@ export interface UpstreamCredentials {
   readonly password: string;
 }
 
-interface CachedToken {
+interface FetchedToken {
   readonly value: string;
-  readonly expiresAt: number;
+  /** How long to keep it: its lifetime less a margin. */
+  readonly keepMs: number;
 }
 
 /** Tokens without `expires_in` live 60 s, as the token spec says. */
@@ -17,22 +20,28 @@ const DEFAULT_TOKEN_SECONDS = 60;
 
 /**
  * The registry auth flows an upstream may ask for: none, Basic, or Docker's Bearer token
- * (challenge → realm → token). Tokens are cached per scope until shortly before they expire,
- * and concurrent requests for the same scope share one token request.
+ * (challenge → realm → token). Tokens are kept per scope in a TokenCache until shortly before
+ * they expire, and concurrent requests for the same scope share one token request.
  */
 export class UpstreamAuth {
   readonly #upstream: string;
   readonly #credentials: UpstreamCredentials | undefined;
   readonly #dispatcher: Dispatcher;
+  readonly #tokens: TokenCache;
+  readonly #fetching = new SingleFlight<string>();
   #challenge: Challenge | undefined;
-  readonly #tokens = new Map<string, CachedToken>();
-  readonly #pending = new Map<string, Promise<CachedToken>>();
   #tokenRequests = 0;
 
-  constructor(upstream: string, credentials: UpstreamCredentials | undefined, dispatcher: Dispatcher) {
+  constructor(
+    upstream: string,
+    credentials: UpstreamCredentials | undefined,
+    dispatcher: Dispatcher,
+    tokens: TokenCache,
+  ) {
     this.#upstream = upstream;
     this.#credentials = credentials;
     this.#dispatcher = dispatcher;
+    this.#tokens = tokens;
   }
 
   get tokenRequests(): number {
@@ -42,7 +51,7 @@ export class UpstreamAuth {
   /** The Authorization header for a request that needs `scope`, from what the upstream has said so far. */
   async authorization(scope: string): Promise<string | undefined> {
     const challenge = this.#challenge;
-    if (challenge?.scheme === "bearer") return `Bearer ${(await this.#token(challenge, scope)).value}`;
+    if (challenge?.scheme === "bearer") return `Bearer ${await this.#token(challenge, scope)}`;
     if (challenge?.scheme === "basic" && this.#credentials) return this.#basic(this.#credentials);
     return undefined;
   }
@@ -51,7 +60,11 @@ export class UpstreamAuth {
    * Learns the upstream's scheme from a 401. Returns true when a retry can do better than the
    * request that was refused; false when the refusal stands (e.g. the token we had was rejected).
    */
-  learn(wwwAuthenticate: string | string[] | undefined, scope: string, hadAuthorization: boolean): boolean {
+  async learn(
+    wwwAuthenticate: string | string[] | undefined,
+    scope: string,
+    hadAuthorization: boolean,
+  ): Promise<boolean> {
     const challenges = parseChallenges(wwwAuthenticate);
     const chosen =
       challenges.find((c) => c.scheme === "bearer" && c.params.realm) ??
@@ -59,7 +72,9 @@ export class UpstreamAuth {
     if (!chosen) return false;
     const schemeChanged = chosen.scheme !== this.#challenge?.scheme;
     this.#challenge = chosen;
-    this.#tokens.delete(scope);
+    // Only a token that was sent can have been refused: one another node put in a shared cache
+    // stays, however this node learnt the scheme.
+    if (hadAuthorization) await this.#tokens.delete(scope);
     if (chosen.scheme === "basic")
       return this.#credentials !== undefined && (schemeChanged || !hadAuthorization);
     return schemeChanged || !hadAuthorization;
@@ -69,19 +84,21 @@ export class UpstreamAuth {
     return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
   }
 
-  async #token(challenge: Challenge, scope: string): Promise<CachedToken> {
-    const cached = this.#tokens.get(scope);
-    if (cached && cached.expiresAt > Date.now()) return cached;
-    const pending = this.#pending.get(scope);
-    if (pending) return pending;
-    const fetching = this.#fetchToken(challenge, scope).finally(() => this.#pending.delete(scope));
-    this.#pending.set(scope, fetching);
-    const token = await fetching;
-    this.#tokens.set(scope, token);
-    return token;
+  async #token(challenge: Challenge, scope: string): Promise<string> {
+    return (
+      (await this.#tokens.get(scope)) ??
+      this.#fetching.run(scope, async () => {
+        // A request that missed the cache just before another one filled it finds the token here.
+        const cached = await this.#tokens.get(scope);
+        if (cached !== undefined) return cached;
+        const token = await this.#fetchToken(challenge, scope);
+        await this.#tokens.put(scope, token.value, token.keepMs);
+        return token.value;
+      })
+    );
   }
 
-  async #fetchToken(challenge: Challenge, scope: string): Promise<CachedToken> {
+  async #fetchToken(challenge: Challenge, scope: string): Promise<FetchedToken> {
     const realm = new URL(challenge.params.realm as string);
     if (realm.protocol !== "https:" && realm.protocol !== "http:") {
       throw new UpstreamError("invalid", `token realm ${realm.protocol} is not http(s)`, {
@@ -126,6 +143,6 @@ export class UpstreamAuth {
       typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
     // Renew a little early so a token never expires between our check and the upstream's.
     const margin = Math.min(30, lifetime * 0.1);
-    return { value, expiresAt: Date.now() + (lifetime - margin) * 1000 };
+    return { value, keepMs: (lifetime - margin) * 1000 };
   }
 }

@@ -1,12 +1,14 @@
 import type { Readable } from "node:stream";
 import { type Dispatcher, request } from "undici";
+import type { TokenCache } from "../coordination/token-cache.js";
+import type { RateLimitSnapshot, UpstreamState } from "../coordination/upstream-state.js";
 import { digestOf, tryParseDigest } from "../oci/digest.js";
 import { MAX_MANIFEST_BYTES } from "../oci/manifest.js";
 import { baseMediaType } from "../oci/media-types.js";
 import { readCapped } from "../util/read-capped.js";
 import { UpstreamAuth, type UpstreamCredentials } from "./auth.js";
 import { failureKindOf, parseRetryAfter, UpstreamError } from "./errors.js";
-import { RateLimitState } from "./rate-limit.js";
+import { pullBudgetOf } from "./rate-limit.js";
 
 export interface UpstreamTimeouts {
   /** Until response headers arrive. */
@@ -24,6 +26,10 @@ export interface UpstreamClientOptions {
   readonly dispatcher: Dispatcher;
   readonly userAgent: string;
   readonly events?: UpstreamEvents;
+  /** Back-off and pull budget of this upstream, shared by every node that reads it. */
+  readonly state: UpstreamState;
+  /** This upstream's Bearer tokens, shared the same way. */
+  readonly tokens: TokenCache;
 }
 
 /**
@@ -31,7 +37,7 @@ export interface UpstreamClientOptions {
  * request: a new pull budget, the upstream going down or coming back, a back-off after a 429.
  */
 export interface UpstreamEvents {
-  rateLimit?(state: RateLimitState): void;
+  rateLimit?(snapshot: RateLimitSnapshot): void;
   unavailable?(reason: string): void;
   /** The upstream refuses wharf's credentials (or has none to offer for what was asked). */
   refused?(reason: string): void;
@@ -78,7 +84,8 @@ function header(headers: Headers, name: string): string | undefined {
  */
 export class UpstreamClient {
   readonly name: string;
-  readonly rateLimit = new RateLimitState();
+  /** Read by status and metrics; written only by this client. */
+  readonly rateLimit: UpstreamState;
   readonly #base: URL;
   readonly #auth: UpstreamAuth;
   readonly #options: UpstreamClientOptions;
@@ -88,7 +95,8 @@ export class UpstreamClient {
     this.name = options.name;
     this.#options = options;
     this.#base = new URL(options.url.endsWith("/") ? options.url : `${options.url}/`);
-    this.#auth = new UpstreamAuth(options.name, options.credentials, options.dispatcher);
+    this.rateLimit = options.state;
+    this.#auth = new UpstreamAuth(options.name, options.credentials, options.dispatcher, options.tokens);
   }
 
   get url(): string {
@@ -220,8 +228,9 @@ export class UpstreamClient {
       signal?: AbortSignal | undefined;
     },
   ): Promise<Dispatcher.ResponseData> {
-    const backoff = this.rateLimit.backoffRemaining();
-    if (options.counted && backoff > 0) {
+    // Asked before every counted request: another node may have hit a 429 since the last one.
+    const backoff = options.counted ? await this.rateLimit.backoffRemaining() : 0;
+    if (backoff > 0) {
       throw new UpstreamError("rate-limited", `backing off after a 429 for ${backoff} s more`, {
         upstream: this.name,
         status: 429,
@@ -238,7 +247,7 @@ export class UpstreamClient {
       if (authorization) headers.authorization = authorization;
       const response = await this.#request(method, url, headers, options.signal);
       const status = response.statusCode;
-      if (this.rateLimit.observe(response.headers)) this.#options.events?.rateLimit?.(this.rateLimit);
+      await this.#recordBudget(response.headers);
       if (status >= 200 && status < 300) {
         this.#setHealth("ok", "");
         return response;
@@ -255,10 +264,10 @@ export class UpstreamClient {
       }
       if (status === 401 && authorize && attempt === 0) {
         attempt++;
-        if (this.#auth.learn(response.headers["www-authenticate"], scope, authorization !== undefined))
+        if (await this.#auth.learn(response.headers["www-authenticate"], scope, authorization !== undefined))
           continue;
       }
-      throw this.#noted(this.#failure(status, response.headers, `${method} ${url.pathname}`));
+      throw this.#noted(await this.#failure(status, response.headers, `${method} ${url.pathname}`));
     }
     throw new UpstreamError("invalid", `${method} ${path}: unusable redirect`, { upstream: this.name });
   }
@@ -311,14 +320,20 @@ export class UpstreamClient {
     else events?.refused?.(reason);
   }
 
-  #failure(status: number, headers: Headers, what: string): UpstreamError {
+  /** Tells the state what a response said of the budget; the operator hears of changes only. */
+  async #recordBudget(headers: Headers): Promise<void> {
+    const budget = pullBudgetOf(headers);
+    if (budget && (await this.rateLimit.recordBudget(budget)))
+      this.#options.events?.rateLimit?.(await this.rateLimit.snapshot());
+  }
+
+  async #failure(status: number, headers: Headers, what: string): Promise<UpstreamError> {
     const kind = failureKindOf(status);
     const retryAfterSeconds = parseRetryAfter(headers["retry-after"]);
     if (kind === "rate-limited") {
       const seconds = retryAfterSeconds ?? DEFAULT_BACKOFF_SECONDS;
-      const wasBackingOff = this.rateLimit.backoffRemaining() > 0;
-      this.rateLimit.backOff(seconds, `429 on ${what}`);
-      if (!wasBackingOff) this.#options.events?.backingOff?.(seconds, `429 on ${what}`);
+      if (await this.rateLimit.backOff(seconds, `429 on ${what}`))
+        this.#options.events?.backingOff?.(seconds, `429 on ${what}`);
     }
     return new UpstreamError(kind, `${what} answered ${status}`, {
       upstream: this.name,

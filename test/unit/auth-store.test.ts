@@ -5,12 +5,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import {
-  type ApiTokenRecord,
-  type AuthStore,
-  SqliteAuthStore,
-  type UserRecord,
-} from "../../src/auth/auth-store.js";
+import { SqliteAuthStore } from "../../src/auth/auth-store.js";
+import { ALICE, apiToken, authStoreConformance } from "./auth-store.suite.js";
 import { sqliteUserVersion } from "./helpers.js";
 
 const directory = mkdtempSync(join(tmpdir(), "wharf-unit-authdb-"));
@@ -18,130 +14,8 @@ after(() => rmSync(directory, { recursive: true, force: true }));
 let files = 0;
 const freshFile = () => join(directory, `auth-${++files}.db`);
 
-const ALICE: UserRecord = {
-  name: "alice",
-  passwordHash: "$scrypt$N=32768,r=8,p=1$c2FsdA==$a2V5",
-  admin: false,
-  groups: ["devs", "ops"],
-  createdAt: 1_700_000_000_000,
-};
-
-function apiToken(id: string, fields: Partial<ApiTokenRecord> = {}): ApiTokenRecord {
-  return {
-    id,
-    user: "alice",
-    secretHash: "ab".repeat(32),
-    description: "ci robot",
-    scopes: [{ repositories: ["internal"], names: ["ci/**"], actions: ["pull", "push"] }],
-    expiresAt: undefined,
-    revokedAt: undefined,
-    createdAt: 1_700_000_000_500,
-    ...fields,
-  };
-}
-
-function conformance(label: string, open: () => AuthStore): void {
-  describe(label, () => {
-    test("users: put, get, list, count, delete", async () => {
-      const store = open();
-      try {
-        assert.equal((await store.listUsers()).length, 0);
-        assert.equal(await store.getUser("alice"), undefined);
-        await store.putUser(ALICE);
-        await store.putUser({ ...ALICE, name: "admin", admin: true, groups: [] });
-        assert.deepEqual(await store.getUser("alice"), ALICE);
-        assert.deepEqual(
-          (await store.listUsers()).map((u) => [u.name, u.admin]),
-          [
-            ["admin", true],
-            ["alice", false],
-          ],
-        );
-        assert.equal((await store.listUsers()).length, 2);
-        assert.equal(await store.deleteUser("alice"), true);
-        assert.equal(await store.deleteUser("alice"), false);
-        assert.equal((await store.listUsers()).length, 1);
-      } finally {
-        await store.close();
-      }
-    });
-
-    test("putting an existing user changes hash, admin flag and groups, but keeps its creation time", async () => {
-      const store = open();
-      try {
-        await store.putUser(ALICE);
-        await store.putUser({ ...ALICE, passwordHash: "$2y$new", admin: true, groups: [], createdAt: 1 });
-        assert.deepEqual(await store.getUser("alice"), {
-          ...ALICE,
-          passwordHash: "$2y$new",
-          admin: true,
-          groups: [],
-        });
-      } finally {
-        await store.close();
-      }
-    });
-
-    test("tokens: create, get, list in creation order, revoke once", async () => {
-      const store = open();
-      try {
-        await store.putUser(ALICE);
-        await store.createToken(apiToken("00000000000000a2", { createdAt: 2, expiresAt: 99 }));
-        await store.createToken(apiToken("00000000000000a1", { createdAt: 1 }));
-        assert.deepEqual(
-          await store.getToken("00000000000000a2"),
-          apiToken("00000000000000a2", {
-            createdAt: 2,
-            expiresAt: 99,
-          }),
-        );
-        assert.deepEqual(
-          (await store.listTokens()).map((t) => t.id),
-          ["00000000000000a1", "00000000000000a2"],
-        );
-        assert.equal(await store.getToken("0000000000000000"), undefined);
-        assert.equal(await store.revokeToken("00000000000000a1", 1234), true);
-        assert.equal(await store.revokeToken("00000000000000a1", 5678), false, "already revoked");
-        assert.equal(await store.revokeToken("0000000000000000", 1), false, "no such token");
-        assert.equal((await store.getToken("00000000000000a1"))?.revokedAt, 1234);
-      } finally {
-        await store.close();
-      }
-    });
-
-    test("deleting a user deletes its tokens, not other users'", async () => {
-      const store = open();
-      try {
-        await store.putUser(ALICE);
-        await store.putUser({ ...ALICE, name: "bob" });
-        await store.createToken(apiToken("00000000000000b1"));
-        await store.createToken(apiToken("00000000000000b2", { user: "bob" }));
-        await store.deleteUser("alice");
-        assert.deepEqual(
-          (await store.listTokens()).map((t) => t.user),
-          ["bob"],
-        );
-      } finally {
-        await store.close();
-      }
-    });
-
-    test("settings: absent, set, overwritten", async () => {
-      const store = open();
-      try {
-        assert.equal(await store.getSetting("rules"), undefined);
-        await store.setSetting("rules", "one");
-        await store.setSetting("rules", "two");
-        assert.equal(await store.getSetting("rules"), "two");
-      } finally {
-        await store.close();
-      }
-    });
-  });
-}
-
-conformance("SqliteAuthStore(:memory:)", () => new SqliteAuthStore(":memory:"));
-conformance("SqliteAuthStore(file)", () => new SqliteAuthStore(freshFile()));
+authStoreConformance("SqliteAuthStore(:memory:)", () => new SqliteAuthStore(":memory:"));
+authStoreConformance("SqliteAuthStore(file)", () => new SqliteAuthStore(freshFile()));
 
 describe("SqliteAuthStore on disk", () => {
   test("data survives reopening, and reopening runs no migration twice", async () => {

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type TokenClaims, TokenSigner } from "../../src/auth/token-signer.js";
+import { FileSigningKey } from "../../src/coordination/signing-key.js";
 import {
   handMadeJwt,
   hs256WithPublicKey,
@@ -37,7 +38,7 @@ describe("TokenSigner", () => {
   let pem: string;
 
   before(async () => {
-    signer = await TokenSigner.open(keyPath, AUDIENCE);
+    signer = await TokenSigner.open(new FileSigningKey(keyPath), AUDIENCE);
     pem = readFileSync(keyPath, "utf8");
   });
 
@@ -60,7 +61,7 @@ describe("TokenSigner", () => {
 
   test("the key is kept owner-only and reused: tokens survive a restart", async () => {
     assert.equal(statSync(keyPath).mode & 0o777, 0o600);
-    const reopened = await TokenSigner.open(keyPath, AUDIENCE);
+    const reopened = await TokenSigner.open(new FileSigningKey(keyPath), AUDIENCE);
     assert.deepEqual(await reopened.verify(await signer.sign(CLAIMS, 60)), CLAIMS);
     assert.equal(readFileSync(keyPath, "utf8"), pem);
   });
@@ -70,7 +71,7 @@ describe("TokenSigner", () => {
   });
 
   test("refuses a token signed by another key", async () => {
-    const other = await TokenSigner.open(join(directory, "other", "key.pem"), AUDIENCE);
+    const other = await TokenSigner.open(new FileSigningKey(join(directory, "other", "key.pem")), AUDIENCE);
     await refused(signer, await other.sign(CLAIMS, 60), "another wharf's key");
   });
 
@@ -107,7 +108,7 @@ describe("TokenSigner", () => {
 
   test("refuses another audience and another issuer", async () => {
     await refused(signer, await signedWith(pem, { ...valid(), aud: "registry.docker.io" }), "aud");
-    const foreign = await TokenSigner.open(keyPath, "another-service");
+    const foreign = await TokenSigner.open(new FileSigningKey(keyPath), "another-service");
     await refused(signer, await foreign.sign(CLAIMS, 60), "same key, other service");
     await refused(signer, await signedWith(pem, { ...valid(), iss: "auth.docker.io" }), "iss");
     const { iss: _iss, ...withoutIssuer } = valid();

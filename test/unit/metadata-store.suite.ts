@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { ManifestRecord, MetadataStore, NewManifest } from "../../src/meta/metadata-store.js";
+import type {
+  ManifestRecord,
+  MetadataStore,
+  MetadataTransaction,
+  NewManifest,
+  UploadRecord,
+} from "../../src/meta/metadata-store.js";
 import { digestOf } from "../../src/oci/digest.js";
 import { MediaType } from "../../src/oci/media-types.js";
 
@@ -57,6 +63,17 @@ async function allPages(
     last = items.at(-1);
   }
 }
+
+/** A promise and the function that settles it, to hold a transaction open while a test acts. */
+function latch(): { promise: Promise<void>; open: () => void } {
+  let open = () => {};
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+class Planned extends Error {}
 
 /**
  * The behaviour every MetadataStore must have, whatever stands behind it (SQLite now, PostgreSQL
@@ -425,6 +442,332 @@ export function metadataStoreConformance(name: string, factory: MetadataStoreFac
           await store.putManifest(REPO, "stays", manifest("stays"));
           await store.deleteManifest(REPO, "gone/soon", only.digest);
           assert.deepEqual(await store.listNames(REPO), { names: ["stays"], more: false });
+        }),
+      );
+    });
+
+    describe("known names", () => {
+      test(
+        "a name is known while it holds a manifest, a tag or a blob, in its own repository only",
+        withStore(async (store) => {
+          assert.equal(await store.hasName(REPO, NAME), false);
+          await store.putManifest(REPO, "with/manifest", manifest("m"));
+          await store.setTag(REPO, "with/tag", "latest", digest("t"), T0);
+          await store.linkBlob(REPO, "with/blob", digest("b"), 1);
+          for (const known of ["with/manifest", "with/tag", "with/blob"])
+            assert.equal(await store.hasName(REPO, known), true, known);
+          assert.equal(await store.hasName("other-repo", "with/manifest"), false);
+          assert.equal(await store.hasName(REPO, "with"), false, "a prefix is not a name");
+          await store.unlinkBlob(REPO, "with/blob", digest("b"));
+          assert.equal(await store.hasName(REPO, "with/blob"), false);
+        }),
+      );
+    });
+
+    describe("uploads", () => {
+      const upload = (id: string, updatedAt: number): UploadRecord => ({
+        id,
+        repo: REPO,
+        name: NAME,
+        offset: 0,
+        createdAt: T0,
+        updatedAt,
+      });
+
+      test(
+        "create, get, move the offset, delete",
+        withStore(async (store) => {
+          assert.equal(await store.getUpload("u1"), undefined);
+          await store.createUpload(upload("u1", T0));
+          assert.deepEqual(await store.getUpload("u1"), upload("u1", T0));
+          await store.setUploadOffset("u1", 4096, T0 + 10);
+          assert.deepEqual(await store.getUpload("u1"), { ...upload("u1", T0 + 10), offset: 4096 });
+          await store.deleteUpload("u1");
+          assert.equal(await store.getUpload("u1"), undefined);
+          await store.deleteUpload("u1");
+          await store.setUploadOffset("u1", 1, T0);
+          assert.equal(await store.getUpload("u1"), undefined, "moving a deleted upload creates none");
+        }),
+      );
+
+      test(
+        "an id is taken once",
+        withStore(async (store) => {
+          await store.createUpload(upload("u1", T0));
+          await assert.rejects(store.createUpload(upload("u1", T0 + 1)));
+          assert.deepEqual(await store.getUpload("u1"), upload("u1", T0));
+        }),
+      );
+
+      test(
+        "idle uploads are those untouched since the given time, oldest first",
+        withStore(async (store) => {
+          await store.createUpload(upload("late", T0 + 300));
+          await store.createUpload(upload("early", T0 + 100));
+          await store.createUpload(upload("middle", T0 + 200));
+          await store.setUploadOffset("early", 10, T0 + 400);
+          assert.deepEqual(
+            (await store.listIdleUploads(T0 + 301)).map((u) => u.id),
+            ["middle", "late"],
+          );
+          assert.deepEqual(await store.listIdleUploads(T0 + 200), []);
+        }),
+      );
+    });
+
+    describe("what garbage collection reads", () => {
+      test(
+        "manifest nodes carry their children and subject, per repository",
+        withStore(async (store) => {
+          const image = manifest("image");
+          const signature = manifest("signature", {
+            references: [digest("sig-layer")],
+            subject: image.digest,
+          });
+          await store.putManifest(REPO, NAME, image);
+          await store.putManifest(REPO, NAME, {
+            ...image,
+            references: [...image.references, digest("more")],
+          });
+          await store.putManifest(REPO, NAME, signature);
+          await store.putManifest("other-repo", "x", manifest("elsewhere"));
+          const nodes = (await store.listManifestNodes(REPO))
+            .map((node) => ({ ...node, children: [...node.children].sort() }))
+            .sort(byDigest);
+          assert.deepEqual(
+            nodes,
+            [
+              { name: NAME, digest: image.digest, children: [...image.references, digest("more")].sort() },
+              {
+                name: NAME,
+                digest: signature.digest,
+                subject: image.digest,
+                children: [digest("sig-layer")],
+              },
+            ].sort(byDigest),
+          );
+          await store.deleteManifest(REPO, NAME, image.digest);
+          assert.deepEqual(
+            (await store.listManifestNodes(REPO)).map((node) => node.digest),
+            [signature.digest],
+          );
+          assert.deepEqual(await store.listManifestNodes("empty-repo"), []);
+        }),
+      );
+
+      test(
+        "every tag of a repository, by name then tag",
+        withStore(async (store) => {
+          await store.setTag(REPO, "b", "v1", digest("1"), T0);
+          await store.setTag(REPO, "a", "v2", digest("2"), T0);
+          await store.setTag(REPO, "a", "v1", digest("3"), T0);
+          await store.setTag("other-repo", "a", "v1", digest("4"), T0);
+          assert.deepEqual(await store.listAllTags(REPO), [
+            { name: "a", tag: "v1", digest: digest("3") },
+            { name: "a", tag: "v2", digest: digest("2") },
+            { name: "b", tag: "v1", digest: digest("1") },
+          ]);
+        }),
+      );
+
+      test(
+        "repositories holding manifests, tags or blob links, each once and sorted; uploads do not count",
+        withStore(async (store) => {
+          assert.deepEqual(await store.listRepositories(), []);
+          await store.putManifest("r-manifest", NAME, manifest("m"));
+          await store.setTag("r-tag", NAME, "latest", digest("t"), T0);
+          await store.linkBlob("r-blob", NAME, digest("b"), 1);
+          await store.linkBlob("r-manifest", NAME, digest("b"), 1);
+          await store.createUpload({
+            id: "u",
+            repo: "r-upload",
+            name: NAME,
+            offset: 0,
+            createdAt: T0,
+            updatedAt: T0,
+          });
+          assert.deepEqual(await store.listRepositories(), ["r-blob", "r-manifest", "r-tag"]);
+        }),
+      );
+
+      test(
+        "blob links list every (repo, name, digest) with when it was made, the first link's time kept",
+        withStore(async (store) => {
+          const before = Date.now();
+          await store.linkBlob(REPO, NAME, digest("b"), 1);
+          await store.linkBlob("other-repo", NAME, digest("b"), 1);
+          await store.linkBlob(REPO, NAME, digest("a"), 1);
+          const links = await store.listBlobLinks();
+          assert.deepEqual(
+            links.map((l) => [l.repo, l.name, l.digest]).sort(),
+            [
+              [REPO, NAME, digest("a")],
+              [REPO, NAME, digest("b")],
+              ["other-repo", NAME, digest("b")],
+            ].sort(),
+          );
+          for (const link of links) assert.ok(link.createdAt >= before && link.createdAt <= Date.now());
+          const first = links.find((l) => l.repo === REPO && l.digest === digest("b"))?.createdAt;
+          await store.linkBlob(REPO, NAME, digest("b"), 1);
+          assert.equal(
+            (await store.listBlobLinks()).find((l) => l.repo === REPO && l.digest === digest("b"))?.createdAt,
+            first,
+          );
+        }),
+      );
+    });
+
+    describe("transactions", () => {
+      const image = manifest("tx-image");
+
+      /** What a transaction below writes or removes, as seen from outside. */
+      async function seen(store: MetadataStore) {
+        return {
+          manifest: (await store.getManifest(REPO, NAME, image.digest)) !== undefined,
+          latest: (await store.getTag(REPO, NAME, "latest"))?.digest,
+          old: (await store.getTag(REPO, NAME, "old"))?.digest,
+          blob: await store.hasBlob(REPO, NAME, digest("tx-layer")),
+        };
+      }
+
+      async function writeAll(tx: MetadataTransaction): Promise<void> {
+        await tx.putManifest(REPO, NAME, image);
+        await tx.setTag(REPO, NAME, "latest", image.digest, T0);
+        await tx.deleteTag(REPO, NAME, "old");
+        await tx.unlinkBlob(REPO, NAME, digest("tx-layer"));
+      }
+
+      async function prepare(store: MetadataStore): Promise<void> {
+        await store.setTag(REPO, NAME, "old", digest("older"), T0);
+        await store.linkBlob(REPO, NAME, digest("tx-layer"), 1);
+      }
+
+      test(
+        "a transaction's writes are all there once it resolves, and its result comes back",
+        withStore(async (store) => {
+          await prepare(store);
+          const result = await store.transaction(async (tx) => {
+            await writeAll(tx);
+            return "done";
+          });
+          assert.equal(result, "done");
+          assert.deepEqual(await seen(store), {
+            manifest: true,
+            latest: image.digest,
+            old: undefined,
+            blob: false,
+          });
+        }),
+      );
+
+      test(
+        "a throw undoes every write, and the error comes back unchanged",
+        withStore(async (store) => {
+          await prepare(store);
+          const before = await seen(store);
+          const planned = new Planned("stop");
+          await assert.rejects(
+            store.transaction(async (tx) => {
+              await writeAll(tx);
+              throw planned;
+            }),
+            (error) => error === planned,
+          );
+          assert.deepEqual(await seen(store), before);
+          // The store is usable afterwards, inside and outside a transaction.
+          await store.transaction((tx) => tx.setTag(REPO, NAME, "after", image.digest, T0));
+          await store.setTag(REPO, NAME, "outside", image.digest, T0);
+          assert.deepEqual((await store.listTags(REPO, NAME)).tags, ["after", "old", "outside"]);
+        }),
+      );
+
+      test(
+        "inside, the handle reads the transaction's own writes",
+        withStore(async (store) => {
+          await prepare(store);
+          await store.transaction(async (tx) => {
+            await writeAll(tx);
+            assert.equal((await tx.getTag(REPO, NAME, "latest"))?.digest, image.digest);
+            assert.equal(await tx.getTag(REPO, NAME, "old"), undefined);
+            assert.ok(await tx.getManifest(REPO, NAME, image.digest));
+            assert.equal(await tx.hasBlob(REPO, NAME, digest("tx-layer")), false);
+          });
+        }),
+      );
+
+      test(
+        "a write from outside while a transaction is open is not undone by its rollback",
+        withStore(async (store) => {
+          const holding = latch();
+          const release = latch();
+          const running = store.transaction(async (tx) => {
+            await tx.setTag(REPO, NAME, "inside", image.digest, T0);
+            holding.open();
+            await release.promise;
+            throw new Planned("roll back");
+          });
+          await holding.promise;
+          const outside = store.setTag(REPO, NAME, "outside", image.digest, T0);
+          const outsideLink = store.linkBlob(REPO, NAME, digest("outside-layer"), 1);
+          // Let the outside calls reach the store (or queue) while the transaction is open.
+          await new Promise((resolve) => setImmediate(resolve));
+          release.open();
+          await assert.rejects(running, Planned);
+          await Promise.all([outside, outsideLink]);
+          assert.deepEqual((await store.listTags(REPO, NAME)).tags, ["outside"]);
+          assert.equal(await store.hasBlob(REPO, NAME, digest("outside-layer")), true);
+        }),
+      );
+
+      test(
+        "a read from outside never sees a write that is rolled back",
+        withStore(async (store) => {
+          const holding = latch();
+          const release = latch();
+          const running = store.transaction(async (tx) => {
+            await writeAll(tx);
+            holding.open();
+            await release.promise;
+            throw new Planned("roll back");
+          });
+          await holding.promise;
+          const read = seen(store);
+          await new Promise((resolve) => setImmediate(resolve));
+          release.open();
+          await assert.rejects(running, Planned);
+          assert.deepEqual(await read, { manifest: false, latest: undefined, old: undefined, blob: false });
+        }),
+      );
+
+      test(
+        "overlapping transactions both commit",
+        withStore(async (store) => {
+          const pause = () => new Promise((resolve) => setImmediate(resolve));
+          await Promise.all(
+            ["one", "two"].map((label) =>
+              store.transaction(async (tx) => {
+                await tx.setTag(REPO, NAME, `${label}-a`, digest(label), T0);
+                await pause();
+                await tx.setTag(REPO, NAME, `${label}-b`, digest(label), T0);
+              }),
+            ),
+          );
+          assert.deepEqual((await store.listTags(REPO, NAME)).tags, ["one-a", "one-b", "two-a", "two-b"]);
+        }),
+      );
+
+      test(
+        "the handle refuses calls once the transaction ended, and offers no nested transaction",
+        withStore(async (store) => {
+          let leaked: MetadataTransaction | undefined;
+          await store.transaction(async (tx) => {
+            leaked = tx;
+            assert.equal((tx as Partial<MetadataStore>).transaction, undefined);
+          });
+          assert.ok(leaked);
+          await assert.rejects(leaked.setTag(REPO, NAME, "late", image.digest, T0));
+          await assert.rejects(leaked.getTag(REPO, NAME, "late"));
+          assert.equal(await store.getTag(REPO, NAME, "late"), undefined);
         }),
       );
     });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { LocalUpstreamState, type PullBudget } from "../../src/coordination/upstream-state.js";
 import { type Challenge, parseChallenges } from "../../src/upstream/challenge.js";
 import {
   failureKindOf,
@@ -8,11 +9,8 @@ import {
   UpstreamError,
   type UpstreamFailureKind,
 } from "../../src/upstream/errors.js";
-import {
-  parseRateLimitHeaders,
-  type RateLimitHeaders,
-  RateLimitState,
-} from "../../src/upstream/rate-limit.js";
+import { parseRateLimitHeaders, pullBudgetOf, type RateLimitHeaders } from "../../src/upstream/rate-limit.js";
+import { ManualClock } from "../fakes/manual-clock.js";
 import { checkProperty, LONG, withoutHanging } from "./helpers.js";
 
 const DOCKER_HUB =
@@ -287,72 +285,94 @@ describe("parseRateLimitHeaders", () => {
   }
 });
 
-describe("RateLimitState", () => {
-  test("observe records the budget and says when it changed", () => {
-    const state = new RateLimitState();
-    assert.deepEqual(state.snapshot(NOW), {});
-    assert.equal(state.observe(HUB_HEADERS, NOW), true);
-    assert.deepEqual(state.snapshot(NOW), {
+describe("pullBudgetOf", () => {
+  test("the parsed budget and whom it is counted for", () => {
+    assert.deepEqual(pullBudgetOf(HUB_HEADERS), {
+      limit: 100,
+      remaining: 76,
+      windowSeconds: 21600,
+      source: "203.0.113.7",
+    });
+  });
+
+  test("responses without rate-limit headers report no budget", () => {
+    assert.equal(pullBudgetOf({ "content-type": "application/json" }), undefined);
+  });
+});
+
+describe("LocalUpstreamState", () => {
+  const HUB_BUDGET = pullBudgetOf(HUB_HEADERS) as PullBudget;
+
+  test("recordBudget records the budget and says when it changed", async () => {
+    const clock = new ManualClock(NOW);
+    const state = new LocalUpstreamState(clock);
+    assert.deepEqual(await state.snapshot(), {});
+    assert.equal(await state.recordBudget(HUB_BUDGET), true);
+    assert.deepEqual(await state.snapshot(), {
       limit: 100,
       remaining: 76,
       windowSeconds: 21600,
       source: "203.0.113.7",
       observedAt: new Date(NOW).toISOString(),
     });
-    assert.equal(state.observe(HUB_HEADERS, NOW + 1000), false);
-    assert.equal(state.snapshot(NOW).observedAt, new Date(NOW + 1000).toISOString());
-    assert.equal(state.observe({ ...HUB_HEADERS, "ratelimit-remaining": "75;w=21600" }, NOW + 2000), true);
-    assert.equal(state.snapshot(NOW).remaining, 75);
+    clock.set(NOW + 1000);
+    assert.equal(await state.recordBudget(HUB_BUDGET), false);
+    assert.equal((await state.snapshot()).observedAt, new Date(NOW + 1000).toISOString());
+    clock.set(NOW + 2000);
+    assert.equal(await state.recordBudget({ ...HUB_BUDGET, remaining: 75 }), true);
+    assert.equal((await state.snapshot()).remaining, 75);
   });
 
-  test("responses without rate-limit headers change nothing", () => {
-    const state = new RateLimitState();
-    state.observe(HUB_HEADERS, NOW);
-    const before = state.snapshot(NOW);
-    assert.equal(state.observe({ "content-type": "application/json" }, NOW + 5000), false);
-    assert.deepEqual(state.snapshot(NOW), before);
-  });
-
-  test("backOff holds requests for the given seconds, then lets them go", () => {
-    const state = new RateLimitState();
-    assert.equal(state.backoffRemaining(NOW), 0);
-    state.backOff(60, "429 on GET /v2/x", NOW);
-    assert.equal(state.backoffRemaining(NOW), 60);
-    assert.equal(state.backoffRemaining(NOW + 59_500), 1);
-    assert.equal(state.backoffRemaining(NOW + 60_000), 0);
-    assert.deepEqual(state.snapshot(NOW + 1000), {
+  test("backOff holds requests for the given seconds, then lets them go", async () => {
+    const clock = new ManualClock(NOW);
+    const state = new LocalUpstreamState(clock);
+    assert.equal(await state.backoffRemaining(), 0);
+    assert.equal(await state.backOff(60, "429 on GET /v2/x"), true, "none was running");
+    assert.equal(await state.backoffRemaining(), 60);
+    clock.set(NOW + 59_500);
+    assert.equal(await state.backoffRemaining(), 1);
+    clock.set(NOW + 60_000);
+    assert.equal(await state.backoffRemaining(), 0);
+    clock.set(NOW + 1000);
+    assert.deepEqual(await state.snapshot(), {
       backoffUntil: new Date(NOW + 60_000).toISOString(),
       backoffReason: "429 on GET /v2/x",
     });
-    assert.deepEqual(state.snapshot(NOW + 60_000), {});
+    clock.set(NOW + 60_000);
+    assert.deepEqual(await state.snapshot(), {});
   });
 
-  test("a shorter back-off never cuts a longer one short", () => {
-    const state = new RateLimitState();
-    state.backOff(60, "first", NOW);
-    state.backOff(5, "second", NOW + 1000);
-    assert.equal(state.backoffRemaining(NOW + 10_000), 50);
+  test("a shorter back-off never cuts a longer one short, and says one was running", async () => {
+    const clock = new ManualClock(NOW);
+    const state = new LocalUpstreamState(clock);
+    await state.backOff(60, "first");
+    clock.set(NOW + 1000);
+    assert.equal(await state.backOff(5, "second"), false);
+    clock.set(NOW + 10_000);
+    assert.equal(await state.backoffRemaining(), 50);
   });
 
-  test("back-off and observed budget coexist in the snapshot", () => {
-    const state = new RateLimitState();
-    state.observe(HUB_HEADERS, NOW);
-    state.backOff(10, "429", NOW);
-    const snapshot = state.snapshot(NOW);
+  test("back-off and recorded budget coexist in the snapshot", async () => {
+    const clock = new ManualClock(NOW);
+    const state = new LocalUpstreamState(clock);
+    await state.recordBudget(HUB_BUDGET);
+    await state.backOff(10, "429");
+    const snapshot = await state.snapshot();
     assert.equal(snapshot.remaining, 76);
     assert.equal(snapshot.backoffReason, "429");
-    assert.equal(state.snapshot(NOW + 10_000).remaining, 76);
+    clock.set(NOW + 10_000);
+    assert.equal((await state.snapshot()).remaining, 76);
   });
 
-  test("an absurd Retry-After from an upstream does not make backOff throw", () => {
+  test("an absurd Retry-After from an upstream does not make backOff throw", async () => {
     // The client passes parseRetryAfter's result straight to backOff after a 429.
-    const state = new RateLimitState();
+    const state = new LocalUpstreamState(new ManualClock(NOW));
     for (const header of ["99999999999", "9".repeat(30)]) {
       const seconds = parseRetryAfter(header, NOW);
       assert.ok(seconds !== undefined);
-      assert.doesNotThrow(() => state.backOff(seconds, "429", NOW));
-      assert.ok(state.backoffRemaining(NOW) > 0);
-      assert.doesNotThrow(() => state.snapshot(NOW));
+      await state.backOff(seconds, "429");
+      assert.ok((await state.backoffRemaining()) > 0);
+      await state.snapshot();
     }
   });
 });

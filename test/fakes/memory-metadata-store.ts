@@ -1,0 +1,233 @@
+import type {
+  BlobLink,
+  ManifestNode,
+  ManifestRecord,
+  MetadataTransaction,
+  NewManifest,
+  Page,
+  TagRecord,
+  UploadRecord,
+} from "../../src/meta/metadata-store.js";
+import { SerializedMetadataStore } from "../../src/meta/serialized-store.js";
+import { type Clock, systemClock } from "../../src/util/clock.js";
+
+/**
+ * A MetadataStore in plain maps, for in-process tests of repositories: no file, no native module,
+ * and a Clock for the times it records itself (manifest and blob-link creation), so a test can
+ * move them. It runs the same conformance suite as SQLite (test/unit/memory-metadata-store.test.ts),
+ * transactions included: SerializedMetadataStore keeps callers out of an open one, and a rollback
+ * puts back the copy taken at its start.
+ */
+export class MemoryMetadataStore extends SerializedMetadataStore {
+  constructor(clock: Clock = systemClock) {
+    const tables = new Tables(clock);
+    let saved: State | undefined;
+    super({
+      statements: tables,
+      begin: () => {
+        saved = structuredClone(tables.state);
+      },
+      commit: () => {
+        saved = undefined;
+      },
+      rollback: () => {
+        if (saved) tables.state = saved;
+        saved = undefined;
+      },
+      close: () => {},
+    });
+  }
+}
+
+const DEFAULT_PAGE = 10_000;
+
+/** Keys join their parts with a character no repository, name, tag or digest can contain. */
+const key = (...parts: string[]): string => parts.join("\n");
+
+interface StoredManifest {
+  readonly repo: string;
+  readonly name: string;
+  readonly record: ManifestRecord;
+  readonly references: Set<string>;
+}
+
+interface StoredTag extends TagRecord {
+  readonly repo: string;
+  readonly name: string;
+  readonly tag: string;
+}
+
+interface State {
+  manifests: Map<string, StoredManifest>;
+  tags: Map<string, StoredTag>;
+  blobs: Map<string, BlobLink>;
+  uploads: Map<string, UploadRecord>;
+}
+
+/** Lexical order, as SQLite's default collation gives it for these ASCII keys. */
+const lexical = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+function paged(sorted: string[], page: Page): { items: string[]; more: boolean } {
+  const limit = page.limit ?? DEFAULT_PAGE;
+  const after = sorted.filter((item) => page.last === undefined || item > page.last);
+  return { items: after.slice(0, limit), more: after.length > limit };
+}
+
+class Tables implements MetadataTransaction {
+  readonly #clock: Clock;
+  state: State = { manifests: new Map(), tags: new Map(), blobs: new Map(), uploads: new Map() };
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  async getManifest(repo: string, name: string, digest: string): Promise<ManifestRecord | undefined> {
+    return this.state.manifests.get(key(repo, name, digest))?.record;
+  }
+
+  async putManifest(repo: string, name: string, manifest: NewManifest): Promise<void> {
+    const id = key(repo, name, manifest.digest);
+    const existing = this.state.manifests.get(id);
+    if (existing) {
+      // As SQLite's INSERT OR IGNORE: the first record stays, references add up.
+      for (const child of manifest.references) existing.references.add(child);
+      return;
+    }
+    const { references, ...fields } = manifest;
+    this.state.manifests.set(id, {
+      repo,
+      name,
+      record: { ...fields, createdAt: this.#clock.now() },
+      references: new Set(references),
+    });
+  }
+
+  async deleteManifest(repo: string, name: string, digest: string): Promise<boolean> {
+    const removed = this.state.manifests.delete(key(repo, name, digest));
+    for (const [id, tag] of this.state.tags)
+      if (tag.repo === repo && tag.name === name && tag.digest === digest) this.state.tags.delete(id);
+    return removed;
+  }
+
+  async hasName(repo: string, name: string): Promise<boolean> {
+    const here = (row: { repo: string; name: string }) => row.repo === repo && row.name === name;
+    return (
+      [...this.state.manifests.values()].some(here) ||
+      [...this.state.tags.values()].some(here) ||
+      [...this.state.blobs.values()].some(here)
+    );
+  }
+
+  async listReferrers(repo: string, name: string, digest: string): Promise<ManifestRecord[]> {
+    return [...this.state.manifests.values()]
+      .filter((m) => m.repo === repo && m.name === name && m.record.subject === digest)
+      .map((m) => m.record)
+      .sort((a, b) => lexical(a.digest, b.digest));
+  }
+
+  async getTag(repo: string, name: string, tag: string): Promise<TagRecord | undefined> {
+    const stored = this.state.tags.get(key(repo, name, tag));
+    return stored && { digest: stored.digest, updatedAt: stored.updatedAt, validatedAt: stored.validatedAt };
+  }
+
+  async setTag(repo: string, name: string, tag: string, digest: string, now: number): Promise<void> {
+    const id = key(repo, name, tag);
+    const existing = this.state.tags.get(id);
+    const updatedAt = existing?.digest === digest ? existing.updatedAt : now;
+    this.state.tags.set(id, { repo, name, tag, digest, updatedAt, validatedAt: now });
+  }
+
+  async markTagValidated(repo: string, name: string, tag: string, now: number): Promise<void> {
+    const id = key(repo, name, tag);
+    const existing = this.state.tags.get(id);
+    if (existing) this.state.tags.set(id, { ...existing, validatedAt: now });
+  }
+
+  async deleteTag(repo: string, name: string, tag: string): Promise<boolean> {
+    return this.state.tags.delete(key(repo, name, tag));
+  }
+
+  async listTags(repo: string, name: string, page: Page = {}): Promise<{ tags: string[]; more: boolean }> {
+    const tags = [...this.state.tags.values()]
+      .filter((t) => t.repo === repo && t.name === name)
+      .map((t) => t.tag)
+      .sort(lexical);
+    const { items, more } = paged(tags, page);
+    return { tags: items, more };
+  }
+
+  async hasBlob(repo: string, name: string, digest: string): Promise<boolean> {
+    return this.state.blobs.has(key(repo, name, digest));
+  }
+
+  async linkBlob(repo: string, name: string, digest: string, _size: number): Promise<void> {
+    const id = key(repo, name, digest);
+    if (!this.state.blobs.has(id))
+      this.state.blobs.set(id, { repo, name, digest, createdAt: this.#clock.now() });
+  }
+
+  async unlinkBlob(repo: string, name: string, digest: string): Promise<boolean> {
+    return this.state.blobs.delete(key(repo, name, digest));
+  }
+
+  async listNames(repo: string, page: Page = {}): Promise<{ names: string[]; more: boolean }> {
+    const names = new Set(
+      [...this.state.manifests.values()].filter((m) => m.repo === repo).map((m) => m.name),
+    );
+    const { items, more } = paged([...names].sort(lexical), page);
+    return { names: items, more };
+  }
+
+  async createUpload(upload: UploadRecord): Promise<void> {
+    if (this.state.uploads.has(upload.id)) throw new Error(`upload ${upload.id} exists already`);
+    this.state.uploads.set(upload.id, { ...upload });
+  }
+
+  async getUpload(id: string): Promise<UploadRecord | undefined> {
+    return this.state.uploads.get(id);
+  }
+
+  async setUploadOffset(id: string, offset: number, now: number): Promise<void> {
+    const existing = this.state.uploads.get(id);
+    if (existing) this.state.uploads.set(id, { ...existing, offset, updatedAt: now });
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    this.state.uploads.delete(id);
+  }
+
+  async listIdleUploads(before: number): Promise<UploadRecord[]> {
+    return [...this.state.uploads.values()]
+      .filter((upload) => upload.updatedAt < before)
+      .sort((a, b) => a.updatedAt - b.updatedAt);
+  }
+
+  async listManifestNodes(repo: string): Promise<ManifestNode[]> {
+    return [...this.state.manifests.values()]
+      .filter((m) => m.repo === repo)
+      .map((m) => ({
+        name: m.name,
+        digest: m.record.digest,
+        children: [...m.references],
+        ...(m.record.subject === undefined ? {} : { subject: m.record.subject }),
+      }));
+  }
+
+  async listAllTags(repo: string): Promise<Array<{ name: string; tag: string; digest: string }>> {
+    return [...this.state.tags.values()]
+      .filter((t) => t.repo === repo)
+      .sort((a, b) => lexical(a.name, b.name) || lexical(a.tag, b.tag))
+      .map(({ name, tag, digest }) => ({ name, tag, digest }));
+  }
+
+  async listRepositories(): Promise<string[]> {
+    const repos = new Set<string>();
+    for (const table of [this.state.manifests, this.state.tags, this.state.blobs])
+      for (const row of table.values()) repos.add(row.repo);
+    return [...repos].sort(lexical);
+  }
+
+  async listBlobLinks(): Promise<BlobLink[]> {
+    return [...this.state.blobs.values()].sort((a, b) => lexical(a.digest, b.digest));
+  }
+}

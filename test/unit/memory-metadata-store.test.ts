@@ -1,0 +1,5 @@
+// The in-memory MetadataStore that in-process tests stand on passes the suite SQLite passes.
+import { MemoryMetadataStore } from "../fakes/memory-metadata-store.js";
+import { metadataStoreConformance } from "./metadata-store.suite.js";
+
+metadataStoreConformance("MemoryMetadataStore", () => new MemoryMetadataStore());

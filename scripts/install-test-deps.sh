@@ -11,8 +11,9 @@ set -euo pipefail
 PKG_DIR=${WHARF_TEST_DOCKER_PKG:-/var/cache/wharf-test/docker.io}
 # apache2-utils: htpasswd -B for the basic-auth upstream. podman's recommends (uidmap,
 # slirp4netns, fuse-overlayfs, buildah) are for rootless use and building; the tests pull as root
-# into vfs storage.
-PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl apache2-utils ca-certificates)
+# into vfs storage. g++, make and python3: node-gyp builds the sendfile addon with them, and the
+# tests require it (a user's `npm ci` without them falls back to streaming, the tests do not).
+PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl apache2-utils ca-certificates g++ make python3)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: must run as root (sudo $0)" >&2

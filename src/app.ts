@@ -135,7 +135,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     }
   }
   const purge = setInterval(() => {
-    stores.uploads.purgeIdle(Date.now() - config.uploads.expire_after).then(
+    stores.uploads.purgeIdle(config.uploads.expire_after).then(
       (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),
       (error: unknown) => logger.error({ err: error }, "cannot discard abandoned uploads"),
     );

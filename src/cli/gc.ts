@@ -45,7 +45,7 @@ export function registerGc(program: Command): void {
           `${report.blobs.length} blobs (${report.bytes} bytes)\n`,
       );
       if (!options.dryRun) {
-        const purged = await stores.uploads.purgeIdle(Date.now() - config.uploads.expire_after);
+        const purged = await stores.uploads.purgeIdle(config.uploads.expire_after);
         if (purged > 0) process.stdout.write(`discarded ${purged} abandoned uploads\n`);
       }
     } finally {

@@ -1,11 +1,11 @@
 import type { OutgoingHttpHeaders } from "node:http";
-import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { OciError } from "../oci/errors.js";
+import type { BytesBody } from "../store/blob-body.js";
 import type { RequestContext } from "./context.js";
 import { toOciError } from "./error-mapping.js";
 import { mustCloseAfterAnswer } from "./request-body.js";
-import { trySendfile } from "./sendfile.js";
+import { sendWithSendfile } from "./sendfile.js";
 
 export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" } as const;
 
@@ -47,38 +47,43 @@ export function sendEmpty(ctx: RequestContext, status: number, headers: Outgoing
 }
 
 /**
- * Streams a body. If the source fails after the headers went out, the connection is cut so
- * the client sees a short body (never a complete-looking wrong one); if the client leaves, the
- * source is destroyed so nothing keeps reading on its behalf.
+ * Sends a blob body: with sendfile when its kind allows and the socket can take it, piped
+ * otherwise. If the source fails after the headers went out, the connection is cut so the client
+ * sees a short body (never a complete-looking wrong one); if the client leaves, the body is
+ * released so nothing keeps reading on its behalf. The body is released in every case.
  */
-export async function sendStream(
+export async function sendBody(
   ctx: RequestContext,
   status: number,
   headers: OutgoingHttpHeaders,
-  body: Readable,
+  body: BytesBody,
   length: number | undefined,
 ): Promise<void> {
-  writeHead(ctx, status, headers);
-  if (ctx.method === "HEAD") {
-    body.destroy();
-    ctx.res.end();
-    return;
-  }
-  // Counted before sending: the access log is written the moment the response finishes.
-  ctx.bytes = length ?? 0;
   try {
-    if ((await trySendfile(ctx.res, body)) === "sent") return;
-    await pipeline(body, ctx.res);
-  } catch (error) {
-    body.destroy();
-    ctx.res.destroy();
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ERR_STREAM_PREMATURE_CLOSE" || ctx.req.destroyed) {
-      ctx.log.debug({ reqId: ctx.id }, "client went away during the body");
-    } else {
-      ctx.errorCode = "BODY_ABORTED";
-      ctx.log.debug({ reqId: ctx.id, err: error }, "body aborted");
+    writeHead(ctx, status, headers);
+    if (ctx.method === "HEAD") {
+      ctx.res.end();
+      return;
     }
+    // Counted before sending: the access log is written the moment the response finishes.
+    ctx.bytes = length ?? 0;
+    try {
+      // Without a length Node frames the body in chunks, which bytes sent past it would break.
+      const direct = body.kind !== "stream" && length !== undefined;
+      if (direct && (await sendWithSendfile(ctx.res, body))) return;
+      await pipeline(body.stream(), ctx.res);
+    } catch (error) {
+      ctx.res.destroy();
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ERR_STREAM_PREMATURE_CLOSE" || ctx.req.destroyed) {
+        ctx.log.debug({ reqId: ctx.id }, "client went away during the body");
+      } else {
+        ctx.errorCode = "BODY_ABORTED";
+        ctx.log.debug({ reqId: ctx.id, err: error }, "body aborted");
+      }
+    }
+  } finally {
+    body.release();
   }
 }
 

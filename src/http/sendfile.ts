@@ -1,9 +1,8 @@
-import { ReadStream } from "node:fs";
 import type { ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
-import { FillReader } from "../store/fill.js";
+import type { FileBody, InProgressBody } from "../store/blob-body.js";
 
 /** The native addon (native/sendfile.cc), when it was built for this machine. */
 interface SendfileAddon {
@@ -30,15 +29,6 @@ const addon = loadAddon();
 
 export const sendfileAvailable = addon !== undefined;
 
-/** A file-backed stream that nothing has read yet, and its byte range. */
-function untouchedFile(body: unknown): { fd: number; start: number; end: number } | undefined {
-  if (!(body instanceof ReadStream) || body.bytesRead > 0 || body.readableFlowing !== null) return undefined;
-  // fs.ReadStream keeps these as plain fields; @types/node does not declare start and end.
-  const { fd, start, end } = body as unknown as { fd: unknown; start: unknown; end: unknown };
-  if (typeof fd !== "number" || typeof end !== "number" || !Number.isSafeInteger(end)) return undefined;
-  return { fd, start: typeof start === "number" ? start : 0, end };
-}
-
 function socketFd(socket: Socket | null): number | undefined {
   // TLS encrypts in user space, so only a plain TCP socket can take bytes straight from the page cache.
   if (!(socket instanceof Socket) || socket instanceof TLSSocket || socket.destroyed) return undefined;
@@ -58,52 +48,42 @@ function sendRange(addon: SendfileAddon, socket: number, fileFd: number, start: 
   });
 }
 
-/** Everything Node queued (the headers) must reach the socket before the kernel appends the body. */
-async function flushHeaders(res: ServerResponse): Promise<void> {
-  res.flushHeaders();
-  await new Promise<void>((resolve, reject) =>
-    res.socket?.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve())),
+/**
+ * Writes bytes straight to the socket, resolving once everything queued before them reached the
+ * kernel too: a sendfile after it appends in order.
+ */
+function writeRaw(socket: Socket, bytes: Buffer): Promise<void> {
+  return new Promise<void>((resolve, reject) =>
+    socket.write(bytes, (error) => (error ? reject(error) : resolve())),
   );
 }
 
-export type SendfileOutcome = "sent" | "unsupported" | "continue-streaming";
-
 /**
- * Sends a response body with sendfile(2) when the addon is built and the socket is plain TCP:
- * an unread file stream with a known end (a stored blob), or a FillReader (a blob still
- * downloading), followed through the spool file span by span. The headers must be set with
- * writeHead. "unsupported": nothing was touched, stream the body. "continue-streaming": part
- * went out and the rest exists only in memory, so pipe the body from where it stands.
+ * Sends a file or in-progress body with sendfile(2) when the addon is built and the socket is
+ * plain TCP; resolves false when it cannot, having touched nothing (then pipe `body.stream()`).
+ * The headers must be set with writeHead and announce the length: the bytes bypass Node's framing.
+ * An in-progress body's file pieces go by sendfile, its pieces in memory by a plain write.
  */
-export async function trySendfile(res: ServerResponse, body: unknown): Promise<SendfileOutcome> {
-  const socket = socketFd(res.socket);
-  if (!addon || socket === undefined) return "unsupported";
-  const file = untouchedFile(body);
-  if (file) {
-    const stream = body as ReadStream;
-    try {
-      await flushHeaders(res);
-      await sendRange(addon, socket, file.fd, file.start, file.end - file.start + 1);
-      res.end();
-      return "sent";
-    } finally {
-      stream.destroy();
+export async function sendWithSendfile(
+  res: ServerResponse,
+  body: FileBody | InProgressBody,
+): Promise<boolean> {
+  const socket = res.socket;
+  const fd = socketFd(socket);
+  if (!addon || fd === undefined || !socket) return false;
+  // The headers Node queued must reach the socket before the kernel appends the body.
+  res.flushHeaders();
+  await writeRaw(socket, Buffer.alloc(0));
+  if (body.kind === "file") {
+    if (body.length > 0) await sendRange(addon, fd, body.fd, body.start, body.length);
+  } else {
+    for await (const piece of body.pieces()) {
+      // A client that left while we waited for the download must not keep this loop going.
+      if (res.destroyed || socket.destroyed) throw new Error("the client went away");
+      if (piece.kind === "file") await sendRange(addon, fd, piece.fd, piece.start, piece.length);
+      else await writeRaw(socket, piece.bytes);
     }
   }
-  if (!(body instanceof FillReader) || !body.worthSendfile || body.readableFlowing !== null)
-    return "unsupported";
-  await flushHeaders(res);
-  for (;;) {
-    const span = await body.nextFileSpan();
-    // A client that left while we waited for the download must not keep this loop going.
-    if (res.destroyed || res.socket?.destroyed !== false) throw new Error("the client went away");
-    if (span === "stream") return "continue-streaming";
-    if (span === "end") {
-      body.destroy();
-      res.end();
-      return "sent";
-    }
-    await sendRange(addon, socket, span.fd, span.start, span.length);
-    body.advance(span.length);
-  }
+  res.end();
+  return true;
 }

@@ -1,8 +1,8 @@
 import type { ManifestRecord, NewManifest } from "../meta/metadata-store.js";
-import { OciError } from "../oci/errors.js";
 import type { Descriptor, ManifestInfo } from "../oci/manifest.js";
 import { parseManifest } from "../oci/manifest.js";
 import { type ByteRange, type RangeRequest, resolveRange } from "../oci/range.js";
+import { RangeNotSatisfiableError } from "../util/errors.js";
 
 /** What the metadata store keeps of a parsed manifest. */
 export function manifestRecordOf(digest: string, size: number, info: ManifestInfo): NewManifest {
@@ -37,16 +37,11 @@ export function referrersFromIndex(bytes: Uint8Array): Descriptor[] {
   }
 }
 
-/** Resolves a Range against a size, throwing the spec's 416 when nothing can be served. */
+/** Resolves a Range against a size, throwing RangeNotSatisfiableError when nothing can be served. */
 export function rangeResolver(request: RangeRequest): (size: number) => ByteRange {
   return (size) => {
     const range = resolveRange(request, size);
-    if (range === "unsatisfiable") {
-      throw new OciError("RANGE_INVALID", {
-        message: "requested range not satisfiable",
-        headers: { "content-range": `bytes */${size}` },
-      });
-    }
+    if (range === "unsatisfiable") throw new RangeNotSatisfiableError(size);
     return range;
   };
 }

@@ -7,7 +7,7 @@ import { type Reference, referenceString } from "../oci/names.js";
 import type { RangeRequest } from "../oci/range.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { SmallContent } from "../store/small-content.js";
-import type { ChunkClaim, UploadStore } from "../store/uploads.js";
+import type { ChunkClaim, UploadSessions } from "../store/upload-sessions.js";
 import { manifestRecordOf } from "./content.js";
 import { LocalContent } from "./local-content.js";
 import type {
@@ -27,7 +27,7 @@ export interface HostedOptions {
   readonly meta: MetadataStore;
   readonly blobs: BlobStore;
   readonly documents: SmallContent;
-  readonly uploads: UploadStore;
+  readonly uploads: UploadSessions;
 }
 
 /**

@@ -51,7 +51,7 @@ export class LocalContent {
     const selected = range ? rangeResolver(range)(size) : undefined;
     return {
       size,
-      stream: await this.#stores.blobs.read(digest, selected),
+      body: await this.#stores.blobs.read(digest, selected),
       cache: "hit",
       ...(selected ? { range: selected } : {}),
     };

@@ -8,10 +8,11 @@ import type { Reference } from "../oci/names.js";
 import type { ByteRange, RangeRequest } from "../oci/range.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { Coalescer } from "../store/coalescer.js";
-import { DigestMismatchError, FillAbortedError } from "../store/fill.js";
+import { FillAbortedError } from "../store/fill.js";
 import type { SmallContent } from "../store/small-content.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import { UpstreamError } from "../upstream/errors.js";
+import { DigestMismatchError } from "../util/errors.js";
 import { SingleFlight } from "../util/single-flight.js";
 import { manifestRecordOf, rangeResolver, referrersFromIndex } from "./content.js";
 import { LocalContent } from "./local-content.js";
@@ -151,8 +152,8 @@ export class ProxyRepository implements Repository {
       if (stored) return stored;
       throw new OciError("BLOB_UNKNOWN", { detail: { digest } });
     }
-    const { fill, reader } = joined;
-    return { size: fill.size, stream: reader, cache: "miss", ...(selected ? { range: selected } : {}) };
+    const { fill, body } = joined;
+    return { size: fill.size, body, cache: "miss", ...(selected ? { range: selected } : {}) };
   }
 
   #logFillFailure(error: unknown, name: string, digest: string, received: number): void {

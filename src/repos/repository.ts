@@ -3,7 +3,8 @@ import type { Page } from "../meta/metadata-store.js";
 import type { Descriptor } from "../oci/manifest.js";
 import type { Reference } from "../oci/names.js";
 import type { ByteRange, RangeRequest } from "../oci/range.js";
-import type { ChunkClaim } from "../store/uploads.js";
+import type { BlobBody } from "../store/blob-body.js";
+import type { ChunkClaim } from "../store/upload-sessions.js";
 
 /**
  * How a response was produced, reported to clients in `X-Wharf-Cache` and in the request log:
@@ -17,7 +18,8 @@ export interface BlobContent {
   readonly size: number | undefined;
   /** The bytes selected by the request's Range, when it had a satisfiable one. */
   readonly range?: ByteRange;
-  readonly stream: Readable;
+  /** The bytes (or where to get them), as the store or the download declares them; http sends or releases it. */
+  readonly body: BlobBody;
   readonly cache: CacheStatus;
 }
 

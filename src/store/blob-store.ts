@@ -1,29 +1,40 @@
-import type { Readable } from "node:stream";
 import type { ByteRange } from "../oci/range.js";
+import type { StoredBody } from "./blob-body.js";
+import type { BlobWriter, SessionWriter } from "./blob-writer.js";
 
 export type { ByteRange };
 
 /**
  * Content-addressed bytes shared by every repository. The store knows nothing of who may read
  * what (that is metadata's job) and accepts only content whose digest was already verified.
- * Implementations: the filesystem (embedded default); object storage can follow.
+ * Implementations: the filesystem (embedded default); object storage can follow. Every
+ * implementation, and the in-memory one tests use, passes `test/suites/blob-store.suite.ts`.
  */
 export interface BlobStore {
   /** Size of a stored blob, or undefined when absent. Never throws for "not found". */
   stat(digest: string): Promise<number | undefined>;
 
   /**
-   * Opens a stored blob (or a range of it) for reading. Rejects with a NotFound error when
-   * absent; the stream owns its file handle and releases it when it ends or is destroyed.
+   * A stored blob (or a range of it) as a body to send or read. Rejects with NotFoundError("blob")
+   * when absent. The body holds what it needs (a file descriptor) until it is released.
    */
-  read(digest: string, range?: ByteRange): Promise<Readable>;
+  read(digest: string, range?: ByteRange): Promise<StoredBody>;
 
   /**
-   * Takes a local file whose content is verified to be `digest` into the store, atomically:
-   * readers see the whole blob or none of it. The file is moved or consumed. Idempotent: storing a
-   * digest that is already present just discards the file.
+   * Stages a new blob. Staging is scratch: a process that ends before the commit leaves debris
+   * that `sweepStaging` removes, never a blob.
    */
-  putFile(digest: string, path: string): Promise<void>;
+  begin(): Promise<BlobWriter>;
+
+  /** Staging that survives restarts and is reachable from every node sharing this store. */
+  readonly sessions: SessionStaging;
+
+  /**
+   * Removes what writers of `begin()` left behind when their process ended between write and
+   * commit. Call once at start-up, before anything begins; durable session staging is kept.
+   * Returns how many objects went.
+   */
+  sweepStaging(): Promise<number>;
 
   /** When the blob entered the store (ms since epoch), or undefined when absent. */
   storedAt(digest: string): Promise<number | undefined>;
@@ -35,11 +46,28 @@ export interface BlobStore {
   digests(): AsyncIterable<string>;
 }
 
-export class BlobNotFoundError extends Error {
-  readonly digest: string;
-  constructor(digest: string) {
-    super(`blob ${digest} is not in the store`);
-    this.name = "BlobNotFoundError";
-    this.digest = digest;
-  }
+/**
+ * Durable, resumable staging named by an upload session's id: its bytes wait here between the
+ * requests of a chunked push, across restarts, whichever node the next request reaches. The session's
+ * offset lives in metadata, which is the truth: a resume drops whatever lies past it.
+ */
+export interface SessionStaging {
+  /** Creates empty staging named `id` (ids are the caller's, e.g. UUIDs; unsafe names are refused). */
+  create(id: string): Promise<void>;
+
+  /**
+   * A writer that appends to staging `id` from `offset`, dropping anything staged past it.
+   * Rejects with NotFoundError("upload") when there is no such staging.
+   */
+  resume(id: string, offset: number): Promise<SessionWriter>;
+
+  /**
+   * The first `length` bytes staged under `id`, including what a writer of it appended and has
+   * not suspended yet (the digest is recomputed from them when the running hash is not at hand).
+   * Rejects with NotFoundError("upload") when there is no such staging.
+   */
+  read(id: string, length: number): AsyncIterable<Uint8Array>;
+
+  /** Removes staging `id`; an absent one is not an error. */
+  discard(id: string): Promise<void>;
 }

@@ -1,20 +1,15 @@
-import { unlink } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { createDigester, type ParsedDigest } from "../oci/digest.js";
-import type { BlobStore, ByteRange } from "./blob-store.js";
-import type { FileHandle, Spool } from "./spool.js";
+import { DigestMismatchError } from "../util/errors.js";
+import type { BodyPiece, FileSpan, InProgressBody } from "./blob-body.js";
+import type { ByteRange } from "./blob-store.js";
+import type { BlobWriter, LocalFile } from "./blob-writer.js";
+import type { DownloadStaging } from "./download-staging.js";
 
 /** The bytes of a blob as an upstream sends them. */
 export interface FillSource {
   readonly size: number | undefined;
   readonly body: Readable;
-}
-
-export class DigestMismatchError extends Error {
-  constructor(expected: string, actual: string) {
-    super(`content has digest ${actual}, expected ${expected}`);
-    this.name = "DigestMismatchError";
-  }
 }
 
 export class FillAbortedError extends Error {
@@ -25,7 +20,7 @@ export class FillAbortedError extends Error {
 }
 
 export interface FillEvents {
-  /** The spool could not be written (e.g. a full disk): this download continues uncached. */
+  /** The staging could not be written (e.g. a full disk): this download continues uncached. */
   onSpoolFailure?(error: unknown): void;
   /** The verified blob could not be moved into the store: it was served, but is not kept. */
   onStoreFailure?(error: unknown): void;
@@ -52,14 +47,17 @@ const MiB = 1024 * 1024;
 const WINDOW_BYTES = 2 * MiB;
 /** Bytes received but not yet on disk before the download waits for the disk. */
 const WRITE_BACKLOG_BYTES = 4 * MiB;
-/** The most one spool write takes at once (several chunks gathered into one writev). */
+/** The most one append takes at once (several chunks gathered into one write). */
 const WRITE_BATCH_BYTES = 1 * MiB;
 /** The longest received bytes wait before being written when fewer than half a batch arrived. */
 const WRITE_DELAY_MS = 5;
 /** Memory a pass-through download may hold for its slowest reader before it stops reading upstream. */
 const PASS_THROUGH_WINDOW_BYTES = 8 * MiB;
 const READ_SLICE_BYTES = 256 * 1024;
-/** Below this, a download's readers are streamed from memory rather than sent from the spool file. */
+/**
+ * Below this, a download's readers are sent its bytes from memory rather than following the local
+ * file with sendfile: the bytes are in memory before the write sendfile would wait for is done.
+ */
 const SENDFILE_MIN_BYTES = 1 * MiB;
 
 type State = "filling" | "verified" | "failed";
@@ -69,15 +67,16 @@ type State = "filling" | "verified" | "failed";
  * and verified before it enters the store (invariant 1).
  *
  * The upstream body is hashed and kept in two places: a small window of its newest bytes in
- * memory, and a spool file written behind it in batches. Readers that keep up are served from
- * the window as the bytes arrive; readers that fall behind, or join late from byte 0, read the
- * spool file. So the first client gets bytes as they arrive, later clients need no second
- * upstream request, and neither waits for the disk. Readers never get the blob's last byte
+ * memory, and the store's writer, fed behind it in batches, whose bytes a local file gives back
+ * (the store's own staging file, or a spool file beside it: `stageDownload`). Readers that keep up
+ * are served from the window as the bytes arrive; readers that fall behind, or join late from
+ * byte 0, read the local file. So the first client gets bytes as they arrive, later clients need
+ * no second upstream request, and neither waits for the disk. Readers never get the blob's last byte
  * before the digest checks out: a client therefore never sees a complete response with
  * unverified content; on a mismatch or a cut, every reader is destroyed and nothing enters the
  * store.
  *
- * If the spool cannot be written (full disk), the download degrades to pass-through: the window
+ * If the staging cannot be written (full disk), the download degrades to pass-through: the window
  * keeps what the slowest reader still needs (bounded, holding the upstream when full), and
  * nothing is stored.
  */
@@ -90,20 +89,22 @@ export class BlobFill {
   readonly #source: FillSource;
   readonly #events: FillEvents;
   #running = false;
-  #handle: FileHandle | undefined;
-  readonly #path: string | undefined;
+  /** Where the verified bytes go; undefined once committed or discarded. */
+  #writer: BlobWriter | undefined;
+  /** What the writer took, readable at any offset; closed when the last reader is gone. */
+  #file: LocalFile | undefined;
   #state: State = "filling";
   #error: Error | undefined;
   #received = 0;
-  /** Bytes safely in the spool file; the window holds at least everything past it. */
+  /** Bytes the writer took (and the local file holds); the window holds at least everything past it. */
   #fileEnd = 0;
-  /** The spool writer while it runs. */
+  /** The batch writer while it runs. */
   #writing: Promise<void> | undefined;
-  /** A pending start of the spool writer for bytes too few to write at once. */
+  /** A pending start of the batch writer for bytes too few to write at once. */
   #writeSoon: NodeJS.Timeout | undefined;
   #passThrough = false;
   #stored = false;
-  /** Set once `done` settles: until then the spool file may still be on its way into the store. */
+  /** Set once `done` settles: until then the staged bytes may still be on their way into the store. */
   #settled = false;
   #window: Array<{ offset: number; bytes: Buffer }> = [];
   #windowBytes = 0;
@@ -113,15 +114,15 @@ export class BlobFill {
   private constructor(
     digest: ParsedDigest,
     source: FillSource,
-    spoolFile: { path: string; handle: FileHandle } | undefined,
+    staging: DownloadStaging | undefined,
     events: FillEvents,
   ) {
     this.#source = source;
     this.#events = events;
     this.digest = digest;
     this.size = source.size;
-    this.#path = spoolFile?.path;
-    this.#handle = spoolFile?.handle;
+    this.#writer = staging?.writer;
+    this.#file = staging?.file;
     this.done = new Promise((resolve, reject) => {
       this.#settle = (error) => (error ? reject(error) : resolve({ stored: this.#stored }));
     });
@@ -132,32 +133,32 @@ export class BlobFill {
   #settle: (error?: Error) => void = () => {};
 
   /**
-   * Prepares a download of `source`. Readers may be created at once; no byte moves until
-   * `run()`, so readers created before it never miss one.
+   * Prepares a download of `source` into what `stage` begins. Readers may be created at once; no
+   * byte moves until `run()`, so readers created before it never miss one.
    */
   static async create(
     digest: ParsedDigest,
     source: FillSource,
-    spool: Spool,
+    stage: () => Promise<DownloadStaging>,
     events: FillEvents = {},
   ): Promise<BlobFill> {
-    let spoolFile: { path: string; handle: FileHandle } | undefined;
-    let spoolError: unknown;
+    let staging: DownloadStaging | undefined;
+    let stagingError: unknown;
     try {
-      spoolFile = await spool.create("fill");
+      staging = await stage();
     } catch (error) {
-      spoolError = error;
+      stagingError = error;
     }
-    const fill = new BlobFill(digest, source, spoolFile, events);
-    if (!spoolFile) fill.#enterPassThrough(spoolError);
+    const fill = new BlobFill(digest, source, staging, events);
+    if (!staging) fill.#enterPassThrough(stagingError);
     return fill;
   }
 
-  /** Pumps the source into the spool and, once verified, into `store`. Call once. */
-  run(store: BlobStore): void {
+  /** Pumps the source into the writer and, once verified, commits it. Call once. */
+  run(): void {
     if (this.#running) return;
     this.#running = true;
-    void this.#pump(store);
+    void this.#pump();
   }
 
   get state(): State {
@@ -171,7 +172,7 @@ export class BlobFill {
   /** New readers may join only while the download runs and every byte from 0 is still reachable. */
   get joinable(): boolean {
     if (this.#state !== "filling") return false;
-    const fileCoversFrom = this.#handle ? this.#fileEnd : 0;
+    const fileCoversFrom = this.#file ? this.#fileEnd : 0;
     const windowStart = this.#window[0]?.offset ?? this.#received;
     return windowStart <= fileCoversFrom;
   }
@@ -182,13 +183,29 @@ export class BlobFill {
 
   /** A stream of the blob (or a range of it) that follows the download. Undefined once not joinable. */
   createReader(range?: ByteRange): Readable | undefined {
+    return this.#reader(range);
+  }
+
+  /** The blob (or a range of it) as a body that follows the download. Undefined once not joinable. */
+  createBody(range?: ByteRange): InProgressBody | undefined {
+    const reader = this.#reader(range);
+    if (!reader) return undefined;
+    return {
+      kind: "in-progress",
+      pieces: () => reader.pieces(),
+      stream: () => reader,
+      release: () => reader.destroy(),
+    };
+  }
+
+  #reader(range: ByteRange | undefined): FillReader | undefined {
     if (!this.joinable) return undefined;
     const reader = new FillReader(this, range?.start ?? 0, range?.end ?? Number.POSITIVE_INFINITY);
     this.#readers.add(reader);
     return reader;
   }
 
-  async #pump(store: BlobStore): Promise<void> {
+  async #pump(): Promise<void> {
     const source = this.#source;
     const hasher = createDigester(this.digest.algorithm);
     try {
@@ -218,25 +235,28 @@ export class BlobFill {
     // Proven: readers may finish now; storing it (fsync, rename) is not their business.
     this.#state = "verified";
     this.#wake();
-    await this.#store(store);
+    await this.#store();
     this.#settled = true;
     this.#settle();
     this.#releaseIfIdle();
   }
 
-  /** Moves the verified spool file into the store; a failure there only means the blob is not kept. */
-  async #store(store: BlobStore): Promise<void> {
+  /** Commits the verified bytes; a failure there only means the blob is not kept. */
+  async #store(): Promise<void> {
+    await this.#flush();
+    const writer = this.#writer;
+    if (this.#passThrough || !writer) return;
+    this.#writer = undefined;
     try {
-      await this.#flush();
-      if (this.#passThrough) return;
-      await store.putFile(this.digest.digest, this.#path as string);
+      await writer.commit(this.digest.digest);
       this.#stored = true;
     } catch (error) {
       this.#events.onStoreFailure?.(error);
+      await writer.abort().catch(() => {});
     }
   }
 
-  /** Starts the spool writer if it is idle; lets the network run ahead of the disk by a bounded backlog. */
+  /** Starts the batch writer if it is idle; lets the network run ahead of the disk by a bounded backlog. */
   async #keepUpWithDisk(): Promise<void> {
     // Write in batches, few enough to keep thread-pool hops and sendfile calls coarse; a slow
     // upstream still gets its bytes to disk (and to sendfile readers) within a few milliseconds.
@@ -253,7 +273,7 @@ export class BlobFill {
     this.#trimWindow();
   }
 
-  /** Waits until everything received is on disk (or the spool failed and this is pass-through). */
+  /** Waits until the writer took everything received (or it failed and this is pass-through). */
   async #flush(): Promise<void> {
     for (;;) {
       this.#startWriting();
@@ -263,22 +283,22 @@ export class BlobFill {
   }
 
   #startWriting(): void {
-    if (this.#writing || this.#passThrough || !this.#handle || this.#fileEnd >= this.#received) return;
-    this.#writing = this.#writeSpool().finally(() => {
+    if (this.#writing || this.#passThrough || !this.#writer || this.#fileEnd >= this.#received) return;
+    this.#writing = this.#writeBatches(this.#writer).finally(() => {
       this.#writing = undefined;
+      this.#discardIfUseless();
       this.#releaseIfIdle();
     });
   }
 
   /** Writes window bytes past #fileEnd in batches. A nearly full disk may take part of a write without an error. */
-  async #writeSpool(): Promise<void> {
-    const handle = this.#handle as FileHandle;
+  async #writeBatches(writer: BlobWriter): Promise<void> {
     while (!this.#passThrough && this.#fileEnd < this.#received && this.#state !== "failed") {
       try {
-        const { bytesWritten } = await handle.writev(this.#unwritten(WRITE_BATCH_BYTES), this.#fileEnd);
-        if (bytesWritten === 0) throw new Error("spool write made no progress (disk full?)");
+        const bytesWritten = await writer.append(this.#unwritten(WRITE_BATCH_BYTES));
+        if (bytesWritten === 0) throw new Error("staging write made no progress (disk full?)");
         this.#fileEnd += bytesWritten;
-        // Readers sending straight from the spool file (sendfile) wait for the disk, not the network.
+        // Readers sending straight from the local file (sendfile) wait for the disk, not the network.
         this.#wake();
       } catch (error) {
         this.#enterPassThrough(error);
@@ -307,6 +327,18 @@ export class BlobFill {
   #enterPassThrough(error: unknown): void {
     this.#passThrough = true;
     this.#events.onSpoolFailure?.(error);
+    this.#discardIfUseless();
+  }
+
+  /**
+   * Aborts the writer once nothing it holds can be stored (a failure, pass-through), as soon as no
+   * append is running. Readers keep what they need through the local file.
+   */
+  #discardIfUseless(): void {
+    const writer = this.#writer;
+    if (!writer || this.#writing || !(this.#passThrough || this.#state === "failed")) return;
+    this.#writer = undefined;
+    void writer.abort().catch(() => {});
   }
 
   /** Holds the upstream while the window is full; gives up when nobody is left to read. */
@@ -327,9 +359,10 @@ export class BlobFill {
     this.#error = error;
     this.#settled = true;
     this.#settle(error);
-    // Destroyed now, not when they next read: an idle or paused client must not keep the spool open.
+    // Destroyed now, not when they next read: an idle or paused client must not keep the file open.
     for (const reader of [...this.#readers]) reader.destroy(error);
     this.#wake();
+    this.#discardIfUseless();
     this.#releaseIfIdle();
   }
 
@@ -340,11 +373,10 @@ export class BlobFill {
   }
 
   #releaseIfIdle(): void {
-    if (!this.#settled || this.#readers.size > 0 || this.#writing || !this.#handle) return;
-    const handle = this.#handle;
-    this.#handle = undefined;
-    void handle.close().catch(() => {});
-    if (!this.#stored && this.#path) void unlink(this.#path).catch(() => {});
+    if (!this.#settled || this.#readers.size > 0 || this.#writing || !this.#file) return;
+    const file = this.#file;
+    this.#file = undefined;
+    void file.close().catch(() => {});
   }
 
   // ---- the reader side, used by FillReader only ----
@@ -374,16 +406,16 @@ export class BlobFill {
   }
 
   /**
-   * The bytes from `position` up to `limit` that are already in the spool file, for readers that
+   * The bytes from `position` up to `limit` that are already in the local file, for readers that
    * send them with sendfile; undefined when none are (not written yet, or only in memory).
    */
   fileSpan(position: number, limit: number): FileSpan | undefined {
     const end = Math.min(limit, this.#fileEnd);
-    if (!this.#handle || position >= end) return undefined;
-    return { fd: this.#handle.fd, start: position, length: end - position };
+    if (!this.#file || position >= end) return undefined;
+    return { fd: this.#file.fd, start: position, length: end - position };
   }
 
-  /** True when bytes from `position` on will never be in the spool file (pass-through). */
+  /** True when bytes from `position` on will never be in the local file (pass-through). */
   onlyInMemory(position: number): boolean {
     return this.#passThrough && position >= this.#fileEnd;
   }
@@ -398,12 +430,10 @@ export class BlobFill {
         }
       }
     }
-    if (position < this.#fileEnd && this.#handle) {
-      const wanted = Math.min(length, this.#fileEnd - position);
-      const buffer = Buffer.allocUnsafe(wanted);
-      const { bytesRead } = await this.#handle.read(buffer, 0, wanted, position);
-      if (bytesRead === 0) throw new FillAbortedError(`spool file ends before byte ${position}`);
-      return bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead);
+    if (position < this.#fileEnd && this.#file) {
+      const bytes = await this.#file.read(position, Math.min(length, this.#fileEnd - position));
+      if (bytes.byteLength === 0) throw new FillAbortedError(`local file ends before byte ${position}`);
+      return bytes;
     }
     throw new FillAbortedError(`byte ${position} is no longer held for this reader`);
   }
@@ -440,19 +470,12 @@ export class BlobFill {
   }
 }
 
-/** A run of a reader's next bytes that sit in the spool file. */
-export interface FileSpan {
-  readonly fd: number;
-  readonly start: number;
-  readonly length: number;
-}
-
 /**
  * Streams one byte range of a BlobFill, waiting for bytes that have not arrived yet. Besides
- * being read as a stream, it can hand out its next bytes as spans of the spool file
- * (`nextFileSpan` / `advance`), so an HTTP response can send them with sendfile.
+ * being read as a stream, it hands out its next bytes as pieces (`pieces()`), spans of the local
+ * file where sendfile pays off, so an HTTP response can send them without reading them.
  */
-export class FillReader extends Readable {
+class FillReader extends Readable {
   position: number;
   readonly #fill: BlobFill;
   readonly #end: number;
@@ -493,36 +516,20 @@ export class FillReader extends Readable {
   }
 
   /**
-   * Waits for the next bytes and returns them as a span of the spool file; "end" when the range
-   * is complete (after verification), "stream" when the rest exists only in memory and must be
-   * read as a stream. Throws the download's failure.
+   * The range as pieces, each handed out once it may be sent and counted as sent when the next
+   * one is asked for. A big download's pieces are spans of the local file, waited for there; a
+   * small one's, and whatever exists only in memory (pass-through), are bytes.
    */
-  async nextFileSpan(): Promise<FileSpan | "end" | "stream"> {
+  async *pieces(): AsyncGenerator<BodyPiece> {
+    const size = this.#fill.size;
+    const followFile = size === undefined || size >= SENDFILE_MIN_BYTES;
     for (;;) {
-      const failure = this.#fill.failure();
-      if (failure) throw failure;
-      const last = this.#last();
-      if (this.position > last && this.#fill.state === "verified") return "end";
-      const available = Math.min(this.#fill.readable(), last + 1);
-      const span = this.#fill.fileSpan(this.position, available);
-      if (span) return span;
-      if (this.#fill.onlyInMemory(this.position)) return "stream";
-      await this.#fill.waitForProgress();
+      if (this.destroyed) throw this.#fill.failure() ?? new Error("the reader was released");
+      const piece = await this.#nextPiece(followFile);
+      if (!piece) return;
+      yield piece;
+      this.#advance(piece.kind === "file" ? piece.length : piece.bytes.byteLength);
     }
-  }
-
-  /**
-   * Whether following the spool file with sendfile pays off: for small blobs the bytes are in
-   * memory before the spool write that sendfile would wait for has finished.
-   */
-  get worthSendfile(): boolean {
-    return this.#fill.size === undefined || this.#fill.size >= SENDFILE_MIN_BYTES;
-  }
-
-  /** Records that `bytes` of this reader's range went out by another way than reading it. */
-  advance(bytes: number): void {
-    this.position += bytes;
-    this.#fill.readerMoved();
   }
 
   /**
@@ -532,30 +539,57 @@ export class FillReader extends Readable {
   async #next(): Promise<void> {
     for (;;) {
       if (this.destroyed) return;
+      const available = await this.#available();
+      if (available === undefined) {
+        this.push(null);
+        return;
+      }
+      const bytes = await this.#bytesBefore(available);
+      this.#advance(bytes.byteLength);
+      if (!this.push(bytes)) return;
+    }
+  }
+
+  /** The next piece: a span of the local file when `fromFile` and the bytes are there, bytes otherwise. */
+  async #nextPiece(fromFile: boolean): Promise<BodyPiece | undefined> {
+    for (;;) {
+      const available = await this.#available();
+      if (available === undefined) return undefined;
+      if (!fromFile || this.#fill.onlyInMemory(this.position)) {
+        return { kind: "bytes", bytes: await this.#bytesBefore(available) };
+      }
+      const span = this.#fill.fileSpan(this.position, available);
+      if (span) return { kind: "file", ...span };
+      await this.#fill.waitForProgress();
+    }
+  }
+
+  /**
+   * Waits until this reader may send bytes from its position on, and says up to where
+   * (exclusive); undefined once the range is out and the digest verified. Throws the download's
+   * failure.
+   */
+  async #available(): Promise<number | undefined> {
+    for (;;) {
       const failure = this.#fill.failure();
       if (failure) throw failure;
       const last = this.#last();
-      if (this.position > last) {
-        if (this.#fill.state === "verified") {
-          this.push(null);
-          return;
-        }
-        await this.#fill.waitForProgress();
-        continue;
-      }
+      if (this.position > last && this.#fill.state === "verified") return undefined;
       const available = Math.min(this.#fill.readable(), last + 1);
-      if (this.position >= available) {
-        await this.#fill.waitForProgress();
-        continue;
-      }
-      const slice = await this.#fill.readAt(
-        this.position,
-        Math.min(READ_SLICE_BYTES, available - this.position),
-      );
-      this.position += slice.byteLength;
-      this.#fill.readerMoved();
-      if (!this.push(slice)) return;
+      if (this.position < available) return available;
+      await this.#fill.waitForProgress();
     }
+  }
+
+  /** One slice of the bytes from this reader's position up to `available`. */
+  #bytesBefore(available: number): Promise<Buffer> {
+    return this.#fill.readAt(this.position, Math.min(READ_SLICE_BYTES, available - this.position));
+  }
+
+  /** Records that `bytes` of this reader's range went out. */
+  #advance(bytes: number): void {
+    this.position += bytes;
+    this.#fill.readerMoved();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

@@ -1,30 +1,68 @@
 import { constants, type Stats } from "node:fs";
-import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
-import type { Readable } from "node:stream";
+import { mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
 import { parseDigest } from "../oci/digest.js";
+import { NotFoundError } from "../util/errors.js";
 import { isNotFound } from "../util/fs-errors.js";
-import { BlobNotFoundError, type BlobStore, type ByteRange } from "./blob-store.js";
-import { fsyncDirectory, fsyncFile } from "./fsync.js";
+import type { FileBody } from "./blob-body.js";
+import type { BlobStore, ByteRange, SessionStaging } from "./blob-store.js";
+import type { BlobWriter, LocalFile, SessionWriter } from "./blob-writer.js";
+import { fsyncDirectory } from "./fsync.js";
+import { openLocalFile } from "./local-file.js";
+import type { FileHandle, Spool } from "./spool.js";
 
 /** Reads in large slices: fewer syscalls and event-loop turns per gigabyte served. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 
+/** Session ids become file names: only plain names, never a path. */
+const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export interface FsLayout {
+  /** Verified blobs. */
+  readonly blobs: string;
+  /** Scratch staging for `begin()`; swept at start-up. */
+  readonly staging: Spool;
+  /** Durable staging of upload sessions, one file per session; kept across restarts. */
+  readonly sessions: string;
+}
+
 /**
  * Blobs as files, one per digest:
  *
- *   <root>/
+ *   <blobs>/
  *     sha256/
  *       ab/
  *         abcdef0123…   (the whole hex digest; the two-letter fan-out keeps directories small)
+ *   <staging>/blob-<uuid>   a blob being written (scratch)
+ *   <sessions>/<id>         an upload session's bytes (durable)
  *
- * A file exists only once complete and verified: it arrives by rename from the same filesystem.
+ * A blob file exists only once complete and verified: it arrives by rename from the staging or
+ * sessions directory, on the same filesystem, after an fsync of the file and before one of its
+ * directory.
  */
 export class FsBlobStore implements BlobStore {
   readonly #root: string;
+  readonly #staging: Spool;
+  readonly #sessionsDirectory: string;
+  readonly sessions: SessionStaging;
 
-  constructor(root: string) {
-    this.#root = root;
+  constructor(layout: FsLayout) {
+    this.#root = layout.blobs;
+    this.#staging = layout.staging;
+    this.#sessionsDirectory = layout.sessions;
+    this.sessions = {
+      create: (id) => this.#createSession(id),
+      resume: (id, offset) => this.#resumeSession(id, offset),
+      read: (id, length) => this.#readSession(id, length),
+      discard: (id) => rm(this.#sessionPath(id), { force: true }),
+    };
+  }
+
+  /** Creates the staging directories; may run twice. */
+  async init(): Promise<void> {
+    await this.#staging.init();
+    await mkdir(this.#sessionsDirectory, { recursive: true });
   }
 
   #path(digest: string): string {
@@ -49,34 +87,32 @@ export class FsBlobStore implements BlobStore {
     return (await this.#stat(digest))?.mtimeMs;
   }
 
-  async read(digest: string, range?: ByteRange): Promise<Readable> {
-    let handle: Awaited<ReturnType<typeof open>>;
+  async read(digest: string, range?: ByteRange): Promise<FileBody> {
+    let handle: FileHandle;
     try {
       handle = await open(this.#path(digest), constants.O_RDONLY);
     } catch (error) {
-      if (isNotFound(error)) throw new BlobNotFoundError(digest);
+      if (isNotFound(error)) throw new NotFoundError("blob", { digest });
       throw error;
     }
-    // An explicit end even for the whole blob: it tells the stream's consumer (sendfile) where to stop.
-    const end = range?.end ?? (await handle.stat()).size - 1;
-    return handle.createReadStream({
-      highWaterMark: READ_CHUNK_BYTES,
-      start: range?.start ?? 0,
-      ...(end >= 0 ? { end } : {}),
-    });
+    try {
+      const size = (await handle.stat()).size;
+      const start = range?.start ?? 0;
+      const end = Math.min(range?.end ?? size - 1, size - 1);
+      return fileBody(handle, start, Math.max(0, end - start + 1));
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
   }
 
-  async putFile(digest: string, path: string): Promise<void> {
-    const target = this.#path(digest);
-    if ((await this.stat(digest)) !== undefined) {
-      await unlink(path);
-      return;
-    }
-    const directory = join(target, "..");
-    await mkdir(directory, { recursive: true });
-    await fsyncFile(path);
-    await rename(path, target);
-    await fsyncDirectory(directory);
+  async begin(): Promise<BlobWriter> {
+    const { path, handle } = await this.#staging.create("blob");
+    return new FsWriter(path, handle, 0, (digest) => this.#path(digest));
+  }
+
+  sweepStaging(): Promise<number> {
+    return this.#staging.clean();
   }
 
   async delete(digest: string): Promise<void> {
@@ -95,6 +131,157 @@ export class FsBlobStore implements BlobStore {
         }
       }
     }
+  }
+
+  // ---- upload sessions ----
+
+  #sessionPath(id: string): string {
+    if (!SESSION_ID.test(id)) throw new NotFoundError("upload", { id });
+    return join(this.#sessionsDirectory, id);
+  }
+
+  async #createSession(id: string): Promise<void> {
+    await (await open(this.#sessionPath(id), "wx")).close();
+  }
+
+  async #resumeSession(id: string, offset: number): Promise<SessionWriter> {
+    const path = this.#sessionPath(id);
+    const handle = await openSession(path, id, "r+");
+    try {
+      await handle.truncate(offset);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    return new FsWriter(path, handle, offset, (digest) => this.#path(digest));
+  }
+
+  async *#readSession(id: string, length: number): AsyncIterable<Uint8Array> {
+    const handle = await openSession(this.#sessionPath(id), id, "r");
+    try {
+      if (length === 0) return;
+      const stream = handle.createReadStream({
+        start: 0,
+        end: length - 1,
+        highWaterMark: READ_CHUNK_BYTES,
+        autoClose: false,
+      });
+      for await (const chunk of stream) yield chunk as Buffer;
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+async function openSession(path: string, id: string, flags: "r" | "r+"): Promise<FileHandle> {
+  try {
+    return await open(path, flags);
+  } catch (error) {
+    if (isNotFound(error)) throw new NotFoundError("upload", { id });
+    throw error;
+  }
+}
+
+/** A stored blob's range; the read stream, once asked for, owns the handle and closes it. */
+function fileBody(handle: FileHandle, start: number, length: number): FileBody {
+  let owner: Readable | undefined;
+  let released = false;
+  return {
+    kind: "file",
+    fd: handle.fd,
+    start,
+    length,
+    stream() {
+      if (length === 0) return Readable.from([]);
+      owner = handle.createReadStream({ start, end: start + length - 1, highWaterMark: READ_CHUNK_BYTES });
+      return owner;
+    },
+    release() {
+      if (released) return;
+      released = true;
+      if (owner) owner.destroy();
+      else void handle.close().catch(() => {});
+    },
+  };
+}
+
+/**
+ * Writes one staging file, scratch or durable. A commit fsyncs it and renames it to the blob's
+ * path; the file is gone from staging after a commit or an abort, and stays after a suspend.
+ */
+class FsWriter implements SessionWriter {
+  readonly #path: string;
+  readonly #target: (digest: string) => string;
+  #handle: FileHandle | undefined;
+  #position: number;
+  /** Committed or aborted: the staging file is no longer this writer's. */
+  #ended = false;
+
+  constructor(path: string, handle: FileHandle, position: number, target: (digest: string) => string) {
+    this.#path = path;
+    this.#handle = handle;
+    this.#position = position;
+    this.#target = target;
+  }
+
+  async append(chunks: readonly Uint8Array[]): Promise<number> {
+    const { bytesWritten } = await this.#open().writev([...chunks], this.#position);
+    this.#position += bytesWritten;
+    return bytesWritten;
+  }
+
+  async commit(digest: string): Promise<void> {
+    const target = this.#target(digest);
+    const handle = this.#open();
+    await handle.sync();
+    await this.#close();
+    if (await exists(target)) {
+      await rm(this.#path, { force: true });
+      this.#ended = true;
+      return;
+    }
+    const directory = dirname(target);
+    await mkdir(directory, { recursive: true });
+    await rename(this.#path, target);
+    this.#ended = true;
+    await fsyncDirectory(directory);
+  }
+
+  async abort(): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    await this.#close().catch(() => {});
+    await rm(this.#path, { force: true });
+  }
+
+  suspend(): Promise<void> {
+    return this.#close();
+  }
+
+  async localFile(): Promise<LocalFile> {
+    if (this.#ended) throw new Error("the writer has ended");
+    return openLocalFile(this.#path);
+  }
+
+  #open(): FileHandle {
+    if (!this.#handle || this.#ended) throw new Error("the writer has ended");
+    return this.#handle;
+  }
+
+  async #close(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await handle?.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
   }
 }
 

@@ -1,6 +1,6 @@
-import { rm } from "node:fs/promises";
+import { bytesOf } from "./blob-body.js";
 import type { BlobStore } from "./blob-store.js";
-import type { Spool } from "./spool.js";
+import { appendAll } from "./blob-writer.js";
 
 /**
  * Manifests and other small documents live in the blob store like layers do (one
@@ -8,33 +8,25 @@ import type { Spool } from "./spool.js";
  */
 export class SmallContent {
   readonly #store: BlobStore;
-  readonly #spool: Spool;
 
-  constructor(store: BlobStore, spool: Spool) {
+  constructor(store: BlobStore) {
     this.#store = store;
-    this.#spool = spool;
   }
 
   /** Stores bytes already verified to be `digest`. */
   async write(digest: string, bytes: Uint8Array): Promise<void> {
     if ((await this.#store.stat(digest)) !== undefined) return;
-    const { path, handle } = await this.#spool.create("doc");
+    const writer = await this.#store.begin();
     try {
-      try {
-        await handle.writeFile(bytes);
-      } finally {
-        await handle.close();
-      }
-      await this.#store.putFile(digest, path);
+      await appendAll(writer, bytes);
+      await writer.commit(digest);
     } catch (error) {
-      await rm(path, { force: true });
+      await writer.abort();
       throw error;
     }
   }
 
   async read(digest: string): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await this.#store.read(digest)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    return bytesOf(await this.#store.read(digest));
   }
 }

@@ -4,7 +4,7 @@ import type { Clock } from "../../src/util/clock.js";
 export class ManualClock implements Clock {
   #now: number;
 
-  constructor(start: number) {
+  constructor(start = Date.parse("2024-06-01T00:00:00Z")) {
     this.#now = start;
   }
 

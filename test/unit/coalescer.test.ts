@@ -3,13 +3,9 @@ import type { PassThrough } from "node:stream";
 import { describe, type TestContext, test } from "node:test";
 import type { ByteRange } from "../../src/store/blob-store.js";
 import { Coalescer, type Joined } from "../../src/store/coalescer.js";
-import {
-  type BlobFill,
-  DigestMismatchError,
-  type FillEvents,
-  type FillSource,
-} from "../../src/store/fill.js";
+import type { BlobFill, FillEvents, FillSource } from "../../src/store/fill.js";
 import type { Spool } from "../../src/store/spool.js";
+import { DigestMismatchError } from "../../src/util/errors.js";
 import {
   assertStored,
   chunksOf,
@@ -17,6 +13,7 @@ import {
   manualSource,
   parsedDigestOf,
   pseudoRandomBytes,
+  STORE_KINDS,
   type StoreFixture,
   storeFixture,
   UncreatableSpool,
@@ -74,7 +71,7 @@ function join(
 
 function fillOf(joined: Joined): { fill: BlobFill; bytes: Promise<Buffer> } {
   if (joined.kind !== "fill") assert.fail(`expected to join a download, got ${joined.kind}`);
-  return { fill: joined.fill, bytes: collect(joined.reader) };
+  return { fill: joined.fill, bytes: collect(joined.body.stream()) };
 }
 
 function feed(body: PassThrough, bytes: Buffer = BLOB): void {
@@ -82,185 +79,187 @@ function feed(body: PassThrough, bytes: Buffer = BLOB): void {
   body.end();
 }
 
-async function setup(
-  t: TestContext,
-  spoolFor?: (directory: string) => Spool,
-): Promise<{ fixture: StoreFixture; coalescer: Coalescer; upstream: Upstream }> {
-  const fixture = await storeFixture(t, spoolFor);
-  return { fixture, coalescer: new Coalescer(fixture.spool, fixture.store), upstream: new Upstream() };
-}
-
 const uncreatable = (directory: string) => new UncreatableSpool(directory);
 
-describe("Coalescer.join", () => {
-  test("concurrent joins for one key share one upstream request and one download", async (t) => {
-    const { fixture, coalescer, upstream } = await setup(t);
-    const joins = Array.from({ length: 5 }, () => join(coalescer, upstream));
-    assert.equal(upstream.opens, 1);
-    assert.equal(coalescer.inflight, 1);
-    const body = upstream.answer();
-    const joined = (await Promise.all(joins)).map(fillOf);
-    const fills = new Set(joined.map((j) => j.fill));
-    assert.equal(fills.size, 1);
+for (const kind of STORE_KINDS) {
+  async function setup(
+    t: TestContext,
+    spoolFor?: (directory: string) => Spool,
+  ): Promise<{ fixture: StoreFixture; coalescer: Coalescer; upstream: Upstream }> {
+    const fixture = await storeFixture(t, { kind, ...(spoolFor ? { spoolFor } : {}) });
+    return { fixture, coalescer: new Coalescer(fixture.store, fixture.spool), upstream: new Upstream() };
+  }
 
-    body.write(BLOB.subarray(0, 50_000));
-    await until(() => (joined[0]?.fill.received ?? 0) > 0, "the download started");
-    const late = fillOf(await join(coalescer, upstream));
-    assert.equal(upstream.opens, 1, "a join during the download started another");
-    assert.ok(fills.has(late.fill));
-    feed(body, BLOB.subarray(50_000));
-
-    for (const { bytes } of [...joined, late]) assert.ok((await bytes).equals(BLOB));
-    await assertStored(fixture, BLOB);
-    await until(() => coalescer.inflight === 0, "the finished download is forgotten");
-  });
-
-  test("an upstream refusal reaches every concurrent joiner, and the next join asks again", async (t) => {
-    const { coalescer, upstream } = await setup(t);
-    const joins = Array.from({ length: 3 }, () => join(coalescer, upstream));
-    const refusal = new Error("429 Too Many Requests");
-    upstream.refuse(refusal);
-    for (const joined of joins) await assert.rejects(joined, (error) => error === refusal);
-    assert.equal(upstream.opens, 1);
-    await until(() => coalescer.inflight === 0, "the refusal is forgotten");
-
-    const retry = join(coalescer, upstream);
-    assert.equal(upstream.opens, 2);
-    feed(upstream.answer());
-    assert.ok((await fillOf(await retry).bytes).equals(BLOB));
-  });
-
-  test("after a download completes, a join reads the store or starts afresh, and gets the blob", async (t) => {
-    const { fixture, coalescer, upstream } = await setup(t);
-    const first = join(coalescer, upstream);
-    feed(upstream.answer());
-    const { fill, bytes } = fillOf(await first);
-    assert.ok((await bytes).equals(BLOB));
-    await fill.done;
-
-    const again = join(coalescer, upstream);
-    if (upstream.opens === 2) feed(upstream.answer());
-    const joined = await again;
-    if (joined.kind === "stored") {
+  describe(`Coalescer.join (${kind} store)`, () => {
+    test("concurrent joins for one key share one upstream request and one download", async (t) => {
+      const { fixture, coalescer, upstream } = await setup(t);
+      const joins = Array.from({ length: 5 }, () => join(coalescer, upstream));
       assert.equal(upstream.opens, 1);
+      assert.equal(coalescer.inflight, 1);
+      const body = upstream.answer();
+      const joined = (await Promise.all(joins)).map(fillOf);
+      const fills = new Set(joined.map((j) => j.fill));
+      assert.equal(fills.size, 1);
+
+      body.write(BLOB.subarray(0, 50_000));
+      await until(() => (joined[0]?.fill.received ?? 0) > 0, "the download started");
+      const late = fillOf(await join(coalescer, upstream));
+      assert.equal(upstream.opens, 1, "a join during the download started another");
+      assert.ok(fills.has(late.fill));
+      feed(body, BLOB.subarray(50_000));
+
+      for (const { bytes } of [...joined, late]) assert.ok((await bytes).equals(BLOB));
       await assertStored(fixture, BLOB);
-    } else {
-      assert.equal(upstream.opens, 2);
-      assert.notEqual(joined.fill, fill);
-      assert.ok((await collect(joined.reader)).equals(BLOB));
-    }
-  });
-
-  test("after a download fails, the next join starts afresh", async (t) => {
-    const { fixture, coalescer, upstream } = await setup(t);
-    const joining = join(coalescer, upstream);
-    feed(upstream.answer(), pseudoRandomBytes(BLOB.byteLength, 9));
-    const first = fillOf(await joining);
-    await assert.rejects(first.bytes, DigestMismatchError);
-    await assert.rejects(first.fill.done, DigestMismatchError);
-
-    const retry = join(coalescer, upstream);
-    assert.equal(upstream.opens, 2);
-    feed(upstream.answer());
-    assert.ok((await fillOf(await retry).bytes).equals(BLOB));
-    await assertStored(fixture, BLOB);
-  });
-
-  test("rangeFor gets the announced size and picks each joiner's bytes", async (t) => {
-    const { coalescer, upstream } = await setup(t);
-    const sizes: Array<number | undefined> = [];
-    const ranges: ByteRange[] = [
-      { start: 0, end: 9 },
-      { start: 100_000, end: 199_999 },
-    ];
-    const joins = ranges.map((range) =>
-      join(coalescer, upstream, {
-        rangeFor: (size) => {
-          sizes.push(size);
-          return range;
-        },
-      }),
-    );
-    feed(upstream.answer());
-    const results = await Promise.all(joins);
-    assert.deepEqual(sizes, [BLOB.byteLength, BLOB.byteLength]);
-    for (const [index, joined] of results.entries()) {
-      const range = ranges[index] as ByteRange;
-      assert.ok((await fillOf(joined).bytes).equals(BLOB.subarray(range.start, range.end + 1)));
-    }
-  });
-
-  test("when the starter's rangeFor throws, its join fails but the download completes and is stored", async (t) => {
-    const { fixture, coalescer, upstream } = await setup(t);
-    const started: BlobFill[] = [];
-    const unsatisfiable = new Error("416 range not satisfiable");
-    const joined = join(coalescer, upstream, {
-      rangeFor: () => {
-        throw unsatisfiable;
-      },
-      events: { onStart: (fill) => started.push(fill) },
+      await until(() => coalescer.inflight === 0, "the finished download is forgotten");
     });
-    feed(upstream.answer());
-    await assert.rejects(joined, (error) => error === unsatisfiable);
-    assert.equal(started.length, 1);
-    assert.deepEqual(await started[0]?.done, { stored: true });
-    await assertStored(fixture, BLOB);
-  });
 
-  test("onStart runs once, for the join that started the download", async (t) => {
-    const { coalescer, upstream } = await setup(t);
-    const starts: string[] = [];
-    const joins = ["first", "second", "third"].map((who) =>
-      join(coalescer, upstream, { events: { onStart: () => starts.push(who) } }),
-    );
-    feed(upstream.answer());
-    for (const joined of await Promise.all(joins)) await fillOf(joined).bytes;
-    assert.deepEqual(starts, ["first"]);
-  });
+    test("an upstream refusal reaches every concurrent joiner, and the next join asks again", async (t) => {
+      const { coalescer, upstream } = await setup(t);
+      const joins = Array.from({ length: 3 }, () => join(coalescer, upstream));
+      const refusal = new Error("429 Too Many Requests");
+      upstream.refuse(refusal);
+      for (const joined of joins) await assert.rejects(joined, (error) => error === refusal);
+      assert.equal(upstream.opens, 1);
+      await until(() => coalescer.inflight === 0, "the refusal is forgotten");
 
-  test("different keys are different downloads", async (t) => {
-    const { coalescer, upstream } = await setup(t);
-    const other = pseudoRandomBytes(1000, 5);
-    const a = join(coalescer, upstream);
-    const b = coalescer.join("other key", parsedDigestOf(other), upstream.open, () => undefined, {});
-    assert.equal(upstream.opens, 2);
-    assert.equal(coalescer.inflight, 2);
-    feed(upstream.answer());
-    feed(upstream.answer(other.byteLength), other);
-    assert.ok((await fillOf(await a).bytes).equals(BLOB));
-    assert.ok((await fillOf(await b).bytes).equals(other));
-  });
+      const retry = join(coalescer, upstream);
+      assert.equal(upstream.opens, 2);
+      feed(upstream.answer());
+      assert.ok((await fillOf(await retry).bytes).equals(BLOB));
+    });
 
-  test("when the spool cannot be created, every joiner still gets exact bytes and nothing is stored", async (t) => {
-    const { fixture, coalescer, upstream } = await setup(t, uncreatable);
-    const spoolFailures: unknown[] = [];
-    const events = { onSpoolFailure: (error: unknown) => spoolFailures.push(error) };
-    const joins = [join(coalescer, upstream, { events }), join(coalescer, upstream, { events })];
-    feed(upstream.answer());
-    const joined = (await Promise.all(joins)).map(fillOf);
-    for (const { bytes } of joined) assert.ok((await bytes).equals(BLOB));
-    assert.deepEqual(await joined[0]?.fill.done, { stored: false });
-    assert.equal(spoolFailures.length, 1);
-    assert.equal(await fixture.store.stat(DIGEST.digest), undefined);
-  });
+    test("after a download completes, a join reads the store or starts afresh, and gets the blob", async (t) => {
+      const { fixture, coalescer, upstream } = await setup(t);
+      const first = join(coalescer, upstream);
+      feed(upstream.answer());
+      const { fill, bytes } = fillOf(await first);
+      assert.ok((await bytes).equals(BLOB));
+      await fill.done;
 
-  test("joins arriving together while a download cannot be joined start one new download, not one each", async (t) => {
-    // A pass-through download drops bytes its readers have passed, so a newcomer cannot start at 0.
-    const { coalescer, upstream } = await setup(t, uncreatable);
-    const events = { onSpoolFailure: () => {} };
-    const first = join(coalescer, upstream, { events });
-    const firstBody = upstream.answer();
-    const { fill, bytes } = fillOf(await first);
-    firstBody.write(BLOB.subarray(0, 50_000));
-    await until(() => !fill.joinable, "the first download dropped its first bytes");
+      const again = join(coalescer, upstream);
+      if (upstream.opens === 2) feed(upstream.answer());
+      const joined = await again;
+      if (joined.kind === "stored") {
+        assert.equal(upstream.opens, 1);
+        await assertStored(fixture, BLOB);
+      } else {
+        assert.equal(upstream.opens, 2);
+        assert.notEqual(joined.fill, fill);
+        assert.ok((await collect(joined.body.stream())).equals(BLOB));
+      }
+    });
 
-    const newcomers = Array.from({ length: 3 }, () => join(coalescer, upstream, { events }));
-    await until(() => upstream.opens > 1, "a newcomer asked upstream");
-    const opens = upstream.opens;
-    for (let pending = opens - 1; pending > 0; pending--) feed(upstream.answer());
-    feed(firstBody, BLOB.subarray(50_000));
-    assert.ok((await bytes).equals(BLOB));
-    for (const joined of await Promise.all(newcomers)) assert.ok((await fillOf(joined).bytes).equals(BLOB));
-    assert.equal(opens, 2, `${opens - 1} upstream requests for 3 simultaneous newcomers`);
+    test("after a download fails, the next join starts afresh", async (t) => {
+      const { fixture, coalescer, upstream } = await setup(t);
+      const joining = join(coalescer, upstream);
+      feed(upstream.answer(), pseudoRandomBytes(BLOB.byteLength, 9));
+      const first = fillOf(await joining);
+      await assert.rejects(first.bytes, DigestMismatchError);
+      await assert.rejects(first.fill.done, DigestMismatchError);
+
+      const retry = join(coalescer, upstream);
+      assert.equal(upstream.opens, 2);
+      feed(upstream.answer());
+      assert.ok((await fillOf(await retry).bytes).equals(BLOB));
+      await assertStored(fixture, BLOB);
+    });
+
+    test("rangeFor gets the announced size and picks each joiner's bytes", async (t) => {
+      const { coalescer, upstream } = await setup(t);
+      const sizes: Array<number | undefined> = [];
+      const ranges: ByteRange[] = [
+        { start: 0, end: 9 },
+        { start: 100_000, end: 199_999 },
+      ];
+      const joins = ranges.map((range) =>
+        join(coalescer, upstream, {
+          rangeFor: (size) => {
+            sizes.push(size);
+            return range;
+          },
+        }),
+      );
+      feed(upstream.answer());
+      const results = await Promise.all(joins);
+      assert.deepEqual(sizes, [BLOB.byteLength, BLOB.byteLength]);
+      for (const [index, joined] of results.entries()) {
+        const range = ranges[index] as ByteRange;
+        assert.ok((await fillOf(joined).bytes).equals(BLOB.subarray(range.start, range.end + 1)));
+      }
+    });
+
+    test("when the starter's rangeFor throws, its join fails but the download completes and is stored", async (t) => {
+      const { fixture, coalescer, upstream } = await setup(t);
+      const started: BlobFill[] = [];
+      const unsatisfiable = new Error("416 range not satisfiable");
+      const joined = join(coalescer, upstream, {
+        rangeFor: () => {
+          throw unsatisfiable;
+        },
+        events: { onStart: (fill) => started.push(fill) },
+      });
+      feed(upstream.answer());
+      await assert.rejects(joined, (error) => error === unsatisfiable);
+      assert.equal(started.length, 1);
+      assert.deepEqual(await started[0]?.done, { stored: true });
+      await assertStored(fixture, BLOB);
+    });
+
+    test("onStart runs once, for the join that started the download", async (t) => {
+      const { coalescer, upstream } = await setup(t);
+      const starts: string[] = [];
+      const joins = ["first", "second", "third"].map((who) =>
+        join(coalescer, upstream, { events: { onStart: () => starts.push(who) } }),
+      );
+      feed(upstream.answer());
+      for (const joined of await Promise.all(joins)) await fillOf(joined).bytes;
+      assert.deepEqual(starts, ["first"]);
+    });
+
+    test("different keys are different downloads", async (t) => {
+      const { coalescer, upstream } = await setup(t);
+      const other = pseudoRandomBytes(1000, 5);
+      const a = join(coalescer, upstream);
+      const b = coalescer.join("other key", parsedDigestOf(other), upstream.open, () => undefined, {});
+      assert.equal(upstream.opens, 2);
+      assert.equal(coalescer.inflight, 2);
+      feed(upstream.answer());
+      feed(upstream.answer(other.byteLength), other);
+      assert.ok((await fillOf(await a).bytes).equals(BLOB));
+      assert.ok((await fillOf(await b).bytes).equals(other));
+    });
+
+    test("when the spool cannot be created, every joiner still gets exact bytes and nothing is stored", async (t) => {
+      const { fixture, coalescer, upstream } = await setup(t, uncreatable);
+      const spoolFailures: unknown[] = [];
+      const events = { onSpoolFailure: (error: unknown) => spoolFailures.push(error) };
+      const joins = [join(coalescer, upstream, { events }), join(coalescer, upstream, { events })];
+      feed(upstream.answer());
+      const joined = (await Promise.all(joins)).map(fillOf);
+      for (const { bytes } of joined) assert.ok((await bytes).equals(BLOB));
+      assert.deepEqual(await joined[0]?.fill.done, { stored: false });
+      assert.equal(spoolFailures.length, 1);
+      assert.equal(await fixture.store.stat(DIGEST.digest), undefined);
+    });
+
+    test("joins arriving together while a download cannot be joined start one new download, not one each", async (t) => {
+      // A pass-through download drops bytes its readers have passed, so a newcomer cannot start at 0.
+      const { coalescer, upstream } = await setup(t, uncreatable);
+      const events = { onSpoolFailure: () => {} };
+      const first = join(coalescer, upstream, { events });
+      const firstBody = upstream.answer();
+      const { fill, bytes } = fillOf(await first);
+      firstBody.write(BLOB.subarray(0, 50_000));
+      await until(() => !fill.joinable, "the first download dropped its first bytes");
+
+      const newcomers = Array.from({ length: 3 }, () => join(coalescer, upstream, { events }));
+      await until(() => upstream.opens > 1, "a newcomer asked upstream");
+      const opens = upstream.opens;
+      for (let pending = opens - 1; pending > 0; pending--) feed(upstream.answer());
+      feed(firstBody, BLOB.subarray(50_000));
+      assert.ok((await bytes).equals(BLOB));
+      for (const joined of await Promise.all(newcomers)) assert.ok((await fillOf(joined).bytes).equals(BLOB));
+      assert.equal(opens, 2, `${opens - 1} upstream requests for 3 simultaneous newcomers`);
+    });
   });
-});
+}

@@ -1,33 +1,30 @@
 import assert from "node:assert/strict";
-import { access, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
 import { digestOf } from "../../src/oci/digest.js";
-import { OciError } from "../../src/oci/errors.js";
-import { BlobNotFoundError } from "../../src/store/blob-store.js";
+import { appendAll } from "../../src/store/blob-writer.js";
 import { FsBlobStore } from "../../src/store/fs-blob-store.js";
 import { Spool } from "../../src/store/spool.js";
 import { tempDir } from "./helpers.js";
-import { collect, pseudoRandomBytes } from "./store-helpers.js";
+import { pseudoRandomBytes } from "./store-helpers.js";
+
+// The contract every blob store keeps is test/suites/blob-store.suite.ts (run by blob-stores.test.ts);
+// these are the filesystem store's own promises: where its files are, and that they move by rename.
 
 const BLOB = pseudoRandomBytes(2 * 1024 * 1024 + 17, 11);
 const DIGEST = digestOf(BLOB);
+const SESSION = "5f0e2b1c-9d8a-4b7c-8e6f-1a2b3c4d5e6f";
 
-async function fixture(
-  t: TestContext,
-): Promise<{ root: string; store: FsBlobStore; file: (bytes: Uint8Array) => Promise<string> }> {
+async function fixture(t: TestContext): Promise<{ root: string; store: FsBlobStore }> {
   const root = await tempDir(t, "blobs");
-  let files = 0;
-  return {
-    root,
-    store: new FsBlobStore(join(root, "blobs")),
-    file: async (bytes) => {
-      files += 1;
-      const path = join(root, `incoming-${files}`);
-      await writeFile(path, bytes);
-      return path;
-    },
-  };
+  const store = new FsBlobStore({
+    blobs: join(root, "blobs"),
+    staging: new Spool(join(root, "tmp")),
+    sessions: join(root, "uploads"),
+  });
+  await store.init();
+  return { root, store };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -37,91 +34,62 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+function blobPath(root: string, digest: string): string {
+  const hex = digest.slice("sha256:".length);
+  return join(root, "blobs", "sha256", hex.slice(0, 2), hex);
+}
+
 describe("FsBlobStore", () => {
-  test("a missing blob: stat is undefined, read rejects with BlobNotFoundError", async (t) => {
-    const { store } = await fixture(t);
-    assert.equal(await store.stat(DIGEST), undefined);
-    await assert.rejects(
-      store.read(DIGEST),
-      (error) => error instanceof BlobNotFoundError && error.digest === DIGEST,
-    );
+  test("a writer stages in tmp/ and its commit renames the file to <root>/<algorithm>/<2 hex>/<hex>", async (t) => {
+    const { root, store } = await fixture(t);
+    const writer = await store.begin();
+    await appendAll(writer, BLOB);
+    const [staged = "", ...others] = await readdir(join(root, "tmp"));
+    assert.ok(staged.startsWith("blob-") && others.length === 0, `staged as ${staged}`);
+    const inode = (await stat(join(root, "tmp", staged))).ino;
+    await writer.commit(DIGEST);
+    assert.deepEqual(await readdir(join(root, "tmp")), []);
+    assert.equal((await stat(blobPath(root, DIGEST))).ino, inode, "the file was moved, not copied");
+    assert.ok((await readFile(blobPath(root, DIGEST))).equals(BLOB));
   });
 
-  test("putFile moves the file into <root>/<algorithm>/<2 hex>/<hex>", async (t) => {
-    const { root, store, file } = await fixture(t);
-    const incoming = await file(BLOB);
-    await store.putFile(DIGEST, incoming);
-    assert.equal(await exists(incoming), false, "the file was moved, not copied");
-    const hex = DIGEST.slice("sha256:".length);
-    assert.equal(await exists(join(root, "blobs", "sha256", hex.slice(0, 2), hex)), true);
-    assert.equal(await store.stat(DIGEST), BLOB.byteLength);
-    assert.ok((await collect(await store.read(DIGEST))).equals(BLOB));
+  test("an upload session lives in uploads/<id>, and its commit moves that file into the store", async (t) => {
+    const { root, store } = await fixture(t);
+    await store.sessions.create(SESSION);
+    const writer = await store.sessions.resume(SESSION, 0);
+    await appendAll(writer, BLOB);
+    await writer.suspend();
+    const path = join(root, "uploads", SESSION);
+    assert.ok((await readFile(path)).equals(BLOB));
+    const inode = (await stat(path)).ino;
+    const closing = await store.sessions.resume(SESSION, BLOB.byteLength);
+    await closing.commit(DIGEST);
+    assert.equal(await exists(path), false);
+    assert.equal((await stat(blobPath(root, DIGEST))).ino, inode, "the session file was moved, not copied");
   });
 
-  test("putFile of a digest already stored discards the new file and keeps the old one", async (t) => {
-    const { store, file } = await fixture(t);
-    await store.putFile(DIGEST, await file(BLOB));
-    const duplicate = await file(BLOB);
-    await store.putFile(DIGEST, duplicate);
-    assert.equal(await exists(duplicate), false);
-    assert.ok((await collect(await store.read(DIGEST))).equals(BLOB));
+  test("the start-up sweep empties tmp/ and keeps uploads/", async (t) => {
+    const { root, store } = await fixture(t);
+    await store.sessions.create(SESSION);
+    const writer = await store.begin();
+    await appendAll(writer, BLOB);
+    await writeFile(join(root, "tmp", "fill-left-over"), "x");
+    assert.equal(await store.sweepStaging(), 2);
+    assert.deepEqual(await readdir(join(root, "tmp")), []);
+    assert.deepEqual(await readdir(join(root, "uploads")), [SESSION]);
+    await writer.abort();
+    await store.sessions.discard(SESSION);
   });
 
-  const ranges: ReadonlyArray<readonly [string, { start: number; end: number }]> = [
-    ["the first byte", { start: 0, end: 0 }],
-    ["a middle slice across read chunks", { start: 1024 * 1024 - 5, end: 2 * 1024 * 1024 + 5 }],
-    ["the last byte", { start: BLOB.byteLength - 1, end: BLOB.byteLength - 1 }],
-    ["the whole blob", { start: 0, end: BLOB.byteLength - 1 }],
-  ];
-  for (const [why, range] of ranges) {
-    test(`read with a range: ${why}`, async (t) => {
-      const { store, file } = await fixture(t);
-      await store.putFile(DIGEST, await file(BLOB));
-      const bytes = await collect(await store.read(DIGEST, range));
-      assert.ok(bytes.equals(BLOB.subarray(range.start, range.end + 1)));
-    });
-  }
-
-  test("delete removes a blob; deleting a missing blob is not an error", async (t) => {
-    const { store, file } = await fixture(t);
-    await store.putFile(DIGEST, await file(BLOB));
-    await store.delete(DIGEST);
-    assert.equal(await store.stat(DIGEST), undefined);
-    await store.delete(DIGEST);
-    await assert.rejects(store.read(DIGEST), BlobNotFoundError);
-  });
-
-  test("digests() lists every stored blob, of every algorithm", async (t) => {
-    const { store, file } = await fixture(t);
-    const listed = async () => {
-      const digests: string[] = [];
-      for await (const digest of store.digests()) digests.push(digest);
-      return digests.sort();
-    };
-    assert.deepEqual(await listed(), []);
-    const contents = ["a", "b", "c", "d"].map((label) => Buffer.from(label));
-    const expected: string[] = [];
-    for (const [index, bytes] of contents.entries()) {
-      const digest = digestOf(bytes, index % 2 === 0 ? "sha256" : "sha512");
-      expected.push(digest);
-      await store.putFile(digest, await file(bytes));
-    }
-    assert.deepEqual(await listed(), expected.sort());
-    await store.delete(expected[0] as string);
-    assert.deepEqual(await listed(), expected.slice(1));
-  });
-
-  test("an invalid digest never becomes a path", async (t) => {
-    const { store, file } = await fixture(t);
-    const escapes = ["sha256:../../../etc/passwd", `sha256:${"A".repeat(64)}`, "../x", ""];
-    for (const digest of escapes) {
-      const isDigestInvalid = (error: unknown) =>
-        error instanceof OciError && error.code === "DIGEST_INVALID";
-      await assert.rejects(store.stat(digest), isDigestInvalid);
-      await assert.rejects(store.read(digest), isDigestInvalid);
-      await assert.rejects(store.delete(digest), isDigestInvalid);
-      await assert.rejects(store.putFile(digest, await file(BLOB)), isDigestInvalid);
-    }
+  test("an invalid digest or session id never becomes a path", async (t) => {
+    const { root, store } = await fixture(t);
+    const writer = await store.begin();
+    await appendAll(writer, BLOB);
+    await assert.rejects(writer.commit("sha256:../../../etc/passwd"));
+    await writer.abort();
+    await assert.rejects(store.sessions.create("../escape"));
+    assert.equal(await exists(join(root, "escape")), false);
+    assert.deepEqual(await readdir(join(root, "tmp")), []);
   });
 });
 

@@ -5,10 +5,13 @@ import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import type { TestContext } from "node:test";
 import { digestOf, type ParsedDigest, parseDigest } from "../../src/oci/digest.js";
-import type { ByteRange } from "../../src/store/blob-store.js";
+import { bytesOf } from "../../src/store/blob-body.js";
+import type { BlobStore, ByteRange } from "../../src/store/blob-store.js";
+import { stageDownload } from "../../src/store/download-staging.js";
 import { BlobFill, type FillSource } from "../../src/store/fill.js";
 import { FsBlobStore } from "../../src/store/fs-blob-store.js";
 import { type FileHandle, Spool } from "../../src/store/spool.js";
+import { MemoryBlobStore } from "../fakes/memory-blob-store.js";
 import { tempDir } from "./helpers.js";
 
 export const MiB = 1024 * 1024;
@@ -108,28 +111,44 @@ export async function unlessStalled<T>(work: Promise<T>, progress: () => number,
   return work;
 }
 
+export type StoreKind = "fs" | "memory";
+
+/** Both kinds of store a download can write to: one that stages in a local file, one that does not. */
+export const STORE_KINDS: readonly StoreKind[] = ["fs", "memory"];
+
 export interface StoreFixture {
   readonly root: string;
+  readonly kind: StoreKind;
+  /** Where downloads keep their own local copy when the store stages elsewhere (memory). */
   readonly spool: Spool;
-  readonly store: FsBlobStore;
-  /** Files left in the spool directory. */
+  readonly store: BlobStore;
+  /** Files left in the spool directory (the fs store stages there too). */
   readonly spoolFiles: () => Promise<string[]>;
+  /** Everything left staged: spool files, and the memory store's own staging. */
+  readonly staged: () => Promise<string[]>;
 }
 
 export async function storeFixture(
   t: TestContext,
-  spoolFor?: (directory: string) => Spool,
+  options: { kind?: StoreKind; spoolFor?: (directory: string, root: string) => Spool } = {},
 ): Promise<StoreFixture> {
+  const { kind = "fs", spoolFor } = options;
   const root = await tempDir(t, "store");
   const spoolDirectory = join(root, "tmp");
-  const spool = spoolFor ? spoolFor(spoolDirectory) : new Spool(spoolDirectory);
   await new Spool(spoolDirectory).init();
-  return {
-    root,
-    spool,
-    store: new FsBlobStore(join(root, "blobs")),
-    spoolFiles: () => readdir(spoolDirectory),
-  };
+  const spool = spoolFor ? spoolFor(spoolDirectory, root) : new Spool(spoolDirectory);
+  const spoolFiles = () => readdir(spoolDirectory);
+  if (kind === "memory") {
+    const store = new MemoryBlobStore();
+    const staged = async () => [...(await spoolFiles()), ...store.volume.staging.keys()];
+    return { root, kind, spool, store, spoolFiles, staged };
+  }
+  const store = new FsBlobStore({
+    blobs: join(root, "blobs"),
+    staging: spool,
+    sessions: join(root, "uploads"),
+  });
+  return { root, kind, spool, store, spoolFiles, staged: spoolFiles };
 }
 
 export function reader(fill: BlobFill, range?: ByteRange): Readable {
@@ -144,23 +163,28 @@ export function createFill(
   digest: ParsedDigest,
   onSpoolFailure?: (error: unknown) => void,
 ): Promise<BlobFill> {
-  return BlobFill.create(digest, source, fixture.spool, onSpoolFailure ? { onSpoolFailure } : {});
+  return BlobFill.create(
+    digest,
+    source,
+    () => stageDownload(fixture.store, fixture.spool),
+    onSpoolFailure ? { onSpoolFailure } : {},
+  );
 }
 
-/** Asserts that `bytes` are in the store, readable, and that the spool is clean. */
+/** Asserts that `bytes` are in the store, readable, and that nothing is left staged. */
 export async function assertStored(fixture: StoreFixture, bytes: Buffer): Promise<void> {
   const digest = digestOf(bytes);
   // Readers finish as soon as the digest checks out; moving the file into the store follows.
   await until(async () => (await fixture.store.stat(digest)) !== undefined, "the blob enters the store");
   assert.equal(await fixture.store.stat(digest), bytes.byteLength);
-  assert.ok((await collect(await fixture.store.read(digest))).equals(bytes));
-  assert.deepEqual(await fixture.spoolFiles(), []);
+  assert.ok((await bytesOf(await fixture.store.read(digest))).equals(bytes));
+  await until(async () => (await fixture.staged()).length === 0, "nothing is left staged");
 }
 
-/** Asserts that nothing of a failed download is left: not in the store, not in the spool. */
+/** Asserts that nothing of a failed download is left: not in the store, not staged, not in the spool. */
 export async function assertNothingKept(fixture: StoreFixture, digest: string): Promise<void> {
   assert.equal(await fixture.store.stat(digest), undefined);
-  await until(async () => (await fixture.spoolFiles()).length === 0, "the spool file is removed");
+  await until(async () => (await fixture.staged()).length === 0, "the staged bytes are removed");
 }
 
 /** A Spool on a full or broken disk: no file can be created. */

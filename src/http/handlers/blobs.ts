@@ -3,7 +3,7 @@ import { parseDigest } from "../../oci/digest.js";
 import { parseRange } from "../../oci/range.js";
 import type { BlobContent } from "../../repos/repository.js";
 import type { RequestContext } from "../context.js";
-import { sendEmpty, sendStream } from "../respond.js";
+import { sendBody, sendEmpty } from "../respond.js";
 import type { Target } from "./target.js";
 
 function blobHeaders(digest: string, size: number | undefined): OutgoingHttpHeaders {
@@ -32,19 +32,29 @@ export async function getBlob(ctx: RequestContext, target: Target, digest: strin
   await sendBlob(ctx, digest, content);
 }
 
+/** Answers a blob GET from its content: the bytes (whole or the requested range), or a redirect to them. */
 async function sendBlob(ctx: RequestContext, digest: string, content: BlobContent): Promise<void> {
-  const { range, size } = content;
+  const { range, size, body } = content;
   const headers = { ...blobHeaders(digest, size), "x-wharf-cache": content.cache };
+  if (body.kind === "redirect") {
+    // The client asks there with its own Range, if it sent one.
+    sendEmpty(ctx, 307, {
+      location: body.url,
+      "docker-content-digest": digest,
+      "x-wharf-cache": content.cache,
+    });
+    return;
+  }
   if (range && size !== undefined) {
     const length = range.end - range.start + 1;
-    await sendStream(
+    await sendBody(
       ctx,
       206,
       { ...headers, "content-length": length, "content-range": `bytes ${range.start}-${range.end}/${size}` },
-      content.stream,
+      body,
       length,
     );
     return;
   }
-  await sendStream(ctx, 200, headers, content.stream, size);
+  await sendBody(ctx, 200, headers, body, size);
 }

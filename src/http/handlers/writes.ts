@@ -5,10 +5,10 @@ import { MAX_MANIFEST_BYTES } from "../../oci/manifest.js";
 import { parseReference } from "../../oci/names.js";
 import { parseContentRange } from "../../oci/range.js";
 import type { RepositoryWriter } from "../../repos/repository.js";
-import type { ChunkClaim } from "../../store/uploads.js";
-import { rangeHeader } from "../../store/uploads.js";
+import type { ChunkClaim } from "../../store/upload-sessions.js";
 import { readCapped } from "../../util/read-capped.js";
 import type { RequestContext } from "../context.js";
+import { uploadRangeHeader } from "../error-mapping.js";
 import { announcesBody } from "../request-body.js";
 import { sendEmpty } from "../respond.js";
 import type { Target } from "./target.js";
@@ -68,7 +68,7 @@ function chunkClaim(ctx: RequestContext): ChunkClaim {
 function uploadHeaders(target: Target, id: string, offset: number): Record<string, string> {
   return {
     location: `/v2/${target.clientName}/blobs/uploads/${id}`,
-    range: rangeHeader(offset),
+    range: uploadRangeHeader(offset),
     "docker-upload-uuid": id,
   };
 }

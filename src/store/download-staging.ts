@@ -1,0 +1,93 @@
+import { rm } from "node:fs/promises";
+import type { BlobStore } from "./blob-store.js";
+import type { BlobWriter, LocalFile } from "./blob-writer.js";
+import { openLocalFile } from "./local-file.js";
+import type { FileHandle, Spool } from "./spool.js";
+
+/** A download's way into the store, and a local file its readers read back while it is written. */
+export interface DownloadStaging {
+  readonly writer: BlobWriter;
+  readonly file: LocalFile;
+}
+
+/**
+ * Begins a blob for a download. Its readers need what already arrived at any offset (late joiners,
+ * readers that fell behind, sendfile): a store that stages in a local file offers that file; for
+ * any other store (memory, object storage) the same bytes also go to a spool file for them.
+ */
+export async function stageDownload(store: BlobStore, spool: Spool): Promise<DownloadStaging> {
+  let writer = await store.begin();
+  try {
+    const own = await writer.localFile();
+    if (own) return { writer, file: own };
+    writer = await SpoolMirror.create(writer, spool);
+    return { writer, file: (await writer.localFile()) as LocalFile };
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+}
+
+/**
+ * A writer that writes every byte to a spool file before handing it to the store's writer, so the
+ * spool file always holds at least what the store took. The spool file goes when the writer ends;
+ * read handles opened before keep reading it.
+ */
+class SpoolMirror implements BlobWriter {
+  readonly #inner: BlobWriter;
+  readonly #path: string;
+  #handle: FileHandle | undefined;
+  #position = 0;
+
+  private constructor(inner: BlobWriter, path: string, handle: FileHandle) {
+    this.#inner = inner;
+    this.#path = path;
+    this.#handle = handle;
+  }
+
+  static async create(inner: BlobWriter, spool: Spool): Promise<SpoolMirror> {
+    const { path, handle } = await spool.create("fill");
+    return new SpoolMirror(inner, path, handle);
+  }
+
+  async append(chunks: readonly Uint8Array[]): Promise<number> {
+    if (!this.#handle) throw new Error("the writer has ended");
+    const { bytesWritten } = await this.#handle.writev([...chunks], this.#position);
+    const taken = await this.#inner.append(prefix(chunks, bytesWritten));
+    this.#position += taken;
+    return taken;
+  }
+
+  async commit(digest: string): Promise<void> {
+    await this.#inner.commit(digest);
+    await this.#drop();
+  }
+
+  async abort(): Promise<void> {
+    await this.#inner.abort();
+    await this.#drop();
+  }
+
+  localFile(): Promise<LocalFile> {
+    return openLocalFile(this.#path);
+  }
+
+  async #drop(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await handle?.close().catch(() => {});
+    await rm(this.#path, { force: true });
+  }
+}
+
+/** The first `length` bytes of `chunks`. */
+function prefix(chunks: readonly Uint8Array[], length: number): Uint8Array[] {
+  const taken: Uint8Array[] = [];
+  let left = length;
+  for (const chunk of chunks) {
+    if (left <= 0) break;
+    taken.push(chunk.byteLength <= left ? chunk : chunk.subarray(0, left));
+    left -= chunk.byteLength;
+  }
+  return taken;
+}

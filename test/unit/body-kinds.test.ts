@@ -1,0 +1,3 @@
+import { bodyKindCases } from "./body-kinds.cases.js";
+
+bodyKindCases("sendfile");

@@ -132,7 +132,7 @@ const proxyRepository = z
     /** Images nobody pulled for this long are evicted, whatever the sizes (e.g. `30d`). */
     max_unused: positiveDuration.optional(),
     /** Images that are never evicted (pins). */
-    keep: z.array(keepPattern).default([]),
+    keep: z.array(keepPattern).optional(),
     ...common,
   })
   .strict();
@@ -246,7 +246,11 @@ const cache = z
      * How far an eviction goes once started: down to this fraction of each cap (and up to
      * `min_free / low_water` free), so the next one is not due at the next pull.
      */
-    low_water: z.number().gt(0, "must be above 0").max(1, "must be at most 1").default(CACHE_DEFAULTS.low_water),
+    low_water: z
+      .number()
+      .gt(0, "must be above 0")
+      .max(1, "must be at most 1")
+      .default(CACHE_DEFAULTS.low_water),
     /** How often sizes and free space are measured (a disk that fills up starts an eviction at once). */
     check_interval: positiveDuration.default(CACHE_DEFAULTS.check_interval),
   })

@@ -73,7 +73,13 @@ export interface PullUsage {
 /** Usage gathered since the last flush, written together by `recordUsage`. */
 export interface UsageBatch {
   /** Manifests served, by digest (a pull by tag counts for the digest it resolved to as well). */
-  readonly manifests: ReadonlyArray<{ repo: string; name: string; digest: string; pulls: number; at: number }>;
+  readonly manifests: ReadonlyArray<{
+    repo: string;
+    name: string;
+    digest: string;
+    pulls: number;
+    at: number;
+  }>;
   readonly tags: ReadonlyArray<{ repo: string; name: string; tag: string; pulls: number; at: number }>;
   /** Blobs served: only when, not how often (layers are asked for in parallel and by range). */
   readonly blobs: ReadonlyArray<{ repo: string; name: string; digest: string; at: number }>;
@@ -175,7 +181,9 @@ export interface MetadataTransaction {
    * Removes every blob link to `digest` and every manifest that is `digest` (with its tags), in every
    * repository: for content whose file is gone or corrupt. Returns what went.
    */
-  forgetDigest(digest: string): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }>;
+  forgetDigest(
+    digest: string,
+  ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }>;
 }
 
 export interface MetadataStore extends MetadataTransaction {

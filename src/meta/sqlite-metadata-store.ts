@@ -190,10 +190,16 @@ class MetadataStatements implements MetadataTransaction {
   readonly #bytesByRepo: Database.Statement<[], { repo: string; bytes: number }>;
   readonly #bytesTotal: Database.Statement<[], { bytes: number | null }>;
   readonly #referenced: Database.Statement<[string, string, string], { one: number }>;
-  readonly #linksTo: Database.Statement<[string], { repo: string; name: string; digest: string; created_at: number }>;
+  readonly #linksTo: Database.Statement<
+    [string],
+    { repo: string; name: string; digest: string; created_at: number }
+  >;
   readonly #manifestsOf: Database.Statement<[string], { repo: string; name: string }>;
   readonly #unlinkAll: Database.Statement<[string]>;
-  readonly #forgetTx: (digest: string) => { links: BlobLink[]; manifests: Array<{ repo: string; name: string }> };
+  readonly #forgetTx: (digest: string) => {
+    links: BlobLink[];
+    manifests: Array<{ repo: string; name: string }>;
+  };
   readonly #putManifestTx: (repo: string, name: string, manifest: NewManifest, now: number) => void;
   readonly #deleteManifestTx: (repo: string, name: string, digest: string) => boolean;
 
@@ -304,7 +310,9 @@ class MetadataStatements implements MetadataTransaction {
          OR EXISTS (SELECT 1 FROM manifests WHERE digest = ?)
          OR EXISTS (SELECT 1 FROM manifest_refs WHERE child = ?)`,
     );
-    this.#linksTo = db.prepare("SELECT repo, name, digest, created_at FROM blobs WHERE digest = ? ORDER BY repo, name");
+    this.#linksTo = db.prepare(
+      "SELECT repo, name, digest, created_at FROM blobs WHERE digest = ? ORDER BY repo, name",
+    );
     this.#manifestsOf = db.prepare("SELECT repo, name FROM manifests WHERE digest = ? ORDER BY repo, name");
     this.#unlinkAll = db.prepare("DELETE FROM blobs WHERE digest = ?");
     this.#forgetTx = db.transaction((digest: string) => {

@@ -269,7 +269,8 @@ class Tables implements MetadataTransaction {
     for (const b of batch.blobs) {
       const id = key(b.repo, b.name, b.digest);
       const stored = this.state.blobs.get(id);
-      if (stored) this.state.blobs.set(id, { ...stored, lastServedAt: Math.max(stored.lastServedAt ?? 0, b.at) });
+      if (stored)
+        this.state.blobs.set(id, { ...stored, lastServedAt: Math.max(stored.lastServedAt ?? 0, b.at) });
     }
   }
 
@@ -289,7 +290,9 @@ class Tables implements MetadataTransaction {
       );
     const tags = [...this.state.tags.values()]
       .filter((t) => t.repo === repo)
-      .map((t): TagEntry => ({ name: t.name, tag: t.tag, digest: t.digest, updatedAt: t.updatedAt, ...t.usage }));
+      .map(
+        (t): TagEntry => ({ name: t.name, tag: t.tag, digest: t.digest, updatedAt: t.updatedAt, ...t.usage }),
+      );
     const blobs = [...this.state.blobs.values()]
       .filter((b) => b.repo === repo)
       .map(
@@ -323,7 +326,8 @@ class Tables implements MetadataTransaction {
     }
     const sum = (sizes: Map<string, number>) => [...sizes.values()].reduce((total, size) => total + size, 0);
     const repositories: Record<string, number> = {};
-    for (const repo of [...perRepo.keys()].sort(lexical)) repositories[repo] = sum(perRepo.get(repo) ?? new Map());
+    for (const repo of [...perRepo.keys()].sort(lexical))
+      repositories[repo] = sum(perRepo.get(repo) ?? new Map());
     return { total: sum(overall), repositories };
   }
 

@@ -674,7 +674,10 @@ export function metadataStoreConformance(name: string, factory: MetadataStoreFac
             blobs: [],
           });
           await store.setTag(REPO, NAME, "latest", second.digest, T2);
-          assert.deepEqual((await usageOf(store, second.digest, "latest")).tag, { pulls: 5, lastPulledAt: T1 });
+          assert.deepEqual((await usageOf(store, second.digest, "latest")).tag, {
+            pulls: 5,
+            lastPulledAt: T1,
+          });
           await store.deleteManifest(REPO, NAME, first.digest);
           await store.putManifest(REPO, NAME, first);
           assert.deepEqual((await usageOf(store, first.digest, "none")).manifest, {
@@ -701,7 +704,10 @@ export function metadataStoreConformance(name: string, factory: MetadataStoreFac
         "a repository's content: manifests with size, age, references and use; tags; links with when last served",
         withStore(async (store) => {
           const index = manifest("index", { mediaType: MediaType.ociIndex, size: 300 });
-          const signature = manifest("signature", { references: [digest("sig-layer")], subject: index.digest });
+          const signature = manifest("signature", {
+            references: [digest("sig-layer")],
+            subject: index.digest,
+          });
           await store.putManifest(REPO, NAME, index);
           await store.putManifest(REPO, NAME, signature);
           await store.setTag(REPO, NAME, "v1", index.digest, T1);
@@ -741,7 +747,9 @@ export function metadataStoreConformance(name: string, factory: MetadataStoreFac
               },
             ].sort(byDigest),
           );
-          assert.deepEqual(content.tags, [{ name: NAME, tag: "v1", digest: index.digest, updatedAt: T1, pulls: 0 }]);
+          assert.deepEqual(content.tags, [
+            { name: NAME, tag: "v1", digest: index.digest, updatedAt: T1, pulls: 0 },
+          ]);
           const blobs = content.blobs
             .map(({ createdAt, ...rest }) => {
               assert.ok(createdAt > 0);

@@ -35,6 +35,7 @@ export function registerGc(program: Command): void {
         dryRun: options.dryRun === true,
         untaggedIn,
         graceMs,
+        ingests: stores.ingests,
       });
       const verb = options.dryRun ? "would remove" : "removed";
       for (const m of report.manifests)

@@ -1,4 +1,5 @@
 import { type InFlight, LocalInFlight } from "../coordination/in-flight.js";
+import { type IngestGuard, LocalIngestGuard } from "../coordination/ingest-guard.js";
 import type { ParsedDigest } from "../oci/digest.js";
 import type { InProgressBody } from "./blob-body.js";
 import type { BlobStore, ByteRange } from "./blob-store.js";
@@ -11,6 +12,23 @@ export type Joined =
   /** The download finished while we were joining: read the store instead. */
   | { readonly kind: "stored" };
 
+/** What downloads tell their owner: for metrics, and to start an eviction when a disk fills up. */
+export interface DownloadObserver {
+  /** A request joined a download another request started. */
+  joined?(): void;
+  /** A download's staging could not be written (a full disk): it goes on uncached. */
+  spoolFailed?(error: unknown): void;
+  /** A verified download entered the store. */
+  stored?(bytes: number): void;
+}
+
+export interface CoalescerOptions {
+  readonly inFlight?: InFlight<BlobFill>;
+  /** Held for each download from its start until it settled, so nothing deletes the file it may find stored. */
+  readonly ingests?: IngestGuard;
+  readonly observer?: DownloadObserver;
+}
+
 /**
  * One download per blob: concurrent requests with the same key share one upstream request and one
  * BlobFill (who runs it is `InFlight`'s business); an upstream error before the first byte (404,
@@ -20,16 +38,26 @@ export class Coalescer {
   readonly #store: BlobStore;
   readonly #spool: Spool;
   readonly #inFlight: InFlight<BlobFill>;
+  readonly #ingests: IngestGuard;
+  readonly #observer: DownloadObserver;
+  #waiters = 0;
 
   /** `spool` holds the local copy of downloads whose store stages elsewhere (see `stageDownload`). */
-  constructor(store: BlobStore, spool: Spool, inFlight: InFlight<BlobFill> = new LocalInFlight()) {
+  constructor(store: BlobStore, spool: Spool, options: CoalescerOptions = {}) {
     this.#store = store;
     this.#spool = spool;
-    this.#inFlight = inFlight;
+    this.#inFlight = options.inFlight ?? new LocalInFlight();
+    this.#ingests = options.ingests ?? new LocalIngestGuard();
+    this.#observer = options.observer ?? {};
   }
 
   get inflight(): number {
     return this.#inFlight.size;
+  }
+
+  /** Requests reading a download that another request started, now. */
+  get waiters(): number {
+    return this.#waiters;
   }
 
   /**
@@ -45,8 +73,40 @@ export class Coalescer {
     rangeFor: (size: number | undefined) => ByteRange | undefined,
     events: FillEvents & { onStart?(fill: BlobFill): void },
   ): Promise<Joined> {
-    const start = async () =>
-      BlobFill.create(digest, await open(), () => stageDownload(this.#store, this.#spool), events);
+    const observer = this.#observer;
+    const watched: FillEvents = {
+      ...events,
+      onSpoolFailure: (error) => {
+        events.onSpoolFailure?.(error);
+        observer.spoolFailed?.(error);
+      },
+    };
+    const start = async () => {
+      // Asked at once (joiners in the same tick share it); the fill, and so its commit, waits for the hold.
+      const opening = open();
+      opening.catch(() => {});
+      const lease = await this.#ingests.hold(digest.digest);
+      let fill: BlobFill;
+      try {
+        fill = await BlobFill.create(
+          digest,
+          await opening,
+          () => stageDownload(this.#store, this.#spool),
+          watched,
+        );
+      } catch (error) {
+        lease.release();
+        throw error;
+      }
+      fill.done.then(
+        ({ stored }) => {
+          lease.release();
+          if (stored) observer.stored?.(fill.received);
+        },
+        () => lease.release(),
+      );
+      return fill;
+    };
     return this.#inFlight.join<Joined>(key, start, async (fill, started) => {
       if (started) {
         events.onStart?.(fill);
@@ -57,10 +117,27 @@ export class Coalescer {
         }
       }
       if (fill.joinable) {
-        return { kind: "fill", fill, body: fill.createBody(rangeFor(fill.size)) as InProgressBody };
+        const body = fill.createBody(rangeFor(fill.size)) as InProgressBody;
+        observer.joined?.();
+        return { kind: "fill", fill, body: this.#counted(body) };
       }
       if (fill.state === "verified" && (await fill.done).stored) return { kind: "stored" };
       return undefined;
     });
+  }
+
+  /** A joined request's body, counted among the waiters until it is released. */
+  #counted(body: InProgressBody): InProgressBody {
+    this.#waiters++;
+    let released = false;
+    return {
+      ...body,
+      release: () => {
+        body.release();
+        if (released) return;
+        released = true;
+        this.#waiters--;
+      },
+    };
   }
 }

@@ -18,10 +18,13 @@ import {
   type SideRoutes,
 } from "./http/server.js";
 import { statusRoutes } from "./http/status.js";
+import { CacheKeeper } from "./ops/cache-keeper.js";
+import { evictionScopeOf } from "./ops/eviction.js";
 import { Metrics } from "./ops/metrics.js";
+import { UsageRecorder } from "./ops/usage.js";
 import { buildRouter } from "./repos/build.js";
 import type { RepositoryRouter } from "./repos/router.js";
-import { openStores } from "./store/open-stores.js";
+import { openStores, type Stores } from "./store/open-stores.js";
 import { VERSION } from "./version.js";
 
 /** Abandoned uploads are looked for every 10 minutes, or more often when they expire sooner. */
@@ -68,10 +71,64 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   // one, every listener speaks HTTPS only: a plain port beside it would invite clients to skip TLS.
   const certificate = config.tls === undefined ? undefined : await ServedCertificate.open(config.tls, logger);
   const dataDir = resolve(config.data_dir);
-  const stores = await openStores(dataDir, logger, { maxBytes: config.uploads.max_size });
+  const scope = evictionScopeOf(config);
+  const caps = {
+    ...(config.cache.max_size === undefined ? {} : { total: config.cache.max_size }),
+    ...(config.cache.min_free === undefined ? {} : { minFree: config.cache.min_free }),
+    repositories: new Map(
+      [...scope.policy.repositories].flatMap(([repo, bounds]) =>
+        bounds.maxSize === undefined ? [] : [[repo, bounds.maxSize] as const],
+      ),
+    ),
+  };
+  // Built before the stores they observe, so each reads them lazily.
+  let keeper: CacheKeeper | undefined;
+  let stores: Stores | undefined;
+  const metrics = new Metrics({
+    inflight: () => stores?.coalescer.inflight ?? 0,
+    waiters: () => stores?.coalescer.waiters ?? 0,
+    store: () => keeper?.snapshot,
+    caps,
+  });
+  const opened = await openStores(
+    dataDir,
+    logger,
+    { maxBytes: config.uploads.max_size },
+    {
+      downloads: {
+        joined: () => metrics.downloads.joined?.(),
+        // A full disk is the one failure eviction can mend: it runs at once.
+        spoolFailed: () => keeper?.trigger("a download could not be written to disk"),
+        stored: (bytes) => keeper?.grew(bytes),
+      },
+      uploads: metrics.uploadEvents,
+    },
+  );
+  stores = opened;
+  const usage = config.usage.enabled
+    ? new UsageRecorder({ meta: opened.meta, flushIntervalMs: config.usage.flush_interval, logger })
+    : undefined;
+  keeper = new CacheKeeper({
+    meta: opened.meta,
+    blobs: opened.blobs,
+    ingests: opened.ingests,
+    scope,
+    dataDir,
+    checkIntervalMs: config.cache.check_interval,
+    ...(usage ? { usage } : {}),
+    logger,
+    events: { evicted: (done) => metrics.evicted(done) },
+  });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
-  const metrics = new Metrics(() => stores.coalescer.inflight);
-  const router = buildRouter(config, { stores, dispatcher, logger, budgets: metrics.upstreamBudget });
+  const router = buildRouter(config, {
+    stores: opened,
+    dispatcher,
+    logger,
+    upstreams: {
+      exchange: (repo, exchange) => metrics.upstreamExchange(repo, exchange),
+      rateLimit: (repo, snapshot) => metrics.rateLimit(repo, snapshot),
+    },
+  });
   const audit = logger.child({ audit: true });
   const auth = await openAuth(config, dataDir, audit);
   if (!auth) {
@@ -84,21 +141,29 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       }
     }
   }
-  const api = new RegistryApi(router, auth ? tokenAccess(auth, audit) : OPEN_ACCESS);
+  const logins = { audit, loginRefused: (via: "basic" | "token") => metrics.loginsRefused.inc({ via }) };
+  const api = new RegistryApi(router, auth ? tokenAccess(auth, logins) : OPEN_ACCESS);
   const sideRoutes: SideRoutes = new Map([
-    ...statusRoutes({ router, metrics, startedAt: Date.now() }),
-    ...(auth ? [["/token", tokenRoute(auth, router, audit)] as const] : []),
+    ...statusRoutes({
+      router,
+      metrics,
+      startedAt: Date.now(),
+      cache: { store: () => keeper?.snapshot, caps },
+    }),
+    ...(auth ? [["/token", tokenRoute(auth, router, logins)] as const] : []),
   ]);
   const observe: RequestObserver = (ctx, status, seconds) => {
-    const route = ctx.route ?? "other";
-    metrics.requests.inc({
-      route,
+    const repository = ctx.repository ?? "";
+    metrics.request({
+      route: ctx.route ?? "other",
       method: ctx.method,
-      status: String(status),
-      repo: ctx.repository ?? "",
-      cache: ctx.cache ?? "",
+      status,
+      repository,
+      servedBy: repository,
+      cache: ctx.cache,
+      bytes: ctx.res.writableFinished ? ctx.bytes : 0,
+      seconds,
     });
-    metrics.requestSeconds.observe({ route, method: ctx.method }, seconds);
   };
 
   const { limits } = config;
@@ -134,8 +199,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       });
     }
   }
+  usage?.start();
+  keeper.start();
   const purge = setInterval(() => {
-    stores.uploads.purgeIdle(config.uploads.expire_after).then(
+    opened.uploads.purgeIdle(config.uploads.expire_after).then(
       (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),
       (error: unknown) => logger.error({ err: error }, "cannot discard abandoned uploads"),
     );
@@ -163,7 +230,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       );
       await dispatcher.close();
       await auth?.store.close();
-      await stores.meta.close();
+      await keeper?.stop();
+      // The last minute of pulls, before the database closes.
+      await usage?.stop();
+      await opened.meta.close();
     },
   };
 }

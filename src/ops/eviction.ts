@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
+import type { Config } from "../config/schema.js";
 import type { IngestGuard } from "../coordination/ingest-guard.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import type { BlobStore } from "../store/blob-store.js";
@@ -11,6 +12,30 @@ export interface EvictionScope {
   readonly policy: EvictionPolicy;
   /** Each proxy repository's `keep` patterns (an empty list for none). */
   readonly proxies: ReadonlyMap<string, readonly string[]>;
+}
+
+/** The configuration's bounds and pins, as eviction reads them. */
+export function evictionScopeOf(config: Pick<Config, "repositories" | "cache">): EvictionScope {
+  const repositories = new Map<string, { maxSize?: number; maxUnusedMs?: number }>();
+  const proxies = new Map<string, readonly string[]>();
+  for (const [name, repository] of Object.entries(config.repositories)) {
+    if (repository.type !== "proxy") continue;
+    proxies.set(name, repository.keep ?? []);
+    repositories.set(name, {
+      ...(repository.max_size === undefined ? {} : { maxSize: repository.max_size }),
+      ...(repository.max_unused === undefined ? {} : { maxUnusedMs: repository.max_unused }),
+    });
+  }
+  const { cache } = config;
+  return {
+    policy: {
+      repositories,
+      lowWater: cache.low_water,
+      ...(cache.max_size === undefined ? {} : { maxSize: cache.max_size }),
+      ...(cache.min_free === undefined ? {} : { minFree: cache.min_free }),
+    },
+    proxies,
+  };
 }
 
 /**

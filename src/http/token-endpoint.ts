@@ -1,4 +1,3 @@
-import type { Logger } from "pino";
 import type { Authenticator } from "../auth/authenticator.js";
 import { ACTIONS, type AccessRules, type Action, ANONYMOUS, type Principal } from "../auth/rules.js";
 import type { AccessEntry, TokenSigner } from "../auth/token-signer.js";

@@ -24,6 +24,7 @@ import { Metrics } from "./ops/metrics.js";
 import { UsageRecorder } from "./ops/usage.js";
 import { buildRouter } from "./repos/build.js";
 import type { RepositoryRouter } from "./repos/router.js";
+import { claimDataDir } from "./store/data-dir-owner.js";
 import { openStores, type Stores } from "./store/open-stores.js";
 import { VERSION } from "./version.js";
 
@@ -105,6 +106,8 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     },
   );
   stores = opened;
+  // So that `wharf prune` knows not to run beside it, and commands leave its staging alone.
+  const releaseDataDir = await claimDataDir(dataDir);
   const usage = config.usage.enabled
     ? new UsageRecorder({ meta: opened.meta, flushIntervalMs: config.usage.flush_interval, logger })
     : undefined;
@@ -234,6 +237,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       // The last minute of pulls, before the database closes.
       await usage?.stop();
       await opened.meta.close();
+      await releaseDataDir();
     },
   };
 }

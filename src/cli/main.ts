@@ -4,8 +4,10 @@ import { VERSION } from "../version.js";
 import { registerClientConfig } from "./client-config.js";
 import { registerConfigCheck } from "./config-check.js";
 import { registerGc } from "./gc.js";
+import { registerPrune } from "./prune.js";
 import { registerServe } from "./serve.js";
 import { registerTokens, registerUsers } from "./users.js";
+import { registerVerify } from "./verify.js";
 
 const program = new Command()
   .name("wharf")
@@ -17,6 +19,8 @@ registerServe(program);
 registerConfigCheck(program);
 registerClientConfig(program);
 registerGc(program);
+registerPrune(program);
+registerVerify(program);
 registerUsers(program);
 registerTokens(program);
 

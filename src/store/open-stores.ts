@@ -24,18 +24,24 @@ export interface Stores {
   readonly ingests: IngestGuard;
 }
 
-/** Who hears what downloads and uploads do (metrics, eviction's triggers). */
-export interface StoreObservers {
+export interface StoreOptions {
+  /** Who hears what downloads do (metrics, eviction's triggers). */
   readonly downloads?: DownloadObserver;
+  /** Who hears what upload sessions do (metrics). */
   readonly uploads?: UploadObserver;
+  /**
+   * Empty `tmp/` (true by default): only when no server works on the directory, since its
+   * downloads in progress stage there.
+   */
+  readonly sweep?: boolean;
 }
 
 /**
  * Opens the data directory:
  *
  *   <data>/blobs/     verified content by digest (FsBlobStore)
- *   <data>/tmp/       blobs being written and downloads being verified; emptied here, since
- *                     nothing in it can be trusted
+ *   <data>/tmp/       blobs being written and downloads being verified; emptied here (unless a
+ *                     server works on it), since nothing in it can be trusted
  *   <data>/uploads/   push sessions; kept, so clients can resume (expired ones are purged later)
  *   <data>/wharf.db   metadata (SQLite)
  */
@@ -43,7 +49,7 @@ export async function openStores(
   dataDir: string,
   logger: Logger,
   limits: UploadLimits,
-  observers: StoreObservers = {},
+  options: StoreOptions = {},
 ): Promise<Stores> {
   await mkdir(dataDir, { recursive: true });
   // One spool for the store's staging and the downloads' own copies: one directory to sweep.
@@ -54,8 +60,10 @@ export async function openStores(
     sessions: join(dataDir, "uploads"),
   });
   await blobs.init();
-  const debris = await blobs.sweepStaging();
-  if (debris > 0) logger.info({ files: debris }, "removed leftovers of interrupted writes");
+  if (options.sweep ?? true) {
+    const debris = await blobs.sweepStaging();
+    if (debris > 0) logger.info({ files: debris }, "removed leftovers of interrupted writes");
+  }
   const meta = new SqliteMetadataStore(join(dataDir, "wharf.db"));
   // This process's own: the scale-out issue hands in one every node shares.
   const ingests = new LocalIngestGuard();
@@ -66,13 +74,13 @@ export async function openStores(
     documents: new SmallContent(blobs),
     coalescer: new Coalescer(blobs, spool, {
       ingests,
-      ...(observers.downloads ? { observer: observers.downloads } : {}),
+      ...(options.downloads ? { observer: options.downloads } : {}),
     }),
     uploads: new StagedUploadSessions({
       meta,
       blobs,
       limits,
-      ...(observers.uploads ? { observer: observers.uploads } : {}),
+      ...(options.uploads ? { observer: options.uploads } : {}),
     }),
     ingests,
   };

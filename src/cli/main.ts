@@ -5,6 +5,7 @@ import { registerClientConfig } from "./client-config.js";
 import { registerConfigCheck } from "./config-check.js";
 import { registerGc } from "./gc.js";
 import { registerServe } from "./serve.js";
+import { registerStatus } from "./status.js";
 import { registerTokens, registerUsers } from "./users.js";
 
 const program = new Command()
@@ -14,6 +15,7 @@ const program = new Command()
   )
   .version(VERSION);
 registerServe(program);
+registerStatus(program);
 registerConfigCheck(program);
 registerClientConfig(program);
 registerGc(program);

@@ -4,6 +4,7 @@ import { VERSION } from "../version.js";
 import { registerClientConfig } from "./client-config.js";
 import { registerConfigCheck } from "./config-check.js";
 import { registerGc } from "./gc.js";
+import { registerPrefetch } from "./prefetch.js";
 import { registerServe } from "./serve.js";
 import { registerStatus } from "./status.js";
 import { registerTokens, registerUsers } from "./users.js";
@@ -19,6 +20,7 @@ registerStatus(program);
 registerConfigCheck(program);
 registerClientConfig(program);
 registerGc(program);
+registerPrefetch(program);
 registerUsers(program);
 registerTokens(program);
 

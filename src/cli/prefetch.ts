@@ -70,32 +70,6 @@ function terminalEvents(): { events: PrefetchEvents; stop(): void } {
     Presets.shades_classic,
   );
   const active = new Map<string, SingleBar>();
-  const received = new Map<string, number>();
-  const events: PrefetchEvents = {
-    onBlobStart(blob) {
-      const total = Math.max(blob.size, 1);
-      active.set(
-        blob.digest,
-        bars.create(total, 0, {
-          label: `${shortDigest(blob.digest)} ${blob.image}`,
-          done: formatBytes(0),
-          total_text: blob.size >= 0 ? formatBytes(blob.size) : "?",
-        }),
-      );
-    },
-    onBlobProgress(blob, bytes) {
-      received.set(blob.digest, bytes);
-      active
-        .get(blob.digest)
-        ?.update(Math.min(bytes, Math.max(blob.size, bytes)), { done: formatBytes(bytes) });
-    },
-    onBlobDone(blob, outcome) {
-      finish(blob.digest, blobLine(blob, received.get(blob.digest) ?? Math.max(blob.size, 0), outcome));
-    },
-    onFailure(image, digest, error) {
-      finish(digest, `failed: ${image}${digest ? ` ${digest}` : ""}: ${error.message}`);
-    },
-  };
   /** The line goes into the log buffer first: removing the bar redraws, which writes the buffer out. */
   const finish = (digest: string | undefined, line: string) => {
     bars.log(`${line}\n`);
@@ -104,19 +78,37 @@ function terminalEvents(): { events: PrefetchEvents; stop(): void } {
     if (bar) bars.remove(bar);
     else bars.update();
   };
-  return { events, stop: () => bars.stop() };
+  let stopped = false;
+  const events: PrefetchEvents = {
+    onBlobStart(blob) {
+      active.set(
+        blob.digest,
+        bars.create(Math.max(blob.size, 1), 0, {
+          label: `${shortDigest(blob.digest)} ${blob.image}`,
+          done: formatBytes(0),
+          total_text: blob.size >= 0 ? formatBytes(blob.size) : "?",
+        }),
+      );
+    },
+    onBlobProgress: (blob, bytes) => active.get(blob.digest)?.update(bytes, { done: formatBytes(bytes) }),
+    onBlobDone: (blob, outcome, bytes) => finish(blob.digest, blobLine(blob, bytes, outcome)),
+    onFailure: (image, digest, error) =>
+      finish(digest, `failed: ${image}${digest ? ` ${digest}` : ""}: ${error.message}`),
+  };
+  return {
+    events,
+    stop: () => {
+      if (!stopped) bars.stop();
+      stopped = true;
+    },
+  };
 }
 
 /** Progress for logs and pipes: plain lines, failures on stderr. */
 function plainEvents(): { events: PrefetchEvents; stop(): void } {
-  const received = new Map<string, number>();
   return {
     events: {
-      onBlobProgress: (blob, bytes) => received.set(blob.digest, bytes),
-      onBlobDone: (blob, outcome) =>
-        process.stdout.write(
-          `${blobLine(blob, received.get(blob.digest) ?? Math.max(blob.size, 0), outcome)}\n`,
-        ),
+      onBlobDone: (blob, outcome, bytes) => process.stdout.write(`${blobLine(blob, bytes, outcome)}\n`),
       onFailure: (image, digest, error) =>
         process.stderr.write(`wharf: ${image}${digest ? ` ${digest}` : ""}: ${error.message}\n`),
     },

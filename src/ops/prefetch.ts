@@ -22,7 +22,8 @@ export interface PrefetchEvents {
   onImage?(image: string, blobs: readonly PrefetchBlob[]): void;
   onBlobStart?(blob: PrefetchBlob): void;
   onBlobProgress?(blob: PrefetchBlob, received: number): void;
-  onBlobDone?(blob: PrefetchBlob, outcome: BlobOutcome): void;
+  /** A blob arrived whole: `bytes` as received (what a schema 1 manifest does not say). */
+  onBlobDone?(blob: PrefetchBlob, outcome: BlobOutcome, bytes: number): void;
   /** An image whose manifests could not be read, or a blob that did not arrive whole. */
   onFailure?(image: string, digest: string | undefined, error: Error): void;
 }
@@ -107,7 +108,7 @@ export async function prefetch(
         blobs++;
         bytes += pulled.bytes;
         if (pulled.outcome === "fetched") fetchedBytes += pulled.bytes;
-        events.onBlobDone?.(blob, pulled.outcome);
+        events.onBlobDone?.(blob, pulled.outcome, pulled.bytes);
       } catch (error) {
         failedBlobs++;
         imageFailed = true;

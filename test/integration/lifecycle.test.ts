@@ -147,10 +147,10 @@ describe("lifecycle: SIGTERM, grace period, readiness", () => {
 
     const signalled = performance.now();
     process.kill(wharf.daemon.pid, "SIGTERM");
-    let probe: number | string = 0;
-    for (let i = 0; i < 100 && probe !== "ECONNREFUSED"; i++, await sleep(10))
-      probe = await probeReady(wharf.url);
-    assert.equal(probe, "ECONNREFUSED", "new connections are refused at once");
+    // Probing before wharf has seen the signal would add a request of the test's own to the stop.
+    const stopping = () => wharf.logs().some((line) => String(line.msg).startsWith("stopping"));
+    for (let i = 0; i < 500 && !stopping(); i++) await sleep(10);
+    assert.equal(await probeReady(wharf.url), "ECONNREFUSED", "new connections are refused at once");
     // The busy connection stays: its next request is a load balancer's next probe.
     socket.write("GET /readyz HTTP/1.1\r\nHost: wharf\r\n\r\n");
 

@@ -4,7 +4,9 @@ import { VERSION } from "../version.js";
 import { registerClientConfig } from "./client-config.js";
 import { registerConfigCheck } from "./config-check.js";
 import { registerGc } from "./gc.js";
+import { registerPrefetch } from "./prefetch.js";
 import { registerServe } from "./serve.js";
+import { registerStatus } from "./status.js";
 import { registerTokens, registerUsers } from "./users.js";
 
 const program = new Command()
@@ -14,9 +16,11 @@ const program = new Command()
   )
   .version(VERSION);
 registerServe(program);
+registerStatus(program);
 registerConfigCheck(program);
 registerClientConfig(program);
 registerGc(program);
+registerPrefetch(program);
 registerUsers(program);
 registerTokens(program);
 

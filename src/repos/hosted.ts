@@ -3,6 +3,7 @@ import type { MetadataStore, Page } from "../meta/metadata-store.js";
 import { digestOf, parseDigest } from "../oci/digest.js";
 import { OciError } from "../oci/errors.js";
 import { type Descriptor, type ManifestInfo, parseManifest } from "../oci/manifest.js";
+import { isNonDistributable } from "../oci/media-types.js";
 import { type Reference, referenceString } from "../oci/names.js";
 import type { RangeRequest } from "../oci/range.js";
 import type { BlobStore } from "../store/blob-store.js";
@@ -30,12 +31,9 @@ export interface HostedOptions {
   readonly uploads: UploadSessions;
 }
 
-/**
- * Layers marked non-distributable (Windows base layers, "foreign" layers) are fetched by clients
- * from their own URLs and never pushed, so a manifest may reference them without the blob.
- */
+/** A manifest may reference non-distributable layers without the blob: they are never pushed. */
 function mustBePresent(descriptor: Descriptor): boolean {
-  return !/foreign|nondistributable/.test(descriptor.mediaType);
+  return !isNonDistributable(descriptor.mediaType);
 }
 
 /** A repository for a site's own images: the whole push and management side of the spec. */

@@ -14,6 +14,8 @@ import type { UploadLimits, UploadSessions } from "./upload-sessions.js";
 /** Everything kept in the data directory, opened once and shared by every repository. */
 export interface Stores {
   readonly dataDir: string;
+  /** Local scratch (`data/tmp`): staging and downloads' own copies; readiness writes a probe here. */
+  readonly spool: Spool;
   readonly blobs: BlobStore;
   readonly meta: MetadataStore;
   readonly documents: SmallContent;
@@ -45,6 +47,7 @@ export async function openStores(dataDir: string, logger: Logger, limits: Upload
   const meta = new SqliteMetadataStore(join(dataDir, "wharf.db"));
   return {
     dataDir,
+    spool,
     blobs,
     meta,
     documents: new SmallContent(blobs),

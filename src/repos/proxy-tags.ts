@@ -87,6 +87,7 @@ export class ProxyTags {
         // The upstream's failure itself is logged once by its client; each stale answer shows in the request log.
         const reason = failure instanceof Error ? failure.message : String(failure);
         if (known?.stored) return { ...known.stored, cache: "stale", staleReason: reason };
+        // decideTag serves stale only what is stored; without it the failure is the answer.
         throw absentUpstream(failure, "manifest");
       }
       case "serve":

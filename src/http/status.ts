@@ -1,12 +1,20 @@
 import type { Metrics } from "../ops/metrics.js";
 import type { Readiness } from "../ops/readiness.js";
-import { ProxyRepository } from "../repos/proxy.js";
+import type { RepositoryDescription } from "../repos/repository.js";
 import type { RepositoryRouter } from "../repos/router.js";
 import { VERSION } from "../version.js";
 import type { RequestContext } from "./context.js";
 import { sendBytes, sendJson } from "./respond.js";
 import { sendfileAvailable } from "./sendfile.js";
 import type { SideRoutes } from "./server.js";
+
+/** A repository as /api/status shows it: its name and type, and a proxy's upstream and pull budget. */
+function statusOf(description: RepositoryDescription) {
+  const { name, type } = description;
+  if (description.type !== "proxy") return { name, type };
+  const { url, rateLimit, tokenRequests } = description.upstream;
+  return { name, type, upstream: { url, rateLimit, tokenRequests } };
+}
 
 /**
  * Operator endpoints beside the registry API: `/api/status` (JSON: repositories, upstream pull
@@ -22,19 +30,7 @@ export function statusRoutes(options: {
   const { router, metrics, readiness, startedAt } = options;
   const status = async (ctx: RequestContext) => {
     const repositories = await Promise.all(
-      [...router.repositories.values()].map(async (repository) => ({
-        name: repository.name,
-        type: repository.kind,
-        ...(repository instanceof ProxyRepository
-          ? {
-              upstream: {
-                url: repository.upstream.url,
-                rateLimit: await repository.upstream.rateLimit.snapshot(),
-                tokenRequests: repository.upstream.tokenRequests,
-              },
-            }
-          : {}),
-      })),
+      [...router.repositories.values()].map(async (repository) => statusOf(await repository.describe())),
     );
     sendJson(ctx, 200, {
       version: VERSION,

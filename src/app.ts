@@ -8,6 +8,7 @@ import type { Config } from "./config/schema.js";
 import { OPEN_ACCESS } from "./http/access.js";
 import { tokenAccess, tokenRoute } from "./http/auth-wiring.js";
 import type { ListenerInfo } from "./http/context.js";
+import { Drain } from "./http/drain.js";
 import { RegistryApi } from "./http/registry-api.js";
 import { sendfileAvailable } from "./http/sendfile.js";
 import { ServedCertificate } from "./http/served-certificate.js";
@@ -21,11 +22,13 @@ import { statusRoutes } from "./http/status.js";
 import { CacheKeeper } from "./ops/cache-keeper.js";
 import { evictionScopeOf } from "./ops/eviction.js";
 import { Metrics } from "./ops/metrics.js";
+import { answers, Readiness, spoolWritable } from "./ops/readiness.js";
 import { UsageRecorder } from "./ops/usage.js";
 import { buildRouter } from "./repos/build.js";
 import type { RepositoryRouter } from "./repos/router.js";
 import { claimDataDir } from "./store/data-dir-owner.js";
-import { openStores, type Stores } from "./store/open-stores.js";
+import { openStores } from "./store/open-stores.js";
+import { waitUntil } from "./util/wait-until.js";
 import { VERSION } from "./version.js";
 
 /** Abandoned uploads are looked for every 10 minutes, or more often when they expire sooner. */
@@ -41,10 +44,21 @@ export interface Listening {
   readonly repository?: string;
 }
 
+export interface StopOptions {
+  /** How long requests and downloads in flight may take before they are cut off; 0 (the default) cuts at once. */
+  readonly graceMs?: number;
+  /** Why the stop began (a signal), for its first log line. */
+  readonly reason?: string;
+}
+
 export interface Wharf {
   readonly listening: readonly Listening[];
   readonly router: RepositoryRouter;
-  close(): Promise<void>;
+  /**
+   * Stops: see `stopGracefully`. Resolves once the databases are closed; never rejects for
+   * requests that had to be cut off. Calling it again returns the same stop.
+   */
+  close(options?: StopOptions): Promise<void>;
 }
 
 /** `:5000`, `5000`, `127.0.0.1:5000`, `[::1]:5000` → host (undefined = every interface) and port. */
@@ -82,16 +96,15 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       ),
     ),
   };
-  // Built before the stores they observe, so each reads them lazily.
+  // Built before the stores and the keeper they observe: they read them when scraped or told.
   let keeper: CacheKeeper | undefined;
-  let stores: Stores | undefined;
   const metrics = new Metrics({
-    inflight: () => stores?.coalescer.inflight ?? 0,
-    waiters: () => stores?.coalescer.waiters ?? 0,
+    inflight: () => stores.coalescer.inflight,
+    waiters: () => stores.coalescer.waiters,
     store: () => keeper?.snapshot,
     caps,
   });
-  const opened = await openStores(
+  const stores = await openStores(
     dataDir,
     logger,
     { maxBytes: config.uploads.max_size },
@@ -105,16 +118,15 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       uploads: metrics.uploadEvents,
     },
   );
-  stores = opened;
   // So that `wharf prune` knows not to run beside it, and commands leave its staging alone.
   const releaseDataDir = await claimDataDir(dataDir);
   const usage = config.usage.enabled
-    ? new UsageRecorder({ meta: opened.meta, flushIntervalMs: config.usage.flush_interval, logger })
+    ? new UsageRecorder({ meta: stores.meta, flushIntervalMs: config.usage.flush_interval, logger })
     : undefined;
   keeper = new CacheKeeper({
-    meta: opened.meta,
-    blobs: opened.blobs,
-    ingests: opened.ingests,
+    meta: stores.meta,
+    blobs: stores.blobs,
+    ingests: stores.ingests,
     scope,
     dataDir,
     checkIntervalMs: config.cache.check_interval,
@@ -124,7 +136,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
   const router = buildRouter(config, {
-    stores: opened,
+    stores,
     dispatcher,
     logger,
     upstreams: {
@@ -146,10 +158,18 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   }
   const logins = { audit, loginRefused: (via: "basic" | "token") => metrics.loginsRefused.inc({ via }) };
   const api = new RegistryApi(router, auth ? tokenAccess(auth, logins) : OPEN_ACCESS);
+  const readiness = new Readiness([
+    spoolWritable(stores.spool),
+    // Names nothing holds: an indexed lookup that only proves the database answers.
+    answers("metadata", () => stores.meta.hasName("", "")),
+    ...(auth ? [answers("auth", () => auth.store.getUser(""))] : []),
+  ]);
+  const drain = new Drain();
   const sideRoutes: SideRoutes = new Map([
     ...statusRoutes({
       router,
       metrics,
+      readiness,
       startedAt: Date.now(),
       cache: { store: () => keeper?.snapshot, caps },
     }),
@@ -177,18 +197,17 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     maxConnections: limits.max_connections,
   };
   const body = { idleMs: limits.body_idle_timeout, minBytesPerSecond: limits.body_min_rate };
-  const servers: Server[] = [];
   const listening: Listening[] = [];
   const bind = async (address: string, info: ListenerInfo) => {
     const server = createHttpServer(
-      createRequestHandler({ api, sideRoutes, logger, listener: info, observe, body }),
+      createRequestHandler({ api, sideRoutes, logger, listener: info, observe, body, drain }),
       serverLimits,
       logger,
       certificate,
     );
     const { host, port } = parseListen(address);
     const bound = await listen(server, host, port);
-    servers.push(server);
+    drain.add(server);
     const entry = { address: bound.address, port: bound.port, tls: certificate !== undefined, ...info };
     listening.push(entry);
     logger.info(entry, "listening");
@@ -205,7 +224,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   usage?.start();
   keeper.start();
   const purge = setInterval(() => {
-    opened.uploads.purgeIdle(config.uploads.expire_after).then(
+    stores.uploads.purgeIdle(config.uploads.expire_after).then(
       (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),
       (error: unknown) => logger.error({ err: error }, "cannot discard abandoned uploads"),
     );
@@ -216,28 +235,82 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     "wharf started",
   );
 
+  let stopped: Promise<void> | undefined;
   return {
     listening,
     router,
-    async close() {
-      clearInterval(purge);
-      certificate?.close();
-      await Promise.all(
-        servers.map(
-          (server) =>
-            new Promise<void>((done) => {
-              server.close(() => done());
-              server.closeAllConnections();
-            }),
-        ),
-      );
-      await dispatcher.close();
-      await auth?.store.close();
-      await keeper?.stop();
-      // The last minute of pulls, before the database closes.
-      await usage?.stop();
-      await opened.meta.close();
-      await releaseDataDir();
+    close(options = {}) {
+      stopped ??= stopGracefully(options, {
+        logger,
+        readiness,
+        drain,
+        downloads: () => stores.coalescer.inflight,
+        dispatcher,
+        closeRest: async () => {
+          clearInterval(purge);
+          certificate?.close();
+          await auth?.store.close();
+          await keeper?.stop();
+          // The last minute of pulls, before the database closes.
+          await usage?.stop();
+          await stores.meta.close();
+          await releaseDataDir();
+        },
+      });
+      return stopped;
     },
   };
+}
+
+/** After the cut-off, how long handlers and downloads get to notice it before the databases close. */
+const SETTLE_AFTER_CUT_MS = 5000;
+
+/**
+ * The stop sequence. At once: `/readyz` fails, the listeners stop accepting, keep-alive clients
+ * are told `Connection: close` and idle connections closed. Then requests and upstream downloads
+ * in flight get `graceMs` to finish. Whatever still runs is cut off: upstream requests are
+ * aborted (a download that did not complete is discarded by the fill, so nothing half-written
+ * enters the store; its spool file is removed, or at the next start) and connections closed.
+ * Last, the databases close. Each step is logged once.
+ */
+async function stopGracefully(
+  options: StopOptions,
+  parts: {
+    logger: Logger;
+    readiness: Readiness;
+    drain: Drain;
+    downloads: () => number;
+    dispatcher: Agent;
+    closeRest: () => Promise<void>;
+  },
+): Promise<void> {
+  const { logger, readiness, drain, downloads, dispatcher } = parts;
+  const started = performance.now();
+  const graceMs = options.graceMs ?? 0;
+  readiness.stopping();
+  drain.begin();
+  logger.info(
+    { ...(options.reason ? { reason: options.reason } : {}), graceMs },
+    "stopping: new connections refused, /readyz answers 503",
+  );
+  const inFlight = () => ({ requests: drain.active, downloads: downloads() });
+  const idle = () => drain.active === 0 && downloads() === 0;
+  const what = ({ requests, downloads }: ReturnType<typeof inFlight>) =>
+    `${requests} request${requests === 1 ? "" : "s"} and ${downloads} download${downloads === 1 ? "" : "s"}`;
+  if (!idle()) {
+    const now = inFlight();
+    if (graceMs > 0) logger.info(now, `waiting up to ${graceMs} ms for ${what(now)}`);
+    if (!(graceMs > 0 && (await waitUntil(idle, graceMs)))) {
+      const left = inFlight();
+      logger.warn(left, `cutting off ${what(left)}`);
+    }
+  }
+  await dispatcher.destroy();
+  drain.cutOff();
+  if (!(await waitUntil(idle, SETTLE_AFTER_CUT_MS))) {
+    logger.warn(inFlight(), "closing the databases while requests still run");
+  }
+  drain.end();
+  await parts.closeRest();
+  logger.info({ ms: Math.round(performance.now() - started) }, "stopped");
 }

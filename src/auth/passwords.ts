@@ -1,6 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import bcrypt from "bcryptjs";
-import { OciError } from "../oci/errors.js";
+import { OverloadedError } from "../util/errors.js";
 import { Slots } from "../util/slots.js";
 
 /**
@@ -21,10 +21,7 @@ const MAX_WAITING = 64;
 /** A hash slot for `work`, or a 429 when a flood already fills the queue. */
 function hashed<T>(work: () => Promise<T>): Promise<T> {
   if (hashing.waiting >= MAX_WAITING) {
-    throw new OciError("TOOMANYREQUESTS", {
-      message: "too many logins at once: try again in a moment",
-      headers: { "retry-after": "1" },
-    });
+    throw new OverloadedError("too many logins at once: try again in a moment", 1);
   }
   return hashing.run(work);
 }

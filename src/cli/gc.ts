@@ -23,7 +23,7 @@ export function registerGc(program: Command): void {
     const graceMs = parseDuration(options.grace);
     if (graceMs === undefined) throw new Error(`--grace ${options.grace} is not a duration`);
     const config = await configFrom(options);
-    const logger = createLogger(config.log.level);
+    const logger = createLogger({ level: config.log.level });
     // Beside a running server the staging of its downloads stays: emptying it would break them.
     const { stores } = await openForCommand(config, logger);
     try {

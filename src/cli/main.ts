@@ -4,8 +4,10 @@ import { VERSION } from "../version.js";
 import { registerClientConfig } from "./client-config.js";
 import { registerConfigCheck } from "./config-check.js";
 import { registerGc } from "./gc.js";
+import { registerPrefetch } from "./prefetch.js";
 import { registerPrune } from "./prune.js";
 import { registerServe } from "./serve.js";
+import { registerStatus } from "./status.js";
 import { registerTokens, registerUsers } from "./users.js";
 import { registerVerify } from "./verify.js";
 
@@ -16,11 +18,13 @@ const program = new Command()
   )
   .version(VERSION);
 registerServe(program);
+registerStatus(program);
 registerConfigCheck(program);
 registerClientConfig(program);
 registerGc(program);
 registerPrune(program);
 registerVerify(program);
+registerPrefetch(program);
 registerUsers(program);
 registerTokens(program);
 

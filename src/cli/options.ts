@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { type LoadOptions, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 
@@ -10,8 +10,14 @@ export interface CommonOptions {
 
 /** The options every command that reads the configuration takes, so they mean the same everywhere. */
 export function withConfigOptions(command: Command): Command {
+  // WHARF_CONFIG lets a container image's health check and its server read the same file.
   return command
-    .option("-c, --config <file>", "YAML configuration file (without it: registry:v2 environment variables)")
+    .addOption(
+      new Option(
+        "-c, --config <file>",
+        "YAML configuration file (without it: registry:v2 environment variables)",
+      ).env("WHARF_CONFIG"),
+    )
     .option("-d, --data <dir>", "data directory (overrides data_dir)")
     .option("-l, --listen <addr>", "main listener, host:port or :port (overrides listen)");
 }

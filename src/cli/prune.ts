@@ -37,7 +37,7 @@ export function registerPrune(program: Command): void {
       ),
   ).action(async (options: PruneCommandOptions) => {
     const config = await configFrom(options);
-    const logger = createLogger(config.log.level);
+    const logger = createLogger({ level: config.log.level });
     const dataDir = resolve(config.data_dir);
     const { stores, server } = await openForCommand(config, logger);
     try {

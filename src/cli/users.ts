@@ -10,6 +10,7 @@ import { ACTIONS, type Action, type Scope } from "../auth/rules.js";
 import { authPaths, importUser } from "../auth/setup.js";
 import { parseDuration } from "../config/duration.js";
 import { type CommonOptions, configFrom, withConfigOptions } from "./options.js";
+import { readStdinSecret } from "./stdin.js";
 
 /** Audit events of the CLI go to stderr as JSON lines, like the server's; stdout stays for the user. */
 const audit = pino(
@@ -36,11 +37,7 @@ async function readPassword(
   fromStdin: boolean | undefined,
 ): Promise<{ password: string; generated: boolean }> {
   if (!fromStdin) return { password: generatePassword(), generated: true };
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
-  const password = Buffer.concat(chunks)
-    .toString("utf8")
-    .replace(/\r?\n$/, "");
+  const password = await readStdinSecret();
   if (password.length < 8) throw new Error("passwords have at least 8 characters");
   return { password, generated: false };
 }

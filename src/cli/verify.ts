@@ -51,7 +51,7 @@ export function registerVerify(program: Command): void {
       ),
   ).action(async (options: VerifyCommandOptions) => {
     const config = await configFrom(options);
-    const logger = createLogger(config.log.level);
+    const logger = createLogger({ level: config.log.level });
     let opened: Awaited<ReturnType<typeof openForCommand>>;
     try {
       opened = await openForCommand(config, logger);

@@ -268,6 +268,10 @@ const usage = z
   })
   .strict();
 
+/** How `wharf serve` writes its log; also `--log-format` and `WHARF_LOG_FORMAT`. */
+export const LOG_FORMATS = ["auto", "json", "pretty"] as const;
+export type LogFormatSetting = (typeof LOG_FORMATS)[number];
+
 export const DOCKER_HUB_URL = "https://registry-1.docker.io";
 
 export const configSchema = z
@@ -276,9 +280,18 @@ export const configSchema = z
     data_dir: z.string().min(1).default("./data"),
     tls: tls.optional(),
     log: z
-      .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") })
+      .object({
+        level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
+        /** `auto`: lines for people on a terminal, JSON lines otherwise (a pipe, the journal, a file). */
+        format: z.enum(LOG_FORMATS).default("auto"),
+      })
       .strict()
-      .default({ level: "info" }),
+      .default({ level: "info", format: "auto" }),
+    /**
+     * After SIGTERM or SIGINT, how long requests and downloads in flight may take to finish before
+     * they are cut off; a service manager's stop timeout should be longer.
+     */
+    shutdown_grace: duration.default(30_000),
     uploads: z
       .object({
         /** The largest blob a client may push. */

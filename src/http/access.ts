@@ -3,8 +3,7 @@ import type { Authenticator } from "../auth/authenticator.js";
 import { type AccessRules, type Action, ANONYMOUS, type Principal } from "../auth/rules.js";
 import type { AccessEntry, TokenSigner } from "../auth/token-signer.js";
 import { OciError } from "../oci/errors.js";
-import { GroupRepository } from "../repos/group.js";
-import type { Repository } from "../repos/repository.js";
+import { holdersOf, type Repository } from "../repos/repository.js";
 import type { RequestContext } from "./context.js";
 
 /** Who made a request and how they proved it. */
@@ -213,8 +212,6 @@ export function permits(
   name: string,
   action: Action,
 ): boolean {
-  if (action === "pull" && repository instanceof GroupRepository) {
-    return repository.members.some((member) => permits(allows, member, name, "pull"));
-  }
+  if (action === "pull") return holdersOf(repository).some((holder) => allows(holder.name, name, "pull"));
   return allows(rulesRepository(repository, action), name, action);
 }

@@ -7,6 +7,7 @@ import {
   type Missing,
   MissingReferenceError,
   NotFoundError,
+  OverloadedError,
   RangeNotSatisfiableError,
   SizeMismatchError,
   TooLargeError,
@@ -71,6 +72,12 @@ export function toOciError(error: unknown): OciError | undefined {
       error.what === "manifest" ? "MANIFEST_INVALID" : "DIGEST_INVALID",
       options(error.message, error.detail),
     );
+  }
+  if (error instanceof OverloadedError) {
+    return new OciError("TOOMANYREQUESTS", {
+      ...options(error.message),
+      headers: { "retry-after": String(error.retryAfterSeconds) },
+    });
   }
   if (error instanceof BadUpstreamAnswerError)
     return new OciError("UNKNOWN", { ...options(error.message, error.detail), status: 502 });

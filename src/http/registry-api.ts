@@ -1,8 +1,8 @@
 import type { Action } from "../auth/rules.js";
 import { OciError } from "../oci/errors.js";
 import { assertValidName } from "../oci/names.js";
-import { GroupRepository } from "../repos/group.js";
-import type { Repository } from "../repos/repository.js";
+import { paginate } from "../oci/pagination.js";
+import { holdersOf, type Repository } from "../repos/repository.js";
 import type { RepositoryRouter, Routed, RouteQuery } from "../repos/router.js";
 import { type AccessPolicy, type AccessRequest, type Identity, permits, scopeOf } from "./access.js";
 import type { RequestContext } from "./context.js";
@@ -29,11 +29,6 @@ function actionOf(route: Route, method: string): Action {
   if (method === "DELETE") return "delete";
   if (method === "PUT") return "push";
   return "pull";
-}
-
-/** A group shows this identity only the members it may read (invariant 5: no leaks through groups). */
-function visibleTo(repository: Repository, canRead: (member: Repository) => boolean): Repository {
-  return repository instanceof GroupRepository ? repository.visibleTo(canRead) : repository;
 }
 
 /**
@@ -64,10 +59,8 @@ export class RegistryApi {
     if (route.kind === "catalog") {
       return listCatalog(ctx, async (page) => {
         // Filtering happens before paging, so a page is never short because of names one may not see.
-        const names = await this.#catalogNames(ctx, identity);
-        const after = names.filter((name) => page.last === undefined || name > page.last);
-        const limit = page.limit ?? after.length;
-        return { names: after.slice(0, limit), more: after.length > limit };
+        const { values, more } = paginate(await this.#catalogNames(ctx, identity), page);
+        return { names: values, more };
       });
     }
     const target = this.#target(ctx, route.name, actionOf(route, ctx.method), identity, route.kind);
@@ -138,7 +131,8 @@ export class RegistryApi {
   }
 
   #narrowed(identity: Identity, repository: Repository, name: string, clientName: string): Target {
-    const visible = visibleTo(repository, (member) => this.#permits(identity, member, name, "pull"));
+    // A group shows this identity only the members it may read (invariant 5: no leaks through groups).
+    const visible = repository.visibleTo((member) => this.#permits(identity, member, name, "pull"));
     return { repository: visible, name, clientName };
   }
 
@@ -185,25 +179,21 @@ export class RegistryApi {
   }
 
   /**
-   * The names this identity may read in the catalog's repository: each plain repository reached
-   * (through groups) lists its names, kept where the rules let this identity pull them.
+   * The names this identity may read in the catalog's repository: each repository holding content
+   * for it (itself, or a group's members) lists its names, kept where the rules let this identity
+   * pull them.
    */
-  async #catalogNames(ctx: RequestContext, identity: Identity): Promise<string[]> {
+  async #catalogNames(ctx: RequestContext, identity: Identity): Promise<Set<string>> {
     const bound = ctx.listener.boundRepository;
     const repository = bound === undefined ? this.#router.defaultRepository : this.#router.repository(bound);
     if (!repository) throw new OciError("UNSUPPORTED", { message: "no default repository to list" });
     ctx.repository = repository.name;
     const names = new Set<string>();
-    const collect = async (from: Repository): Promise<void> => {
-      if (from instanceof GroupRepository) {
-        for (const member of from.members) await collect(member);
-        return;
+    for (const holder of holdersOf(repository)) {
+      for (const name of (await holder.listNames({})).names) {
+        if (this.#access.allows(identity, holder.name, name, "pull")) names.add(name);
       }
-      for (const name of (await from.listNames({})).names) {
-        if (this.#access.allows(identity, from.name, name, "pull")) names.add(name);
-      }
-    };
-    await collect(repository);
-    return [...names].sort();
+    }
+    return names;
   }
 }

@@ -6,6 +6,7 @@ import { OciError } from "../oci/errors.js";
 import { type BodyRateLimits, guardBody } from "./body-guard.js";
 import { clientErrorListener, connectListener, OpenResponses } from "./client-error.js";
 import { type ListenerInfo, RequestContext } from "./context.js";
+import type { Drain } from "./drain.js";
 import { hangUp } from "./hang-up.js";
 import type { RegistryApi } from "./registry-api.js";
 import { announcesBody } from "./request-body.js";
@@ -46,9 +47,13 @@ export function createRequestHandler(options: {
   listener: ListenerInfo;
   observe?: RequestObserver;
   body: BodyRateLimits;
+  /** Counts requests in flight for a graceful stop. */
+  drain?: Drain;
 }): (req: IncomingMessage, res: ServerResponse) => void {
-  const { api, sideRoutes, logger, listener, observe, body } = options;
+  const { api, sideRoutes, logger, listener, observe, body, drain } = options;
   return (req, res) => {
+    // First, so that a drain that has begun can still say `Connection: close` in the answer.
+    const handled = drain?.track(res);
     const ctx = new RequestContext(req, res, logger, listener, splitTarget(req.url ?? "/"));
     const remote = req.socket.remoteAddress;
     let logged = false;
@@ -83,7 +88,9 @@ export function createRequestHandler(options: {
     // Guarded until the body is complete, also after an early answer while Node drains the rest.
     const socket = req.socket;
     if (announcesBody(req)) guardBody(req, body, () => refuseSlowBody(ctx, socket));
-    void dispatch(ctx, api, sideRoutes).catch((error: unknown) => sendError(ctx, error));
+    void dispatch(ctx, api, sideRoutes)
+      .catch((error: unknown) => sendError(ctx, error))
+      .finally(handled);
   };
 }
 

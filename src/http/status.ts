@@ -1,6 +1,7 @@
 import type { StoreSnapshot } from "../ops/cache-keeper.js";
 import type { MetricSources, Metrics } from "../ops/metrics.js";
-import { ProxyRepository } from "../repos/proxy.js";
+import type { Readiness } from "../ops/readiness.js";
+import type { RepositoryDescription } from "../repos/repository.js";
 import type { RepositoryRouter } from "../repos/router.js";
 import { VERSION } from "../version.js";
 import type { RequestContext } from "./context.js";
@@ -23,35 +24,35 @@ function shareOf(
   return { bytes: stored.repositories[repo] ?? 0, ...(cap === undefined ? {} : { cap }) };
 }
 
+/** A repository as /api/status shows it: its name and type, and a proxy's upstream and pull budget. */
+function statusOf(description: RepositoryDescription) {
+  const { name, type } = description;
+  if (description.type !== "proxy") return { name, type };
+  const { url, rateLimit, tokenRequests } = description.upstream;
+  return { name, type, upstream: { url, rateLimit, tokenRequests } };
+}
+
 /**
  * Operator endpoints beside the registry API: `/api/status` (JSON: repositories, upstream pull
  * budgets and back-offs, the store against its caps, cache hits and bytes), `/metrics`
- * (Prometheus) and `/healthz`.
+ * (Prometheus), `/healthz` (alive) and `/readyz` (ready to serve: 503 with the failed check while
+ * a store does not work or a stop has begun).
  */
 export function statusRoutes(options: {
   router: RepositoryRouter;
   metrics: Metrics;
+  readiness: Readiness;
   startedAt: number;
   /** The store's size, free space and bounds, and each cache sync's last run. */
   cache: CacheStatus;
 }): SideRoutes {
-  const { router, metrics, startedAt, cache } = options;
+  const { router, metrics, readiness, startedAt, cache } = options;
   const status = async (ctx: RequestContext) => {
     const totals = await metrics.cacheTotals();
     const stored = cache.store();
     const repositories = await Promise.all(
       [...router.repositories.values()].map(async (repository) => ({
-        name: repository.name,
-        type: repository.kind,
-        ...(repository instanceof ProxyRepository
-          ? {
-              upstream: {
-                url: repository.upstream.url,
-                rateLimit: await repository.upstream.rateLimit.snapshot(),
-                tokenRequests: repository.upstream.tokenRequests,
-              },
-            }
-          : {}),
+        ...statusOf(await repository.describe()),
         ...(stored
           ? { store: shareOf(stored, repository.name, cache.caps.repositories.get(repository.name)) }
           : {}),
@@ -82,10 +83,16 @@ export function statusRoutes(options: {
     const text = await metrics.registry.metrics();
     sendBytes(ctx, 200, Buffer.from(text), { "content-type": metrics.registry.contentType });
   };
+  const ready = async (ctx: RequestContext) => {
+    const report = await readiness.report();
+    sendJson(ctx, report.ready ? 200 : 503, report);
+  };
   const read = ["GET", "HEAD"] as const;
   return new Map([
     ["/api/status", { methods: read, handle: status }],
     ["/metrics", { methods: read, handle: metricsText }],
+    // Alive: answered as long as the event loop runs, whatever state the stores are in.
     ["/healthz", { methods: read, handle: (ctx: RequestContext) => sendJson(ctx, 200, { ok: true }) }],
+    ["/readyz", { methods: read, handle: ready }],
   ]);
 }

@@ -1,3 +1,5 @@
+import type { Page } from "../oci/pagination.js";
+
 /**
  * What wharf knows about content besides its bytes: which repository may serve which manifest
  * and blob (invariant 5), tags, and what manifests reference (for referrers and garbage
@@ -27,11 +29,8 @@ export interface TagRecord {
   readonly validatedAt: number;
 }
 
-export interface Page {
-  readonly limit?: number;
-  /** Exclusive lower bound in lexical order, as the spec's `last` parameter. */
-  readonly last?: string;
-}
+/** The stores page their listings the way the spec does. */
+export type { Page };
 
 /** A blob upload in progress (the spec's upload session). */
 export interface UploadRecord {

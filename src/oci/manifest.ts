@@ -1,3 +1,4 @@
+import { TooLargeError } from "../util/errors.js";
 import { isRecord } from "../util/is-record.js";
 import { tryParseDigest } from "./digest.js";
 import { OciError } from "./errors.js";
@@ -133,7 +134,7 @@ function resolveMediaType(document: Record<string, unknown>, contentType: string
  */
 export function parseManifest(bytes: Uint8Array, contentType?: string): ManifestInfo {
   if (bytes.byteLength > MAX_MANIFEST_BYTES) {
-    throw new OciError("MANIFEST_INVALID", { status: 413, message: "manifest too large" });
+    throw new TooLargeError("manifest", MAX_MANIFEST_BYTES);
   }
   const document = parseJson(bytes);
   const mediaType = resolveMediaType(document, contentType);

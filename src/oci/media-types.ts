@@ -57,3 +57,11 @@ export function accepts(acceptList: readonly string[], mediaType: string): boole
   if (acceptList.length === 0) return true;
   return acceptList.some((entry) => entry === mediaType || entry === "*/*" || entry === "application/*");
 }
+
+/**
+ * Layers marked non-distributable (Windows base layers, "foreign" layers): clients fetch them from
+ * their own URLs, registries neither hold nor are pushed them.
+ */
+export function isNonDistributable(mediaType: string): boolean {
+  return /foreign|nondistributable/.test(mediaType);
+}

@@ -108,11 +108,11 @@ export function buildRepositories(config: Config, context: BuildContext): Map<st
         const members = repository.members.map((member) =>
           build(member, config.repositories[member] as RepositoryConfig),
         );
+        // By default the first hosted member takes the group's pushes.
         const pushTo =
-          repository.push_to === undefined
-            ? members.find((member) => member.kind === "hosted")
-            : members[repository.members.indexOf(repository.push_to)];
-        created = new GroupRepository(name, members, pushTo);
+          repository.push_to ??
+          repository.members.find((member) => config.repositories[member]?.type === "hosted");
+        created = new GroupRepository(name, members, pushTo === undefined ? undefined : built.get(pushTo));
         break;
       }
     }
@@ -124,16 +124,9 @@ export function buildRepositories(config: Config, context: BuildContext): Map<st
   return new Map(Object.keys(config.repositories).map((name) => [name, built.get(name) as Repository]));
 }
 
-/** Registry hosts clients may name in `?ns=` for each proxy: its upstream, plus Docker Hub's aliases. */
-function registryHosts(repositories: ReadonlyMap<string, Repository>): Map<string, string[]> {
-  const hosts = new Map<string, string[]>();
-  for (const [name, repository] of repositories) {
-    if (!(repository instanceof ProxyRepository)) continue;
-    // A library-prefixed upstream stands for Docker Hub, which containerd names `ns=docker.io`.
-    const own = [repository.upstream.host];
-    hosts.set(name, repository.libraryPrefix ? [...own, ...DOCKER_HUB_HOSTS] : own);
-  }
-  return hosts;
+/** Registry hosts clients may name in `?ns=`, by repository (only proxies have any). */
+function registryHosts(repositories: ReadonlyMap<string, Repository>): Map<string, readonly string[]> {
+  return new Map([...repositories].map(([name, repository]) => [name, repository.registryHosts]));
 }
 
 export function buildRouter(config: Config, context: BuildContext): RepositoryRouter {

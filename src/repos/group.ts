@@ -1,28 +1,17 @@
-import type { Page } from "../meta/metadata-store.js";
-import { isOciError, OciError, type OciErrorCode } from "../oci/errors.js";
 import type { Descriptor } from "../oci/manifest.js";
 import type { Reference } from "../oci/names.js";
+import { type Page, paginate } from "../oci/pagination.js";
 import type { RangeRequest } from "../oci/range.js";
+import { type Missing, NotFoundError } from "../util/errors.js";
 import type {
   BlobContent,
   CacheStatus,
   ManifestContent,
   ManifestRequest,
   Repository,
+  RepositoryDescription,
   RepositoryWriter,
 } from "./repository.js";
-
-/** Answers that mean "not here, ask the next member". */
-function isAbsent(error: unknown): boolean {
-  return isOciError(error) && error.status === 404;
-}
-
-/** Sorts, de-duplicates and pages a merged listing, as one repository would. */
-function page(values: Iterable<string>, { limit, last }: Page): { values: string[]; more: boolean } {
-  const sorted = [...new Set(values)].sort().filter((value) => last === undefined || value > last);
-  const end = limit ?? sorted.length;
-  return { values: sorted.slice(0, end), more: sorted.length > end };
-}
 
 /**
  * Ordered members behind one name (Nexus' group): a read is answered by the first member that
@@ -30,10 +19,11 @@ function page(values: Iterable<string>, { limit, last }: Page): { values: string
  * Each member applies its own rules, so the group can never serve what a member would not.
  */
 export class GroupRepository implements Repository {
-  readonly kind = "group";
   readonly name: string;
   readonly members: readonly Repository[];
   readonly writer: RepositoryWriter | undefined;
+  /** containerd's `?ns=` names a registry, which only a proxy member stands for. */
+  readonly registryHosts: readonly string[] = [];
 
   constructor(
     name: string,
@@ -46,33 +36,36 @@ export class GroupRepository implements Repository {
     this.writer = writer;
   }
 
-  /**
-   * The same group with only the members `canRead` admits (nested groups filtered alike): what
-   * one client may see through it. Pushes still go to the push_to member.
-   */
-  visibleTo(canRead: (member: Repository) => boolean): GroupRepository {
-    const members = this.members
-      .map((member) => (member instanceof GroupRepository ? member.visibleTo(canRead) : member))
-      .filter((member) => (member instanceof GroupRepository ? member.members.length > 0 : canRead(member)));
+  visibleTo(canRead: (member: Repository) => boolean): Repository {
+    const members = this.members.filter(canRead).map((member) => member.visibleTo(canRead));
     return new GroupRepository(this.name, members, undefined, this.writer);
+  }
+
+  async describe(): Promise<RepositoryDescription> {
+    return {
+      type: "group",
+      name: this.name,
+      members: this.members.map((member) => member.name),
+      pushTo: this.writer?.name,
+    };
   }
 
   /**
    * Asks the members in order. When none has it: the first real failure (an upstream outage
    * says more than "unknown"), else the members' "not found".
    */
-  async #first<T>(absentCode: OciErrorCode, read: (member: Repository) => Promise<T>): Promise<T> {
+  async #first<T>(missing: Missing, read: (member: Repository) => Promise<T>): Promise<T> {
     let failure: unknown;
     let absence: unknown;
     for (const member of this.members) {
       try {
         return await read(member);
       } catch (error) {
-        if (isAbsent(error)) absence ??= error;
+        if (error instanceof NotFoundError) absence ??= error;
         else failure ??= error;
       }
     }
-    throw failure ?? absence ?? new OciError(absentCode);
+    throw failure ?? absence ?? new NotFoundError(missing);
   }
 
   /**
@@ -87,7 +80,7 @@ export class GroupRepository implements Repository {
       try {
         results.push(await list(member));
       } catch (error) {
-        if (isAbsent(error)) absence ??= error;
+        if (error instanceof NotFoundError) absence ??= error;
         else failure ??= error;
       }
     }
@@ -96,15 +89,15 @@ export class GroupRepository implements Repository {
   }
 
   statBlob(name: string, digest: string): Promise<{ size: number | undefined; cache: CacheStatus }> {
-    return this.#first("BLOB_UNKNOWN", (member) => member.statBlob(name, digest));
+    return this.#first("blob", (member) => member.statBlob(name, digest));
   }
 
   openBlob(name: string, digest: string, range?: RangeRequest): Promise<BlobContent> {
-    return this.#first("BLOB_UNKNOWN", (member) => member.openBlob(name, digest, range));
+    return this.#first("blob", (member) => member.openBlob(name, digest, range));
   }
 
   getManifest(name: string, reference: Reference, request: ManifestRequest): Promise<ManifestContent> {
-    return this.#first("MANIFEST_UNKNOWN", (member) => member.getManifest(name, reference, request));
+    return this.#first("manifest", (member) => member.getManifest(name, reference, request));
   }
 
   async hasLocalBlob(name: string, digest: string): Promise<boolean> {
@@ -114,8 +107,8 @@ export class GroupRepository implements Repository {
 
   async listTags(name: string, requested: Page): Promise<{ tags: string[]; more: boolean }> {
     const { results, absence } = await this.#all((member) => member.listTags(name, {}));
-    if (results.length === 0) throw absence ?? new OciError("NAME_UNKNOWN", { detail: { name } });
-    const { values, more } = page(
+    if (results.length === 0) throw absence ?? new NotFoundError("name", { name });
+    const { values, more } = paginate(
       results.flatMap((result) => result.tags),
       requested,
     );
@@ -130,7 +123,7 @@ export class GroupRepository implements Repository {
 
   async listNames(requested: Page): Promise<{ names: string[]; more: boolean }> {
     const { results } = await this.#all((member) => member.listNames({}));
-    const { values, more } = page(
+    const { values, more } = paginate(
       results.flatMap((result) => result.names),
       requested,
     );

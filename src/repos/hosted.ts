@@ -1,13 +1,22 @@
 import type { Readable } from "node:stream";
-import type { MetadataStore, Page } from "../meta/metadata-store.js";
+import type { MetadataStore } from "../meta/metadata-store.js";
 import { digestOf, parseDigest } from "../oci/digest.js";
-import { OciError } from "../oci/errors.js";
 import { type Descriptor, type ManifestInfo, parseManifest } from "../oci/manifest.js";
+import { isNonDistributable } from "../oci/media-types.js";
 import { type Reference, referenceString } from "../oci/names.js";
+import type { Page } from "../oci/pagination.js";
 import type { RangeRequest } from "../oci/range.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { SmallContent } from "../store/small-content.js";
 import type { ChunkClaim, UploadSessions } from "../store/upload-sessions.js";
+import { type Clock, systemClock } from "../util/clock.js";
+import {
+  DigestMismatchError,
+  InvalidContentError,
+  MissingReferenceError,
+  NotFoundError,
+  UnsupportedError,
+} from "../util/errors.js";
 import { manifestRecordOf } from "./content.js";
 import { LocalContent } from "./local-content.js";
 import type {
@@ -16,6 +25,7 @@ import type {
   ManifestContent,
   ManifestRequest,
   Repository,
+  RepositoryDescription,
   RepositoryReader,
   RepositoryWriter,
   UploadState,
@@ -28,41 +38,50 @@ export interface HostedOptions {
   readonly blobs: BlobStore;
   readonly documents: SmallContent;
   readonly uploads: UploadSessions;
+  /** When pushed tags are recorded as set. */
+  readonly clock?: Clock;
 }
 
-/**
- * Layers marked non-distributable (Windows base layers, "foreign" layers) are fetched by clients
- * from their own URLs and never pushed, so a manifest may reference them without the blob.
- */
+/** A manifest may reference non-distributable layers without the blob: they are never pushed. */
 function mustBePresent(descriptor: Descriptor): boolean {
-  return !/foreign|nondistributable/.test(descriptor.mediaType);
+  return !isNonDistributable(descriptor.mediaType);
 }
 
 /** A repository for a site's own images: the whole push and management side of the spec. */
 export class HostedRepository implements Repository, RepositoryWriter {
-  readonly kind = "hosted";
   readonly name: string;
   readonly writer: RepositoryWriter = this;
+  readonly members: readonly Repository[] = [];
+  readonly registryHosts: readonly string[] = [];
   readonly #options: HostedOptions;
   readonly #local: LocalContent;
+  readonly #clock: Clock;
 
   constructor(options: HostedOptions) {
     this.name = options.name;
     this.#options = options;
     this.#local = new LocalContent(options.name, options);
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  visibleTo(): Repository {
+    return this;
+  }
+
+  async describe(): Promise<RepositoryDescription> {
+    return { type: "hosted", name: this.name, allowDelete: this.#options.allowDelete };
   }
 
   // ---- reading ----
 
   async statBlob(name: string, digest: string): Promise<{ size: number | undefined; cache: CacheStatus }> {
-    if (!(await this.#local.hasBlob(name, digest)))
-      throw new OciError("BLOB_UNKNOWN", { detail: { digest } });
+    if (!(await this.#local.hasBlob(name, digest))) throw new NotFoundError("blob", { digest });
     return { size: await this.#options.blobs.stat(digest), cache: "hit" };
   }
 
   async openBlob(name: string, digest: string, range?: RangeRequest): Promise<BlobContent> {
     const content = await this.#local.blob(name, digest, range);
-    if (!content) throw new OciError("BLOB_UNKNOWN", { detail: { digest } });
+    if (!content) throw new NotFoundError("blob", { digest });
     return content;
   }
 
@@ -77,15 +96,14 @@ export class HostedRepository implements Repository, RepositoryWriter {
         : (await this.#options.meta.getTag(this.name, name, reference.tag))?.digest;
     const content =
       digest === undefined ? undefined : await this.#local.manifest(name, digest, request, "hit");
-    if (!content)
-      throw new OciError("MANIFEST_UNKNOWN", { detail: { name, reference: referenceString(reference) } });
+    if (!content) throw new NotFoundError("manifest", { name, reference: referenceString(reference) });
     return content;
   }
 
   async listTags(name: string, page: Page): Promise<{ tags: string[]; more: boolean }> {
     const listed = await this.#options.meta.listTags(this.name, name, page);
     if (listed.tags.length === 0 && page.last === undefined && !(await this.#knows(name))) {
-      throw new OciError("NAME_UNKNOWN", { detail: { name } });
+      throw new NotFoundError("name", { name });
     }
     return listed;
   }
@@ -163,14 +181,14 @@ export class HostedRepository implements Repository, RepositoryWriter {
   ): Promise<{ digest: string; subject?: string }> {
     const info = parseManifest(bytes, contentType);
     if (info.kind === "schema1") {
-      throw new OciError("MANIFEST_INVALID", { message: "Docker schema 1 manifests are not accepted" });
+      throw new InvalidContentError("manifest", "Docker schema 1 manifests are not accepted");
     }
     const digest =
       reference.kind === "digest"
         ? digestOf(bytes, parseDigest(reference.digest).algorithm)
         : digestOf(bytes);
     if (reference.kind === "digest" && digest !== reference.digest) {
-      throw new OciError("DIGEST_INVALID", { detail: { expected: reference.digest, actual: digest } });
+      throw new DigestMismatchError(reference.digest, digest);
     }
     await this.#checkReferences(name, info);
     // Bytes first, then the rows that make them reachable, together: a tag never points at a
@@ -178,7 +196,8 @@ export class HostedRepository implements Repository, RepositoryWriter {
     await this.#options.documents.write(digest, bytes);
     await this.#options.meta.transaction(async (tx) => {
       await tx.putManifest(this.name, name, manifestRecordOf(digest, bytes.byteLength, info));
-      if (reference.kind === "tag") await tx.setTag(this.name, name, reference.tag, digest, Date.now());
+      if (reference.kind === "tag")
+        await tx.setTag(this.name, name, reference.tag, digest, this.#clock.now());
     });
     return { digest, ...(info.subject ? { subject: info.subject.digest } : {}) };
   }
@@ -188,13 +207,14 @@ export class HostedRepository implements Repository, RepositoryWriter {
     const { meta } = this.#options;
     for (const blob of info.blobs.filter(mustBePresent)) {
       if (!(await this.#local.hasBlob(name, blob.digest))) {
-        throw new OciError("MANIFEST_BLOB_UNKNOWN", { detail: { digest: blob.digest } });
+        throw new MissingReferenceError("manifest references an unknown blob", {
+          detail: { digest: blob.digest },
+        });
       }
     }
     for (const child of info.manifests) {
       if (!(await meta.getManifest(this.name, name, child.digest))) {
-        throw new OciError("MANIFEST_BLOB_UNKNOWN", {
-          message: "index references an unknown manifest",
+        throw new MissingReferenceError("index references an unknown manifest", {
           detail: { digest: child.digest },
         });
       }
@@ -208,21 +228,20 @@ export class HostedRepository implements Repository, RepositoryWriter {
       reference.kind === "tag"
         ? await meta.deleteTag(this.name, name, reference.tag)
         : await meta.deleteManifest(this.name, name, reference.digest);
-    if (!removed)
-      throw new OciError("MANIFEST_UNKNOWN", { detail: { name, reference: referenceString(reference) } });
+    if (!removed) throw new NotFoundError("manifest", { name, reference: referenceString(reference) });
   }
 
   async deleteBlob(name: string, digest: string): Promise<void> {
     this.#assertDeletable();
     parseDigest(digest);
     if (!(await this.#options.meta.unlinkBlob(this.name, name, digest))) {
-      throw new OciError("BLOB_UNKNOWN", { detail: { digest } });
+      throw new NotFoundError("blob", { digest });
     }
   }
 
   #assertDeletable(): void {
     if (!this.#options.allowDelete) {
-      throw new OciError("UNSUPPORTED", { message: `deletes are disabled in repository ${this.name}` });
+      throw new UnsupportedError(`deletes are disabled in repository ${this.name}`);
     }
   }
 }

@@ -1,10 +1,11 @@
 import type { Readable } from "node:stream";
-import type { Page } from "../meta/metadata-store.js";
 import type { Descriptor } from "../oci/manifest.js";
 import type { Reference } from "../oci/names.js";
+import type { Page } from "../oci/pagination.js";
 import type { ByteRange, RangeRequest } from "../oci/range.js";
 import type { BlobBody } from "../store/blob-body.js";
 import type { ChunkClaim } from "../store/upload-sessions.js";
+import type { UpstreamSnapshot } from "../upstream/registry.js";
 
 /**
  * How a response was produced, reported to clients in `X-Wharf-Cache` and in the request log:
@@ -41,13 +42,14 @@ export interface ManifestRequest {
 }
 
 /**
- * The read side every repository kind offers. Methods throw OciError for what the client
- * should hear (BLOB_UNKNOWN, MANIFEST_UNKNOWN, TOOMANYREQUESTS…); `name` is the image name
- * as the client wrote it, and each repository canonicalizes it its own way.
+ * The read side every repository kind offers. Methods throw domain errors (`util/errors.ts`):
+ * NotFoundError naming what is missing (a group then asks its next member), RangeNotSatisfiableError,
+ * BadUpstreamAnswerError…, or an UpstreamError (rate-limited, unavailable) when an upstream failed
+ * and nothing cached could stand in; `http/error-mapping.ts` turns them into what the client hears.
+ * `name` is the image name as the client wrote it, and each repository canonicalizes it its own way.
  */
 export interface RepositoryReader {
   readonly name: string;
-  readonly kind: "proxy" | "hosted" | "group";
 
   statBlob(name: string, digest: string): Promise<{ size: number | undefined; cache: CacheStatus }>;
   openBlob(name: string, digest: string, range?: RangeRequest): Promise<BlobContent>;
@@ -87,7 +89,7 @@ export interface RepositoryWriter {
   cancelUpload(name: string, id: string): Promise<void>;
   /** Links a blob `source` holds for `sourceName` into `name`; false when the source has no such blob. */
   mountBlob(name: string, digest: string, source: RepositoryReader, sourceName: string): Promise<boolean>;
-  /** Stores a manifest; throws MANIFEST_BLOB_UNKNOWN when something it references is missing. */
+  /** Stores a manifest; throws MissingReferenceError when something it references is missing. */
   putManifest(
     name: string,
     reference: Reference,
@@ -99,7 +101,58 @@ export interface RepositoryWriter {
   deleteBlob(name: string, digest: string): Promise<void>;
 }
 
+/**
+ * A repository as its callers see it: they never learn its kind (handlers, the access gate and
+ * routing ask these methods instead), so a new kind changes nothing above `repos/`.
+ */
 export interface Repository extends RepositoryReader {
   /** Where pushes to this repository go; undefined when it takes none. */
   readonly writer: RepositoryWriter | undefined;
+  /**
+   * The repositories this one answers from, in order: a group's members. Empty for a repository
+   * that holds content itself (a configured group always has members).
+   */
+  readonly members: readonly Repository[];
+  /**
+   * Registry hosts containerd may name in `?ns=` to reach this repository: a proxy's upstream
+   * host (and Docker Hub's aliases when it stands for Docker Hub); empty for the others.
+   */
+  readonly registryHosts: readonly string[];
+  /**
+   * What one client may read through this repository: a group keeps only the members `canRead`
+   * admits (nested groups narrowed alike), and still sends pushes where it did; any other
+   * repository is itself. `canRead` answers for groups too (readable when some member is).
+   */
+  visibleTo(canRead: (member: Repository) => boolean): Repository;
+  /** What it is and how it stands, for /api/status and the admin API: never a secret. */
+  describe(): Promise<RepositoryDescription>;
+}
+
+export type RepositoryDescription =
+  | { readonly type: "proxy"; readonly name: string; readonly upstream: UpstreamDescription }
+  | { readonly type: "hosted"; readonly name: string; readonly allowDelete: boolean }
+  | {
+      readonly type: "group";
+      readonly name: string;
+      readonly members: readonly string[];
+      /** The repository that takes the group's pushes, if any. */
+      readonly pushTo: string | undefined;
+    };
+
+export interface UpstreamDescription extends UpstreamSnapshot {
+  /** Without credentials. */
+  readonly url: string;
+  readonly registryHosts: readonly string[];
+  /** Single-component names are asked for under `library/`, as Docker Hub keeps official images. */
+  readonly libraryPrefix: boolean;
+  /** How long a tag is trusted before it is revalidated upstream. */
+  readonly tagTtlMs: number;
+}
+
+/**
+ * The repositories that hold content for `repository`, reached through groups in order: itself
+ * when it has no members. The access rules and the catalog are about these.
+ */
+export function holdersOf(repository: Repository): Repository[] {
+  return repository.members.length === 0 ? [repository] : repository.members.flatMap(holdersOf);
 }

@@ -1,5 +1,4 @@
-import { OciError } from "../oci/errors.js";
-import { GroupRepository } from "./group.js";
+import { NotFoundError } from "../util/errors.js";
 import type { Repository } from "./repository.js";
 
 /** Where a request was received and what it named. */
@@ -22,8 +21,7 @@ export interface Routed {
 
 /** Whether `target` is `from` or one of its members, through nested groups. */
 function reaches(from: Repository, target: Repository): boolean {
-  if (from === target) return true;
-  return from instanceof GroupRepository && from.members.some((member) => reaches(member, target));
+  return from === target || from.members.some((member) => reaches(member, target));
 }
 
 /**
@@ -76,7 +74,7 @@ export class RepositoryRouter {
       // On a bound port only the proxies that repository reaches count: a containerd pointed at
       // the wrong port must fall back, not get another registry's image under the same name.
       if (proxy === undefined || (bound && !reaches(bound, this.#get(proxy)))) {
-        throw new OciError("NAME_UNKNOWN", { message: `no repository here proxies ${ns}`, detail: { ns } });
+        throw new NotFoundError("repository", { ns }, { message: `no repository here proxies ${ns}` });
       }
       return { repository: this.#get(proxy), name: query.name, namespace: ns };
     }
@@ -88,17 +86,18 @@ export class RepositoryRouter {
     }
     const fallback = this.defaultRepository;
     if (!fallback) {
-      throw new OciError("NAME_UNKNOWN", {
-        message: "name must start with a repository name (no default repository is configured)",
-        detail: { name: query.name },
-      });
+      throw new NotFoundError(
+        "repository",
+        { name: query.name },
+        { message: "name must start with a repository name (no default repository is configured)" },
+      );
     }
     return { repository: fallback, name: query.name };
   }
 
   #get(name: string): Repository {
     const repository = this.#repositories.get(name);
-    if (!repository) throw new OciError("NAME_UNKNOWN", { detail: { repository: name } });
+    if (!repository) throw new NotFoundError("repository", { repository: name });
     return repository;
   }
 }

@@ -15,6 +15,8 @@ import type { UploadLimits, UploadSessions } from "./upload-sessions.js";
 /** Everything kept in the data directory, opened once and shared by every repository. */
 export interface Stores {
   readonly dataDir: string;
+  /** Local scratch (`data/tmp`): staging and downloads' own copies; readiness writes a probe here. */
+  readonly spool: Spool;
   readonly blobs: BlobStore;
   readonly meta: MetadataStore;
   readonly documents: SmallContent;
@@ -69,6 +71,7 @@ export async function openStores(
   const ingests = new LocalIngestGuard();
   return {
     dataDir,
+    spool,
     blobs,
     meta,
     documents: new SmallContent(blobs),

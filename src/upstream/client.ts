@@ -1,4 +1,3 @@
-import type { Readable } from "node:stream";
 import { type Dispatcher, request } from "undici";
 import type { TokenCache } from "../coordination/token-cache.js";
 import type { RateLimitSnapshot, UpstreamState } from "../coordination/upstream-state.js";
@@ -9,6 +8,14 @@ import { readCapped } from "../util/read-capped.js";
 import { UpstreamAuth, type UpstreamCredentials } from "./auth.js";
 import { failureKindOf, parseRetryAfter, UpstreamError } from "./errors.js";
 import { pullBudgetOf } from "./rate-limit.js";
+import type {
+  FetchedBlob,
+  FetchedManifest,
+  ManifestHead,
+  TagPage,
+  UpstreamRegistry,
+  UpstreamSnapshot,
+} from "./registry.js";
 
 export interface UpstreamTimeouts {
   /** Until response headers arrive. */
@@ -59,27 +66,6 @@ export interface UpstreamExchange {
   readonly seconds: number;
 }
 
-export interface ManifestHead {
-  readonly digest: string;
-  readonly mediaType: string;
-  readonly size: number;
-}
-
-export interface FetchedManifest extends ManifestHead {
-  readonly bytes: Buffer;
-}
-
-export interface FetchedBlob {
-  /** From Content-Length; undefined when the upstream streams without one. */
-  readonly size: number | undefined;
-  readonly body: Readable;
-}
-
-export interface TagPage {
-  readonly tags: string[];
-  readonly hasMore: boolean;
-}
-
 type Headers = Record<string, string | string[] | undefined>;
 
 const MAX_REDIRECTS = 5;
@@ -96,7 +82,7 @@ function header(headers: Headers, name: string): string | undefined {
  * Every failure comes out as an UpstreamError whose kind tells callers whether a cached copy
  * may stand in; the response body of a success belongs to the caller.
  */
-export class UpstreamClient {
+export class UpstreamClient implements UpstreamRegistry {
   readonly name: string;
   /** Read by status and metrics; written only by this client. */
   readonly rateLimit: UpstreamState;
@@ -129,6 +115,10 @@ export class UpstreamClient {
 
   get tokenRequests(): number {
     return this.#auth.tokenRequests;
+  }
+
+  async snapshot(): Promise<UpstreamSnapshot> {
+    return { rateLimit: await this.rateLimit.snapshot(), tokenRequests: this.tokenRequests };
   }
 
   async headManifest(name: string, reference: string, accept: readonly string[]): Promise<ManifestHead> {

@@ -115,6 +115,17 @@ export class BadUpstreamAnswerError extends WharfError {
   readonly code = "BAD_UPSTREAM_ANSWER";
 }
 
+/** Too much at once (a flood of logins): the caller should try again after `retryAfterSeconds`. */
+export class OverloadedError extends WharfError {
+  readonly code = "OVERLOADED";
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export function isWharfError(error: unknown): error is WharfError {
   return error instanceof WharfError;
 }

@@ -16,6 +16,7 @@ import type {
   UsageBatch,
 } from "../../src/meta/metadata-store.js";
 import { SerializedMetadataStore } from "../../src/meta/serialized-store.js";
+import { paginate } from "../../src/oci/pagination.js";
 import { type Clock, systemClock } from "../../src/util/clock.js";
 
 /**
@@ -88,10 +89,10 @@ function added(usage: PullUsage, pulls: number, at: number): PullUsage {
 /** Lexical order, as SQLite's default collation gives it for these ASCII keys. */
 const lexical = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-function paged(sorted: string[], page: Page): { items: string[]; more: boolean } {
-  const limit = page.limit ?? DEFAULT_PAGE;
-  const after = sorted.filter((item) => page.last === undefined || item > page.last);
-  return { items: after.slice(0, limit), more: after.length > limit };
+/** A page as SQLite's LIMIT gives it: never more than DEFAULT_PAGE at once. */
+function paged(values: Iterable<string>, page: Page): { items: string[]; more: boolean } {
+  const { values: items, more } = paginate(values, { ...page, limit: page.limit ?? DEFAULT_PAGE });
+  return { items, more };
 }
 
 class Tables implements MetadataTransaction {
@@ -173,8 +174,7 @@ class Tables implements MetadataTransaction {
   async listTags(repo: string, name: string, page: Page = {}): Promise<{ tags: string[]; more: boolean }> {
     const tags = [...this.state.tags.values()]
       .filter((t) => t.repo === repo && t.name === name)
-      .map((t) => t.tag)
-      .sort(lexical);
+      .map((t) => t.tag);
     const { items, more } = paged(tags, page);
     return { tags: items, more };
   }
@@ -194,10 +194,8 @@ class Tables implements MetadataTransaction {
   }
 
   async listNames(repo: string, page: Page = {}): Promise<{ names: string[]; more: boolean }> {
-    const names = new Set(
-      [...this.state.manifests.values()].filter((m) => m.repo === repo).map((m) => m.name),
-    );
-    const { items, more } = paged([...names].sort(lexical), page);
+    const names = [...this.state.manifests.values()].filter((m) => m.repo === repo).map((m) => m.name);
+    const { items, more } = paged(names, page);
     return { names: items, more };
   }
 

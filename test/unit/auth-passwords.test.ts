@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import bcrypt from "bcryptjs";
 import { isValidUserName, parseHtpasswd } from "../../src/auth/htpasswd.js";
 import { generatePassword, hashPassword, isBcrypt, verifyPassword } from "../../src/auth/passwords.js";
-import type { OciError } from "../../src/oci/errors.js";
+import { toOciError } from "../../src/http/error-mapping.js";
 
 /** `htpasswd -nbB -C 5 ci 'correct horse'` (apache2-utils): the `$2y$` form registry:v2 files hold. */
 const HTPASSWD_B = "$2y$05$P2AuUBDml46CD5/7MCr4j.FfPBGpFBzG1a8TkwJFMQEPN8lG0xQDe";
@@ -179,7 +179,9 @@ describe("a flood of checks", () => {
     assert.equal(results.filter((result) => result.status === "fulfilled" && result.value).length, 66);
     assert.equal(refused.length, 4);
     for (const result of refused) {
-      const error = (result as PromiseRejectedResult).reason as OciError;
+      // What the client hears, once the HTTP edge has mapped the refusal.
+      const error = toOciError((result as PromiseRejectedResult).reason);
+      assert.ok(error, "a refusal the edge knows");
       assert.equal(error.code, "TOOMANYREQUESTS");
       assert.equal(error.status, 429);
       assert.equal(error.headers["retry-after"], "1");

@@ -201,7 +201,8 @@ const DEFAULT_USAGE = { enabled: true, flush_interval: 60_000 };
 const DEFAULT_TOP_LEVEL = {
   listen: ":5000",
   data_dir: "./data",
-  log: { level: "info" },
+  log: { level: "info", format: "auto" },
+  shutdown_grace: 30_000,
   uploads: DEFAULT_UPLOADS,
   auth: DEFAULT_AUTH,
   limits: DEFAULT_LIMITS,
@@ -233,7 +234,8 @@ describe("loadConfig from a file", () => {
     assert.deepEqual(await load(t, FULL, { env: { HUB_TOKEN: "s3cret" } }), {
       listen: "127.0.0.1:5000",
       data_dir: "/var/lib/wharf",
-      log: { level: "debug" },
+      log: { level: "debug", format: "auto" },
+      shutdown_grace: 30_000,
       uploads: DEFAULT_UPLOADS,
       auth: DEFAULT_AUTH,
       limits: DEFAULT_LIMITS,

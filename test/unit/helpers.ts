@@ -6,6 +6,7 @@ import type { TestContext } from "node:test";
 import vm from "node:vm";
 import Database from "better-sqlite3";
 import fc, { type IAsyncProperty, type IProperty } from "fast-check";
+import { toOciError } from "../../src/http/error-mapping.js";
 import { OciError, type OciErrorCode } from "../../src/oci/errors.js";
 
 /**
@@ -26,7 +27,10 @@ function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-/** Asserts that `action` throws an OciError with `code` (and `status`, when given). */
+/**
+ * Asserts that `action` throws what the client hears as `code` (and `status`, when given): an
+ * OciError of the parsers, or a domain error as the HTTP edge maps it. Returns the mapped error.
+ */
 export function assertThrowsOci(action: () => unknown, code: OciErrorCode, status?: number): OciError {
   let caught: unknown;
   try {
@@ -35,21 +39,23 @@ export function assertThrowsOci(action: () => unknown, code: OciErrorCode, statu
     caught = error;
   }
   assert.ok(caught !== undefined, `expected OciError ${code}, nothing was thrown`);
-  assert.ok(caught instanceof OciError, `expected OciError ${code}, got ${describeError(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  if (status !== undefined) assert.equal(caught.status, status);
-  return caught;
+  const heard = toOciError(caught);
+  assert.ok(heard instanceof OciError, `expected OciError ${code}, got ${describeError(caught)}`);
+  assert.equal(heard.code, code, heard.message);
+  if (status !== undefined) assert.equal(heard.status, status);
+  return heard;
 }
 
 /**
- * Runs a parser that may refuse its input: returns its result, or the OciError it threw when the
- * code is one the parser documents. Anything else thrown fails the calling test.
+ * Runs a parser that may refuse its input: returns its result, or the refusal (as the client hears
+ * it) when its code is one the parser documents. Anything else thrown fails the calling test.
  */
 export function resultOrOciError<T>(action: () => T, codes: readonly OciErrorCode[]): T | OciError {
   try {
     return action();
   } catch (error) {
-    if (error instanceof OciError && codes.includes(error.code)) return error;
+    const heard = toOciError(error);
+    if (heard && codes.includes(heard.code)) return heard;
     assert.fail(`expected a result or OciError ${codes.join("/")}, got ${describeError(error)}`);
   }
 }

@@ -186,11 +186,15 @@ describe("ROUTE_METHODS", () => {
 });
 
 /** A repository that only has a name: routing must never touch its content. */
-function fakeRepository(name: string, kind: Repository["kind"]): Repository {
+function fakeRepository(name: string): Repository {
   const unused = (): Promise<never> => Promise.reject(new Error(`${name}: routing must not read content`));
-  return {
+  const repository: Repository = {
     name,
-    kind,
+    members: [],
+    // The router is handed the hosts apart (REGISTRY_HOSTS), as build.ts collects them.
+    registryHosts: [],
+    visibleTo: () => repository,
+    describe: unused,
     statBlob: unused,
     openBlob: unused,
     getManifest: unused,
@@ -200,17 +204,11 @@ function fakeRepository(name: string, kind: Repository["kind"]): Repository {
     hasLocalBlob: unused,
     writer: undefined,
   };
+  return repository;
 }
 
 const MEMBERS: ReadonlyMap<string, Repository> = new Map(
-  (
-    [
-      ["docker-hub", "proxy"],
-      ["ghcr", "proxy"],
-      ["quay-mirror", "proxy"],
-      ["private", "hosted"],
-    ] as const
-  ).map(([name, kind]) => [name, fakeRepository(name, kind)]),
+  ["docker-hub", "ghcr", "quay-mirror", "private"].map((name) => [name, fakeRepository(name)]),
 );
 
 /** A real group, since routing follows group membership for `ns` on bound listeners. */

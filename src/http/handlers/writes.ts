@@ -6,6 +6,7 @@ import { parseReference } from "../../oci/names.js";
 import { parseContentRange } from "../../oci/range.js";
 import type { RepositoryWriter } from "../../repos/repository.js";
 import type { ChunkClaim } from "../../store/upload-sessions.js";
+import { TooLargeError } from "../../util/errors.js";
 import { readCapped } from "../../util/read-capped.js";
 import type { RequestContext } from "../context.js";
 import { uploadRangeHeader } from "../error-mapping.js";
@@ -39,7 +40,7 @@ export function writerOf(target: Target): RepositoryWriter {
   const writer = target.repository.writer;
   if (!writer) {
     throw new OciError("UNSUPPORTED", {
-      message: `repository ${target.repository.name} is a ${target.repository.kind} and takes no pushes`,
+      message: `repository ${target.repository.name} takes no pushes`,
     });
   }
   return writer;
@@ -147,7 +148,7 @@ export async function cancelUpload(ctx: RequestContext, target: Target, id: stri
 /** Reads a manifest body, refusing (413) what is over the spec's size before it is all in memory. */
 async function readManifestBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);
-  const tooLarge = () => new OciError("MANIFEST_INVALID", { status: 413, message: "manifest too large" });
+  const tooLarge = () => new TooLargeError("manifest", MAX_MANIFEST_BYTES);
   if (declared > MAX_MANIFEST_BYTES) {
     req.resume();
     throw tooLarge();

@@ -28,6 +28,7 @@ import { buildRouter } from "./repos/build.js";
 import type { RepositoryRouter } from "./repos/router.js";
 import { claimDataDir } from "./store/data-dir-owner.js";
 import { openStores } from "./store/open-stores.js";
+import { isNoSpace } from "./util/fs-errors.js";
 import { waitUntil } from "./util/wait-until.js";
 import { VERSION } from "./version.js";
 
@@ -111,7 +112,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     {
       downloads: {
         joined: () => metrics.downloads.joined?.(),
-        // A full disk is the one failure eviction can mend: it runs at once.
+        // A download that could not be staged: a full disk, most likely, which eviction mends at once.
         spoolFailed: () => keeper?.trigger("a download could not be written to disk"),
         stored: (bytes) => keeper?.grew(bytes),
       },
@@ -142,6 +143,15 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     upstreams: {
       exchange: (repo, exchange) => metrics.upstreamExchange(repo, exchange),
       rateLimit: (repo, snapshot) => metrics.rateLimit(repo, snapshot),
+    },
+    observer: {
+      manifestServed: (repo, name, digest, how) => usage?.manifestServed(repo, name, digest, how),
+      blobServed: (repo, name, digest) => usage?.blobServed(repo, name, digest),
+      fetched: (repo, kind, bytes) => metrics.fetchedBytes.inc({ repo, kind }, bytes),
+      // A disk that fills up is the one failure eviction mends: it runs at once.
+      cacheFailed: (_repo, error) => {
+        if (isNoSpace(error)) keeper?.trigger("the disk is full: content could not be kept");
+      },
     },
   });
   const audit = logger.child({ audit: true });
@@ -182,7 +192,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       method: ctx.method,
       status,
       repository,
-      servedBy: repository,
+      servedBy: ctx.servedBy ?? repository,
       cache: ctx.cache,
       bytes: ctx.res.writableFinished ? ctx.bytes : 0,
       seconds,

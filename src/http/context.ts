@@ -26,6 +26,8 @@ export class RequestContext {
   /** The route kind (`manifest`, `blob`…), for metrics. */
   route: string | undefined;
   repository: string | undefined;
+  /** The repository whose content answered: `repository` itself, or a member of that group. */
+  servedBy: string | undefined;
   cache: CacheStatus | undefined;
   /** Response body bytes, as far as the handler knows them. */
   bytes = 0;

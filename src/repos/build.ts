@@ -10,6 +10,7 @@ import { UpstreamClient, type UpstreamEvents, type UpstreamExchange } from "../u
 import { VERSION } from "../version.js";
 import { GroupRepository } from "./group.js";
 import { HostedRepository } from "./hosted.js";
+import type { ContentObserver } from "./observer.js";
 import { ProxyRepository } from "./proxy.js";
 import type { Repository } from "./repository.js";
 import { RepositoryRouter } from "./router.js";
@@ -25,6 +26,8 @@ export interface BuildContext {
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
   readonly upstreams: UpstreamObserver;
+  /** Told what repositories serve, fetch and fail to keep (usage, metrics, eviction). */
+  readonly observer?: ContentObserver;
 }
 
 function isDockerHub(url: string): boolean {
@@ -83,7 +86,9 @@ function createProxy(name: string, config: ProxyRepositoryConfig, context: Build
     blobs: stores.blobs,
     documents: stores.documents,
     coalescer: stores.coalescer,
+    ingests: stores.ingests,
     logger: context.logger,
+    ...(context.observer ? { observer: context.observer } : {}),
   });
 }
 
@@ -102,7 +107,12 @@ export function buildRepositories(config: Config, context: BuildContext): Map<st
         created = createProxy(name, repository, context);
         break;
       case "hosted":
-        created = new HostedRepository({ name, allowDelete: repository.allow_delete, ...context.stores });
+        created = new HostedRepository({
+          name,
+          allowDelete: repository.allow_delete,
+          ...context.stores,
+          ...(context.observer ? { observer: context.observer } : {}),
+        });
         break;
       case "group": {
         const members = repository.members.map((member) =>

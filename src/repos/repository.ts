@@ -15,6 +15,8 @@ import type { UpstreamSnapshot } from "../upstream/registry.js";
 export type CacheStatus = "hit" | "revalidated" | "miss" | "stale";
 
 export interface BlobContent {
+  /** The repository whose content answered (a group's member): what metrics count it under. */
+  readonly servedBy?: string;
   /** Total size; undefined only while an upstream streams a blob without Content-Length. */
   readonly size: number | undefined;
   /** The bytes selected by the request's Range, when it had a satisfiable one. */
@@ -25,6 +27,8 @@ export interface BlobContent {
 }
 
 export interface ManifestContent {
+  /** The repository whose content answered (a group's member): what metrics count it under. */
+  readonly servedBy?: string;
   readonly digest: string;
   readonly mediaType: string;
   readonly size: number;
@@ -33,6 +37,13 @@ export interface ManifestContent {
   readonly cache: CacheStatus;
   /** Why stale content was served: the upstream failure, for the log and the Warning header. */
   readonly staleReason?: string;
+}
+
+export interface BlobStat {
+  readonly size: number | undefined;
+  readonly cache: CacheStatus;
+  /** The repository that answered (a group's member). */
+  readonly servedBy?: string;
 }
 
 export interface ManifestRequest {
@@ -51,7 +62,7 @@ export interface ManifestRequest {
 export interface RepositoryReader {
   readonly name: string;
 
-  statBlob(name: string, digest: string): Promise<{ size: number | undefined; cache: CacheStatus }>;
+  statBlob(name: string, digest: string): Promise<BlobStat>;
   openBlob(name: string, digest: string, range?: RangeRequest): Promise<BlobContent>;
   getManifest(name: string, reference: Reference, request: ManifestRequest): Promise<ManifestContent>;
   listTags(name: string, page: Page): Promise<{ tags: string[]; more: boolean }>;

@@ -7,6 +7,17 @@ import { stageDownload } from "./download-staging.js";
 import { BlobFill, type FillEvents, type FillSource } from "./fill.js";
 import type { Spool } from "./spool.js";
 
+/** What the request that starts a download hears of it, besides its bytes. */
+export interface DownloadEvents extends FillEvents {
+  onStart?(fill: BlobFill): void;
+  /**
+   * Runs once the download is verified (`stored`: it entered the store), while its digest is still
+   * held, so that linking it happens before anything may delete its file. Joiners that find the
+   * download stored read the store only after this ended.
+   */
+  onDone?(fill: BlobFill, stored: boolean): Promise<void>;
+}
+
 export type Joined =
   | { readonly kind: "fill"; readonly fill: BlobFill; readonly body: InProgressBody }
   /** The download finished while we were joining: read the store instead. */
@@ -40,6 +51,8 @@ export class Coalescer {
   readonly #inFlight: InFlight<BlobFill>;
   readonly #ingests: IngestGuard;
   readonly #observer: DownloadObserver;
+  /** Settles once a download's `onDone` ran and its hold was released. */
+  readonly #settled = new WeakMap<BlobFill, Promise<void>>();
   #waiters = 0;
 
   /** `spool` holds the local copy of downloads whose store stages elsewhere (see `stageDownload`). */
@@ -63,15 +76,15 @@ export class Coalescer {
   /**
    * Reads the blob from the running download for `key`, starting one with `open` when none can
    * be joined. `rangeFor` picks the bytes once the size is known (it may throw, e.g. for an
-   * unsatisfiable range; a download this call started then still completes). `onStart` runs
-   * once, for the download this call started.
+   * unsatisfiable range; a download this call started then still completes). `onStart` and
+   * `onDone` run once, for the download this call started.
    */
   join(
     key: string,
     digest: ParsedDigest,
     open: () => Promise<FillSource>,
     rangeFor: (size: number | undefined) => ByteRange | undefined,
-    events: FillEvents & { onStart?(fill: BlobFill): void },
+    events: DownloadEvents,
   ): Promise<Joined> {
     const observer = this.#observer;
     const watched: FillEvents = {
@@ -98,13 +111,20 @@ export class Coalescer {
         lease.release();
         throw error;
       }
-      fill.done.then(
-        ({ stored }) => {
-          lease.release();
+      const settled = fill.done.then(
+        async ({ stored }) => {
+          try {
+            await events.onDone?.(fill, stored);
+          } finally {
+            lease.release();
+          }
           if (stored) observer.stored?.(fill.received);
         },
         () => lease.release(),
       );
+      // A failing onDone is its caller's to report; the hold is released either way.
+      settled.catch(() => {});
+      this.#settled.set(fill, settled);
       return fill;
     };
     return this.#inFlight.join<Joined>(key, start, async (fill, started) => {
@@ -121,7 +141,10 @@ export class Coalescer {
         observer.joined?.();
         return { kind: "fill", fill, body: this.#counted(body) };
       }
-      if (fill.state === "verified" && (await fill.done).stored) return { kind: "stored" };
+      if (fill.state === "verified" && (await fill.done).stored) {
+        await this.#settled.get(fill)?.catch(() => {});
+        return { kind: "stored" };
+      }
       return undefined;
     });
   }

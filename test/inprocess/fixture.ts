@@ -84,6 +84,7 @@ export function proxyOf(
     blobs: w.blobs,
     documents: w.documents,
     coalescer: w.coalescer,
+    ingests: w.ingests,
     logger: w.logger,
     clock: w.clock,
   });
@@ -97,6 +98,7 @@ export function hostedOf(w: World, name = "private", allowDelete = true): Hosted
     blobs: w.blobs,
     documents: w.documents,
     uploads: w.uploads,
+    ingests: w.ingests,
     clock: w.clock,
   });
 }

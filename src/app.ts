@@ -23,6 +23,7 @@ import { CacheKeeper } from "./ops/cache-keeper.js";
 import { evictionScopeOf } from "./ops/eviction.js";
 import { Metrics } from "./ops/metrics.js";
 import { answers, Readiness, spoolWritable } from "./ops/readiness.js";
+import { ImageSync, syncJobsOf } from "./ops/sync.js";
 import { UsageRecorder } from "./ops/usage.js";
 import { buildRouter } from "./repos/build.js";
 import type { RepositoryRouter } from "./repos/router.js";
@@ -154,6 +155,12 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       },
     },
   });
+  const sync = new ImageSync({
+    repositories: router.repositories,
+    jobs: syncJobsOf(config.repositories),
+    logger,
+    events: { ran: (job, run) => metrics.syncRan(job.repo, run) },
+  });
   const audit = logger.child({ audit: true });
   const auth = await openAuth(config, dataDir, audit);
   if (!auth) {
@@ -181,7 +188,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       metrics,
       readiness,
       startedAt: Date.now(),
-      cache: { store: () => keeper?.snapshot, caps },
+      cache: { store: () => keeper?.snapshot, caps, sync: () => sync.status() },
     }),
     ...(auth ? [["/token", tokenRoute(auth, router, logins)] as const] : []),
   ]);
@@ -233,6 +240,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   }
   usage?.start();
   keeper.start();
+  sync.start();
   const purge = setInterval(() => {
     stores.uploads.purgeIdle(config.uploads.expire_after).then(
       (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),
@@ -250,6 +258,8 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     listening,
     router,
     close(options = {}) {
+      // No new sync run starts while requests drain; one running is waited for below.
+      void sync.stop();
       stopped ??= stopGracefully(options, {
         logger,
         readiness,
@@ -260,6 +270,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
           clearInterval(purge);
           certificate?.close();
           await auth?.store.close();
+          await sync.stop();
           await keeper?.stop();
           // The last minute of pulls, before the database closes.
           await usage?.stop();

@@ -1,3 +1,4 @@
+import { validRange } from "semver";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { parseSize } from "./size.js";
@@ -121,6 +122,53 @@ const keepPattern = z
     message: "must be an image name glob, optionally with :tag glob (e.g. library/node:20*)",
   });
 
+/**
+ * One image a proxy keeps fresh on a schedule (zot's periodic sync): the tags listed, and those of
+ * the upstream's tag list that match `regex` and `semver` (both when both are given), of which
+ * only the `newest` N by version when that is given. Unchanged tags cost a HEAD, new ones are pulled
+ * whole; a run pauses while the upstream's remaining pull budget is under `reserve`.
+ */
+const syncEntry = z
+  .object({
+    /** The image name in the repository (`library/nginx`). */
+    image: z.string().min(1),
+    /** Exact tags. */
+    tags: z.array(z.string().min(1)).min(1).optional(),
+    /** Tags matching this regular expression. */
+    regex: z.string().min(1).refine(isRegExp, { message: "must be a regular expression" }).optional(),
+    /** Tags whose version is in this range (`>=1.26 <1.28`, `^20`); `v1.2` and `1.2` read as 1.2.0. */
+    semver: z
+      .string()
+      .min(1)
+      .refine((range) => validRange(range) !== null, {
+        message: "must be a semver range (e.g. >=1.26 <1.28)",
+      })
+      .optional(),
+    /** Of the tags matched (or of every tag that reads as a version), the newest N by version. */
+    newest: z.number().int().min(1).optional(),
+    /** Only these platforms of an index (`linux/amd64`); all by default. */
+    platforms: z
+      .array(z.string().regex(/^[^/\s]+\/[^/\s]+(?:\/[^/\s]+)?$/, "must be os/arch or os/arch/variant"))
+      .min(1)
+      .optional(),
+    interval: positiveDuration.default(3_600_000),
+    /** Pulls of the upstream's budget left to people: below it, the run pauses until the next. */
+    reserve: z.number().int().min(0).default(10),
+  })
+  .strict()
+  .refine((entry) => entry.tags ?? entry.regex ?? entry.semver ?? entry.newest, {
+    message: "say which tags: tags, regex, semver or newest",
+  });
+
+function isRegExp(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const proxyRepository = z
   .object({
     type: z.literal("proxy"),
@@ -133,6 +181,8 @@ const proxyRepository = z
     max_unused: positiveDuration.optional(),
     /** Images that are never evicted (pins). */
     keep: z.array(keepPattern).optional(),
+    /** Images kept fresh on a schedule. */
+    sync: z.array(syncEntry).optional(),
     ...common,
   })
   .strict();
@@ -322,4 +372,5 @@ export type HostedRepositoryConfig = Extract<RepositoryConfig, { type: "hosted" 
 export type GroupRepositoryConfig = Extract<RepositoryConfig, { type: "group" }>;
 export type AuthConfig = NonNullable<Config["auth"]>;
 export type CacheConfig = Config["cache"];
+export type SyncConfig = NonNullable<ProxyRepositoryConfig["sync"]>[number];
 export type UsageConfig = Config["usage"];

@@ -1,6 +1,7 @@
 import type { StoreSnapshot } from "../ops/cache-keeper.js";
 import type { MetricSources, Metrics } from "../ops/metrics.js";
 import type { Readiness } from "../ops/readiness.js";
+import type { SyncStatus } from "../ops/sync.js";
 import type { RepositoryDescription } from "../repos/repository.js";
 import type { RepositoryRouter } from "../repos/router.js";
 import { VERSION } from "../version.js";
@@ -13,6 +14,8 @@ import type { SideRoutes } from "./server.js";
 export interface CacheStatus {
   store(): StoreSnapshot | undefined;
   readonly caps: MetricSources["caps"];
+  /** Each repository's sync entries and their last runs. */
+  sync(): ReadonlyMap<string, readonly SyncStatus[]>;
 }
 
 /** A repository's share of the store against its cap. */
@@ -50,6 +53,7 @@ export function statusRoutes(options: {
   const status = async (ctx: RequestContext) => {
     const totals = await metrics.cacheTotals();
     const stored = cache.store();
+    const syncs = cache.sync();
     const repositories = await Promise.all(
       [...router.repositories.values()].map(async (repository) => ({
         ...statusOf(await repository.describe()),
@@ -57,6 +61,7 @@ export function statusRoutes(options: {
           ? { store: shareOf(stored, repository.name, cache.caps.repositories.get(repository.name)) }
           : {}),
         ...(totals.repositories[repository.name] ? { cache: totals.repositories[repository.name] } : {}),
+        ...(syncs.has(repository.name) ? { sync: syncs.get(repository.name) } : {}),
       })),
     );
     sendJson(ctx, 200, {

@@ -5,6 +5,7 @@ import type { UploadObserver } from "../store/staged-upload-sessions.js";
 import type { UpstreamExchange } from "../upstream/client.js";
 import type { StoreSnapshot } from "./cache-keeper.js";
 import type { CarriedOut } from "./eviction.js";
+import type { SyncRun } from "./sync.js";
 
 /** What the metrics read when scraped: the running downloads, the store as last measured, the bounds. */
 export interface MetricSources {
@@ -71,6 +72,8 @@ export class Metrics {
   readonly uploads: Counter<"repo" | "outcome">;
   readonly uploadedBytes: Counter<"repo">;
   readonly loginsRefused: Counter<"via">;
+  readonly syncRuns: Counter<"repo" | "result">;
+  readonly syncPulled: Counter<"repo">;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -225,6 +228,18 @@ export class Metrics {
       labelNames: ["repo"],
       registers,
     });
+    this.syncRuns = new Counter({
+      name: "wharf_sync_runs_total",
+      help: "Runs of sync entries, by repository and result (ok, paused for the upstream's budget, failed)",
+      labelNames: ["repo", "result"],
+      registers,
+    });
+    this.syncPulled = new Counter({
+      name: "wharf_sync_images_total",
+      help: "Tags whose content a sync pulled because it was new here (a new tag, or one that moved)",
+      labelNames: ["repo"],
+      registers,
+    });
     this.loginsRefused = new Counter({
       name: "wharf_logins_refused_total",
       help: "Logins refused (wrong user name, password or token), by how they came",
@@ -260,6 +275,11 @@ export class Metrics {
     const labels = { repo: done.eviction.image.repo, reason: done.eviction.reason };
     this.evictions.inc(labels);
     this.evictedBytes.inc(labels, done.bytes);
+  }
+
+  syncRan(repo: string, run: SyncRun): void {
+    this.syncRuns.inc({ repo, result: run.result });
+    if (run.pulled.length > 0) this.syncPulled.inc({ repo }, run.pulled.length);
   }
 
   /** What downloads tell the metrics. */

@@ -107,7 +107,7 @@ export class HostedRepository implements Repository, RepositoryWriter {
     if (!content) throw new NotFoundError("manifest", { name, reference: referenceString(reference) });
     this.#observer.manifestServed(this.name, name, content.digest, {
       ...(reference.kind === "tag" ? { tag: reference.tag } : {}),
-      counted: request.method === "GET",
+      counted: request.method === "GET" && request.background !== true,
     });
     return { ...content, servedBy: this.name };
   }

@@ -65,8 +65,8 @@ export class ProxyBlobs {
         throw absentUpstream(error, "blob");
       }
       if (joined.kind === "fill") {
-        const { fill, body } = joined;
-        return { size: fill.size, body, cache: "miss", ...(selected ? { range: selected } : {}) };
+        const { fill, body, kept } = joined;
+        return { size: fill.size, body, cache: "miss", kept, ...(selected ? { range: selected } : {}) };
       }
       const kept = await this.#stored(name, digest, range);
       if (kept) return kept;

@@ -151,7 +151,7 @@ export class ProxyRepository implements Repository {
         : await this.#tags.manifest(canonical, reference.tag, request);
     this.#observer.manifestServed(this.name, canonical, content.digest, {
       ...(reference.kind === "tag" ? { tag: reference.tag } : {}),
-      counted: request.method === "GET",
+      counted: request.method === "GET" && request.background !== true,
     });
     return { ...content, servedBy: this.name };
   }

@@ -24,6 +24,8 @@ export interface BlobContent {
   /** The bytes (or where to get them), as the store or the download declares them; http sends or releases it. */
   readonly body: BlobBody;
   readonly cache: CacheStatus;
+  /** For a download: settles once it ended, true when the blob was kept (stored and linked here). */
+  readonly kept?: Promise<boolean>;
 }
 
 export interface ManifestContent {
@@ -50,6 +52,8 @@ export interface ManifestRequest {
   readonly method: "GET" | "HEAD";
   /** The client's Accept list, parsed; empty when it sent none. */
   readonly accept: readonly string[];
+  /** Asked by wharf itself (sync), not a client: the image counts as used, but no pull is counted. */
+  readonly background?: boolean;
 }
 
 /**

@@ -19,7 +19,13 @@ export interface DownloadEvents extends FillEvents {
 }
 
 export type Joined =
-  | { readonly kind: "fill"; readonly fill: BlobFill; readonly body: InProgressBody }
+  | {
+      readonly kind: "fill";
+      readonly fill: BlobFill;
+      readonly body: InProgressBody;
+      /** Settles once the download ended and its `onDone` ran: true when it was stored. Never rejects. */
+      readonly kept: Promise<boolean>;
+    }
   /** The download finished while we were joining: read the store instead. */
   | { readonly kind: "stored" };
 
@@ -131,7 +137,8 @@ export class Coalescer {
       if (started) {
         events.onStart?.(fill);
         try {
-          return { kind: "fill", fill, body: fill.createBody(rangeFor(fill.size)) as InProgressBody };
+          const body = fill.createBody(rangeFor(fill.size)) as InProgressBody;
+          return { kind: "fill", fill, body, kept: this.#kept(fill) };
         } finally {
           fill.run();
         }
@@ -139,7 +146,7 @@ export class Coalescer {
       if (fill.joinable) {
         const body = fill.createBody(rangeFor(fill.size)) as InProgressBody;
         observer.joined?.();
-        return { kind: "fill", fill, body: this.#counted(body) };
+        return { kind: "fill", fill, body: this.#counted(body), kept: this.#kept(fill) };
       }
       if (fill.state === "verified" && (await fill.done).stored) {
         await this.#settled.get(fill)?.catch(() => {});
@@ -147,6 +154,18 @@ export class Coalescer {
       }
       return undefined;
     });
+  }
+
+  #kept(fill: BlobFill): Promise<boolean> {
+    const settled = this.#settled.get(fill) ?? Promise.resolve();
+    return settled.then(
+      () =>
+        fill.done.then(
+          ({ stored }) => stored,
+          () => false,
+        ),
+      () => false,
+    );
   }
 
   /** A joined request's body, counted among the waiters until it is released. */

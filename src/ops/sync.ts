@@ -149,6 +149,8 @@ export class ImageSync {
         needsTagList(job.entry) ? await allTags(repository, job.entry.image) : [],
       );
       for (const tag of chosen) {
+        // Before each tag: its GET (when it is new or moved) is a counted pull.
+        await checkBudget();
         tags++;
         try {
           const synced = await this.#syncTag(repository, job, tag, checkBudget);

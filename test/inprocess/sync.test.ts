@@ -129,6 +129,27 @@ describe("sync", () => {
     assert.deepEqual([ran.result, ran.pulled], ["ok", ["stable"]]);
   });
 
+  test("a budget that runs low during a run pauses it before the next tag", async (t) => {
+    const w = await world(t);
+    const upstream = new FakeUpstream();
+    upstream.putImage(NAME, "one", ["first"]);
+    upstream.putImage(NAME, "two", ["second"]);
+    // Each manifest GET spends the budget, as Docker Hub counts them.
+    let remaining = 20;
+    const observer: ContentObserver = {
+      manifestServed: () => {},
+      blobServed: () => {},
+      fetched: (_repo, kind) => {
+        if (kind === "manifest") upstream.reportBudget({ limit: 100, remaining: --remaining });
+      },
+      cacheFailed: () => {},
+    };
+    const { sync, job } = setUp(w, upstream, { tags: ["one", "two"], reserve: 20 }, observer);
+    const run = await sync.run(job);
+    assert.deepEqual([run.result, run.pulled, run.tags], ["paused", ["one"], 1]);
+    assert.equal(upstream.count("GET", "/manifests/two"), 0);
+  });
+
   test("an index is synced for the platforms asked only", async (t) => {
     const w = await world(t);
     const upstream = new FakeUpstream();

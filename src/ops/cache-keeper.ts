@@ -163,6 +163,7 @@ export class CacheKeeper {
 
   async #run(reason: string): Promise<KeeperRun> {
     const { meta, scope, logger } = this.#options;
+    const started = this.#clock.now();
     const measured = await this.#measure();
     const sweep = this.#clock.now() - this.#lastUnusedSweep >= UNUSED_SWEEP_MS && this.#hasMaxUnused();
     if (!sweep && !this.#overBounds(measured)) return { snapshot: measured, carried: [] };
@@ -196,7 +197,17 @@ export class CacheKeeper {
       );
       this.#options.events?.evicted?.(done);
     });
-    return { snapshot: await this.#measure(), plan, carried };
+    const snapshot = await this.#measure();
+    logger.info(
+      {
+        images: carried.length,
+        bytes: carried.reduce((sum, done) => sum + done.bytes, 0),
+        total: snapshot.total,
+        ms: this.#clock.now() - started,
+      },
+      "eviction done",
+    );
+    return { snapshot, plan, carried };
   }
 
   async #measure(): Promise<StoreSnapshot> {

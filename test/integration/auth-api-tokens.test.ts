@@ -4,17 +4,17 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type AuthFixture, SERVICE, startAuthFixture } from "../harness/authwharf.js";
-import { basicAuthorization, requestToken } from "../harness/bearer.js";
-import { skopeoCopy } from "../harness/clients.js";
-import { expectedContent, getImage } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { repositoryScope, tokenFlowRequest } from "../harness/registry-auth.js";
-import { ACCEPT_MANIFESTS, rawRequest } from "../harness/registry-http.js";
-import { assertNoSecretInFiles } from "../harness/secrets.js";
-import { makeTempDir } from "../harness/tmp.js";
+import { basicAuthorization, requestToken } from "../harness/auth/bearer.js";
+import { assertNoSecretInFiles } from "../harness/auth/secrets.js";
+import { repositoryScope, tokenFlowRequest } from "../harness/auth/token-flow.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { type AuthFixture, SERVICE, startAuthFixture } from "../harness/fixtures/auth.js";
+import { ACCEPT_MANIFESTS, rawRequest } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { expectedContent, getImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
 import type { Credentials } from "../harness/types.js";
-import { createApiToken, revokeApiToken, runUserCommand } from "../harness/wharfusers.js";
+import { createApiToken, revokeApiToken, runUserCommand } from "../harness/wharf/users.js";
 
 /** How soon a revocation must bite: the server remembers accepted credentials for 10 s. */
 const REVOCATION_MS = 12_000;

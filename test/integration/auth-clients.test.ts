@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
-import { type AuthFixture, startAuthFixture, uniquePassword } from "../harness/authwharf.js";
-import { basicAuthorization } from "../harness/bearer.js";
+import { basicAuthorization } from "../harness/auth/bearer.js";
+import { assertNoSecretInFiles } from "../harness/auth/secrets.js";
 import {
   type Containerd,
   type Dockerd,
@@ -16,16 +16,16 @@ import {
   skopeoCopy,
   startContainerd,
   startDockerd,
-} from "../harness/clients.js";
-import { expectedContent, getImage } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, rawRequest, sha256 } from "../harness/registry-http.js";
-import { assertNoSecretInFiles } from "../harness/secrets.js";
-import { makeTempDir } from "../harness/tmp.js";
+} from "../harness/clients/index.js";
+import { type AuthFixture, startAuthFixture, uniquePassword } from "../harness/fixtures/auth.js";
+import { ACCEPT_MANIFESTS, rawRequest, sha256 } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { expectedContent, getImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
 import type { Credentials } from "../harness/types.js";
-import { startUpstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { addUser } from "../harness/wharfusers.js";
+import { startUpstream } from "../harness/upstream/docker-registry.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
+import { addUser } from "../harness/wharf/users.js";
 
 /** hosts.toml sending `registry` to wharf alone (as host and as server: nothing falls back past it). */
 function onlyThrough(registry: string, wharfUrl: string): Record<string, RegistryHosts> {

@@ -7,16 +7,16 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
-import { challengeParams } from "../harness/bearer.js";
-import { skopeoCopy } from "../harness/clients.js";
-import { exampleConfig } from "../harness/examples.js";
-import { expectedContent, getImage } from "../harness/images.js";
-import { freePort } from "../harness/ports.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+import { challengeParams } from "../harness/auth/bearer.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { pushImage } from "../harness/images/push.js";
+import { expectedContent, getImage } from "../harness/images/test-images.js";
+import { freePort } from "../harness/system/ports.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { exampleConfig } from "../harness/wharf/examples.js";
+import { proxyEnv } from "../harness/wharf/proxy-env.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 const FIRST_ADMIN = /created the first user "admin" with password (\S+)/g;
 

@@ -9,26 +9,26 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
+import { basicAuthorization } from "../harness/auth/bearer.js";
+import { assertNoSecretInFiles, Secrets } from "../harness/auth/secrets.js";
+import { repositoryScope, tokenFlowRequest } from "../harness/auth/token-flow.js";
 import {
   type AuthFixture,
   FIXTURE_RULES,
   proxyConfig,
   startAuthFixture,
   uniquePassword,
-} from "../harness/authwharf.js";
-import { basicAuthorization } from "../harness/bearer.js";
-import { getImage } from "../harness/images.js";
-import { derivedImage } from "../harness/layered.js";
-import { pushImage } from "../harness/push.js";
-import { repositoryScope, tokenFlowRequest } from "../harness/registry-auth.js";
-import { ACCEPT_MANIFESTS, type RawResponse, rawRequest } from "../harness/registry-http.js";
-import { pushReferrer, type Referrer } from "../harness/registry-write.js";
-import { assertNoSecretInFiles, Secrets } from "../harness/secrets.js";
-import { makeTempDir, removeTempDir } from "../harness/tmp.js";
+} from "../harness/fixtures/auth.js";
+import { ACCEPT_MANIFESTS, type RawResponse, rawRequest } from "../harness/http/requests.js";
+import { derivedImage } from "../harness/images/layered.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage } from "../harness/images/test-images.js";
+import { makeTempDir, removeTempDir } from "../harness/system/tmp.js";
 import type { Credentials } from "../harness/types.js";
-import { startUpstream } from "../harness/upstream.js";
-import { startWharf } from "../harness/wharf.js";
-import { runWharfCli } from "../harness/wharfcli.js";
+import { startUpstream } from "../harness/upstream/docker-registry.js";
+import { pushReferrer, type Referrer } from "../harness/upstream/registry-write.js";
+import { runWharfCli } from "../harness/wharf/cli.js";
+import { startWharf } from "../harness/wharf/start.js";
 
 describe("content isolation: what alice may not read stays invisible", () => {
   const small = getImage("small");

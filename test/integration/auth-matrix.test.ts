@@ -5,20 +5,20 @@
 // follows from FIXTURE_RULES (test/harness/authwharf.ts).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type AuthFixture, startAuthFixture } from "../harness/authwharf.js";
-import { basicAuthorization } from "../harness/bearer.js";
-import { getImage, layoutBytes } from "../harness/images.js";
-import { bearerChallenge, repositoryScope, tokenFlowRequest } from "../harness/registry-auth.js";
+import { basicAuthorization } from "../harness/auth/bearer.js";
+import { assertNoSecretInFiles } from "../harness/auth/secrets.js";
+import { bearerChallenge, repositoryScope, tokenFlowRequest } from "../harness/auth/token-flow.js";
+import { type AuthFixture, startAuthFixture } from "../harness/fixtures/auth.js";
 import {
   ACCEPT_MANIFESTS,
   errorCodes,
   type RawResponse,
   rawRequest,
   sha256,
-} from "../harness/registry-http.js";
-import { assertNoSecretInFiles } from "../harness/secrets.js";
+} from "../harness/http/requests.js";
+import { getImage, layoutBytes } from "../harness/images/test-images.js";
 import type { Credentials } from "../harness/types.js";
-import { createApiToken } from "../harness/wharfusers.js";
+import { createApiToken } from "../harness/wharf/users.js";
 
 // ok: pull 200 with the right bytes, push 201, delete 202 (and the tag really appeared or went).
 // denied: anonymous gets 401 with a challenge for the scope; a user the rules refuse gets 403

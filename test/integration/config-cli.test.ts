@@ -7,15 +7,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
-import { ctrPull, podmanPull } from "../harness/clients.js";
-import { EXAMPLES_DIR } from "../harness/examples.js";
-import { getImage } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { clientConfigFiles, runWharfCli } from "../harness/wharfcli.js";
-import { requestsTo } from "../harness/wharflog.js";
+import { ctrPull, podmanPull } from "../harness/clients/index.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { clientConfigFiles, runWharfCli } from "../harness/wharf/cli.js";
+import { EXAMPLES_DIR } from "../harness/wharf/examples.js";
+import { requestsTo } from "../harness/wharf/log.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 /** A file with nine mistakes; MISTAKES says where each is: its dotted path and the line that is wrong. */
 const BROKEN = `listen: "127.0.0.1:99999"

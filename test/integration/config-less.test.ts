@@ -4,17 +4,17 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { basicAuthorization } from "../harness/bearer.js";
-import { dockerHubMirror, skopeoCopy } from "../harness/clients.js";
-import { allDigests, expectedContent, getImage } from "../harness/images.js";
-import { freePort } from "../harness/ports.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { waitStored } from "../harness/wharfdata.js";
+import { basicAuthorization } from "../harness/auth/bearer.js";
+import { dockerHubMirror, skopeoCopy } from "../harness/clients/index.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { allDigests, expectedContent, getImage } from "../harness/images/test-images.js";
+import { freePort } from "../harness/system/ports.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { waitStored } from "../harness/wharf/data.js";
+import { proxyEnv } from "../harness/wharf/proxy-env.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 const ADMIN = { username: "admin", password: `config-less-${process.pid}-admin` };
 

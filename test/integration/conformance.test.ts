@@ -14,7 +14,7 @@ import {
 } from "../conformance/legacy.js";
 import { redesignedContent } from "../conformance/redesign.js";
 import { newTally, SpecTree, type Tally } from "../conformance/specs.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 interface Deployment {
   readonly label: string;

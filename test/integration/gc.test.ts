@@ -6,17 +6,17 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
-import { skopeoCopy } from "../harness/clients.js";
-import { allDigests, expectedContent, getImage, type TestImage } from "../harness/images.js";
-import { derivedImage } from "../harness/layered.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, rawRequest } from "../harness/registry-http.js";
-import { retag } from "../harness/registry-write.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { runGc } from "../harness/wharfcli.js";
-import { storedDigests } from "../harness/wharfdata.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { ACCEPT_MANIFESTS, rawRequest } from "../harness/http/requests.js";
+import { derivedImage } from "../harness/images/layered.js";
+import { pushImage } from "../harness/images/push.js";
+import { allDigests, expectedContent, getImage, type TestImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { retag } from "../harness/upstream/registry-write.js";
+import { runGc } from "../harness/wharf/cli.js";
+import { storedDigests } from "../harness/wharf/data.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 describe("garbage collection beside a running wharf", () => {
   let up: Upstream;

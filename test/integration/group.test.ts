@@ -5,14 +5,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
-import { skopeoCopy } from "../harness/clients.js";
-import { expectedContent, getImage, type TestImage } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
-import { retag } from "../harness/registry-write.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { expectedContent, getImage, type TestImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { retag } from "../harness/upstream/registry-write.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 describe("group repositories: ordered members, merged listings, a member's upstream down", () => {
   let up: Upstream;

@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { fetchToken } from "../harness/bearer.js";
-import { ctrPull, dockerdPull, podmanPull, skopeoCopy } from "../harness/clients.js";
-import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
+import { fetchToken } from "../harness/auth/bearer.js";
+import { ctrPull, dockerdPull, podmanPull, skopeoCopy } from "../harness/clients/index.js";
+import { pushImage, type RegistryTarget } from "../harness/images/push.js";
 import {
   allDigests,
   expectedContent,
@@ -13,11 +13,11 @@ import {
   type ImageName,
   MediaTypes,
   type TestImage,
-} from "../harness/images.js";
-import { runCommand } from "../harness/proc.js";
-import { pushImage, type RegistryTarget } from "../harness/push.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
+} from "../harness/images/test-images.js";
+import { runCommand } from "../harness/system/proc.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { type FaultProxy, startFaultProxy } from "../harness/upstream/fault-proxy.js";
 
 const ACCEPT = [MediaTypes.ociManifest, MediaTypes.ociIndex, MediaTypes.dockerManifest].join(", ");
 

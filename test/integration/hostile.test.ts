@@ -8,19 +8,19 @@ import fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import YAML from "yaml";
-import { BackgroundPulls } from "../harness/background-pulls.js";
-import { getImage, layoutBytes, MediaTypes } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { dribble, flood, type RawAnswer, RawConnection, rawExchange } from "../harness/raw-socket.js";
-import { errorCodes, type RawResponse, rawRequest, sha256 } from "../harness/registry-http.js";
+import { BackgroundPulls } from "../harness/clients/background-pulls.js";
+import { dribble, flood, type RawAnswer, RawConnection, rawExchange } from "../harness/http/raw-socket.js";
+import { errorCodes, type RawResponse, rawRequest, sha256 } from "../harness/http/requests.js";
 import {
   closeUpload,
   locationPath,
   patchChunk,
   startUpload,
   uploadedBytes,
-} from "../harness/registry-upload.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+} from "../harness/http/uploads.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage, layoutBytes, MediaTypes } from "../harness/images/test-images.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -5,14 +5,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
-import { type Containerd, podmanPull, registriesConf, startContainerd } from "../harness/clients.js";
-import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
-import { getImage } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { requestsTo } from "../harness/wharflog.js";
+import { type Containerd, podmanPull, registriesConf, startContainerd } from "../harness/clients/index.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage } from "../harness/images/test-images.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { type FaultProxy, startFaultProxy } from "../harness/upstream/fault-proxy.js";
+import { requestsTo } from "../harness/wharf/log.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 interface RepositoryStatus {
   name: string;

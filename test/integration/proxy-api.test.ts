@@ -2,21 +2,27 @@
 // header by header against a token-auth upstream standing in for Docker Hub.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { skopeoCopy } from "../harness/clients.js";
-import { expectedContent, getImage, layoutBytes, MediaTypes, type TestImage } from "../harness/images.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
+import { skopeoCopy } from "../harness/clients/index.js";
 import {
   ACCEPT_MANIFESTS,
   errorCodes,
   type RawResponse,
   rawRequest,
   sha256,
-} from "../harness/registry-http.js";
-import { pushReferrer, retag } from "../harness/registry-write.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+} from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import {
+  expectedContent,
+  getImage,
+  layoutBytes,
+  MediaTypes,
+  type TestImage,
+} from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { pushReferrer, retag } from "../harness/upstream/registry-write.js";
+import { proxyEnv } from "../harness/wharf/proxy-env.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 const ZERO = `sha256:${"0".repeat(64)}`;
 const BLOB_GET = /\/blobs\/sha256:/;

@@ -10,13 +10,13 @@ import {
   dockerHubMirrorHosts,
   podmanPull,
   skopeoCopy,
-} from "../harness/clients.js";
-import { allDigests, expectedContent, getImage, type TestImage } from "../harness/images.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+} from "../harness/clients/index.js";
+import { pushImage } from "../harness/images/push.js";
+import { allDigests, expectedContent, getImage, type TestImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { proxyEnv } from "../harness/wharf/proxy-env.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 interface Traffic {
   /** Upstream blob GETs answered 200, per digest. */

@@ -5,17 +5,17 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { skopeoCopy } from "../harness/clients.js";
-import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
-import { expectedContent, getImage } from "../harness/images.js";
-import { processMemory } from "../harness/procstatus.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { type StreamedBody, streamGet } from "../harness/registry-http.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { blobPath } from "../harness/wharfdata.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { type StreamedBody, streamGet } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { expectedContent, getImage } from "../harness/images/test-images.js";
+import { processMemory } from "../harness/system/proc-status.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { type FaultProxy, startFaultProxy } from "../harness/upstream/fault-proxy.js";
+import { blobPath } from "../harness/wharf/data.js";
+import { proxyEnv } from "../harness/wharf/proxy-env.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 const MiB = 1024 * 1024;
 /** Far above a streaming server's needs, far below 10 clients × a buffered 200 MiB blob. */

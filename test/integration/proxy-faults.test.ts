@@ -5,17 +5,17 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { skopeoCopy } from "../harness/clients.js";
-import { type FaultMode, type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
-import { expectedContent, getImage, type TestImage } from "../harness/images.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { rawRequest, sha256, streamGet } from "../harness/registry-http.js";
-import { makeTempDir, removeTempDir } from "../harness/tmp.js";
-import { mountTmpfs, type Tmpfs } from "../harness/tmpfs.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { blobPath, storedDigests, waitSpoolEmpty } from "../harness/wharfdata.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { rawRequest, sha256, streamGet } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { expectedContent, getImage, type TestImage } from "../harness/images/test-images.js";
+import { makeTempDir, removeTempDir } from "../harness/system/tmp.js";
+import { mountTmpfs, type Tmpfs } from "../harness/system/tmpfs.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { type FaultMode, type FaultProxy, startFaultProxy } from "../harness/upstream/fault-proxy.js";
+import { blobPath, storedDigests, waitSpoolEmpty } from "../harness/wharf/data.js";
+import { proxyEnv } from "../harness/wharf/proxy-env.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 describe("faulty upstream and full disk", () => {
   let up: Upstream;

@@ -12,16 +12,16 @@ import {
   dockerHubMirrorHosts,
   podmanPull,
   skopeoCopy,
-} from "../harness/clients.js";
-import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
-import { allDigests, expectedContent, getImage } from "../harness/images.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { spoolEntries } from "../harness/wharfdata.js";
+} from "../harness/clients/index.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { allDigests, expectedContent, getImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { type FaultProxy, startFaultProxy } from "../harness/upstream/fault-proxy.js";
+import { spoolEntries } from "../harness/wharf/data.js";
+import { proxyEnv } from "../harness/wharf/proxy-env.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 describe("upstream outage", () => {
   let up: Upstream;

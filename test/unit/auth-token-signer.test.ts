@@ -15,7 +15,7 @@ import {
   registryClaims,
   signedWith,
   tampered,
-} from "../harness/jwt.js";
+} from "../harness/auth/jwt.js";
 
 const directory = mkdtempSync(join(tmpdir(), "wharf-unit-signer-"));
 after(() => rmSync(directory, { recursive: true, force: true }));

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type BodyRateLimits, guardBody } from "../../src/http/body-guard.js";
-import { dribble, RawConnection } from "../harness/raw-socket.js";
+import { dribble, RawConnection } from "../harness/http/raw-socket.js";
 
 const IDLE_MS = 300;
 

@@ -2,12 +2,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { freePort } from "./ports.js";
-import { type Daemon, spawnDaemon, waitHttp } from "./proc.js";
-import { makeTempDir, removeTempDir } from "./tmp.js";
+import { freePort } from "../system/ports.js";
+import { type Daemon, spawnDaemon, waitHttp } from "../system/proc.js";
+import { makeTempDir, removeTempDir } from "../system/tmp.js";
 
-/** The compiled CLI: this file is dist/test/harness/wharf.js, the CLI dist/src/cli/wharf.js. */
-export const WHARF_MAIN = fileURLToPath(new URL("../../src/cli/wharf.js", import.meta.url));
+/** The compiled CLI: this file is dist/test/harness/wharf/start.js, the CLI dist/src/cli/wharf.js. */
+export const WHARF_MAIN = fileURLToPath(new URL("../../../src/cli/wharf.js", import.meta.url));
 
 export interface WharfOptions {
   /** Added to the child's environment; REGISTRY_HTTP_ADDR defaults to 127.0.0.1:<free port>. */

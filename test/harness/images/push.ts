@@ -1,9 +1,9 @@
 import crypto from "node:crypto";
-import { writeContainersFiles } from "./containers.js";
-import { expectedContent, type TestImage } from "./images.js";
-import { runCommand } from "./proc.js";
-import { makeTempDir, removeTempDir } from "./tmp.js";
-import type { Credentials } from "./types.js";
+import { writeContainersFiles } from "../clients/containers-conf.js";
+import { runCommand } from "../system/proc.js";
+import { makeTempDir, removeTempDir } from "../system/tmp.js";
+import type { Credentials } from "../types.js";
+import { expectedContent, type TestImage } from "./test-images.js";
 
 export interface RegistryTarget {
   /** host:port */

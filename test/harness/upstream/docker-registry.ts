@@ -1,13 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
-import { AccessLog, type AccessLogEntry, type RequestFilter } from "./accesslog.js";
-import { htpasswdLine } from "./htpasswd.js";
-import { freePort } from "./ports.js";
+import { htpasswdLine } from "../auth/htpasswd.js";
+import { freePort } from "../system/ports.js";
+import { makeTempDir, removeTempDir } from "../system/tmp.js";
+import type { Credentials } from "../types.js";
+import { AccessLog, type AccessLogEntry, type RequestFilter } from "./access-log.js";
 import { registryDaemon } from "./registry-daemon.js";
-import { makeTempDir, removeTempDir } from "./tmp.js";
-import { startTokenServer, type TokenServer, type TokenServerOptions } from "./tokenserver.js";
-import type { Credentials } from "./types.js";
+import { startTokenServer, type TokenServer, type TokenServerOptions } from "./token-server.js";
 
 export type UpstreamAuth = "token" | "basic" | "none";
 

@@ -1,6 +1,6 @@
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type RawResponse, rawRequest, sha256 } from "./registry-http.js";
+import { type RawResponse, rawRequest, sha256 } from "./requests.js";
 
 // The push side of the distribution API spoken raw against wharf (no auth), for tests that check
 // each step's status and headers: upload sessions, chunks, an interrupted chunk, manifest PUTs.

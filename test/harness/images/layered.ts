@@ -1,6 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { gzipStored, tar } from "./tarball.js";
 import {
   generateOnce,
   type ImageManifest,
@@ -9,8 +10,7 @@ import {
   layoutBytes,
   randomBytes,
   type TestImage,
-} from "./images.js";
-import { gzipStored, tar } from "./tarball.js";
+} from "./test-images.js";
 
 // Images that share layers, the way images built FROM one base do: the base's config and layers
 // stay byte for byte, one layer of the image's own goes on top. For pushes that race on the

@@ -1,4 +1,4 @@
-import type { Credentials } from "./types.js";
+import type { Credentials } from "../types.js";
 
 export interface ProxyEnvOptions {
   /** REGISTRY_PROXY_USERNAME / REGISTRY_PROXY_PASSWORD. */

@@ -2,9 +2,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { selfSignedCert } from "./certs.js";
+import { selfSignedCert } from "../http/certs.js";
+import { makeTempDir, removeTempDir } from "../system/tmp.js";
 import { sendJson } from "./json-response.js";
-import { makeTempDir, removeTempDir } from "./tmp.js";
 
 export interface TokenServerOptions {
   /** username -> password; default { testuser: "testpass" }. */

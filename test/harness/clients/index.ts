@@ -1,4 +1,6 @@
 // One import for the tests: every real client the harness drives.
+
+export { readDirLayout } from "../images/dir-layout.js";
 export {
   type Containerd,
   type CtrPullOptions,
@@ -8,7 +10,8 @@ export {
   type RegistryHost,
   type RegistryHosts,
   startContainerd,
-} from "./clients/containerd.js";
+} from "./containerd.js";
+export { dockerHubMirror, type MirrorRule, registriesConf } from "./containers-conf.js";
 export {
   type Dockerd,
   type DockerdOptions,
@@ -16,20 +19,18 @@ export {
   dockerdPull,
   findDocker,
   startDockerd,
-} from "./clients/dockerd.js";
+} from "./dockerd.js";
 export {
   type PodmanPullOptions,
   type PodmanPullResult,
   type PodmanPushResult,
   podmanPull,
   podmanPush,
-} from "./clients/podman.js";
+} from "./podman.js";
 export {
   runSkopeoCopy,
   type SkopeoCopyOptions,
   type SkopeoCopyResult,
   type SkopeoRunResult,
   skopeoCopy,
-} from "./clients/skopeo.js";
-export { dockerHubMirror, type MirrorRule, registriesConf } from "./containers.js";
-export { readDirLayout } from "./dirlayout.js";
+} from "./skopeo.js";

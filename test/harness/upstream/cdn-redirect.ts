@@ -1,6 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Credentials } from "./types.js";
+import type { Credentials } from "../types.js";
 
 export interface CdnRequest {
   path: string;

@@ -1,5 +1,5 @@
-import { CommandError, runCommand } from "./proc.js";
-import { inheritedEnv, WHARF_MAIN, type Wharf } from "./wharf.js";
+import { CommandError, runCommand } from "../system/proc.js";
+import { inheritedEnv, WHARF_MAIN, type Wharf } from "./start.js";
 
 // wharf's one-shot commands (`config check`, `client-config`, `gc`, `user`, `token`) run as a user
 // would run them: the compiled CLI in a child process, judged by its exit code and what it printed.

@@ -1,5 +1,5 @@
-import { runCommand } from "./proc.js";
-import type { Credentials } from "./types.js";
+import { runCommand } from "../system/proc.js";
+import type { Credentials } from "../types.js";
 
 /** htpasswd's hash formats: bcrypt (-B, what registry:v2 reads) and the ones it refuses. */
 export type HtpasswdFormat = "bcrypt" | "md5" | "sha1" | "crypt" | "plain";

@@ -1,4 +1,4 @@
-import type { Wharf } from "./wharf.js";
+import type { Wharf } from "./start.js";
 
 // What wharf's access-log lines (msg "request", one per request) say about routing: which
 // repository answered, and the `ns` a containerd client sent. A client that fell back to another

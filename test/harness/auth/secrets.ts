@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import type { Credentials } from "./types.js";
+import type { Credentials } from "../types.js";
 
 // The secrets a test used (passwords, API tokens, registry tokens, upstream credentials), in
 // every form they travel in, and a check that none of them reached a log.

@@ -1,4 +1,4 @@
-import { type Daemon, spawnDaemon, waitHttp } from "./proc.js";
+import { type Daemon, spawnDaemon, waitHttp } from "../system/proc.js";
 
 /** A docker-registry process for a config file, started and stopped on demand (same port, same data). */
 export interface RegistryDaemon {

@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import tls from "node:tls";
-import { runCommand } from "./proc.js";
+import { runCommand } from "../system/proc.js";
 
 export interface KeyPair {
   keyPath: string;

@@ -41,7 +41,7 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 function installHint(e: NodeJS.ErrnoException): string {
-  return e.code === "ENOENT" ? " (not installed? run `sudo scripts/install-test-deps.sh`)" : "";
+  return e.code === "ENOENT" ? " (not installed? run `scripts/install-test-deps.sh`)" : "";
 }
 
 function tailOf(file: string, lines: number): string {

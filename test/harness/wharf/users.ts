@@ -1,5 +1,5 @@
-import type { Wharf } from "./wharf.js";
-import { type CliResult, runWharfCli } from "./wharfcli.js";
+import { type CliResult, runWharfCli } from "./cli.js";
+import type { Wharf } from "./start.js";
 
 // `wharf user …` and `wharf token …` against a running wharf's configuration and data directory,
 // as an operator runs them beside the server. Each throws when the command fails, except where a

@@ -1,7 +1,7 @@
-import { basicAuthorization, challengeParams, fetchToken } from "./bearer.js";
-import { layoutBytes, MediaTypes, type TestImage } from "./images.js";
-import { sha256 } from "./registry-http.js";
-import type { Credentials } from "./types.js";
+import { basicAuthorization, challengeParams, fetchToken } from "../auth/bearer.js";
+import { sha256 } from "../http/requests.js";
+import { layoutBytes, MediaTypes, type TestImage } from "../images/test-images.js";
+import type { Credentials } from "../types.js";
 
 // Small writes to a registry over raw HTTP, where a skopeo run would be too slow (moving a tag
 // while a TTL runs) or cannot express the content (an OCI 1.1 artifact with a subject).

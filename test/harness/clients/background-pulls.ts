@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from "node:util";
-import { skopeoCopy } from "./clients.js";
-import { expectedContent, type TestImage } from "./images.js";
-import { streamGet } from "./registry-http.js";
-import { makeTempDir, removeTempDir } from "./tmp.js";
+import { streamGet } from "../http/requests.js";
+import { expectedContent, type TestImage } from "../images/test-images.js";
+import { makeTempDir, removeTempDir } from "../system/tmp.js";
+import { skopeoCopy } from "./skopeo.js";
 
 // Normal traffic that keeps running while a test does something else to the registry: skopeo
 // pulls of one image and parallel GETs of its biggest layer, each result checked byte for byte.

@@ -1,6 +1,6 @@
+import { type RawOptions, type RawResponse, rawRequest } from "../http/requests.js";
+import type { Credentials } from "../types.js";
 import { challengeParams, requestToken, type TokenRealm } from "./bearer.js";
-import { type RawOptions, type RawResponse, rawRequest } from "./registry-http.js";
-import type { Credentials } from "./types.js";
 
 // Raw HTTP through Docker's token protocol, step by step as docker and containerd do it: probe
 // /v2/ for the realm, get a token for the scope the operation needs (with credentials or

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { removeAtExitIfNew } from "./hostpaths.js";
+import { removeAtExitIfNew } from "../system/host-paths.js";
 
 // Shared setup for the containers/image tools (skopeo, podman): private config files and an
 // environment that reads nothing from the host's /etc/containers or ~/.docker.

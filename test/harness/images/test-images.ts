@@ -2,8 +2,8 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { Descriptor, Platform } from "../types.js";
 import { gzipStored, tar } from "./tarball.js";
-import type { Descriptor, Platform } from "./types.js";
 
 export const MediaTypes = {
   ociIndex: "application/vnd.oci.image.index.v1+json",

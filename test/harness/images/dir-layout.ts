@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { ImageContent } from "./images.js";
+import type { ImageContent } from "./test-images.js";
 
 function fileDigest(file: string): string {
   return `sha256:${crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex")}`;

@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import http from "node:http";
 import https from "node:https";
-import { MediaTypes } from "./images.js";
+import { MediaTypes } from "../images/test-images.js";
 
 // Raw HTTP against a registry (wharf), for tests that check status codes, headers and bytes
 // exactly. node:http rather than fetch: fetch normalises "..", "%2e" and the method's case, and

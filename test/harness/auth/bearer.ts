@@ -1,4 +1,4 @@
-import type { Credentials } from "./types.js";
+import type { Credentials } from "../types.js";
 
 export interface TokenRealm {
   realm: string;

@@ -2,8 +2,8 @@ import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 
-/** The repository's examples/ directory (this file is dist/test/harness/examples.js). */
-export const EXAMPLES_DIR = fileURLToPath(new URL("../../../examples/", import.meta.url));
+/** The repository's examples/ directory (this file is dist/test/harness/wharf/examples.js). */
+export const EXAMPLES_DIR = fileURLToPath(new URL("../../../../examples/", import.meta.url));
 
 export type ConfigTree = Record<string, unknown> & { repositories: Record<string, Record<string, unknown>> };
 

@@ -2,14 +2,29 @@ import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { htpasswdLine } from "../auth/htpasswd.js";
+import { pushImage } from "../images/push.js";
+import type { TestImage } from "../images/test-images.js";
 import { freePort } from "../system/ports.js";
 import { makeTempDir, removeTempDir } from "../system/tmp.js";
 import type { Credentials } from "../types.js";
 import { AccessLog, type AccessLogEntry, type RequestFilter } from "./access-log.js";
 import { registryDaemon } from "./registry-daemon.js";
+import { retag } from "./registry-write.js";
 import { startTokenServer, type TokenServer, type TokenServerOptions } from "./token-server.js";
 
 export type UpstreamAuth = "token" | "basic" | "none";
+
+/** A generated image the upstream holds before anyone asks it for anything. */
+export interface UpstreamImage {
+  image: TestImage;
+  /** Where skopeo pushes it: name:tag. */
+  ref: string;
+  /** More tags of the same name on the same manifest, one manifest PUT each. */
+  tags?: string[];
+  /** The whole index (skopeo --all), not only this machine's platform. */
+  all?: boolean;
+  timeoutMs?: number;
+}
 
 export interface UpstreamOptions {
   /** Default "token": Docker-Hub-style Bearer challenge pointing at a token server. */
@@ -20,6 +35,8 @@ export interface UpstreamOptions {
   tokenServer?: TokenServer;
   /** Options for the token server started when none is given. */
   token?: Omit<TokenServerOptions, "users">;
+  /** Pushed in this order once the registry runs. */
+  images?: UpstreamImage[];
 }
 
 export interface Upstream {
@@ -102,7 +119,7 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
   const { start, stop } = registryDaemon(configPath, dir, url);
 
   await start();
-  return {
+  const upstream: Upstream = {
     url,
     host: `127.0.0.1:${port}`,
     port,
@@ -123,4 +140,20 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
       await removeTempDir(dir);
     },
   };
+  try {
+    await putImages(upstream, opts.images ?? []);
+  } catch (error) {
+    await upstream.close();
+    throw error;
+  }
+  return upstream;
+}
+
+/** Pushes each image with skopeo, then adds its further tags. */
+export async function putImages(upstream: Upstream, images: readonly UpstreamImage[]): Promise<void> {
+  for (const { image, ref, tags = [], all, timeoutMs } of images) {
+    await pushImage(image, upstream, ref, { all, timeoutMs });
+    const name = ref.slice(0, ref.lastIndexOf(":"));
+    for (const tag of tags) await retag(upstream, name, tag, image);
+  }
 }

@@ -62,10 +62,15 @@ export interface Wharf {
   readonly configPath: string | undefined;
   /** The node process serving now (it changes on restart); -1 before the first start. */
   pid(): number;
-  /** Every JSON line wharf wrote to stdout so far; non-JSON lines come as { msg: line, raw: true }. */
-  logLines(): WharfLogLine[];
-  /** Resolves with the first log line matching, polling until timeoutMs. */
-  waitLog(match: (line: WharfLogLine) => boolean, timeoutMs?: number): Promise<WharfLogLine>;
+  /**
+   * Every JSON line wharf wrote to stdout so far, or those after `since` (a logMark()); non-JSON
+   * lines come as { msg: line, raw: true }.
+   */
+  logLines(since?: number): WharfLogLine[];
+  /** A position in the log: logLines(mark) holds only what was written after it. */
+  logMark(): number;
+  /** Resolves with the first log line matching (after `since`, a logMark()), polling until timeoutMs. */
+  waitLog(match: (line: WharfLogLine) => boolean, timeoutMs?: number, since?: number): Promise<WharfLogLine>;
   stop(): Promise<void>;
   /** Stops and starts again: same port, same data. */
   restart(): Promise<void>;
@@ -79,8 +84,10 @@ export function inheritedEnv(): NodeJS.ProcessEnv {
 }
 
 function parseLines(text: string): WharfLogLine[] {
+  // the last piece is a line still being written, until its newline comes
   return text
     .split("\n")
+    .slice(0, -1)
     .filter((line) => line.trim() !== "")
     .map((line) => {
       try {
@@ -124,9 +131,9 @@ export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
   async function stop(): Promise<void> {
     await daemon?.stop();
   }
-  const logLines = () => {
+  const logLines = (since = 0) => {
     const file = path.join(dir, "wharf.stdout");
-    return fs.existsSync(file) ? parseLines(fs.readFileSync(file, "utf8")) : [];
+    return fs.existsSync(file) ? parseLines(fs.readFileSync(file, "utf8")).slice(since) : [];
   };
 
   await start();
@@ -139,10 +146,11 @@ export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
     configPath,
     pid: () => daemon?.pid ?? -1,
     logLines,
-    async waitLog(match, timeoutMs = 10_000) {
+    logMark: () => logLines().length,
+    async waitLog(match, timeoutMs = 10_000, since = 0) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const found = logLines().find(match);
+        const found = logLines(since).find(match);
         if (found) return found;
         if (Date.now() > deadline) throw new Error(`no matching wharf log line within ${timeoutMs} ms`);
         await sleep(50);

@@ -6,19 +6,17 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { skopeoCopy } from "../harness/clients/index.js";
+import { type ProxyFixture, withProxy } from "../harness/fixtures/proxy.js";
 import { rawRequest, sha256, streamGet } from "../harness/http/requests.js";
-import { pushImage } from "../harness/images/push.js";
 import { expectedContent, getImage, type TestImage } from "../harness/images/test-images.js";
 import { makeTempDir, removeTempDir } from "../harness/system/tmp.js";
 import { mountTmpfs, type Tmpfs } from "../harness/system/tmpfs.js";
-import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
-import { type FaultMode, type FaultProxy, startFaultProxy } from "../harness/upstream/fault-proxy.js";
+import type { FaultMode, FaultProxy } from "../harness/upstream/fault-proxy.js";
 import { blobPath, storedDigests, waitSpoolEmpty } from "../harness/wharf/data.js";
-import { proxyEnv } from "../harness/wharf/proxy-env.js";
-import { startWharf, type Wharf } from "../harness/wharf/start.js";
+import type { Wharf } from "../harness/wharf/start.js";
 
 describe("faulty upstream and full disk", () => {
-  let up: Upstream;
+  let fx: ProxyFixture;
   const small = getImage("small");
   const docker = getImage("docker");
   const big = getImage("big");
@@ -30,25 +28,29 @@ describe("faulty upstream and full disk", () => {
     );
 
   before(async () => {
-    up = await startUpstream({ auth: "token" });
-    await pushImage(small, up, "library/small:latest");
-    await pushImage(docker, up, "library/docker:latest");
-    await pushImage(big, up, "library/big:latest");
-    await pushImage(many, up, "library/many:latest");
+    fx = await withProxy({
+      upstream: {
+        images: [
+          { image: small, ref: "library/small:latest" },
+          { image: docker, ref: "library/docker:latest" },
+          { image: big, ref: "library/big:latest" },
+          { image: many, ref: "library/many:latest" },
+        ],
+      },
+      faults: {},
+      wharf: false,
+    });
   });
-  after(() => up?.close());
+  after(() => fx?.close());
 
   describe("upstream cutting or corrupting a blob", () => {
     let proxy: FaultProxy;
     let wharf: Wharf;
     before(async () => {
-      proxy = await startFaultProxy({ target: up.url });
-      wharf = await startWharf({ env: proxyEnv(proxy.url) });
+      proxy = fx.faults;
+      wharf = await fx.startWharf();
     });
-    after(async () => {
-      await wharf?.close();
-      await proxy?.close();
-    });
+    after(() => wharf?.close());
 
     const cases: Array<[FaultMode, TestImage, string, string]> = [
       ["cut-blob", small, "small", "upstream failed mid-blob; nothing was cached"],
@@ -92,7 +94,7 @@ describe("faulty upstream and full disk", () => {
     let wharf: Wharf;
     before(async () => {
       disk = await mountTmpfs(makeTempDir("disk"), "3m");
-      wharf = await startWharf({ env: proxyEnv(up.url), dataDir: disk.dir });
+      wharf = await fx.startWharf({ direct: true, dataDir: disk.dir });
     });
     after(async () => {
       await wharf?.close();

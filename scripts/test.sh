@@ -15,7 +15,8 @@
 # has integration tests to run (build and lint stay the user's, so dist/ is not root's), and the
 # one run, one summary, covers every layer asked for.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+cd "$(dirname "$self")/.."
 
 layers=("$@")
 [ ${#layers[@]} -gt 0 ] || layers=(unit inprocess integration)
@@ -58,7 +59,7 @@ if [ $needs_root = 1 ] && [ "$(id -u)" -ne 0 ]; then
   # sudo resets the environment: keep the node on this PATH and the harness's own settings
   keep=("PATH=$PATH")
   while IFS= read -r setting; do keep+=("$setting"); done < <(env | grep '^WHARF_TEST_' || true)
-  exec sudo env "${keep[@]}" "$0" "${layers[@]}"
+  exec sudo env "${keep[@]}" "$self" "${layers[@]}"
 fi
 
 if [ $needs_root = 1 ]; then

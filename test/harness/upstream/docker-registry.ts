@@ -4,11 +4,11 @@ import YAML from "yaml";
 import { htpasswdLine } from "../auth/htpasswd.js";
 import { pushImage } from "../images/push.js";
 import type { TestImage } from "../images/test-images.js";
-import { freePort } from "../system/ports.js";
+import { onFreePort } from "../system/ports.js";
 import { makeTempDir, removeTempDir } from "../system/tmp.js";
 import type { Credentials } from "../types.js";
 import { AccessLog, type AccessLogEntry, type RequestFilter } from "./access-log.js";
-import { registryDaemon } from "./registry-daemon.js";
+import { type RegistryDaemon, registryDaemon } from "./registry-daemon.js";
 import { retag } from "./registry-write.js";
 import { startTokenServer, type TokenServer, type TokenServerOptions } from "./token-server.js";
 
@@ -110,15 +110,30 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
       ? await startTokenServer({ ...opts.token, users: { [creds.username]: creds.password } })
       : undefined;
   const tokenServer = auth === "token" ? (opts.tokenServer ?? ownToken) : undefined;
-  if (auth === "basic") await htpasswdFile(path.join(dir, "htpasswd"), creds);
-  const port = await freePort();
   const configPath = path.join(dir, "config.yml");
-  fs.writeFileSync(configPath, registryConfig(port, dataDir, authSection(auth, dir, tokenServer)));
-  const url = `http://127.0.0.1:${port}`;
   const log = new AccessLog(path.join(dir, "registry.stdout"));
-  const { start, stop } = registryDaemon(configPath, dir, url);
-
-  await start();
+  let started: { port: number; daemon: RegistryDaemon };
+  try {
+    if (auth === "basic") await htpasswdFile(path.join(dir, "htpasswd"), creds);
+    started = await onFreePort(async (port) => {
+      fs.writeFileSync(configPath, registryConfig(port, dataDir, authSection(auth, dir, tokenServer)));
+      const daemon = registryDaemon(configPath, dir, `http://127.0.0.1:${port}`);
+      try {
+        await daemon.start();
+      } catch (error) {
+        await daemon.stop();
+        throw error;
+      }
+      return { port, daemon };
+    });
+  } catch (error) {
+    await ownToken?.close();
+    await removeTempDir(dir);
+    throw error;
+  }
+  const { port } = started;
+  const { start, stop } = started.daemon;
+  const url = `http://127.0.0.1:${port}`;
   const upstream: Upstream = {
     url,
     host: `127.0.0.1:${port}`,

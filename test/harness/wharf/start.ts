@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { freePort } from "../system/ports.js";
+import { onFreePort, PORT_TAKEN } from "../system/ports.js";
 import { type Daemon, spawnDaemon, waitHttp } from "../system/proc.js";
 import { makeTempDir, removeTempDir } from "../system/tmp.js";
 
@@ -106,8 +106,6 @@ export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
     throw new Error(`${WHARF_MAIN} missing: build first (npx tsc -p tsconfig.json)`);
   const dir = makeTempDir("server");
   const dataDir = opts.dataDir ?? path.join(dir, "data");
-  const addr = opts.env?.REGISTRY_HTTP_ADDR ?? `127.0.0.1:${await freePort()}`;
-  const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
   const args = [WHARF_MAIN, "serve", ...(opts.dataDir === null ? [] : ["--data", dataDir])];
   const auth = openUnlessSecured(opts);
   const configPath = auth.configYaml === undefined ? undefined : path.join(dir, "config.yml");
@@ -116,8 +114,14 @@ export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
     args.push("--config", configPath);
   }
   args.push(...(opts.args ?? []));
-  const env = { ...inheritedEnv(), ...auth.env, REGISTRY_HTTP_ADDR: addr };
-  const url = `${opts.ca ? "https" : "http"}://127.0.0.1:${port}`;
+  let port = 0;
+  let url = "";
+  let env: NodeJS.ProcessEnv = {};
+  const listenOn = (addr: string) => {
+    port = Number(addr.slice(addr.lastIndexOf(":") + 1));
+    url = `${opts.ca ? "https" : "http"}://127.0.0.1:${port}`;
+    env = { ...inheritedEnv(), ...auth.env, REGISTRY_HTTP_ADDR: addr };
+  };
   let daemon: Daemon | undefined;
 
   async function start(): Promise<void> {
@@ -136,7 +140,25 @@ export async function startWharf(opts: WharfOptions = {}): Promise<Wharf> {
     return fs.existsSync(file) ? parseLines(fs.readFileSync(file, "utf8")).slice(since) : [];
   };
 
-  await start();
+  const given = opts.env?.REGISTRY_HTTP_ADDR;
+  if (given !== undefined) {
+    listenOn(given);
+    await start();
+  } else {
+    await onFreePort(async (free) => {
+      listenOn(`127.0.0.1:${free}`);
+      try {
+        await start();
+      } catch (error) {
+        await stop();
+        // the next attempt's log starts empty: tests count lines such as "listening"
+        if (PORT_TAKEN.test(String(error)))
+          for (const file of ["wharf.stdout", "wharf.stderr"])
+            fs.rmSync(path.join(dir, file), { force: true });
+        throw error;
+      }
+    });
+  }
   return {
     url,
     host: `127.0.0.1:${port}`,

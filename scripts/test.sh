@@ -71,6 +71,4 @@ if [ $needs_root = 1 ]; then
   fi
 fi
 
-# --test-force-exit: a file whose before() failed half-way may leave a daemon running, which would
-# keep its process, and so the whole run, waiting forever; at exit the harness kills what it started
-exec node --test --test-reporter=spec --test-concurrency=1 --test-force-exit "${files[@]}"
+exec node --test --test-reporter=spec --test-concurrency=1 "${files[@]}"

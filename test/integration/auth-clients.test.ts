@@ -4,7 +4,6 @@
 // docker login against a private dockerd.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import YAML from "yaml";
 import { basicAuthorization } from "../harness/auth/bearer.js";
 import { DENIED, UNAUTHORIZED } from "../harness/auth/refusals.js";
 import { assertNoSecretInFiles } from "../harness/auth/secrets.js";
@@ -19,13 +18,12 @@ import {
   startDockerd,
 } from "../harness/clients/index.js";
 import { type AuthFixture, startAuthFixture, uniquePassword } from "../harness/fixtures/auth.js";
+import { withProxy } from "../harness/fixtures/proxy.js";
 import { ACCEPT_MANIFESTS, rawRequest, sha256 } from "../harness/http/requests.js";
 import { attemptPush, pushImage } from "../harness/images/push.js";
 import { expectedContent, getImage } from "../harness/images/test-images.js";
 import { makeTempDir } from "../harness/system/tmp.js";
 import type { Credentials } from "../harness/types.js";
-import { startUpstream } from "../harness/upstream/docker-registry.js";
-import { startWharf, type Wharf } from "../harness/wharf/start.js";
 import { addUser } from "../harness/wharf/users.js";
 
 /** hosts.toml sending `registry` to wharf alone (as host and as server: nothing falls back past it). */
@@ -182,17 +180,22 @@ describe("ctr --user with wharf as the mirror of an upstream registry (hosts.tom
   test("a user the rules let pull the proxy gets the image, whatever the default repository holds", async () => {
     // the default repository is the hosted one, which alice may not read; `?ns=` picks the proxy,
     // which she may: her token must be good for the repository the request is routed to
-    const up = await startUpstream({ auth: "none" });
-    let wharf: Wharf | undefined;
-    const containerd = await startContainerd();
+    const [fx, containerd] = await Promise.all([
+      withProxy({
+        upstream: { auth: "none", images: [{ image: getImage("small"), ref: "lib/app:v1" }] },
+        wharf: {
+          config: ({ url }) => ({
+            default_repository: "internal",
+            auth: { rules: [{ repositories: ["hub"], authenticated: ["pull"] }] },
+            repositories: { hub: { type: "proxy", upstream: { url } }, internal: { type: "hosted" } },
+          }),
+          env: { WHARF_ADMIN_PASSWORD: uniquePassword("admin") },
+        },
+      }),
+      startContainerd(),
+    ]);
     try {
-      await pushImage(getImage("small"), up, "lib/app:v1");
-      const configYaml = YAML.stringify({
-        default_repository: "internal",
-        auth: { rules: [{ repositories: ["hub"], authenticated: ["pull"] }] },
-        repositories: { hub: { type: "proxy", upstream: { url: up.url } }, internal: { type: "hosted" } },
-      });
-      wharf = await startWharf({ configYaml, env: { WHARF_ADMIN_PASSWORD: uniquePassword("admin") } });
+      const { upstream: up, wharf } = fx;
       const alice = { username: "alice", password: uniquePassword("alice") };
       await addUser(wharf, alice.username, alice.password);
       // the upstream is never tried itself: a pull that works went through wharf
@@ -201,8 +204,7 @@ describe("ctr --user with wharf as the mirror of an upstream registry (hosts.tom
       assert.equal(pulled.digest, getImage("small").digest);
     } finally {
       await containerd.stop();
-      await wharf?.close();
-      await up.close();
+      await fx.close();
     }
   });
 });

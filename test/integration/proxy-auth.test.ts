@@ -6,7 +6,6 @@ import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
 import { skopeoCopy } from "../harness/clients/index.js";
 import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/http/requests.js";
-import { pushImage } from "../harness/images/push.js";
 import { expectedContent, getImage } from "../harness/images/test-images.js";
 import { makeTempDir } from "../harness/system/tmp.js";
 import { type CdnRedirect, startCdnRedirect } from "../harness/upstream/cdn-redirect.js";
@@ -70,8 +69,7 @@ function refusedWithoutTheRightCredentials(upstream: () => Upstream): void {
 describe("Basic-auth upstream (docker-registry with htpasswd)", () => {
   let up: Upstream;
   before(async () => {
-    up = await startUpstream({ auth: "basic" });
-    await pushImage(small, up, "library/small:latest");
+    up = await startUpstream({ auth: "basic", images: [{ image: small, ref: "library/small:latest" }] });
   });
   after(() => up?.close());
 
@@ -145,8 +143,11 @@ describe("Basic-auth upstream (docker-registry with htpasswd)", () => {
 describe("Bearer-token upstream that refuses anonymous pulls", () => {
   let up: Upstream;
   before(async () => {
-    up = await startUpstream({ auth: "token", token: { anonymousPull: false } });
-    await pushImage(small, up, "library/small:latest");
+    up = await startUpstream({
+      auth: "token",
+      token: { anonymousPull: false },
+      images: [{ image: small, ref: "library/small:latest" }],
+    });
   });
   after(() => up?.close());
 

@@ -93,6 +93,9 @@ export function spawnDaemon(opts: DaemonOptions): Daemon {
   const unregister = atExit(() => {
     if (pid > 0) killGroup(pid, "SIGKILL");
   });
+  // A daemon that a failed before() never got to stop must not keep the test file's process, and
+  // so the whole run, waiting: once nothing else is left, the process exits and the hook kills it.
+  child.unref();
   void exited.then(unregister);
 
   return {

@@ -21,6 +21,8 @@ const BLOB = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/;
 
 async function listen(server: http.Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // like the daemons (system/proc.ts): a server nobody closed must not keep the process alive
+  server.unref();
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 

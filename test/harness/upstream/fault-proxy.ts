@@ -287,6 +287,8 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   const server = http.createServer(handle);
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // like the daemons (system/proc.ts): a server nobody closed must not keep the process alive
+  server.unref();
   const port = (server.address() as AddressInfo).port;
 
   return {

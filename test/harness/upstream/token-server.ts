@@ -194,6 +194,8 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     handle(req, res).catch((e: Error) => sendJson(res, 500, { details: e.message }));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // like the daemons (system/proc.ts): a server nobody closed must not keep the process alive
+  server.unref();
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {

@@ -1,5 +1,5 @@
-import type { TestImage } from "../test/harness/images.js";
-import type { Upstream } from "../test/harness/upstream.js";
+import type { TestImage } from "../test/harness/images/test-images.js";
+import type { Upstream } from "../test/harness/upstream/docker-registry.js";
 import type { LoadClient } from "./http-load.js";
 import type { ImageInfo } from "./results.js";
 import type { PullTarget } from "./targets.js";

@@ -1,7 +1,7 @@
 import os from "node:os";
 import { fileURLToPath } from "node:url";
-import { runCommand } from "../test/harness/proc.js";
-import { WHARF_MAIN } from "../test/harness/wharf.js";
+import { runCommand } from "../test/harness/system/proc.js";
+import { WHARF_MAIN } from "../test/harness/wharf/start.js";
 import type { Environment } from "./results.js";
 
 /** This file is dist/bench/environment.js: the checkout is two levels up. */

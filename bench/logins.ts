@@ -5,7 +5,7 @@
 // N different wrong passwords (two hashes at a time, 64 waiting, the rest 429).
 import { createHash } from "node:crypto";
 import { Command, InvalidArgumentError } from "commander";
-import { startWharf, type Wharf } from "../test/harness/wharf.js";
+import { startWharf, type Wharf } from "../test/harness/wharf/start.js";
 import { round1 } from "./stats.js";
 
 const ADMIN = { username: "admin", password: `bench-${process.pid}-admin` };

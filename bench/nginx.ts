@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
-import { freePort } from "../test/harness/ports.js";
-import { spawnDaemon, waitHttp } from "../test/harness/proc.js";
-import { makeTempDir, removeTempDir } from "../test/harness/tmp.js";
+import { freePort } from "../test/harness/system/ports.js";
+import { spawnDaemon, waitHttp } from "../test/harness/system/proc.js";
+import { makeTempDir, removeTempDir } from "../test/harness/system/tmp.js";
 
 export interface Nginx {
   readonly url: string;

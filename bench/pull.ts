@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import { isDeepStrictEqual } from "node:util";
-import { runSkopeoCopy } from "../test/harness/clients.js";
-import { readDirLayout } from "../test/harness/dirlayout.js";
-import { expectedContent, type TestImage } from "../test/harness/images.js";
-import { makeTempDir, removeTempDir } from "../test/harness/tmp.js";
+import { runSkopeoCopy } from "../test/harness/clients/index.js";
+import { readDirLayout } from "../test/harness/images/dir-layout.js";
+import { expectedContent, type TestImage } from "../test/harness/images/test-images.js";
+import { makeTempDir, removeTempDir } from "../test/harness/system/tmp.js";
 import type { PullTarget } from "./targets.js";
 
 export interface ClientOutcome {

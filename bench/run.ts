@@ -4,9 +4,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { getImage } from "../test/harness/images.js";
-import { pushImage } from "../test/harness/push.js";
-import { startUpstream, type Upstream } from "../test/harness/upstream.js";
+import { pushImage } from "../test/harness/images/push.js";
+import { getImage } from "../test/harness/images/test-images.js";
+import { startUpstream, type Upstream } from "../test/harness/upstream/docker-registry.js";
 import { type BenchContext, type BenchImage, imageInfo } from "./context.js";
 import { describeEnvironment, loadAverage } from "./environment.js";
 import { CLIENT_DESCRIPTIONS, type LoadClient } from "./http-load.js";

@@ -1,12 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
-import { freePort } from "../test/harness/ports.js";
-import { registryDaemon } from "../test/harness/registry-daemon.js";
-import { makeTempDir, removeTempDir } from "../test/harness/tmp.js";
+import { freePort } from "../test/harness/system/ports.js";
+import { makeTempDir, removeTempDir } from "../test/harness/system/tmp.js";
 import type { Credentials } from "../test/harness/types.js";
-import type { Upstream } from "../test/harness/upstream.js";
-import { startWharf } from "../test/harness/wharf.js";
+import type { Upstream } from "../test/harness/upstream/docker-registry.js";
+import { registryDaemon } from "../test/harness/upstream/registry-daemon.js";
+import { startWharf } from "../test/harness/wharf/start.js";
 import type { ServerName } from "./results.js";
 
 /** Something skopeo pulls from: a proxy in front of the upstream, or the upstream itself. */

@@ -1,5 +1,5 @@
-import type { AccessLogEntry } from "../test/harness/accesslog.js";
-import type { Upstream } from "../test/harness/upstream.js";
+import type { AccessLogEntry } from "../test/harness/upstream/access-log.js";
+import type { Upstream } from "../test/harness/upstream/docker-registry.js";
 import type { UpstreamCounts } from "./results.js";
 
 const BLOB = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/;

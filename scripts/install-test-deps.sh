@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the integration tests drive (real registries and clients on 127.0.0.1) on Debian 12.
-# Idempotent; run as root: `sudo scripts/install-test-deps.sh`.
+# Idempotent. Run as root, or as a user with sudo: the script then runs itself again with sudo
+# (a fresh Debian logged in as root has no sudo at all, so root must not need it).
 #
 # dockerd is not installed but unpacked: the docker.io package's postinst starts a system dockerd
 # (iptables, docker0, /var/lib/docker) and pulls in apparmor and needrestart. The tests only need
@@ -16,8 +17,12 @@ PKG_DIR=${WHARF_TEST_DOCKER_PKG:-/var/cache/wharf-test/docker.io}
 PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl apache2-utils ca-certificates g++ make python3)
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-test-deps: must run as root (sudo $0)" >&2
-  exit 1
+  if ! command -v sudo >/dev/null; then
+    echo "install-test-deps: must run as root, and there is no sudo: run it as root" >&2
+    exit 1
+  fi
+  echo "install-test-deps: installing packages needs root: running with sudo" >&2
+  exec sudo "$0" "$@"
 fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }

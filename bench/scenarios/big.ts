@@ -1,5 +1,5 @@
-import { getImage } from "../../test/harness/images.js";
-import { pushImage } from "../../test/harness/push.js";
+import { pushImage } from "../../test/harness/images/push.js";
+import { getImage } from "../../test/harness/images/test-images.js";
 import { type BenchContext, imageInfo } from "../context.js";
 import type { ConcurrentResult } from "../results.js";
 import { runConcurrent } from "./concurrent.js";

@@ -1,4 +1,4 @@
-import { processMemory } from "../../test/harness/procstatus.js";
+import { processMemory } from "../../test/harness/system/proc-status.js";
 import type { BenchContext, BenchImage } from "../context.js";
 import { pullConcurrently } from "../pull.js";
 import type { ConcurrentResult, ConcurrentRun, Memory } from "../results.js";

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { Clock } from "../util/clock.js";
 
 /** How slowly a request body may arrive (config `limits.body_idle_timeout` and `body_min_rate`). */
 export interface BodyRateLimits {
@@ -7,6 +8,9 @@ export interface BodyRateLimits {
   /** The average rate a body must keep up; 0 leaves a plain idle timeout. */
   readonly minBytesPerSecond: number;
 }
+
+/** performance.now() counted from the epoch: a clock that does not jump when the wall clock is set. */
+const steadyClock: Clock = { now: () => performance.timeOrigin + performance.now() };
 
 /** Milliseconds of credit that `bytes` buy; without a minimum rate, any byte refills it all. */
 function creditFor(bytes: number, limits: BodyRateLimits): number {
@@ -24,17 +28,23 @@ function creditFor(bytes: number, limits: BodyRateLimits): number {
  * does, however long it takes. Time in which wharf itself is not reading (the request's buffer is
  * full because a disk or a handler is slow) costs the client nothing.
  *
- * Watching stops once the body is complete or the connection is gone.
+ * Watching stops once the body is complete or the connection is gone. `clock` is for tests, which
+ * move time by hand; the checks themselves stay on a timer.
  */
-export function guardBody(req: IncomingMessage, limits: BodyRateLimits, tooSlow: () => void): void {
+export function guardBody(
+  req: IncomingMessage,
+  limits: BodyRateLimits,
+  tooSlow: () => void,
+  clock: Clock = steadyClock,
+): void {
   if (limits.idleMs <= 0) return;
   const socket = req.socket;
   let credit = limits.idleMs;
-  let lastTick = performance.now();
+  let lastTick = clock.now();
   let lastBytes = socket.bytesRead;
   const tick = () => {
     if (req.complete || req.destroyed || socket.destroyed) return stop();
-    const now = performance.now();
+    const now = clock.now();
     const received = socket.bytesRead - lastBytes;
     const waitingForWharf = socket.isPaused() || req.readableLength >= req.readableHighWaterMark;
     if (waitingForWharf) credit = limits.idleMs;

@@ -1,7 +1,7 @@
 import { AssertionError } from "node:assert";
 import crypto from "node:crypto";
 import zlib from "node:zlib";
-import { tar } from "../harness/tarball.js";
+import { tar } from "../harness/images/tarball.js";
 import type { ConformanceResponse, ExchangeOptions } from "./client.js";
 import {
   type Algorithm,

@@ -4,22 +4,22 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, before, describe, test } from "node:test";
+import { basicAuthorization, requestToken } from "../harness/auth/bearer.js";
+import { assertNoSecretInFiles } from "../harness/auth/secrets.js";
+import { repositoryScope, tokenFlowRequest } from "../harness/auth/token-flow.js";
 import {
   type AuthFixture,
   authConfigYaml,
   FIXTURE_RULES,
   SERVICE,
   startAuthFixture,
-} from "../harness/authwharf.js";
-import { basicAuthorization, requestToken } from "../harness/bearer.js";
-import { getImage } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { repositoryScope, tokenFlowRequest } from "../harness/registry-auth.js";
-import { rawRequest } from "../harness/registry-http.js";
-import { assertNoSecretInFiles } from "../harness/secrets.js";
-import type { WharfLogLine } from "../harness/wharf.js";
-import type { CliResult } from "../harness/wharfcli.js";
-import { addUser, createApiToken, revokeApiToken, runUserCommand } from "../harness/wharfusers.js";
+} from "../harness/fixtures/auth.js";
+import { rawRequest } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage } from "../harness/images/test-images.js";
+import type { CliResult } from "../harness/wharf/cli.js";
+import type { WharfLogLine } from "../harness/wharf/start.js";
+import { addUser, createApiToken, revokeApiToken, runUserCommand } from "../harness/wharf/users.js";
 
 /** The JSON audit lines of a CLI command's stderr. */
 function cliAudit(result: CliResult): WharfLogLine[] {

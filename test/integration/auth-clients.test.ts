@@ -4,9 +4,9 @@
 // docker login against a private dockerd.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import YAML from "yaml";
-import { type AuthFixture, startAuthFixture, uniquePassword } from "../harness/authwharf.js";
-import { basicAuthorization } from "../harness/bearer.js";
+import { basicAuthorization } from "../harness/auth/bearer.js";
+import { DENIED, UNAUTHORIZED } from "../harness/auth/refusals.js";
+import { assertNoSecretInFiles } from "../harness/auth/secrets.js";
 import {
   type Containerd,
   type Dockerd,
@@ -16,24 +16,20 @@ import {
   skopeoCopy,
   startContainerd,
   startDockerd,
-} from "../harness/clients.js";
-import { expectedContent, getImage } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, rawRequest, sha256 } from "../harness/registry-http.js";
-import { assertNoSecretInFiles } from "../harness/secrets.js";
-import { makeTempDir } from "../harness/tmp.js";
+} from "../harness/clients/index.js";
+import { type AuthFixture, startAuthFixture, uniquePassword } from "../harness/fixtures/auth.js";
+import { withProxy } from "../harness/fixtures/proxy.js";
+import { ACCEPT_MANIFESTS, rawRequest, sha256 } from "../harness/http/requests.js";
+import { attemptPush, pushImage } from "../harness/images/push.js";
+import { expectedContent, getImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
 import type { Credentials } from "../harness/types.js";
-import { startUpstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { addUser } from "../harness/wharfusers.js";
+import { addUser } from "../harness/wharf/users.js";
 
 /** hosts.toml sending `registry` to wharf alone (as host and as server: nothing falls back past it). */
 function onlyThrough(registry: string, wharfUrl: string): Record<string, RegistryHosts> {
   return { [registry]: { server: wharfUrl, hosts: [{ url: wharfUrl, capabilities: ["pull", "resolve"] }] } };
 }
-
-/** What the clients print when a registry refuses them (401 or 403, in each client's words). */
-const REFUSED = /unauthorized|authentication required|denied|forbidden|401|403|invalid username\/password/i;
 
 describe("real clients log in to wharf and are refused", () => {
   const small = getImage("small");
@@ -51,6 +47,15 @@ describe("real clients log in to wharf and are refused", () => {
     await Promise.all([containerd?.stop(), dockerd?.stop()]);
     await fx?.close();
   });
+
+  /** What the admin gets for `name:tag`: 404 after a refused push. */
+  async function adminStatus(name: string, tag: string): Promise<number> {
+    const res = await rawRequest(fx.wharf.url, `/v2/${name}/manifests/${tag}`, {
+      method: "HEAD",
+      headers: { authorization: basicAuthorization(fx.users.admin), accept: ACCEPT_MANIFESTS },
+    });
+    return res.status;
+  }
 
   /** The manifest digest wharf serves for `name:tag`, read as admin. */
   async function servedDigest(name: string, tag: string): Promise<string> {
@@ -75,12 +80,13 @@ describe("real clients log in to wharf and are refused", () => {
 
   test("podman refused: a wrong password at login, a push alice may not make, an anonymous pull of a hosted image", async () => {
     const ref = `${host}/internal/team/app:v1`;
-    await assert.rejects(podmanPull(ref, { login: wrong(fx.users.bob), tlsVerify: false }), REFUSED);
+    await assert.rejects(podmanPull(ref, { login: wrong(fx.users.bob), tlsVerify: false }), UNAUTHORIZED);
     await assert.rejects(
       podmanPush(small.ref, `${host}/internal/team/podman-alice:1`, { login: fx.users.alice }),
-      REFUSED,
+      DENIED,
     );
-    await assert.rejects(podmanPull(ref, { tlsVerify: false }), REFUSED);
+    assert.equal(await adminStatus("internal/team/podman-alice", "1"), 404, "nothing of the refused push");
+    await assert.rejects(podmanPull(ref, { tlsVerify: false }), UNAUTHORIZED);
     assert.equal(
       (await podmanPull(`${host}/hub/lib/app:v1`, { tlsVerify: false })).digest,
       small.digest,
@@ -99,16 +105,19 @@ describe("real clients log in to wharf and are refused", () => {
 
   test("skopeo refused: no credentials, a wrong password, a push alice may not make, secret for alice", async () => {
     const ref = `${host}/internal/team/app:v1`;
-    await assert.rejects(skopeoCopy(ref, makeTempDir("pull")), REFUSED);
-    await assert.rejects(skopeoCopy(ref, makeTempDir("pull"), { creds: wrong(fx.users.alice) }), REFUSED);
+    await assert.rejects(skopeoCopy(ref, makeTempDir("pull")), UNAUTHORIZED);
     await assert.rejects(
-      pushImage(small, { host, creds: fx.users.alice }, "internal/team/skopeo-alice:1"),
-      REFUSED,
+      skopeoCopy(ref, makeTempDir("pull"), { creds: wrong(fx.users.alice) }),
+      UNAUTHORIZED,
     );
+    const push = await attemptPush(small, { host, creds: fx.users.alice }, "internal/team/skopeo-alice:1");
+    assert.notEqual(push.code, 0, "a push alice may not make");
+    assert.match(push.stderr, DENIED);
+    assert.equal(await adminStatus("internal/team/skopeo-alice", "1"), 404, "nothing of the refused push");
     await pushImage(small, { host, creds: fx.users.carol }, "secret/skopeo:1");
     await assert.rejects(
       skopeoCopy(`${host}/secret/skopeo:1`, makeTempDir("pull"), { creds: fx.users.alice }),
-      REFUSED,
+      DENIED,
     );
     const anonymous = await skopeoCopy(`${host}/hub/lib/app:v1`, makeTempDir("pull"));
     assert.deepEqual(anonymous.content, expectedContent(small), "anonymous proxy pull");
@@ -129,8 +138,11 @@ describe("real clients log in to wharf and are refused", () => {
 
     test("refused: a wrong password, no credentials; anonymous pulls only the public proxy", async () => {
       const ref = `${host}/internal/team/app:v1`;
-      await assert.rejects(containerd.pull(ref, { hosts: hosts(), creds: wrong(fx.users.bob) }), REFUSED);
-      await assert.rejects(containerd.pull(ref, { hosts: hosts() }), REFUSED);
+      await assert.rejects(
+        containerd.pull(ref, { hosts: hosts(), creds: wrong(fx.users.bob) }),
+        UNAUTHORIZED,
+      );
+      await assert.rejects(containerd.pull(ref, { hosts: hosts() }), UNAUTHORIZED);
       assert.equal(
         (await containerd.pull(`${host}/hub/lib/app:v1`, { hosts: hosts() })).digest,
         small.digest,
@@ -149,12 +161,13 @@ describe("real clients log in to wharf and are refused", () => {
     });
 
     test("refused: a wrong password at login; alice's push; an anonymous pull of a hosted image", async () => {
-      await assert.rejects(dockerd.login(host, wrong(fx.users.bob)), REFUSED);
+      await assert.rejects(dockerd.login(host, wrong(fx.users.bob)), UNAUTHORIZED);
       await dockerd.login(host, fx.users.alice);
       await dockerd.tag(`${host}/internal/team/app:v1`, `${host}/internal/team/docker-alice:1`);
-      await assert.rejects(dockerd.push(`${host}/internal/team/docker-alice:1`), REFUSED);
+      await assert.rejects(dockerd.push(`${host}/internal/team/docker-alice:1`), DENIED);
+      assert.equal(await adminStatus("internal/team/docker-alice", "1"), 404, "nothing of the refused push");
       await dockerd.logout(host);
-      await assert.rejects(dockerd.pull(`${host}/internal/team/app:v1`), REFUSED);
+      await assert.rejects(dockerd.pull(`${host}/internal/team/app:v1`), UNAUTHORIZED);
     });
   });
 
@@ -167,17 +180,22 @@ describe("ctr --user with wharf as the mirror of an upstream registry (hosts.tom
   test("a user the rules let pull the proxy gets the image, whatever the default repository holds", async () => {
     // the default repository is the hosted one, which alice may not read; `?ns=` picks the proxy,
     // which she may: her token must be good for the repository the request is routed to
-    const up = await startUpstream({ auth: "none" });
-    let wharf: Wharf | undefined;
-    const containerd = await startContainerd();
+    const [fx, containerd] = await Promise.all([
+      withProxy({
+        upstream: { auth: "none", images: [{ image: getImage("small"), ref: "lib/app:v1" }] },
+        wharf: {
+          config: ({ url }) => ({
+            default_repository: "internal",
+            auth: { rules: [{ repositories: ["hub"], authenticated: ["pull"] }] },
+            repositories: { hub: { type: "proxy", upstream: { url } }, internal: { type: "hosted" } },
+          }),
+          env: { WHARF_ADMIN_PASSWORD: uniquePassword("admin") },
+        },
+      }),
+      startContainerd(),
+    ]);
     try {
-      await pushImage(getImage("small"), up, "lib/app:v1");
-      const configYaml = YAML.stringify({
-        default_repository: "internal",
-        auth: { rules: [{ repositories: ["hub"], authenticated: ["pull"] }] },
-        repositories: { hub: { type: "proxy", upstream: { url: up.url } }, internal: { type: "hosted" } },
-      });
-      wharf = await startWharf({ configYaml, env: { WHARF_ADMIN_PASSWORD: uniquePassword("admin") } });
+      const { upstream: up, wharf } = fx;
       const alice = { username: "alice", password: uniquePassword("alice") };
       await addUser(wharf, alice.username, alice.password);
       // the upstream is never tried itself: a pull that works went through wharf
@@ -186,8 +204,7 @@ describe("ctr --user with wharf as the mirror of an upstream registry (hosts.tom
       assert.equal(pulled.digest, getImage("small").digest);
     } finally {
       await containerd.stop();
-      await wharf?.close();
-      await up.close();
+      await fx.close();
     }
   });
 });

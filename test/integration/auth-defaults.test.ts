@@ -6,37 +6,33 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import YAML from "yaml";
-import { challengeParams } from "../harness/bearer.js";
-import { skopeoCopy } from "../harness/clients.js";
-import { exampleConfig } from "../harness/examples.js";
-import { expectedContent, getImage } from "../harness/images.js";
-import { freePort } from "../harness/ports.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+import { basicAuthorization, challengeParams } from "../harness/auth/bearer.js";
+import { UNAUTHORIZED } from "../harness/auth/refusals.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { type ProxyFixture, withProxy } from "../harness/fixtures/proxy.js";
+import { ACCEPT_MANIFESTS, rawRequest } from "../harness/http/requests.js";
+import { attemptPush, pushImage } from "../harness/images/push.js";
+import { expectedContent, getImage } from "../harness/images/test-images.js";
+import { freePort } from "../harness/system/ports.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { exampleConfig } from "../harness/wharf/examples.js";
 
 const FIRST_ADMIN = /created the first user "admin" with password (\S+)/g;
 
 describe("a fresh wharf, with no word about authentication in its settings", () => {
   const image = getImage("small");
   const pushed = getImage("small-v2");
-  let up: Upstream;
-  const started: Wharf[] = [];
+  let fx: ProxyFixture;
   before(async () => {
-    up = await startUpstream({ auth: "none" });
-    await pushImage(image, up, "lib/app:v1");
+    fx = await withProxy({
+      upstream: { auth: "none", images: [{ image, ref: "lib/app:v1" }] },
+      wharf: false,
+    });
   });
-  after(async () => {
-    for (const wharf of started) await wharf.close();
-    await up?.close();
-  });
+  after(() => fx?.close());
 
   test("registry:v2's environment: anonymous clients pull through the cache; the admin's password is printed once, on stderr only", async () => {
-    const wharf = await startWharf({ env: proxyEnv(up.url), secured: true });
-    started.push(wharf);
+    const wharf = await fx.startWharf({ secured: true });
     const probe = await fetch(`${wharf.url}/v2/`);
     assert.equal(probe.status, 401, "the base endpoint asks clients to authenticate");
     const challenge = probe.headers.get("www-authenticate") ?? "";
@@ -57,24 +53,37 @@ describe("a fresh wharf, with no word about authentication in its settings", () 
   });
 
   test("the seed's Nexus set-up: anonymous pushes refused, the admin pushes, only users read hosted images", async () => {
-    const config = exampleConfig("nexus-seed.yaml");
-    const hub = config.repositories["docker-hub"];
-    const group = config.repositories["docker-all"];
-    assert.ok(hub && group, "nexus-seed.yaml declares docker-hub and docker-all");
-    hub.upstream = { url: up.url };
-    group.port = await freePort();
+    const port = await freePort();
     const admin = { username: "admin", password: `fresh-admin-${process.pid}` };
-    const wharf = await startWharf({
-      configYaml: YAML.stringify(config),
+    const wharf = await fx.startWharf({
+      config: ({ url }) => {
+        const config = exampleConfig("nexus-seed.yaml");
+        const hub = config.repositories["docker-hub"];
+        const group = config.repositories["docker-all"];
+        assert.ok(hub && group, "nexus-seed.yaml declares docker-hub and docker-all");
+        hub.upstream = { url };
+        group.port = port;
+        return config;
+      },
       env: { WHARF_ADMIN_PASSWORD: admin.password },
       secured: true,
     });
-    started.push(wharf);
     const target = { host: wharf.host };
-    await assert.rejects(pushImage(pushed, target, "myteam/app:1.0"), "an anonymous push");
+    // the push's own answer: a read-back as anonymous would fail whether the push was taken or not
+    const anonymous = await attemptPush(pushed, target, "myteam/app:1.0");
+    assert.notEqual(anonymous.code, 0, "an anonymous push");
+    assert.match(anonymous.stderr, UNAUTHORIZED, "refused with 401");
+    const asAdmin = { authorization: basicAuthorization(admin), accept: ACCEPT_MANIFESTS };
+    const absent = await rawRequest(wharf.url, "/v2/myteam/app/manifests/1.0", {
+      method: "HEAD",
+      headers: asAdmin,
+    });
+    assert.equal(absent.status, 404, "the admin, who could read it, finds nothing of the refused push");
     await pushImage(pushed, { ...target, creds: admin }, "myteam/app:1.0");
+    // the group shows anonymous clients only the members they may read: the image is not there for them
     await assert.rejects(
       skopeoCopy(`${wharf.host}/myteam/app:1.0`, makeTempDir("fresh-anon")),
+      /: manifest unknown: manifest unknown to registry"$/m,
       "an anonymous pull of the pushed image",
     );
     const back = await skopeoCopy(`${wharf.host}/myteam/app:1.0`, makeTempDir("fresh-admin"), {

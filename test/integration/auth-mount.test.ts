@@ -5,11 +5,11 @@
 // mount of a blob that does not exist gets that fallback too.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type AuthFixture, startAuthFixture } from "../harness/authwharf.js";
-import { basicAuthorization, fetchToken } from "../harness/bearer.js";
-import { getImage } from "../harness/images.js";
-import { bearerChallenge, repositoryScope, tokenFlowRequest } from "../harness/registry-auth.js";
-import { type RawResponse, rawRequest } from "../harness/registry-http.js";
+import { basicAuthorization, fetchToken } from "../harness/auth/bearer.js";
+import { bearerChallenge, repositoryScope, tokenFlowRequest } from "../harness/auth/token-flow.js";
+import { type AuthFixture, startAuthFixture } from "../harness/fixtures/auth.js";
+import { type RawResponse, rawRequest } from "../harness/http/requests.js";
+import { getImage } from "../harness/images/test-images.js";
 import type { Credentials } from "../harness/types.js";
 
 describe("cross-repository mounts with authentication on", () => {

@@ -6,16 +6,16 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { authConfigYaml, SERVICE, uniquePassword } from "../harness/authwharf.js";
-import { requestToken } from "../harness/bearer.js";
-import { htpasswdLine } from "../harness/htpasswd.js";
-import { jwtPayload } from "../harness/jwt.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { assertNoSecretInFiles, Secrets } from "../harness/secrets.js";
-import { makeTempDir } from "../harness/tmp.js";
+import { requestToken } from "../harness/auth/bearer.js";
+import { htpasswdLine } from "../harness/auth/htpasswd.js";
+import { jwtPayload } from "../harness/auth/jwt.js";
+import { assertNoSecretInFiles, Secrets } from "../harness/auth/secrets.js";
+import { authConfigYaml, SERVICE, uniquePassword } from "../harness/fixtures/auth.js";
+import { makeTempDir } from "../harness/system/tmp.js";
 import type { Credentials } from "../harness/types.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { addUser, importHtpasswd } from "../harness/wharfusers.js";
+import { proxyEnv } from "../harness/wharf/proxy-env.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
+import { addUser, importHtpasswd } from "../harness/wharf/users.js";
 
 /** The proxies point at a closed port: these tests never pull through them. */
 const NOWHERE = "http://127.0.0.1:9";

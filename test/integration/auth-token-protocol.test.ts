@@ -8,9 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { jwtVerify } from "jose";
-import { type AuthFixture, SERVICE, startAuthFixture } from "../harness/authwharf.js";
-import { basicAuthorization, requestToken, type TokenRealm } from "../harness/bearer.js";
-import { getImage } from "../harness/images.js";
+import { basicAuthorization, requestToken, type TokenRealm } from "../harness/auth/bearer.js";
 import {
   handMadeJwt,
   hs256WithPublicKey,
@@ -18,10 +16,12 @@ import {
   registryClaims,
   signedWith,
   tampered,
-} from "../harness/jwt.js";
-import { bearerChallenge } from "../harness/registry-auth.js";
-import { ACCEPT_MANIFESTS, errorCodes, rawRequest, sha256 } from "../harness/registry-http.js";
-import { assertNoSecretInFiles } from "../harness/secrets.js";
+} from "../harness/auth/jwt.js";
+import { assertNoSecretInFiles } from "../harness/auth/secrets.js";
+import { bearerChallenge } from "../harness/auth/token-flow.js";
+import { type AuthFixture, SERVICE, startAuthFixture } from "../harness/fixtures/auth.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest, sha256 } from "../harness/http/requests.js";
+import { getImage } from "../harness/images/test-images.js";
 import type { Credentials } from "../harness/types.js";
 
 describe("the registry token protocol", () => {

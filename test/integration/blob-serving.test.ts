@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
-import { getImage, layoutBytes } from "../harness/images.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { rawRequest } from "../harness/registry-http.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+import { rawRequest } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage, layoutBytes } from "../harness/images/test-images.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { proxyEnv } from "../harness/wharf/proxy-env.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 /** Opens a blob download and hangs up after the first bytes arrive. */
 function abandonDownload(base: string, path: string): Promise<void> {

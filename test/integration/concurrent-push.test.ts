@@ -8,15 +8,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
-import { skopeoCopy } from "../harness/clients.js";
-import { allDigests, expectedContent, getImage } from "../harness/images.js";
-import { derivedImage } from "../harness/layered.js";
-import { pushImage } from "../harness/push.js";
-import { rawRequest, sha256 } from "../harness/registry-http.js";
-import { pushBlob } from "../harness/registry-upload.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { spoolEntries, storedDigests } from "../harness/wharfdata.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { rawRequest, sha256 } from "../harness/http/requests.js";
+import { pushBlob } from "../harness/http/uploads.js";
+import { derivedImage } from "../harness/images/layered.js";
+import { pushImage } from "../harness/images/push.js";
+import { allDigests, expectedContent, getImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { spoolEntries, storedDigests } from "../harness/wharf/data.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 describe("concurrent pushes of images that share layers", () => {
   let wharf: Wharf;

@@ -7,15 +7,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
-import { ctrPull, podmanPull } from "../harness/clients.js";
-import { EXAMPLES_DIR } from "../harness/examples.js";
-import { getImage } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { clientConfigFiles, runWharfCli } from "../harness/wharfcli.js";
-import { requestsTo } from "../harness/wharflog.js";
+import { ctrPull, podmanPull } from "../harness/clients/index.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { clientConfigFiles, runWharfCli } from "../harness/wharf/cli.js";
+import { EXAMPLES_DIR } from "../harness/wharf/examples.js";
+import { requestsTo } from "../harness/wharf/log.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 /** A file with nine mistakes; MISTAKES says where each is: its dotted path and the line that is wrong. */
 const BROKEN = `listen: "127.0.0.1:99999"
@@ -60,7 +60,7 @@ describe("config check, the examples, and client-config snippets that work", () 
 
   test("config check names every mistake with its dotted path and line, and exits non-zero", async () => {
     const r = await runWharfCli(["config", "check", file("broken.yaml", BROKEN)]);
-    assert.notEqual(r.code, 0, r.stdout);
+    assert.equal(r.code, 2, `the exit status of a configuration that does not check out: ${r.stderr}`);
     const lines = r.stderr.split("\n").map((l) => l.trim());
     const unexplained = MISTAKES.map(([where, line]) => `${where} (line ${line}):`).filter(
       (expected) => !lines.some((l) => l.startsWith(expected)),
@@ -82,7 +82,7 @@ describe("config check, the examples, and client-config snippets that work", () 
       "",
     ].join("\n");
     const r = await runWharfCli(["config", "check", file("unset.yaml", text)]);
-    assert.notEqual(r.code, 0);
+    assert.equal(r.code, 2, r.stderr);
     const lines = r.stderr.split("\n").map((l) => l.trim());
     assert.ok(
       lines.some(

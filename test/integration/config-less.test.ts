@@ -4,17 +4,16 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { basicAuthorization } from "../harness/bearer.js";
-import { dockerHubMirror, skopeoCopy } from "../harness/clients.js";
-import { allDigests, expectedContent, getImage } from "../harness/images.js";
-import { freePort } from "../harness/ports.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { waitStored } from "../harness/wharfdata.js";
+import { basicAuthorization } from "../harness/auth/bearer.js";
+import { dockerHubMirror, skopeoCopy } from "../harness/clients/index.js";
+import { type ProxyFixture, withProxy } from "../harness/fixtures/proxy.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/http/requests.js";
+import { allDigests, expectedContent, getImage } from "../harness/images/test-images.js";
+import { freePort } from "../harness/system/ports.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import type { Upstream } from "../harness/upstream/docker-registry.js";
+import { waitStored } from "../harness/wharf/data.js";
+import type { Wharf } from "../harness/wharf/start.js";
 
 const ADMIN = { username: "admin", password: `config-less-${process.pid}-admin` };
 
@@ -24,31 +23,28 @@ interface Status {
 }
 
 describe("wharf serve without a config file", () => {
+  let fx: ProxyFixture;
   let up: Upstream;
   let wharf: Wharf;
   let port: number;
   const small = getImage("small");
 
   before(async () => {
-    up = await startUpstream({ auth: "token" });
-    await pushImage(small, up, "library/small:latest");
     port = await freePort();
-    wharf = await startWharf({
-      env: {
-        ...proxyEnv(up.url, { creds: up.creds }),
-        REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
-        WHARF_ADMIN_PASSWORD: ADMIN.password,
+    fx = await withProxy({
+      upstream: { images: [{ image: small, ref: "library/small:latest" }] },
+      wharf: {
+        withCredentials: true,
+        env: { REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`, WHARF_ADMIN_PASSWORD: ADMIN.password },
+        // no --data either: the data must land in ./data of the working directory
+        dataDir: null,
+        // and no word about authentication: the default, anonymous pulls of the cache allowed
+        secured: true,
       },
-      // no --data either: the data must land in ./data of the working directory
-      dataDir: null,
-      // and no word about authentication: the default, anonymous pulls of the cache allowed
-      secured: true,
     });
+    ({ upstream: up, wharf } = fx);
   });
-  after(async () => {
-    await wharf?.close();
-    await up?.close();
-  });
+  after(() => fx?.close());
 
   test("listens on REGISTRY_HTTP_ADDR and is one Docker Hub proxy of REGISTRY_PROXY_REMOTEURL, the default", async () => {
     assert.equal(wharf.port, port);

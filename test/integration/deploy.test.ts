@@ -8,11 +8,11 @@ import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { configSchema } from "../../src/config/schema.js";
-import { freePort } from "../harness/ports.js";
-import { runCommand, spawnDaemon, waitHttp } from "../harness/proc.js";
-import { makeTempDir, removeTempDir } from "../harness/tmp.js";
-import { inheritedEnv } from "../harness/wharf.js";
-import { runWharfCli } from "../harness/wharfcli.js";
+import { freePort } from "../harness/system/ports.js";
+import { runCommand, spawnDaemon, waitHttp } from "../harness/system/proc.js";
+import { makeTempDir, removeTempDir } from "../harness/system/tmp.js";
+import { runWharfCli } from "../harness/wharf/cli.js";
+import { inheritedEnv } from "../harness/wharf/start.js";
 
 /** This file runs as dist/test/integration/deploy.test.js; the repository is three levels up. */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");

@@ -5,21 +5,20 @@
 // untagged hosted manifests; every remaining image pulls back byte-exact, during and after.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import YAML from "yaml";
-import { skopeoCopy } from "../harness/clients.js";
-import { allDigests, expectedContent, getImage, type TestImage } from "../harness/images.js";
-import { derivedImage } from "../harness/layered.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, rawRequest } from "../harness/registry-http.js";
-import { retag } from "../harness/registry-write.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { runGc } from "../harness/wharfcli.js";
-import { storedDigests } from "../harness/wharfdata.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { type ProxyFixture, withProxy } from "../harness/fixtures/proxy.js";
+import { ACCEPT_MANIFESTS, rawRequest } from "../harness/http/requests.js";
+import { derivedImage } from "../harness/images/layered.js";
+import { pushImage } from "../harness/images/push.js";
+import { allDigests, expectedContent, getImage, type TestImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { retag } from "../harness/upstream/registry-write.js";
+import { runGc } from "../harness/wharf/cli.js";
+import { storedDigests } from "../harness/wharf/data.js";
+import type { Wharf } from "../harness/wharf/start.js";
 
 describe("garbage collection beside a running wharf", () => {
-  let up: Upstream;
+  let fx: ProxyFixture;
   let wharf: Wharf;
   const base = getImage("small");
   const [a, b, c, e] = ["a", "b", "c", "e"].map((label) => derivedImage(base, `gc-${label}`)) as [
@@ -46,15 +45,15 @@ describe("garbage collection beside a running wharf", () => {
     rawRequest(wharf.url, path, { method: "HEAD", headers: { accept: ACCEPT_MANIFESTS } });
 
   before(async () => {
-    up = await startUpstream({ auth: "none" });
-    await pushImage(docker, up, "team/d:1");
-    const config = {
-      repositories: {
-        internal: { type: "hosted" },
-        hub: { type: "proxy", upstream: { url: up.url } },
+    fx = await withProxy({
+      upstream: { auth: "none", images: [{ image: docker, ref: "team/d:1" }] },
+      wharf: {
+        config: ({ url }) => ({
+          repositories: { internal: { type: "hosted" }, hub: { type: "proxy", upstream: { url } } },
+        }),
       },
-    };
-    wharf = await startWharf({ configYaml: YAML.stringify(config) });
+    });
+    wharf = fx.wharf;
     const host = { host: wharf.host };
     await pushImage(a, host, "internal/app/a:1");
     await pushImage(b, host, "internal/app/b:1");
@@ -76,10 +75,7 @@ describe("garbage collection beside a running wharf", () => {
       assert.equal(res.status, 202, `DELETE ${path}: ${res.body.toString()}`);
     }
   });
-  after(async () => {
-    await wharf?.close();
-    await up?.close();
-  });
+  after(() => fx?.close());
 
   async function pull(ref: string, image: TestImage, all = false): Promise<void> {
     const r = await skopeoCopy(`${wharf.host}/${ref}`, makeTempDir("pull"), { all });

@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { fetchToken } from "../harness/bearer.js";
-import { ctrPull, dockerdPull, podmanPull, skopeoCopy } from "../harness/clients.js";
-import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
+import { fetchToken } from "../harness/auth/bearer.js";
+import { ctrPull, dockerdPull, podmanPull, skopeoCopy } from "../harness/clients/index.js";
+import { pushImage, type RegistryTarget } from "../harness/images/push.js";
 import {
   allDigests,
   expectedContent,
@@ -13,13 +13,17 @@ import {
   type ImageName,
   MediaTypes,
   type TestImage,
-} from "../harness/images.js";
-import { runCommand } from "../harness/proc.js";
-import { pushImage, type RegistryTarget } from "../harness/push.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
+} from "../harness/images/test-images.js";
+import { runCommand } from "../harness/system/proc.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { type FaultProxy, startFaultProxy } from "../harness/upstream/fault-proxy.js";
 
 const ACCEPT = [MediaTypes.ociManifest, MediaTypes.ociIndex, MediaTypes.dockerManifest].join(", ");
+
+/** fetch's error for a connection that failed this way (its cause's code), and not another. */
+const causedBy = (code: string) => (error: Error) =>
+  (error.cause as { code?: string } | undefined)?.code === code;
 
 /** Pulls with skopeo into a dir: layout and compares it with the generated image. */
 async function pullAndCompare(from: RegistryTarget, image: TestImage, repo: string, all = false) {
@@ -149,7 +153,7 @@ describe("token-auth upstream", () => {
       proxy.setMode("down");
       assert.equal((await fetch(`${proxy.url}/v2/`)).status, 503);
       proxy.setMode("drop");
-      await assert.rejects(fetch(`${proxy.url}/v2/`));
+      await assert.rejects(fetch(`${proxy.url}/v2/`), causedBy("UND_ERR_SOCKET"));
       const layer = small.manifests[0]!.layers[0]!;
       const token = await fetchToken(up.tokenServer!, ["repository:library/small:pull"]);
       proxy.setMode("slow-blob", { bytesPerSec: 512 * 1024 });
@@ -184,7 +188,7 @@ describe("basic-auth upstream", () => {
 
   test("stop() refuses connections, start() serves the same data again", async () => {
     await up.stop();
-    await assert.rejects(fetch(`${up.url}/v2/`));
+    await assert.rejects(fetch(`${up.url}/v2/`), causedBy("ECONNREFUSED"));
     await up.start();
     await pullAndCompare(up, small, "library/small:v2");
   });

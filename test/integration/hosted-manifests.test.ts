@@ -5,18 +5,18 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
-import { getImage, layoutBytes, MediaTypes } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
 import {
   ACCEPT_MANIFESTS,
   errorCodes,
   type RawResponse,
   rawRequest,
   sha256,
-} from "../harness/registry-http.js";
-import { pushBlob, putManifest } from "../harness/registry-upload.js";
-import { pushReferrer, retag } from "../harness/registry-write.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+} from "../harness/http/requests.js";
+import { pushBlob, putManifest } from "../harness/http/uploads.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage, layoutBytes, MediaTypes } from "../harness/images/test-images.js";
+import { pushReferrer, retag } from "../harness/upstream/registry-write.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 interface ReferrersIndex {
   mediaType: string;

@@ -15,15 +15,15 @@ import {
   podmanPush,
   skopeoCopy,
   startContainerd,
-} from "../harness/clients.js";
-import { exampleConfig } from "../harness/examples.js";
-import { allDigests, expectedContent, getImage, type TestImage } from "../harness/images.js";
-import { freePort } from "../harness/ports.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, rawRequest, sha256 } from "../harness/registry-http.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+} from "../harness/clients/index.js";
+import { ACCEPT_MANIFESTS, rawRequest, sha256 } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { allDigests, expectedContent, getImage, type TestImage } from "../harness/images/test-images.js";
+import { freePort } from "../harness/system/ports.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { exampleConfig } from "../harness/wharf/examples.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 describe("pushes into the hosted repository of the Nexus set-up, pulls back through every route", () => {
   let up: Upstream;

@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import YAML from "yaml";
-import { errorCodes, type RawResponse, rawRequest, sha256 } from "../harness/registry-http.js";
+import { errorCodes, type RawResponse, rawRequest, sha256 } from "../harness/http/requests.js";
 import {
   closeUpload,
   interruptedPatch,
@@ -18,8 +18,8 @@ import {
   pushBlob,
   startUpload,
   uploadedBytes,
-} from "../harness/registry-upload.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+} from "../harness/http/uploads.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 const KiB = 1024;
 const EXPIRE_AFTER_MS = 2000;

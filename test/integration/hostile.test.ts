@@ -2,40 +2,51 @@
 // repository while skopeo pulls an image from it and ten clients GET its biggest layer in a loop.
 // Each hostile request must get the spec's error and status (or a closed connection where that is
 // the answer), and every normal pull must finish byte-exact. Timeouts are configured small
-// (`limits`), so the slow-client cases take seconds, not minutes.
+// (`limits`), so the slow-client cases take seconds, not minutes. No case asserts how fast an
+// answer came: a connection closed at once is shown by a request written after the answer that
+// gets none, and a cut-off by the client still sending when the connection ends.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import YAML from "yaml";
-import { BackgroundPulls } from "../harness/background-pulls.js";
-import { getImage, layoutBytes, MediaTypes } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { dribble, flood, type RawAnswer, RawConnection, rawExchange } from "../harness/raw-socket.js";
-import { errorCodes, type RawResponse, rawRequest, sha256 } from "../harness/registry-http.js";
+import { BackgroundPulls } from "../harness/clients/background-pulls.js";
+import { dribble, flood, type RawAnswer, RawConnection, rawExchange } from "../harness/http/raw-socket.js";
+import { errorCodes, type RawResponse, rawRequest, sha256 } from "../harness/http/requests.js";
 import {
   closeUpload,
   locationPath,
   patchChunk,
   startUpload,
   uploadedBytes,
-} from "../harness/registry-upload.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+} from "../harness/http/uploads.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage, layoutBytes, MediaTypes } from "../harness/images/test-images.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const MAX_UPLOAD = 3 * MiB;
 const TIMEOUT_MS = 1000;
-/** How late a configured timeout may fire: Node's check interval, the guard's tick, a loaded CI box. */
-const SLACK_MS = 2000;
+/**
+ * How long a case waits for wharf to cut a client off: ample for a slow machine, and short of the
+ * defaults (heads 30 s, bodies 60 s, keep-alive 65 s), so only the configured timeouts end it in time.
+ */
+const CUT_OFF_MS = 15_000;
 const NAME = "internal/alongside";
 const DIGEST_HEX = "ab".repeat(32);
+/** Idle connections held at once, by this process and by wharf. */
+const IDLE_SOCKETS = 3000;
 
-/** Sockets to hold idle at once: 3000, unless the file descriptor limit leaves less room. */
-function idleSocketCount(): number {
-  const limits = fs.readFileSync("/proc/self/limits", "utf8");
-  const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1] ?? 1024);
-  return Math.min(3000, soft - 1000);
+/** Fails, saying how to fix it, when `pid` may not open the idle sockets and some room besides. */
+function assertRoomForIdleSockets(pid: number | "self"): void {
+  const limits = fs.readFileSync(`/proc/${pid}/limits`, "utf8");
+  const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1] ?? 0);
+  assert.ok(
+    soft >= IDLE_SOCKETS + 1000,
+    `process ${pid} may open ${soft} files, too few for ${IDLE_SOCKETS} idle connections: raise the ` +
+      "hard limit (node raises its soft limit to it), e.g. `ulimit -n 16384` as root, as scripts/test.sh does",
+  );
 }
 
 /** Sockets the process holds open, from /proc: what the server itself still keeps. */
@@ -58,6 +69,18 @@ function head(method: string, target: string, headers: Record<string, string | n
 function assertError(answer: RawAnswer | RawResponse, status: number, code: string, what: string): void {
   assert.equal(answer.status, status, `${what}: ${answer.body.toString()}`);
   assert.deepEqual(errorCodes(answer.body), [code], `${what}: ${answer.body.toString()}`);
+}
+
+/**
+ * wharf closed the connection after its answer instead of keeping it: a request written now (after
+ * `before`, which ends a chunked body a draining server would still be reading) gets no answer.
+ * Waiting for the close would not tell: the configured keep-alive timeout ends a kept connection
+ * within a second anyway.
+ */
+async function assertClosed(connection: RawConnection, what: string, before = ""): Promise<void> {
+  connection.write(`${before}${head("GET", "/v2/")}`);
+  const next = await connection.answer({ timeoutMs: CUT_OFF_MS });
+  assert.equal(next.status, 0, `${what}: the connection was kept, and answered another request`);
 }
 
 describe("hostile input while normal pulls run alongside", () => {
@@ -154,17 +177,14 @@ describe("hostile input while normal pulls run alongside", () => {
     for (const request of requests) {
       const answer = await send(request);
       assertError(answer, 400, "UNKNOWN", JSON.stringify(request));
-      assert.ok(
-        await answer.connection.closedWithin(SLACK_MS),
-        `${JSON.stringify(request)}: connection kept`,
-      );
+      await assertClosed(answer.connection, JSON.stringify(request));
     }
     const noHost = await send("GET /v2/ HTTP/1.1\r\n\r\n");
     assertError(noHost, 400, "UNKNOWN", "HTTP/1.1 without Host");
     noHost.connection.destroy();
     const tunnel = await send("CONNECT evil.example:443 HTTP/1.1\r\nhost: evil.example:443\r\n\r\n");
     assertError(tunnel, 405, "UNSUPPORTED", "CONNECT");
-    assert.ok(await tunnel.connection.closedWithin(SLACK_MS));
+    await assertClosed(tunnel.connection, "CONNECT");
   });
 
   test("a TLS handshake on the plain HTTP port (clients probe HTTPS first): closed at once, no log line above debug", async () => {
@@ -172,7 +192,8 @@ describe("hostile input while normal pulls run alongside", () => {
     const connection = await connect();
     // A TLS 1.2 ClientHello record header and the start of its body: what podman sends first.
     connection.write(Buffer.from("16030100a5010000a10303", "hex"));
-    const answer = await connection.answer({ timeoutMs: SLACK_MS });
+    // no answer at all (an answer, a 408 after the head timeout included, would have a status)
+    const answer = await connection.answer({ timeoutMs: CUT_OFF_MS });
     assert.equal(
       answer.status,
       0,
@@ -200,7 +221,8 @@ describe("hostile input while normal pulls run alongside", () => {
     for (const request of requests) {
       const answer = await send(request);
       assertError(answer, 400, "UNKNOWN", JSON.stringify(request.slice(0, 120)));
-      assert.ok(await answer.connection.closedWithin(SLACK_MS), "the connection is closed after the refusal");
+      // a smuggled request that got through would be answered here too
+      await assertClosed(answer.connection, JSON.stringify(request.slice(0, 120)));
     }
     await sleep(200);
     const smuggledLines = wharf.logLines().filter((l) => String(l.path ?? "").includes("smuggled"));
@@ -210,22 +232,27 @@ describe("hostile input while normal pulls run alongside", () => {
   test("heads: 20 KiB of header → 431; endless header lines → 431 and close; one byte a second → 408 and close", async () => {
     const huge = await send(head("GET", "/v2/", { "x-huge": "a".repeat(20 * KiB) }));
     assertError(huge, 431, "UNKNOWN", "20 KiB header");
-    assert.ok(await huge.connection.closedWithin(SLACK_MS));
+    await assertClosed(huge.connection, "20 KiB header");
 
     const endless = await connect();
     endless.write("GET /v2/ HTTP/1.1\r\nhost: wharf\r\n");
-    const flooding = flood(endless, Buffer.from(`x-endless: ${"a".repeat(100)}\r\n`.repeat(64)), 10_000);
+    // the client floods on for longer than the test waits: only wharf can end it in time
+    const flooding = flood(
+      endless,
+      Buffer.from(`x-endless: ${"a".repeat(100)}\r\n`.repeat(64)),
+      2 * CUT_OFF_MS,
+    );
     assertError(await endless.answer(), 431, "UNKNOWN", "endless headers");
-    assert.ok(await endless.closedWithin(SLACK_MS + 2000), "an endless head is cut off");
+    assert.ok(await endless.closedWithin(CUT_OFF_MS), "an endless head is cut off");
     await flooding;
 
     const slow = await connect();
     slow.write("GET /v2/ HTTP/1.1\r\nhost: wharf\r\nx-slow: ");
+    // a head that never ends: the 408 and the close can only come from wharf's timeout
     const dribbling = dribble(slow, 1);
-    const answer = await slow.answer({ timeoutMs: TIMEOUT_MS + SLACK_MS + 1000 });
+    const answer = await slow.answer({ timeoutMs: CUT_OFF_MS });
     assertError(answer, 408, "UNKNOWN", "a head at one byte a second");
-    assert.ok(answer.ms < TIMEOUT_MS + SLACK_MS, `408 after ${answer.ms} ms`);
-    assert.ok(await slow.closedWithin(SLACK_MS + 2000));
+    assert.ok(await slow.closedWithin(CUT_OFF_MS), "and closed");
     await dribbling;
   });
 
@@ -239,11 +266,11 @@ describe("hostile input while normal pulls run alongside", () => {
       slow.write(
         head(method, target, { "content-length": 1000, "content-type": "application/octet-stream" }),
       );
+      // 1000 bytes at one a second: the client is still sending when the answer comes
       const dribbling = dribble(slow, 1, 1000);
-      const answer = await slow.answer({ timeoutMs: TIMEOUT_MS + SLACK_MS + 1000 });
+      const answer = await slow.answer({ timeoutMs: CUT_OFF_MS });
       assertError(answer, 408, "UNKNOWN", `${method} at one byte a second`);
-      assert.ok(answer.ms < TIMEOUT_MS + SLACK_MS, `${method}: 408 after ${answer.ms} ms`);
-      assert.ok(await slow.closedWithin(SLACK_MS + 2000), `${method}: connection closed`);
+      assert.ok(await slow.closedWithin(CUT_OFF_MS), `${method}: connection closed`);
       await dribbling;
     }
     // What the cut-off PATCH delivered stays, as with any dropped connection.
@@ -279,7 +306,8 @@ describe("hostile input while normal pulls run alongside", () => {
       "content-type": MediaTypes.ociManifest,
     });
     assertError(announced, 413, "MANIFEST_INVALID", "4 MiB + 1, announced");
-    assert.ok(await announced.connection.closedWithin(SLACK_MS + 2000), "the unread body is not drained");
+    // a server draining the unread body would answer the request that follows it
+    await assertClosed(announced.connection, "4 MiB + 1, announced");
 
     const chunked = await connect();
     chunked.write(
@@ -295,7 +323,7 @@ describe("hostile input while normal pulls run alongside", () => {
     ]);
     for (let i = 0; i < 5; i++) chunked.write(slice);
     assertError(await chunked.answer(), 413, "MANIFEST_INVALID", "over 4 MiB, chunked");
-    assert.ok(await chunked.closedWithin(SLACK_MS + 2000));
+    await assertClosed(chunked, "over 4 MiB, chunked", "0\r\n\r\n");
 
     const json = { "content-type": MediaTypes.ociManifest };
     const notJson = Buffer.from("this is not JSON");
@@ -308,7 +336,6 @@ describe("hostile input while normal pulls run alongside", () => {
     const deep = Buffer.from(`${"[".repeat(2 * MiB)}${"]".repeat(2 * MiB)}`);
     const nested = await put(deep, { ...json, "content-length": deep.length });
     assertError(nested, 400, "MANIFEST_INVALID", "4 MiB of nesting");
-    assert.ok(nested.ms < 2000, `refused after ${nested.ms} ms`);
 
     // The image's own manifest, which declares its mediaType.
     const manifest = layoutBytes(image, image.digest);
@@ -354,7 +381,7 @@ describe("hostile input while normal pulls run alongside", () => {
       }),
     );
     assertError(refused, 413, "SIZE_INVALID", "PATCH announcing more than max_size");
-    assert.ok(await refused.connection.closedWithin(SLACK_MS + 2000));
+    await assertClosed(refused.connection, "PATCH announcing more than max_size");
     assert.equal(
       uploadedBytes(await rawRequest(wharf.url, announced)),
       0,
@@ -373,7 +400,7 @@ describe("hostile input while normal pulls run alongside", () => {
     ]);
     for (let i = 0; i < 4; i++) chunked.write(slice);
     assertError(await chunked.answer(), 413, "SIZE_INVALID", "chunked PATCH growing beyond max_size");
-    assert.ok(await chunked.closedWithin(SLACK_MS + 2000));
+    await assertClosed(chunked, "chunked PATCH growing beyond max_size", "0\r\n\r\n");
 
     const chunk = Buffer.alloc(100, 3);
     const location = locationPath(await startUpload(wharf.url, NAME));
@@ -418,16 +445,18 @@ describe("hostile input while normal pulls run alongside", () => {
     trickle.write(head("GET", "/v2/", { "content-length": 1000 }));
     const dribbling = dribble(trickle, 1, 1000);
     assert.equal((await trickle.answer()).status, 200);
-    assert.ok(await trickle.closedWithin(TIMEOUT_MS + SLACK_MS + 2000), "the slow drain is cut off");
+    // 1000 bytes at one a second: only wharf can end the drain before the test stops waiting
+    assert.ok(await trickle.closedWithin(CUT_OFF_MS), "the slow drain is cut off");
     await dribbling;
 
     const endless = await connect();
     endless.write(head("GET", `/v2/${NAME}/tags/list`, { "content-length": 10 * 1024 ** 3 }));
-    const flooding = flood(endless, Buffer.alloc(64 * KiB, "x"), 10_000);
+    // the client floods on for longer than the test waits: only wharf can end it in time
+    const flooding = flood(endless, Buffer.alloc(64 * KiB, "x"), 2 * CUT_OFF_MS);
     const answer = await endless.answer();
     assert.equal(answer.status, 200, answer.body.toString());
     assert.equal(JSON.parse(answer.body.toString()).name, NAME);
-    assert.ok(await endless.closedWithin(SLACK_MS + 2000), "a 10 GB body is not read to its end");
+    assert.ok(await endless.closedWithin(CUT_OFF_MS), "a 10 GB body is not read to its end");
     await flooding;
     assert.ok(endless.sent < 10 * 1024 ** 3);
   });
@@ -468,28 +497,41 @@ describe("hostile input while normal pulls run alongside", () => {
     }
   });
 
-  test("thousands of idle connections are closed after the timeouts while normal requests go on", async () => {
-    const count = idleSocketCount();
+  test("thousands of idle connections are closed after the timeouts while normal requests go on", async (t) => {
+    // never fewer sockets than the test says: a low limit fails here, with how to raise it
+    assertRoomForIdleSockets("self");
+    assertRoomForIdleSockets(wharf.pid());
+    const count = IDLE_SOCKETS;
     const before = openSockets(wharf.pid());
     const idle: RawConnection[] = [];
+    // How many wharf held at once depends on how fast this machine opens them against the
+    // 1 s timeouts, so it is reported, not asserted: that each was accepted shows in its answer
+    // or in wharf closing it, and a descriptor limit too low fails the connects or the accepts.
+    let held = 0;
     // In batches, so the listen backlog never overflows (which would leave half-open sockets
     // that only the client believes in).
+    // Half of them send one request and then stay idle on a keep-alive connection.
+    const asked: RawConnection[] = [];
     for (let i = 0; i < count; i += 200) {
       const batch = await Promise.all(Array.from({ length: Math.min(200, count - i) }, () => connect()));
+      for (const connection of batch.filter((_, j) => j % 2 === 1)) {
+        connection.write(head("GET", "/v2/"));
+        asked.push(connection);
+      }
       idle.push(...batch);
+      held = Math.max(held, openSockets(wharf.pid()) - before);
     }
-    // Half of them send one request and then stay idle on a keep-alive connection.
-    for (const connection of idle.filter((_, i) => i % 2 === 1)) connection.write(head("GET", "/v2/"));
-    await sleep(200);
-    assert.ok(openSockets(wharf.pid()) >= before + count * 0.9, "wharf holds the idle connections");
+    t.diagnostic(`wharf held up to ${held} of the ${count} connections at once`);
     for (let i = 0; i < 5; i++) {
-      const started = performance.now();
-      const res = await rawRequest(wharf.url, `/v2/${NAME}/blobs/${layer.digest}`, { timeoutMs: 5000 });
+      const res = await rawRequest(wharf.url, `/v2/${NAME}/blobs/${layer.digest}`, { timeoutMs: CUT_OFF_MS });
       assert.equal(res.status, 200);
       assert.equal(sha256(res.body), layer.digest);
-      assert.ok(performance.now() - started < 3000, "normal requests are still answered promptly");
     }
-    const deadline = performance.now() + 2 * TIMEOUT_MS + 3 * SLACK_MS + 3000;
+    // 408 where this machine was too slow to get the head out within the 1 s head timeout
+    const answers = await Promise.all(asked.map((c) => c.answer({ timeoutMs: CUT_OFF_MS })));
+    const unanswered = answers.filter((a) => a.status !== 200 && a.status !== 408);
+    assert.deepEqual(unanswered, [], "every one that asked was answered");
+    const deadline = performance.now() + CUT_OFF_MS;
     while (performance.now() < deadline && idle.some((c) => !c.closed)) await sleep(100);
     const open = idle.filter((c) => !c.closed).length;
     for (const connection of idle) connection.destroy();
@@ -508,5 +550,17 @@ describe("hostile input while normal pulls run alongside", () => {
       .logLines()
       .filter((l) => l.msg === "unexpected error" || (Number(l.level) >= 50 && !l.raw));
     assert.deepEqual(errors, [], "nothing surprised wharf");
+  });
+
+  test("after all that, a stop finds no request left: no handler waits for a body whose connection is gone", async () => {
+    const mark = wharf.logMark();
+    await wharf.stop();
+    const steps = wharf.logLines(mark).map((line) => String(line.msg));
+    assert.ok(steps.includes("stopped"), steps.join(" | "));
+    assert.deepEqual(
+      steps.filter((msg) => msg.startsWith("waiting up to")),
+      [],
+      "the stop had requests to wait for",
+    );
   });
 });

@@ -5,10 +5,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { stripVTControlCharacters } from "node:util";
-import { freePort } from "../harness/ports.js";
-import { runCommand, spawnDaemon, waitHttp } from "../harness/proc.js";
-import { makeTempDir, removeTempDir } from "../harness/tmp.js";
-import { inheritedEnv, WHARF_MAIN } from "../harness/wharf.js";
+import { freePort } from "../harness/system/ports.js";
+import { runCommand, spawnDaemon, waitHttp } from "../harness/system/proc.js";
+import { makeTempDir, removeTempDir } from "../harness/system/tmp.js";
+import { inheritedEnv, WHARF_MAIN } from "../harness/wharf/start.js";
 
 const ESC = "\u001b[";
 

@@ -2,27 +2,33 @@
 // header by header against a token-auth upstream standing in for Docker Hub.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { skopeoCopy } from "../harness/clients.js";
-import { expectedContent, getImage, layoutBytes, MediaTypes, type TestImage } from "../harness/images.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { type ProxyFixture, withProxy } from "../harness/fixtures/proxy.js";
 import {
   ACCEPT_MANIFESTS,
   errorCodes,
   type RawResponse,
   rawRequest,
   sha256,
-} from "../harness/registry-http.js";
-import { pushReferrer, retag } from "../harness/registry-write.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+} from "../harness/http/requests.js";
+import {
+  expectedContent,
+  getImage,
+  layoutBytes,
+  MediaTypes,
+  type TestImage,
+} from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import type { Upstream } from "../harness/upstream/docker-registry.js";
+import { pushReferrer } from "../harness/upstream/registry-write.js";
+import type { Wharf } from "../harness/wharf/start.js";
 
 const ZERO = `sha256:${"0".repeat(64)}`;
 const BLOB_GET = /\/blobs\/sha256:/;
 const MANIFEST = /\/manifests\//;
 
 describe("OCI read API of a proxy in front of a token-auth upstream", () => {
+  let fx: ProxyFixture;
   let up: Upstream;
   let wharf: Wharf;
   const small = getImage("small");
@@ -33,18 +39,19 @@ describe("OCI read API of a proxy in front of a token-auth upstream", () => {
     rawRequest(wharf.url, path, { method, headers: { accept: ACCEPT_MANIFESTS, ...headers } });
 
   before(async () => {
-    up = await startUpstream({ auth: "token" });
-    await pushImage(small, up, "library/small:latest");
-    for (const tag of ["v1", "v2", "v3"]) await retag(up, "library/small", tag, small);
-    await pushImage(docker, up, "library/docker:latest");
-    await pushImage(multi, up, "library/multi:latest", { all: true });
-    await pushImage(many, up, "library/many:latest");
-    wharf = await startWharf({ env: proxyEnv(up.url) });
+    fx = await withProxy({
+      upstream: {
+        images: [
+          { image: small, ref: "library/small:latest", tags: ["v1", "v2", "v3"] },
+          { image: docker, ref: "library/docker:latest" },
+          { image: multi, ref: "library/multi:latest", all: true },
+          { image: many, ref: "library/many:latest" },
+        ],
+      },
+    });
+    ({ upstream: up, wharf } = fx);
   });
-  after(async () => {
-    await wharf?.close();
-    await up?.close();
-  });
+  after(() => fx?.close());
 
   /** The manifest answer must be the upstream's manifest, exactly. */
   function assertManifest(
@@ -160,8 +167,13 @@ describe("OCI read API of a proxy in front of a token-auth upstream", () => {
       assert.equal(res.status, 416, digest === layer.digest ? "warm" : "cold");
     }
     await up.settle();
+    // whatever the answer: a ranged 206 fetch upstream would be a second download too
     const gets = up.requests(mark).filter((e) => e.method === "GET" && e.path.endsWith(layer.digest));
-    assert.equal(gets.filter((e) => e.status === 200).length, 1, "one upstream GET for the ranged blob");
+    assert.deepEqual(
+      gets.map((e) => e.status),
+      [200],
+      "one upstream GET for the ranged blob, of the whole blob",
+    );
   });
 
   test("tags list with n and last, paged by the Link header", async () => {
@@ -275,7 +287,7 @@ describe("OCI read API of a proxy in front of a token-auth upstream", () => {
     const otherNs = await req("/v2/library/many/manifests/latest?ns=quay.io");
     assert.equal(otherNs.status, 404);
     await up.settle();
-    assert.equal(up.count({ method: "GET", pathRegex: BLOB_GET, status: 200, since: mark }), 0);
-    assert.equal(up.count({ method: "GET", pathRegex: MANIFEST, status: 200, since: mark }), 0);
+    assert.equal(up.count({ method: "GET", pathRegex: BLOB_GET, since: mark }), 0);
+    assert.equal(up.count({ method: "GET", pathRegex: MANIFEST, since: mark }), 0);
   });
 });

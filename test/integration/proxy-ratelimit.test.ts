@@ -4,15 +4,13 @@
 // instead of asking again.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ctrPull, dockerHubMirrorHosts, skopeoCopy } from "../harness/clients.js";
-import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
-import { expectedContent, getImage } from "../harness/images.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+import { ctrPull, dockerHubMirrorHosts, skopeoCopy } from "../harness/clients/index.js";
+import { type ProxyFixture, withProxy } from "../harness/fixtures/proxy.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/http/requests.js";
+import { expectedContent, getImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import type { FaultProxy } from "../harness/upstream/fault-proxy.js";
+import type { Wharf } from "../harness/wharf/start.js";
 
 interface RateLimitStatus {
   limit?: number;
@@ -24,7 +22,7 @@ interface RateLimitStatus {
 const LIMIT = 100;
 
 describe("upstream pull rate limit", () => {
-  let up: Upstream;
+  let fx: ProxyFixture;
   let proxy: FaultProxy;
   let wharf: Wharf;
   const small = getImage("small");
@@ -48,19 +46,21 @@ describe("upstream pull rate limit", () => {
   }
 
   before(async () => {
-    up = await startUpstream({ auth: "token" });
-    await pushImage(small, up, "library/small:latest");
-    await pushImage(many, up, "library/many:latest");
-    await pushImage(docker, up, "library/docker:latest");
-    proxy = await startFaultProxy({ target: up.url, mode: "ratelimit", limit: LIMIT });
-    // TTL 0: every warm pull revalidates its tag upstream, the case where a GET would cost most
-    wharf = await startWharf({ env: proxyEnv(proxy.url, { tagTtl: "0" }) });
+    fx = await withProxy({
+      upstream: {
+        images: [
+          { image: small, ref: "library/small:latest" },
+          { image: many, ref: "library/many:latest" },
+          { image: docker, ref: "library/docker:latest" },
+        ],
+      },
+      faults: { mode: "ratelimit", limit: LIMIT },
+      // TTL 0: every warm pull revalidates its tag upstream, the case where a GET would cost most
+      wharf: { tagTtl: "0" },
+    });
+    ({ faults: proxy, wharf } = fx);
   });
-  after(async () => {
-    await wharf?.close();
-    await proxy?.close();
-    await up?.close();
-  });
+  after(() => fx?.close());
 
   test("warm pulls by tag revalidate with HEADs and spend no counted manifest GET", async () => {
     await pullSmall();
@@ -94,12 +94,13 @@ describe("upstream pull rate limit", () => {
     assert.ok(retryAfter > 0 && retryAfter <= 60, `Retry-After: ${refused.headers["retry-after"]}`);
     assert.equal(proxy.stats().rateLimited, 1);
     // (no client pull of it here: containers/image honours Retry-After and would wait out the minute)
-    // in the back-off the tag cannot be revalidated: the last known digest stands in, marked stale
+    // in the back-off the tag cannot be revalidated (its HEAD counts as a request to hold back too):
+    // the last known digest stands in, marked stale
     const tag = await get("/v2/small/manifests/latest");
     assert.equal(tag.status, 200);
     assert.equal(tag.headers["docker-content-digest"], small.digest);
-    assert.ok(["stale", "revalidated"].includes(String(tag.headers["x-wharf-cache"])));
-    if (tag.headers["x-wharf-cache"] === "stale") assert.match(String(tag.headers.warning), /^110 /);
+    assert.equal(tag.headers["x-wharf-cache"], "stale");
+    assert.match(String(tag.headers.warning), /^110 /);
     await pullSmall();
     const r = await skopeoCopy(`${wharf.host}/small@${small.digest}`, makeTempDir("pull"));
     assert.deepEqual(r.content, expectedContent(small));

@@ -1,26 +1,32 @@
 // Issue 2, case 5 (DESIGN invariant 4): a tag is trusted for its TTL, then revalidated with a HEAD
 // that costs no counted GET unless the digest moved; a moved tag is served once the TTL has passed
-// and not before; a tag deleted upstream is gone, not served stale.
+// and not before; a tag deleted upstream is gone, not served stale. What a user sees, with no bound
+// on how fast the machine is: "not before" is shown with a TTL of an hour, "after" by waiting past
+// a TTL of a second (a wait can only be too long, never too short). The freshness rule itself, with
+// a clock moved by hand, is the in-process tests' business.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fetchToken } from "../harness/bearer.js";
-import { skopeoCopy } from "../harness/clients.js";
-import { expectedContent, getImage, type TestImage } from "../harness/images.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/registry-http.js";
-import { retag } from "../harness/registry-write.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
+import { fetchToken } from "../harness/auth/bearer.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { type ProxyFixture, withProxy } from "../harness/fixtures/proxy.js";
+import { ACCEPT_MANIFESTS, errorCodes, rawRequest } from "../harness/http/requests.js";
+import { expectedContent, getImage, type TestImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import type { Upstream } from "../harness/upstream/docker-registry.js";
+import { retag } from "../harness/upstream/registry-write.js";
+import type { Wharf } from "../harness/wharf/start.js";
 
 const MANIFEST = /\/manifests\//;
-const TTL_MS = 3000;
+const SHORT_TTL_MS = 1000;
 
 describe("tag freshness", () => {
+  let fx: ProxyFixture;
   let up: Upstream;
-  let ttl: Wharf;
+  /** tag_ttl 1h: nothing in this file outlives it. */
+  let hour: Wharf;
+  /** tag_ttl 1s: any wait past it is past it. */
+  let second: Wharf;
   let zero: Wharf;
   const small = getImage("small");
   const v2 = getImage("small-v2");
@@ -35,55 +41,53 @@ describe("tag freshness", () => {
     return { digest: res.headers["docker-content-digest"], cache: res.headers["x-wharf-cache"] };
   }
 
-  /** Upstream manifest requests since `mark` that reached the registry with a token. */
+  /** Upstream manifest requests since `mark`, whatever they were answered. */
   async function manifestTraffic(mark: number) {
     await up.settle();
-    const hits = up.requests(mark).filter((e) => MANIFEST.test(e.path) && e.status === 200);
+    const asked = up.requests(mark).filter((e) => MANIFEST.test(e.path));
     return {
-      heads: hits.filter((e) => e.method === "HEAD").length,
-      gets: hits.filter((e) => e.method === "GET").length,
+      heads: asked.filter((e) => e.method === "HEAD").length,
+      gets: asked.filter((e) => e.method === "GET").length,
     };
   }
 
   before(async () => {
-    up = await startUpstream({ auth: "token" });
     // each test gets its own repository, holding both images so a manifest PUT can move the tag
-    for (const repo of ["library/ttl", "library/zero", "library/gone"]) {
-      await pushImage(small, up, `${repo}:latest`);
-      await pushImage(v2, up, `${repo}:next`);
-    }
-    ttl = await startWharf({ env: proxyEnv(up.url, { tagTtl: `${TTL_MS / 1000}s` }) });
-    zero = await startWharf({ env: proxyEnv(up.url, { tagTtl: "0" }) });
+    const images = ["library/ttl", "library/zero", "library/gone"].flatMap((repo) => [
+      { image: small, ref: `${repo}:latest` },
+      { image: v2, ref: `${repo}:next` },
+    ]);
+    fx = await withProxy({ upstream: { images }, wharf: false });
+    up = fx.upstream;
+    hour = await fx.startWharf({ tagTtl: "1h" });
+    second = await fx.startWharf({ tagTtl: `${SHORT_TTL_MS / 1000}s` });
+    zero = await fx.startWharf({ tagTtl: "0" });
   });
-  after(async () => {
-    await ttl?.close();
-    await zero?.close();
-    await up?.close();
-  });
+  after(() => fx?.close());
 
-  test("TTL 3s: after a move the old digest is served until the TTL has passed, then the new one", async () => {
-    const validated = Date.now();
-    assert.equal((await latest(ttl, "ttl")).digest, small.digest);
+  test("a moved tag is served from the store within its TTL, upstream not asked; past the TTL it is revalidated and the new digest served", async () => {
+    for (const wharf of [hour, second]) assert.equal((await latest(wharf, "ttl")).digest, small.digest);
     const learnt = Date.now();
     await up.settle();
     const mark = up.mark();
     await retag(up, "library/ttl", "latest", v2);
-    const soon = await latest(ttl, "ttl");
-    const head = await latest(ttl, "ttl", "HEAD");
-    assert.ok(Date.now() - validated < TTL_MS - 500, "the move and the checks took too long to test the TTL");
-    assert.deepEqual([soon.digest, soon.cache, head.digest], [small.digest, "hit", small.digest]);
-    await sleep(validated + TTL_MS - 1000 - Date.now());
-    assert.equal((await latest(ttl, "ttl")).digest, small.digest, "still within the TTL");
+    const soon = await latest(hour, "ttl");
+    const head = await latest(hour, "ttl", "HEAD");
+    assert.deepEqual(
+      [soon.digest, soon.cache, head.digest, head.cache],
+      [small.digest, "hit", small.digest, "hit"],
+    );
     assert.deepEqual(
       await manifestTraffic(mark),
       { heads: 0, gets: 0 },
       "within the TTL upstream is not asked",
     );
-    await sleep(learnt + TTL_MS + 200 - Date.now());
-    assert.equal((await latest(ttl, "ttl")).digest, v2.digest, "the TTL has passed");
-    const r = await skopeoCopy(`${ttl.host}/ttl:latest`, makeTempDir("pull"));
+    await sleep(Math.max(0, learnt + SHORT_TTL_MS + 200 - Date.now()));
+    assert.equal((await latest(second, "ttl")).digest, v2.digest, "the TTL has passed");
+    const r = await skopeoCopy(`${second.host}/ttl:latest`, makeTempDir("pull"));
     assert.deepEqual(r.content, expectedContent(v2));
     const traffic = await manifestTraffic(mark);
+    assert.ok(traffic.heads >= 1, "revalidated with a HEAD");
     assert.equal(traffic.gets, 1, "one counted GET, for the new digest");
   });
 
@@ -111,7 +115,7 @@ describe("tag freshness", () => {
     const r = await skopeoCopy(`${zero.host}/zero:latest`, makeTempDir("pull"));
     assert.deepEqual(r.content, expectedContent(small));
     await up.settle();
-    const gets = up.requests(pullMark).filter((e) => e.method === "GET" && e.status === 200);
+    const gets = up.requests(pullMark).filter((e) => e.method === "GET");
     assert.deepEqual(gets, [], "no manifest or blob GET upstream");
   });
 

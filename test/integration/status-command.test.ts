@@ -5,15 +5,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { skopeoCopy } from "../harness/clients.js";
-import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
-import { expectedContent, getImage } from "../harness/images.js";
-import { proxyEnv } from "../harness/proxyenv.js";
-import { pushImage } from "../harness/push.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { runWharfCli } from "../harness/wharfcli.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { pushImage } from "../harness/images/push.js";
+import { expectedContent, getImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { type FaultProxy, startFaultProxy } from "../harness/upstream/fault-proxy.js";
+import { runWharfCli } from "../harness/wharf/cli.js";
+import { proxyEnv } from "../harness/wharf/proxy-env.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 interface StatusJson {
   url: string;

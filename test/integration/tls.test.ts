@@ -12,29 +12,29 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import YAML from "yaml";
 import {
-  type IssuedCert,
-  issueServerCert,
-  makeTestCa,
-  servedCertificate,
-  type TestCa,
-} from "../harness/certs.js";
-import {
   type Containerd,
   type CtrPullOptions,
   podmanPull,
   registriesConf,
   skopeoCopy,
   startContainerd,
-} from "../harness/clients.js";
-import { allDigests, expectedContent, getImage, type TestImage } from "../harness/images.js";
-import { freePort } from "../harness/ports.js";
-import { pushImage } from "../harness/push.js";
-import { rawRequest, streamGet } from "../harness/registry-http.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf, type WharfLogLine } from "../harness/wharf.js";
-import { clientConfigFiles, runWharfCli } from "../harness/wharfcli.js";
-import { requestsTo } from "../harness/wharflog.js";
+} from "../harness/clients/index.js";
+import {
+  type IssuedCert,
+  issueServerCert,
+  makeTestCa,
+  servedCertificate,
+  type TestCa,
+} from "../harness/http/certs.js";
+import { rawRequest, streamGet } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { allDigests, expectedContent, getImage, type TestImage } from "../harness/images/test-images.js";
+import { freePort } from "../harness/system/ports.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { clientConfigFiles, runWharfCli } from "../harness/wharf/cli.js";
+import { requestsTo } from "../harness/wharf/log.js";
+import { startWharf, type Wharf, type WharfLogLine } from "../harness/wharf/start.js";
 
 const SANS = ["IP:127.0.0.1", "DNS:localhost"];
 
@@ -183,12 +183,11 @@ describe("HTTPS on every listener, with a certificate replaced while wharf runs"
       skopeoCopy(`${wharf.host}/hub/team/app:1`, makeTempDir("pull"), { tlsVerify: true }),
       /x509: certificate signed by unknown authority/,
     );
-    const started = performance.now();
+    // hung up on, not left hanging: a hang would end in the request's own timeout, another error
     await assert.rejects(
-      rawRequest(`http://${wharf.host}`, "/v2/", { timeoutMs: 5000 }),
+      rawRequest(`http://${wharf.host}`, "/v2/", { timeoutMs: 15_000 }),
       /socket hang up|ECONNRESET/,
     );
-    assert.ok(performance.now() - started < 2000, "refused, not left hanging");
     assert.equal((await rawRequest(wharf.url, "/v2/", { ca: ca.pem })).status, 200, "still serving");
   });
 

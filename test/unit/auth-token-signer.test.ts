@@ -16,7 +16,7 @@ import {
   registryClaims,
   signedWith,
   tampered,
-} from "../harness/jwt.js";
+} from "../harness/auth/jwt.js";
 
 const directory = mkdtempSync(join(tmpdir(), "wharf-unit-signer-"));
 after(() => rmSync(directory, { recursive: true, force: true }));
@@ -28,8 +28,15 @@ const CLAIMS: TokenClaims = {
 };
 const valid = (seconds = 300) => registryClaims(AUDIENCE, "alice", [...CLAIMS.access], seconds);
 
-async function refused(signer: TokenSigner, token: string, why: string): Promise<void> {
-  await assert.rejects(signer.verify(token), Error, why);
+/** jose's codes for why a token fails, so that a refusal for another reason (a bug) does not pass. */
+const WRONG_SIGNATURE = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+const EXPIRED = "ERR_JWT_EXPIRED";
+const WRONG_CLAIM = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+const ALGORITHM_REFUSED = "ERR_JOSE_ALG_NOT_ALLOWED";
+const NOT_A_JWS = "ERR_JWS_INVALID";
+
+async function refused(signer: TokenSigner, token: string, code: string, why: string): Promise<void> {
+  await assert.rejects(signer.verify(token), { code }, why);
 }
 
 describe("TokenSigner", () => {
@@ -72,61 +79,73 @@ describe("TokenSigner", () => {
 
   test("refuses a token signed by another key", async () => {
     const other = await TokenSigner.open(new FileSigningKey(join(directory, "other", "key.pem")), AUDIENCE);
-    await refused(signer, await other.sign(CLAIMS, 60), "another wharf's key");
+    await refused(signer, await other.sign(CLAIMS, 60), WRONG_SIGNATURE, "another wharf's key");
   });
 
   test("refuses a token whose payload was changed after signing", async () => {
     const token = await signer.sign(CLAIMS, 60);
-    await refused(signer, tampered(token, { ...jwtPayload(token), sub: "admin" }), "tampered subject");
+    await refused(
+      signer,
+      tampered(token, { ...jwtPayload(token), sub: "admin" }),
+      WRONG_SIGNATURE,
+      "tampered subject",
+    );
   });
 
   test("refuses an expired token (beyond the 30 s clock tolerance) and one not valid yet", async () => {
-    await refused(signer, await signedWith(pem, valid(-60)), "exp a minute ago");
+    await refused(signer, await signedWith(pem, valid(-60)), EXPIRED, "exp a minute ago");
     await refused(
       signer,
       await signedWith(pem, { ...valid(), nbf: Math.floor(Date.now() / 1000) + 600 }),
+      WRONG_CLAIM,
       "nbf",
     );
   });
 
   test("refuses `alg: none`, with or without a signature part", async () => {
     const unsigned = handMadeJwt({ alg: "none", typ: "JWT" }, valid());
-    await refused(signer, unsigned, "alg none");
-    await refused(signer, unsigned.slice(0, -1), "alg none without the trailing dot");
-    await refused(signer, handMadeJwt({ alg: "None" }, valid()), "alg None");
+    await refused(signer, unsigned, ALGORITHM_REFUSED, "alg none");
+    await refused(signer, unsigned.slice(0, -1), NOT_A_JWS, "alg none without the trailing dot");
+    await refused(signer, handMadeJwt({ alg: "None" }, valid()), ALGORITHM_REFUSED, "alg None");
   });
 
   test("refuses HS256 signed with the public key as the HMAC secret", async () => {
-    await refused(signer, hs256WithPublicKey(pem, valid()), "HS256 with the public key");
+    await refused(signer, hs256WithPublicKey(pem, valid()), ALGORITHM_REFUSED, "HS256 with the public key");
   });
 
   test("refuses another algorithm in the header over a genuine signature", async () => {
     const [, payload, signature] = (await signedWith(pem, valid())).split(".");
     const es384 = handMadeJwt({ alg: "ES384" }, "x").split(".")[0];
-    await refused(signer, `${es384}.${payload}.${signature}`, "ES384 header");
+    await refused(signer, `${es384}.${payload}.${signature}`, ALGORITHM_REFUSED, "ES384 header");
   });
 
   test("refuses another audience and another issuer", async () => {
-    await refused(signer, await signedWith(pem, { ...valid(), aud: "registry.docker.io" }), "aud");
+    await refused(
+      signer,
+      await signedWith(pem, { ...valid(), aud: "registry.docker.io" }),
+      WRONG_CLAIM,
+      "aud",
+    );
     const foreign = await TokenSigner.open(new FileSigningKey(keyPath), "another-service");
-    await refused(signer, await foreign.sign(CLAIMS, 60), "same key, other service");
-    await refused(signer, await signedWith(pem, { ...valid(), iss: "auth.docker.io" }), "iss");
+    await refused(signer, await foreign.sign(CLAIMS, 60), WRONG_CLAIM, "same key, other service");
+    await refused(signer, await signedWith(pem, { ...valid(), iss: "auth.docker.io" }), WRONG_CLAIM, "iss");
     const { iss: _iss, ...withoutIssuer } = valid();
-    await refused(signer, await signedWith(pem, withoutIssuer), "no iss");
+    await refused(signer, await signedWith(pem, withoutIssuer), WRONG_CLAIM, "no iss");
   });
 
   test("refuses garbage", async () => {
-    for (const garbage of [
-      "",
-      "garbage",
-      "a.b.c",
-      "...",
-      "eyJhbGciOiJFUzI1NiJ9..",
-      handMadeJwt({ alg: "ES256" }, "not json", () => "c2ln"),
-      handMadeJwt("[]", valid()),
-      "x".repeat(10_000),
-    ]) {
-      await refused(signer, garbage, JSON.stringify(garbage.slice(0, 40)));
+    for (const [garbage, code] of [
+      ["", NOT_A_JWS],
+      ["garbage", NOT_A_JWS],
+      ["a.b.c", NOT_A_JWS],
+      ["...", NOT_A_JWS],
+      // a header that parses: then it is the signature that fails
+      ["eyJhbGciOiJFUzI1NiJ9..", WRONG_SIGNATURE],
+      [handMadeJwt({ alg: "ES256" }, "not json", () => "c2ln"), WRONG_SIGNATURE],
+      [handMadeJwt("[]", valid()), NOT_A_JWS],
+      ["x".repeat(10_000), NOT_A_JWS],
+    ] as const) {
+      await refused(signer, garbage, code, JSON.stringify(garbage.slice(0, 40)));
     }
   });
 

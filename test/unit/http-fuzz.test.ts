@@ -14,8 +14,8 @@ import { configSchema } from "../../src/config/schema.js";
 import { digestOf } from "../../src/oci/digest.js";
 import { OCI_ERROR_CODES } from "../../src/oci/errors.js";
 import { MediaType } from "../../src/oci/media-types.js";
-import { freePort } from "../harness/ports.js";
-import { type RawAnswer, rawExchange } from "../harness/raw-socket.js";
+import { type RawAnswer, rawExchange } from "../harness/http/raw-socket.js";
+import { freePort } from "../harness/system/ports.js";
 import { checkAsyncProperty, validName } from "./helpers.js";
 import { hostilePath, hostileReference, manifestBody, manifestContentType } from "./hostile-input.js";
 

@@ -14,7 +14,10 @@ async function watching(t: TestContext, names: string[], options: WatchFilesOpti
   let calls = 0;
   const watch = await watchFiles(paths, () => calls++, options);
   t.after(() => watch.close());
-  /** Waits up to `ms` for the next call; false when none came. */
+  /**
+   * Waits up to `ms` for the next call; false when none came. A call that must come is given ample
+   * time (it ends the wait as soon as it comes); one that must not is looked for a few settle times.
+   */
   const nextCall = async (ms: number) => {
     const before = calls;
     const deadline = Date.now() + ms;
@@ -34,7 +37,7 @@ describe("watchFiles", () => {
     await writeFile(`${key}.new`, "second key");
     await rename(`${cert}.new`, cert);
     await rename(`${key}.new`, key);
-    assert.ok(await w.nextCall(2000), "noticed");
+    assert.ok(await w.nextCall(10_000), "noticed");
     await sleep(300);
     assert.equal(w.calls(), 1, "both renames inside the settle time: one call");
   });
@@ -42,7 +45,7 @@ describe("watchFiles", () => {
   test("an in-place write is noticed too", async (t) => {
     const w = await watching(t, ["tls.crt"], FAST_WATCH);
     await writeFile(w.paths[0] ?? "", "rewritten, longer");
-    assert.ok(await w.nextCall(2000));
+    assert.ok(await w.nextCall(10_000));
   });
 
   test("other files of the directory changing is not a change", async (t) => {
@@ -55,9 +58,9 @@ describe("watchFiles", () => {
     // Events wait a minute to be looked at: only the poll can notice within the test.
     const w = await watching(t, ["tls.crt"], { pollMs: 30, settleMs: 60_000 });
     await rm(w.paths[0] ?? "");
-    assert.ok(await w.nextCall(2000), "disappeared");
+    assert.ok(await w.nextCall(10_000), "disappeared");
     await writeFile(w.paths[0] ?? "", "back");
-    assert.ok(await w.nextCall(2000), "appeared");
+    assert.ok(await w.nextCall(10_000), "appeared");
   });
 
   test("a watch on a directory that does not exist falls back to polling and says so", async (t) => {

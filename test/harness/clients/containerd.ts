@@ -2,9 +2,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { loopbackOnly } from "../netguard.js";
-import { type Daemon, runCommand, spawnDaemon } from "../proc.js";
-import { makeTempDir, removeTempDir } from "../tmp.js";
+import { loopbackOnly } from "../system/netguard.js";
+import { type Daemon, runCommand, spawnDaemon } from "../system/proc.js";
+import { makeTempDir, removeTempDir } from "../system/tmp.js";
 import type { Credentials } from "../types.js";
 
 export interface RegistryHost {

@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
-import { removeAtExitIfNew } from "../hostpaths.js";
-import { loopbackOnly } from "../netguard.js";
-import { type Daemon, runCommand, spawnDaemon, waitHttp } from "../proc.js";
-import { makeTempDir, removeTempDir } from "../tmp.js";
+import { removeAtExitIfNew } from "../system/host-paths.js";
+import { loopbackOnly } from "../system/netguard.js";
+import { type Daemon, runCommand, spawnDaemon, waitHttp } from "../system/proc.js";
+import { makeTempDir, removeTempDir } from "../system/tmp.js";
 import type { Credentials } from "../types.js";
 
 /** Where scripts/install-test-deps.sh unpacks Debian's docker.io package. */

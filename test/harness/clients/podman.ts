@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
-import { registriesConf, writeContainersFiles } from "../containers.js";
-import { removeAtExitIfNew } from "../hostpaths.js";
-import { loopbackOnly } from "../netguard.js";
-import { runCommand } from "../proc.js";
-import { makeTempDir, removeTempDir } from "../tmp.js";
+import { removeAtExitIfNew } from "../system/host-paths.js";
+import { loopbackOnly } from "../system/netguard.js";
+import { runCommand } from "../system/proc.js";
+import { makeTempDir, removeTempDir } from "../system/tmp.js";
 import type { Credentials } from "../types.js";
+import { registriesConf, writeContainersFiles } from "./containers-conf.js";
 
 export interface PodmanPullOptions {
   /** registries.conf text (see dockerHubMirror()); default: no mirrors. */

@@ -1,11 +1,11 @@
 import path from "node:path";
-import { registriesConf, writeContainersFiles } from "../containers.js";
-import { readDirLayout } from "../dirlayout.js";
-import type { ImageContent } from "../images.js";
-import { loopbackOnly } from "../netguard.js";
-import { runCommand } from "../proc.js";
-import { makeTempDir, removeTempDir } from "../tmp.js";
+import { readDirLayout } from "../images/dir-layout.js";
+import type { ImageContent } from "../images/test-images.js";
+import { loopbackOnly } from "../system/netguard.js";
+import { runCommand } from "../system/proc.js";
+import { makeTempDir, removeTempDir } from "../system/tmp.js";
 import type { Credentials } from "../types.js";
+import { registriesConf, writeContainersFiles } from "./containers-conf.js";
 
 const TRANSPORT = /^(docker:\/\/|oci:|dir:|oci-archive:|docker-archive:|docker-daemon:|containers-storage:)/;
 

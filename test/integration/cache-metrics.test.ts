@@ -9,13 +9,13 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
 import { parseMetrics, type Sample } from "../../src/cli/status-report.js";
-import { getImage } from "../harness/images.js";
-import { pushImage } from "../harness/push.js";
-import { ACCEPT_MANIFESTS, rawRequest } from "../harness/registry-http.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { runWharfCli } from "../harness/wharfcli.js";
-import { waitStored } from "../harness/wharfdata.js";
+import { ACCEPT_MANIFESTS, rawRequest } from "../harness/http/requests.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage } from "../harness/images/test-images.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { runWharfCli } from "../harness/wharf/cli.js";
+import { waitStored } from "../harness/wharf/data.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 /** The sum of the samples of `name` whose labels include `labels`. */
 function value(samples: readonly Sample[], name: string, labels: Record<string, string> = {}): number {

@@ -8,17 +8,17 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
-import { skopeoCopy } from "../harness/clients.js";
-import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.js";
-import { expectedContent, getImage, type TestImage } from "../harness/images.js";
-import { derivedImage } from "../harness/layered.js";
-import { pushImage } from "../harness/push.js";
-import { streamGet } from "../harness/registry-http.js";
-import { makeTempDir } from "../harness/tmp.js";
-import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { startWharf, type Wharf } from "../harness/wharf.js";
-import { runWharfCli } from "../harness/wharfcli.js";
-import { blobPath, storedDigests } from "../harness/wharfdata.js";
+import { skopeoCopy } from "../harness/clients/index.js";
+import { streamGet } from "../harness/http/requests.js";
+import { derivedImage } from "../harness/images/layered.js";
+import { pushImage } from "../harness/images/push.js";
+import { expectedContent, getImage, type TestImage } from "../harness/images/test-images.js";
+import { makeTempDir } from "../harness/system/tmp.js";
+import { startUpstream, type Upstream } from "../harness/upstream/docker-registry.js";
+import { type FaultProxy, startFaultProxy } from "../harness/upstream/fault-proxy.js";
+import { runWharfCli } from "../harness/wharf/cli.js";
+import { blobPath, storedDigests } from "../harness/wharf/data.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 describe("verify and prune beside a running wharf", () => {
   let up: Upstream;

@@ -201,7 +201,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       repository,
       servedBy: ctx.servedBy ?? repository,
       cache: ctx.cache,
-      bytes: ctx.res.writableFinished ? ctx.bytes : 0,
+      bytes: ctx.res.writableFinished || ctx.delivered ? ctx.bytes : 0,
       seconds,
     });
   };

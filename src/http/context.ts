@@ -31,6 +31,11 @@ export class RequestContext {
   cache: CacheStatus | undefined;
   /** Response body bytes, as far as the handler knows them. */
   bytes = 0;
+  /**
+   * The whole body went out. A body sent with sendfile reaches the client before the response is
+   * ended, so a client that hangs up at once may close it before it counts as finished.
+   */
+  delivered = false;
   /** The OCI error code sent, if any. */
   errorCode: string | undefined;
 

@@ -137,7 +137,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     events: { evicted: (done) => metrics.evicted(done) },
   });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
+  const stopFirst: Array<() => void> = [];
   const router = buildRouter(config, {
+    aheadRoom: (repo, bytes) => keeper?.hasRoomFor(repo, bytes) ?? true,
+    onStop: (stop) => stopFirst.push(stop),
     stores,
     dispatcher,
     logger,
@@ -260,6 +263,8 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     close(options = {}) {
       // No new sync run starts while requests drain; one running is waited for below.
       void sync.stop();
+      // Downloads nobody asked for are not worth the grace period.
+      for (const stop of stopFirst) stop();
       stopped ??= stopGracefully(options, {
         logger,
         readiness,

@@ -8,6 +8,7 @@ import { DOCKER_HUB_HOSTS } from "../oci/docker-hub.js";
 import type { Stores } from "../store/open-stores.js";
 import { UpstreamClient, type UpstreamEvents, type UpstreamExchange } from "../upstream/client.js";
 import { VERSION } from "../version.js";
+import type { AheadRoom } from "./fetch-ahead.js";
 import { GroupRepository } from "./group.js";
 import { HostedRepository } from "./hosted.js";
 import type { ContentObserver } from "./observer.js";
@@ -28,6 +29,10 @@ export interface BuildContext {
   readonly upstreams: UpstreamObserver;
   /** Told what repositories serve, fetch and fail to keep (usage, metrics, eviction). */
   readonly observer?: ContentObserver;
+  /** Whether a blob fetched ahead fits without an eviction (the cache keeper knows). */
+  readonly aheadRoom?: AheadRoom;
+  /** Handed what must stop when wharf stops: proxies' fetching ahead. */
+  readonly onStop?: (stop: () => void) => void;
 }
 
 function isDockerHub(url: string): boolean {
@@ -77,7 +82,8 @@ function createProxy(name: string, config: ProxyRepositoryConfig, context: Build
     state: new LocalUpstreamState(),
     tokens: new LocalTokenCache(),
   });
-  return new ProxyRepository({
+  const ahead = config.fetch_ahead;
+  const proxy = new ProxyRepository({
     name,
     upstream: client,
     libraryPrefix: upstream.library_prefix ?? isDockerHub(upstream.url),
@@ -89,7 +95,11 @@ function createProxy(name: string, config: ProxyRepositoryConfig, context: Build
     ingests: stores.ingests,
     logger: context.logger,
     ...(context.observer ? { observer: context.observer } : {}),
+    ...(ahead.enabled ? { fetchAhead: { concurrency: ahead.concurrency, idleMs: ahead.idle_timeout } } : {}),
+    ...(context.aheadRoom ? { aheadRoom: context.aheadRoom } : {}),
   });
+  context.onStop?.(() => proxy.stopFetchingAhead());
+  return proxy;
 }
 
 /**

@@ -19,6 +19,14 @@ export class FillAbortedError extends Error {
   }
 }
 
+/** The download was ended on purpose (`BlobFill.cancel`), not by the upstream. */
+export class FillCancelledError extends FillAbortedError {
+  constructor(reason: string) {
+    super(`cancelled: ${reason}`);
+    this.name = "FillCancelledError";
+  }
+}
+
 export interface FillEvents {
   /** The staging could not be written (e.g. a full disk): this download continues uncached. */
   onSpoolFailure?(error: unknown): void;
@@ -154,6 +162,18 @@ export class BlobFill {
     return fill;
   }
 
+  /**
+   * Ends a download nobody reads any more (e.g. one fetched ahead for a client that went away): it
+   * fails at once, so nobody joins it from now on, the upstream response is destroyed and nothing
+   * it staged is kept. A reader still attached would see a short body: callers cancel only
+   * downloads with `readerCount` 0. Does nothing once the download ended.
+   */
+  cancel(reason: string): void {
+    if (this.#state !== "filling") return;
+    this.#fail(new FillCancelledError(reason));
+    this.#source.body.destroy();
+  }
+
   /** Pumps the source into the writer and, once verified, commits it. Call once. */
   run(): void {
     if (this.#running) return;
@@ -222,6 +242,8 @@ export class BlobFill {
         if (this.#passThrough) await this.#drainWindow();
         else await this.#keepUpWithDisk();
       }
+      // Cancelled: whatever the source did after that is of no use.
+      if (this.#state !== "filling") return;
       if (this.size !== undefined && this.#received !== this.size) {
         throw new FillAbortedError(`upstream ended after ${this.#received} of ${this.size} bytes`);
       }
@@ -232,6 +254,7 @@ export class BlobFill {
       this.#fail(error instanceof Error ? error : new Error(String(error)));
       return;
     }
+    if (this.#state !== "filling") return;
     // Proven: readers may finish now; storing it (fsync, rename) is not their business.
     this.#state = "verified";
     this.#wake();

@@ -68,7 +68,7 @@ const jobKey = (name: string, digest: string): string => `${name}\n${digest}`;
  * - the client went away: an image name nobody asked anything of for `idleMs` (no manifest or
  *   blob request, no blob still being sent) is abandoned; its queue is dropped, and its running
  *   downloads that no client joined are cancelled (nothing of them is kept);
- * - the upstream fails: a failed download drops the image's queue and pauses fetching ahead in
+ * - the upstream (or the disk) fails: a failed download drops the image's queue and pauses fetching ahead in
  *   the repository for 30 s; a client's own request still goes upstream as ever;
  * - the disk or a cap is near: a blob that does not fit (`AheadRoom`) is not fetched ahead, and a
  *   download whose staging fails (a full disk) ends at once, since nobody reads it;
@@ -235,7 +235,7 @@ export class FetchAhead {
           digest: job.blob.digest,
           reason: error instanceof Error ? error.message : String(error),
         },
-        `fetching ahead paused for ${PAUSE_AFTER_FAILURE_MS / 1000} s: the upstream failed`,
+        `fetching ahead paused for ${PAUSE_AFTER_FAILURE_MS / 1000} s: a download failed`,
       );
   }
 

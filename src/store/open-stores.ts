@@ -2,6 +2,8 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { type IngestGuard, LocalIngestGuard } from "../coordination/ingest-guard.js";
+import { LocalInvalidations } from "../coordination/invalidation.js";
+import { CachedMetadataStore, type MetadataChange } from "../meta/cached-metadata-store.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import { SqliteMetadataStore } from "../meta/sqlite-metadata-store.js";
 import type { BlobStore } from "./blob-store.js";
@@ -66,7 +68,14 @@ export async function openStores(
     const debris = await blobs.sweepStaging();
     if (debris > 0) logger.info({ files: debris }, "removed leftovers of interrupted writes");
   }
-  const meta = new SqliteMetadataStore(join(dataDir, "wharf.db"));
+  const sqlite = new SqliteMetadataStore(join(dataDir, "wharf.db"));
+  // This process's own: the scale-out issue hands in invalidations every node hears.
+  const invalidations = new LocalInvalidations<MetadataChange>();
+  const meta = new CachedMetadataStore(sqlite, {
+    outsideVersion: sqlite.dataVersion,
+    changed: (change) => invalidations.publish(change),
+  });
+  invalidations.subscribe((change) => meta.invalidate(change));
   // This process's own: the scale-out issue hands in one every node shares.
   const ingests = new LocalIngestGuard();
   return {

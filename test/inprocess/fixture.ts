@@ -6,6 +6,7 @@ import pino, { type Logger } from "pino";
 import { LocalIngestGuard } from "../../src/coordination/ingest-guard.js";
 import type { Reference } from "../../src/oci/names.js";
 import type { RangeRequest } from "../../src/oci/range.js";
+import type { AheadRoom, FetchAheadSettings } from "../../src/repos/fetch-ahead.js";
 import { HostedRepository } from "../../src/repos/hosted.js";
 import { ProxyRepository } from "../../src/repos/proxy.js";
 import type { BlobContent, ManifestRequest } from "../../src/repos/repository.js";
@@ -67,6 +68,11 @@ export interface ProxySettings {
   readonly name?: string;
   readonly tagTtlMs?: number;
   readonly libraryPrefix?: boolean;
+  /** Off unless given. */
+  readonly fetchAhead?: FetchAheadSettings;
+  readonly aheadRoom?: AheadRoom;
+  /** Another coalescer than the world's (e.g. over a store that fails). */
+  readonly coalescer?: Coalescer;
 }
 
 export const TTL_MS = 60_000;
@@ -84,10 +90,12 @@ export function proxyOf(
     meta: w.meta,
     blobs: w.blobs,
     documents: w.documents,
-    coalescer: w.coalescer,
+    coalescer: settings.coalescer ?? w.coalescer,
     ingests: w.ingests,
     logger: w.logger,
     clock: w.clock,
+    ...(settings.fetchAhead ? { fetchAhead: settings.fetchAhead } : {}),
+    ...(settings.aheadRoom ? { aheadRoom: settings.aheadRoom } : {}),
   });
 }
 

@@ -36,6 +36,12 @@ export interface AuthStore {
   getToken(id: string): Promise<ApiTokenRecord | undefined>;
   listTokens(): Promise<ApiTokenRecord[]>;
   revokeToken(id: string, now: number): Promise<boolean>;
+  /**
+   * A number that moves whenever users or tokens changed, by this store or any other writer (the
+   * CLI beside a server), so caches can see changes at once. A store that cannot tell leaves it
+   * out: the authenticator then forgets what it remembered after its 10 s.
+   */
+  readonly version?: () => number;
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;
   close(): Promise<void>;
@@ -94,10 +100,19 @@ const toToken = (row: TokenRow): ApiTokenRecord => ({
 /** The embedded AuthStore. */
 export class SqliteAuthStore implements AuthStore {
   readonly #db: Database.Database;
+  /** Writes through this connection: SQLite's `data_version` counts only the others'. */
+  #writes = 0;
+  /**
+   * This connection's writes plus SQLite's `data_version`, which moves whenever another
+   * connection committed (`wharf token revoke`, `wharf user` beside a server). About a microsecond.
+   */
+  readonly version: () => number;
 
   /** `path` is a file, or `:memory:` for tests. */
   constructor(path: string) {
     this.#db = openSqlite(path, MIGRATIONS);
+    const dataVersion = this.#db.prepare<[], number>("PRAGMA data_version").pluck();
+    this.version = () => this.#writes + (this.#db.open ? (dataVersion.get() as number) : 0);
   }
 
   async getUser(name: string): Promise<UserRecord | undefined> {
@@ -110,6 +125,7 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async putUser(user: UserRecord): Promise<void> {
+    this.#writes++;
     this.#db
       .prepare(
         `INSERT INTO users (name, password_hash, admin, groups, created_at) VALUES (?, ?, ?, ?, ?)
@@ -120,6 +136,7 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async deleteUser(name: string): Promise<boolean> {
+    this.#writes++;
     return this.#db.transaction(() => {
       this.#db.prepare("DELETE FROM api_tokens WHERE user = ?").run(name);
       return this.#db.prepare("DELETE FROM users WHERE name = ?").run(name).changes > 0;
@@ -127,6 +144,7 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async createToken(token: ApiTokenRecord): Promise<void> {
+    this.#writes++;
     this.#db
       .prepare(
         `INSERT INTO api_tokens (id, user, secret_hash, description, scopes, expires_at, revoked_at, created_at)
@@ -153,6 +171,7 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
+    this.#writes++;
     return (
       this.#db
         .prepare("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")

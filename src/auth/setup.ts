@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { AuthConfig, Config } from "../config/schema.js";
+import { LocalInvalidations } from "../coordination/invalidation.js";
 import { FileSigningKey } from "../coordination/signing-key.js";
 import type { AuthStore } from "./auth-store.js";
 import { SqliteAuthStore } from "./auth-store.js";
@@ -153,7 +154,10 @@ export async function openAuth(
   if (!auth.enabled) return undefined;
   const paths = authPaths(dataDir);
   const store = new SqliteAuthStore(paths.database);
-  const authenticator = new Authenticator(store);
+  // This process's own: the scale-out issue hands in invalidations every node hears.
+  const invalidations = new LocalInvalidations<"auth">();
+  const authenticator = new Authenticator(store, { changed: () => invalidations.publish("auth") });
+  invalidations.subscribe(() => authenticator.invalidate());
   const signer = await TokenSigner.open(new FileSigningKey(paths.signingKey), auth.service);
   if (auth.htpasswd) await importHtpasswd(auth.htpasswd, authenticator, audit);
   await ensureAdmin(authenticator, audit, env);

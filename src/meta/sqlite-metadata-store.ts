@@ -72,7 +72,58 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE tags ADD COLUMN last_pulled_at INTEGER;
    ALTER TABLE blobs ADD COLUMN last_served_at INTEGER;
    CREATE INDEX manifests_by_digest ON manifests (digest);`,
+  // What the content weighs, kept as rows come and go, so that measuring the store (the cache
+  // keeper, every minute and at start-up) reads a row per repository instead of every blob.
+  // content_held counts the rows (links and manifests) holding each digest in a repository,
+  // content_files those holding it anywhere; a digest's size counts once in each.
+  `CREATE TABLE content_held (
+     repo TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL, rows INTEGER NOT NULL,
+     PRIMARY KEY (repo, digest)
+   ) WITHOUT ROWID;
+   CREATE TABLE content_files (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, rows INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE content_bytes (repo TEXT PRIMARY KEY, bytes INTEGER NOT NULL, digests INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE content_total (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
+   INSERT INTO content_held (repo, digest, size, rows)
+     SELECT repo, digest, MAX(size), COUNT(*) FROM
+       (SELECT repo, digest, size FROM blobs UNION ALL SELECT repo, digest, size FROM manifests)
+     GROUP BY repo, digest;
+   INSERT INTO content_files (digest, size, rows)
+     SELECT digest, MAX(size), SUM(rows) FROM content_held GROUP BY digest;
+   INSERT INTO content_bytes (repo, bytes, digests)
+     SELECT repo, SUM(size), COUNT(*) FROM content_held GROUP BY repo;
+   INSERT INTO content_total (id, bytes) SELECT 0, COALESCE(SUM(size), 0) FROM content_files;
+   ${["blobs", "manifests"].map(heldBy).join("\n")}`,
 ];
+
+/** The triggers that keep content_* right as rows of `table` (blobs or manifests) come and go. */
+function heldBy(table: string): string {
+  return `CREATE TRIGGER ${table}_held AFTER INSERT ON ${table} BEGIN
+     INSERT INTO content_bytes (repo, bytes, digests)
+       SELECT NEW.repo, NEW.size, 1
+       WHERE NOT EXISTS (SELECT 1 FROM content_held WHERE repo = NEW.repo AND digest = NEW.digest)
+       ON CONFLICT (repo) DO UPDATE SET bytes = bytes + excluded.bytes, digests = digests + 1;
+     INSERT INTO content_held (repo, digest, size, rows) VALUES (NEW.repo, NEW.digest, NEW.size, 1)
+       ON CONFLICT (repo, digest) DO UPDATE SET rows = rows + 1;
+     UPDATE content_total SET bytes = bytes + NEW.size
+       WHERE NOT EXISTS (SELECT 1 FROM content_files WHERE digest = NEW.digest);
+     INSERT INTO content_files (digest, size, rows) VALUES (NEW.digest, NEW.size, 1)
+       ON CONFLICT (digest) DO UPDATE SET rows = rows + 1;
+   END;
+   CREATE TRIGGER ${table}_released AFTER DELETE ON ${table} BEGIN
+     UPDATE content_held SET rows = rows - 1 WHERE repo = OLD.repo AND digest = OLD.digest;
+     UPDATE content_bytes SET
+         bytes = bytes - (SELECT size FROM content_held WHERE repo = OLD.repo AND digest = OLD.digest),
+         digests = digests - 1
+       WHERE repo = OLD.repo
+         AND (SELECT rows FROM content_held WHERE repo = OLD.repo AND digest = OLD.digest) = 0;
+     DELETE FROM content_held WHERE repo = OLD.repo AND digest = OLD.digest AND rows = 0;
+     DELETE FROM content_bytes WHERE repo = OLD.repo AND digests = 0;
+     UPDATE content_files SET rows = rows - 1 WHERE digest = OLD.digest;
+     UPDATE content_total SET bytes = bytes - (SELECT size FROM content_files WHERE digest = OLD.digest)
+       WHERE (SELECT rows FROM content_files WHERE digest = OLD.digest) = 0;
+     DELETE FROM content_files WHERE digest = OLD.digest AND rows = 0;
+   END;`;
+}
 
 interface ManifestRow {
   digest: string;
@@ -304,16 +355,10 @@ class MetadataStatements implements MetadataTransaction {
     this.#contentBlobs = db.prepare(
       "SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = ?",
     );
-    // Each digest once per repository (a name's copy and another name's are one file), then overall.
-    const files = "SELECT repo, digest, size FROM blobs UNION ALL SELECT repo, digest, size FROM manifests";
-    this.#bytesByRepo = db.prepare(
-      `SELECT repo, SUM(size) AS bytes FROM
-         (SELECT repo, digest, MAX(size) AS size FROM (${files}) GROUP BY repo, digest)
-       GROUP BY repo ORDER BY repo`,
-    );
-    this.#bytesTotal = db.prepare(
-      `SELECT SUM(size) AS bytes FROM (SELECT digest, MAX(size) AS size FROM (${files}) GROUP BY digest)`,
-    );
+    // Each digest once per repository (a name's copy and another name's are one file), then
+    // overall: kept by the content_* triggers, so this reads a row per repository.
+    this.#bytesByRepo = db.prepare("SELECT repo, bytes FROM content_bytes ORDER BY repo");
+    this.#bytesTotal = db.prepare("SELECT bytes FROM content_total WHERE id = 0");
     this.#referenced = db.prepare(
       `SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM blobs WHERE digest = ?)
          OR EXISTS (SELECT 1 FROM manifests WHERE digest = ?)

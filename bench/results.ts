@@ -176,7 +176,10 @@ export interface FirstByteMeasure {
 
 export interface RangedRound {
   direct: FirstByteMeasure;
+  /** The range alone on an empty cache. */
   wharf: FirstByteMeasure;
+  /** The manifest first, its layers then fetched ahead, then the range. */
+  wharfAfterManifest: FirstByteMeasure;
   registry: FirstByteMeasure;
 }
 
@@ -186,7 +189,12 @@ export interface RangedResult {
   range: { start: number; end: number };
   rounds: RangedRound[];
   /** Best of the rounds answered 206 with the right bytes; null when none was. */
-  bestMs: { direct: number | null; wharf: number | null; registry: number | null };
+  bestMs: {
+    direct: number | null;
+    wharf: number | null;
+    wharfAfterManifest: number | null;
+    registry: number | null;
+  };
 }
 
 /** 100 concurrent cold GETs of one big blob. */

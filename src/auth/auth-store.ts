@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import { openSqlite } from "../meta/sqlite-migrations.js";
+import { sampled } from "../util/sampled.js";
 import type { Scope } from "./rules.js";
 
 export interface UserRecord {
@@ -104,15 +105,18 @@ export class SqliteAuthStore implements AuthStore {
   #writes = 0;
   /**
    * This connection's writes plus SQLite's `data_version`, which moves whenever another
-   * connection committed (`wharf token revoke`, `wharf user` beside a server). About a microsecond.
+   * connection committed (`wharf token revoke`, `wharf user` beside a server).
    */
   readonly version: () => number;
 
   /** `path` is a file, or `:memory:` for tests. */
   constructor(path: string) {
     this.#db = openSqlite(path, MIGRATIONS);
-    const dataVersion = this.#db.prepare<[], number>("PRAGMA data_version").pluck();
-    this.version = () => this.#writes + (this.#db.open ? (dataVersion.get() as number) : 0);
+    const statement = this.#db.prepare<[], number>("PRAGMA data_version").pluck();
+    // Asked once a millisecond at most (another process's commit is seen within that); this
+    // connection's own writes count at once.
+    const dataVersion = sampled(() => (this.#db.open ? (statement.get() as number) : 0), 1);
+    this.version = () => this.#writes + dataVersion();
   }
 
   async getUser(name: string): Promise<UserRecord | undefined> {

@@ -177,7 +177,7 @@ export class SqliteMetadataStore extends SerializedMetadataStore {
   /**
    * SQLite's `data_version`: it moves whenever another connection (a CLI command beside the
    * server) committed to the database, never for this connection's own writes. Caches ask it to
-   * see outside changes at once; about a microsecond.
+   * see outside changes (a few microseconds, so they ask at most once a millisecond).
    */
   readonly dataVersion: () => number;
 

@@ -6,6 +6,7 @@ import { LocalInvalidations } from "../coordination/invalidation.js";
 import { CachedMetadataStore, type MetadataChange } from "../meta/cached-metadata-store.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import { SqliteMetadataStore } from "../meta/sqlite-metadata-store.js";
+import { sampled } from "../util/sampled.js";
 import type { BlobStore } from "./blob-store.js";
 import { Coalescer, type DownloadObserver } from "./coalescer.js";
 import { FsBlobStore } from "./fs-blob-store.js";
@@ -13,6 +14,12 @@ import { SmallContent } from "./small-content.js";
 import { Spool } from "./spool.js";
 import { StagedUploadSessions, type UploadObserver } from "./staged-upload-sessions.js";
 import type { UploadLimits, UploadSessions } from "./upload-sessions.js";
+
+/**
+ * How often the metadata cache asks SQLite whether another process committed: at a warm GET's
+ * rate the question itself would cost more than the lookup it saves.
+ */
+const OUTSIDE_CHECK_MS = 1;
 
 /** Everything kept in the data directory, opened once and shared by every repository. */
 export interface Stores {
@@ -72,7 +79,8 @@ export async function openStores(
   // This process's own: the scale-out issue hands in invalidations every node hears.
   const invalidations = new LocalInvalidations<MetadataChange>();
   const meta = new CachedMetadataStore(sqlite, {
-    outsideVersion: sqlite.dataVersion,
+    // Asked once a millisecond at most: another process's commit is seen within that.
+    outsideVersion: sampled(sqlite.dataVersion, OUTSIDE_CHECK_MS),
     changed: (change) => invalidations.publish(change),
   });
   invalidations.subscribe((change) => meta.invalidate(change));

@@ -307,8 +307,17 @@ class MetadataStatements implements MetadataTransaction {
       "INSERT OR IGNORE INTO blobs (repo, name, digest, size, created_at) VALUES (?, ?, ?, ?, ?)",
     );
     this.#unlinkBlob = db.prepare("DELETE FROM blobs WHERE repo = ? AND name = ? AND digest = ?");
+    // From one name to the next by an index seek each (a skip scan), so a page costs its length,
+    // not the number of manifests under the names it passes: DISTINCT read every one of them.
     this.#listNames = db.prepare(
-      "SELECT DISTINCT name FROM manifests WHERE repo = ? AND name > ? ORDER BY name LIMIT ?",
+      `WITH RECURSIVE page(name) AS (
+         SELECT (SELECT MIN(name) FROM manifests WHERE repo = ?1 AND name > ?2)
+         UNION ALL
+         SELECT (SELECT MIN(name) FROM manifests WHERE repo = ?1 AND name > page.name)
+         FROM page WHERE page.name IS NOT NULL
+         LIMIT ?3
+       )
+       SELECT name FROM page WHERE name IS NOT NULL`,
     );
     this.#insertUpload = db.prepare(
       "INSERT INTO uploads (id, repo, name, offset, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",

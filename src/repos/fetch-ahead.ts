@@ -34,6 +34,15 @@ export interface FetchAheadOptions {
   readonly logger: Logger;
 }
 
+/**
+ * Blobs this big are fetched ahead one after another, in the manifest's order: downloading them
+ * together on what they share (the upstream's bandwidth, its disk, this machine's CPU) would slow
+ * the one a client asks for first, while one after another they keep ahead of a client reading
+ * them in order. Smaller ones cost latency more than bandwidth and go `concurrency` at a time.
+ * A client asking for several at once (dockerd's three) starts its own downloads and never waits.
+ */
+const BIG_BLOB_BYTES = 4 * 1024 * 1024;
+
 /** After an upstream failure, nothing is fetched ahead in the repository for this long. */
 const PAUSE_AFTER_FAILURE_MS = 30_000;
 
@@ -72,9 +81,9 @@ const jobKey = (name: string, digest: string): string => `${name}\n${digest}`;
  *   the repository for 30 s; a client's own request still goes upstream as ever;
  * - the disk or a cap is near: a blob that does not fit (`AheadRoom`) is not fetched ahead, and a
  *   download whose staging fails (a full disk) ends at once, since nobody reads it;
- * - a slow upstream: downloads still start, at most `concurrency` at a time; a slow upstream is
- *   where starting early pays most, and a client's request never waits for a slot (it starts or
- *   joins its own download at once).
+ * - a slow upstream: downloads still start, at most `concurrency` at a time (and big blobs one at
+ *   a time, see BIG_BLOB_BYTES); a slow upstream is where starting early pays most, and a client's
+ *   request never waits for a slot (it starts or joins its own download at once).
  *
  * A download that started and is wanted runs to the end, like a client's whose client left.
  */
@@ -86,6 +95,8 @@ export class FetchAhead {
   readonly #running = new Set<Running>();
   /** Downloads asked for whose upstream answer has not come yet: they take a slot too. */
   #opening = 0;
+  /** Big blobs being fetched ahead (opening or receiving): one at a time. */
+  #big = 0;
   readonly #activity = new Map<string, Activity>();
   #pausedUntil = Number.NEGATIVE_INFINITY;
   #sweeper: NodeJS.Timeout | undefined;
@@ -173,8 +184,9 @@ export class FetchAhead {
   #pump(): void {
     const { settings } = this.#options;
     while (!this.#stopped && this.#opening + this.#running.size < settings.concurrency) {
-      const job = this.#queue.shift();
-      if (!job) break;
+      const index = this.#queue.findIndex((job) => job.blob.size < BIG_BLOB_BYTES || this.#big === 0);
+      if (index < 0) break;
+      const [job] = this.#queue.splice(index, 1) as [Job];
       if (this.#worthStarting(job)) void this.#start(job);
       else this.#scheduled.delete(jobKey(job.name, job.blob.digest));
     }
@@ -192,6 +204,8 @@ export class FetchAhead {
     const key = jobKey(job.name, job.blob.digest);
     // Counted before the first await, so the pump never starts more than its slots.
     this.#opening++;
+    const big = job.blob.size >= BIG_BLOB_BYTES;
+    if (big) this.#big++;
     let running: Running | undefined;
     try {
       const download = await this.#options.source(job.name, job.blob.digest).finally(() => this.#opening--);
@@ -209,6 +223,7 @@ export class FetchAhead {
       this.#failed(job, error);
     } finally {
       if (running) this.#running.delete(running);
+      if (big) this.#big--;
       this.#scheduled.delete(key);
       this.#pump();
     }

@@ -189,8 +189,16 @@ export class BlobFill {
     return this.#received;
   }
 
-  /** New readers may join only while the download runs and every byte from 0 is still reachable. */
+  /**
+   * New readers may join while the download runs and every byte from 0 is still reachable, and
+   * once it is verified, while its local file holds every byte: the commit (an fsync, a rename)
+   * and the link may take a while, and a client asking right then (the usual case for a blob
+   * fetched ahead) is served the verified bytes at once instead of waiting for them.
+   */
   get joinable(): boolean {
+    if (this.#state === "verified") {
+      return !this.#passThrough && this.#file !== undefined && this.#fileEnd === this.#received;
+    }
     if (this.#state !== "filling") return false;
     const fileCoversFrom = this.#file ? this.#fileEnd : 0;
     const windowStart = this.#window[0]?.offset ?? this.#received;

@@ -223,7 +223,7 @@ class MetadataStatements implements MetadataTransaction {
   readonly #hasBlob: Database.Statement<[string, string, string], { one: number }>;
   readonly #linkBlob: Database.Statement<[string, string, string, number, number]>;
   readonly #unlinkBlob: Database.Statement<[string, string, string]>;
-  readonly #listNames: Database.Statement<[string, string, number], { name: string }>;
+  readonly #listNames: Database.Statement<[{ repo: string; last: string; limit: number }], { name: string }>;
   readonly #insertUpload: Database.Statement<[string, string, string, number, number, number]>;
   readonly #getUpload: Database.Statement<[string], UploadRow>;
   readonly #setUploadOffset: Database.Statement<[number, number, string]>;
@@ -311,11 +311,11 @@ class MetadataStatements implements MetadataTransaction {
     // not the number of manifests under the names it passes: DISTINCT read every one of them.
     this.#listNames = db.prepare(
       `WITH RECURSIVE page(name) AS (
-         SELECT (SELECT MIN(name) FROM manifests WHERE repo = ?1 AND name > ?2)
+         SELECT (SELECT MIN(name) FROM manifests WHERE repo = @repo AND name > @last)
          UNION ALL
-         SELECT (SELECT MIN(name) FROM manifests WHERE repo = ?1 AND name > page.name)
+         SELECT (SELECT MIN(name) FROM manifests WHERE repo = @repo AND name > page.name)
          FROM page WHERE page.name IS NOT NULL
-         LIMIT ?3
+         LIMIT @limit
        )
        SELECT name FROM page WHERE name IS NOT NULL`,
     );
@@ -467,7 +467,7 @@ class MetadataStatements implements MetadataTransaction {
 
   async listNames(repo: string, page: Page = {}): Promise<{ names: string[]; more: boolean }> {
     const limit = page.limit ?? DEFAULT_PAGE;
-    const rows = this.#listNames.all(repo, page.last ?? "", limit + 1);
+    const rows = this.#listNames.all({ repo, last: page.last ?? "", limit: limit + 1 });
     return { names: rows.slice(0, limit).map((row) => row.name), more: rows.length > limit };
   }
 

@@ -176,7 +176,7 @@ export interface FirstByteMeasure {
 
 export interface RangedRound {
   direct: FirstByteMeasure;
-  /** The range alone on an empty cache. */
+  /** The range on an empty cache, after a HEAD of the blob (which gets the proxy its upstream token). */
   wharf: FirstByteMeasure;
   /** The manifest first, its layers then fetched ahead, then the range. */
   wharfAfterManifest: FirstByteMeasure;

@@ -14,7 +14,8 @@ PKG_DIR=${WHARF_TEST_DOCKER_PKG:-/var/cache/wharf-test/docker.io}
 # slirp4netns, fuse-overlayfs, buildah) are for rootless use and building; the tests pull as root
 # into vfs storage. g++, make and python3: node-gyp builds the sendfile addon with them, and the
 # tests require it (a user's `npm ci` without them falls back to streaming, the tests do not).
-PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl apache2-utils ca-certificates g++ make python3)
+# wrk: the benchmark's load generator for warm manifests and listings (npm run bench).
+PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl wrk apache2-utils ca-certificates g++ make python3)
 
 if [ "$(id -u)" -ne 0 ]; then
   if ! command -v sudo >/dev/null; then

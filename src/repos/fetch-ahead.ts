@@ -214,7 +214,9 @@ export class FetchAhead {
       this.#running.add(running);
       if (this.#stopped || this.#abandoned(job.name))
         this.#cancel(running, "the client that caused it went away");
-      const failure = await download.fill.done.then(
+      // The slot is free once the bytes are in and verified: storing them (an fsync) is not
+      // what the next download waits for.
+      const failure = await download.fill.downloaded.then(
         () => undefined,
         (error: unknown) => error,
       );

@@ -93,6 +93,11 @@ export class BlobFill {
   readonly size: number | undefined;
   /** Settles when the download ends: resolves once verified (and stored unless pass-through). */
   readonly done: Promise<{ stored: boolean }>;
+  /**
+   * Settles as soon as every byte arrived and the digest matched (resolves), or the download
+   * failed (rejects): before `done`, which waits for the blob to be stored (an fsync, a rename).
+   */
+  readonly downloaded: Promise<void>;
 
   readonly #source: FillSource;
   readonly #events: FillEvents;
@@ -136,9 +141,14 @@ export class BlobFill {
     });
     // Nobody may be awaiting `done`; the failure is reported through readers and the caller's log.
     this.done.catch(() => {});
+    this.downloaded = new Promise((resolve, reject) => {
+      this.#downloaded = (error) => (error ? reject(error) : resolve());
+    });
+    this.downloaded.catch(() => {});
   }
 
   #settle: (error?: Error) => void = () => {};
+  #downloaded: (error?: Error) => void = () => {};
 
   /**
    * Prepares a download of `source` into what `stage` begins. Readers may be created at once; no
@@ -265,6 +275,7 @@ export class BlobFill {
     if (this.#state !== "filling") return;
     // Proven: readers may finish now; storing it (fsync, rename) is not their business.
     this.#state = "verified";
+    this.#downloaded();
     this.#wake();
     await this.#store();
     this.#settled = true;
@@ -388,6 +399,7 @@ export class BlobFill {
     if (this.#state !== "filling") return;
     this.#state = "failed";
     this.#error = error;
+    this.#downloaded(error);
     this.#settled = true;
     this.#settle(error);
     // Destroyed now, not when they next read: an idle or paused client must not keep the file open.

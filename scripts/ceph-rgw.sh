@@ -23,6 +23,10 @@ if [[ -z "$command" || -z "$DIR" ]]; then
 fi
 DIR=$(realpath -m "$DIR")
 CONF="$DIR/ceph.conf"
+# Test files may ask at the same time: one start (or stop) at a time, the others then find it running.
+mkdir -p "$(dirname "$DIR")"
+exec 9>"$DIR.lock"
+flock 9
 ACCESS_KEY=${S3_ACCESS_KEY:-WHARFTESTACCESSKEY01}
 SECRET_KEY=${S3_SECRET_KEY:-wharf-test-secret-key-0000000000000000001}
 BUCKET=${S3_BUCKET:-wharf-test}
@@ -173,7 +177,8 @@ start_daemon() {
     log "$name already running"
     return 0
   fi
-  setsid "$@" </dev/null >"$DIR/log/$name.out" 2>&1 &
+  # 9>&-: the daemon must not hold the start lock for its whole life.
+  setsid "$@" </dev/null >"$DIR/log/$name.out" 2>&1 9>&- &
   echo $! >"$DIR/run/$name.pid"
   log "$name started"
 }

@@ -46,7 +46,12 @@ export class Coalescer {
     events: FillEvents & { onStart?(fill: BlobFill): void },
   ): Promise<Joined> {
     const start = async () =>
-      BlobFill.create(digest, await open(), () => stageDownload(this.#store, this.#spool), events);
+      BlobFill.create(
+        digest,
+        await open(),
+        () => stageDownload(this.#store, this.#spool, digest.digest),
+        events,
+      );
     return this.#inFlight.join<Joined>(key, start, async (fill, started) => {
       if (started) {
         events.onStart?.(fill);

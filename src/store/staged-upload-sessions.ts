@@ -186,7 +186,11 @@ export class StagedUploadSessions implements UploadSessions {
     } finally {
       // Whatever arrived before a disconnect counts: the client resumes from the offset it is told.
       if (running) this.#hashers.set(current.id, { ...running, offset });
-      if (offset !== current.offset) await this.#meta.setUploadOffset(current.id, offset, this.#clock.now());
+      if (offset !== current.offset) {
+        // Counted only once stored where the next request finds them, whichever node it reaches.
+        await writer.persist();
+        await this.#meta.setUploadOffset(current.id, offset, this.#clock.now());
+      }
     }
     const received = offset - current.offset;
     if (claim.length !== undefined && received !== claim.length) {

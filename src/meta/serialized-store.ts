@@ -9,6 +9,7 @@ import type {
   TagRecord,
   UploadRecord,
 } from "./metadata-store.js";
+import { whileOpen } from "./transaction-handle.js";
 
 /** A backend with one connection that cannot tell its callers apart (better-sqlite3, memory). */
 export interface SingleConnection {
@@ -163,18 +164,4 @@ export class SerializedMetadataStore implements MetadataStore {
   listBlobLinks(): Promise<BlobLink[]> {
     return this.#outside(() => this.#statements.listBlobLinks());
   }
-}
-
-/** The transaction's handle: the statements while it is open, a refusal for every call after. */
-function whileOpen(statements: MetadataTransaction, isOpen: () => boolean): MetadataTransaction {
-  return new Proxy(statements, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key);
-      if (typeof value !== "function") return value;
-      return (...args: unknown[]): unknown => {
-        if (!isOpen()) return Promise.reject(new Error("this metadata transaction has ended"));
-        return (value as (...args: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
 }

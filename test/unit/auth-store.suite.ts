@@ -25,13 +25,13 @@ export function apiToken(id: string, fields: Partial<ApiTokenRecord> = {}): ApiT
 }
 
 /**
- * The behaviour every AuthStore must have, whatever stands behind it (SQLite now, PostgreSQL
- * later): run it with a function that opens a fresh, empty store.
+ * The behaviour every AuthStore must have, whatever stands behind it (SQLite, PostgreSQL): run
+ * it with a function that opens a fresh, empty store.
  */
-export function authStoreConformance(label: string, open: () => AuthStore): void {
+export function authStoreConformance(label: string, open: () => AuthStore | Promise<AuthStore>): void {
   describe(label, () => {
     test("users: put, get, list, count, delete", async () => {
-      const store = open();
+      const store = await open();
       try {
         assert.equal((await store.listUsers()).length, 0);
         assert.equal(await store.getUser("alice"), undefined);
@@ -55,7 +55,7 @@ export function authStoreConformance(label: string, open: () => AuthStore): void
     });
 
     test("putting an existing user changes hash, admin flag and groups, but keeps its creation time", async () => {
-      const store = open();
+      const store = await open();
       try {
         await store.putUser(ALICE);
         await store.putUser({ ...ALICE, passwordHash: "$2y$new", admin: true, groups: [], createdAt: 1 });
@@ -71,7 +71,7 @@ export function authStoreConformance(label: string, open: () => AuthStore): void
     });
 
     test("tokens: create, get, list in creation order, revoke once", async () => {
-      const store = open();
+      const store = await open();
       try {
         await store.putUser(ALICE);
         await store.createToken(apiToken("00000000000000a2", { createdAt: 2, expiresAt: 99 }));
@@ -98,7 +98,7 @@ export function authStoreConformance(label: string, open: () => AuthStore): void
     });
 
     test("deleting a user deletes its tokens, not other users'", async () => {
-      const store = open();
+      const store = await open();
       try {
         await store.putUser(ALICE);
         await store.putUser({ ...ALICE, name: "bob" });
@@ -115,7 +115,7 @@ export function authStoreConformance(label: string, open: () => AuthStore): void
     });
 
     test("settings: absent, set, overwritten", async () => {
-      const store = open();
+      const store = await open();
       try {
         assert.equal(await store.getSetting("rules"), undefined);
         await store.setSetting("rules", "one");

@@ -23,7 +23,7 @@ import { Metrics } from "./ops/metrics.js";
 import { answers, Readiness, spoolWritable } from "./ops/readiness.js";
 import { buildRouter } from "./repos/build.js";
 import type { RepositoryRouter } from "./repos/router.js";
-import { openStores } from "./store/open-stores.js";
+import { openStores, type StoreSettings } from "./store/open-stores.js";
 import { waitUntil } from "./util/wait-until.js";
 import { VERSION } from "./version.js";
 
@@ -57,6 +57,32 @@ export interface Wharf {
   close(options?: StopOptions): Promise<void>;
 }
 
+/** Where the configuration keeps blobs and metadata, in the words of the stores' opener. */
+export function storeSettings(config: Config): StoreSettings {
+  const s3 = config.storage?.s3;
+  return {
+    dataDir: resolve(config.data_dir),
+    limits: { maxBytes: config.uploads.max_size },
+    ...(s3
+      ? {
+          s3: {
+            endpoint: s3.endpoint,
+            region: s3.region,
+            bucket: s3.bucket,
+            accessKey: s3.access_key,
+            secretKey: s3.secret_key,
+            prefix: s3.prefix,
+            redirect: s3.redirect,
+            partBytes: s3.part_size,
+          },
+        }
+      : {}),
+    ...(config.database
+      ? { postgres: { url: config.database.url, maxConnections: config.database.max_connections } }
+      : {}),
+  };
+}
+
 /** `:5000`, `5000`, `127.0.0.1:5000`, `[::1]:5000` → host (undefined = every interface) and port. */
 export function parseListen(value: string): { host: string | undefined; port: number } {
   const match = /^(?:(\[[^\]]+\]|[^:]*):)?(\d+)$/.exec(value);
@@ -82,7 +108,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   // one, every listener speaks HTTPS only: a plain port beside it would invite clients to skip TLS.
   const certificate = config.tls === undefined ? undefined : await ServedCertificate.open(config.tls, logger);
   const dataDir = resolve(config.data_dir);
-  const stores = await openStores(dataDir, logger, { maxBytes: config.uploads.max_size });
+  const stores = await openStores(storeSettings(config), logger);
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
   const metrics = new Metrics(() => stores.coalescer.inflight);
   const router = buildRouter(config, { stores, dispatcher, logger, budgets: metrics.upstreamBudget });
@@ -103,6 +129,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     spoolWritable(stores.spool),
     // Names nothing holds: an indexed lookup that only proves the database answers.
     answers("metadata", () => stores.meta.hasName("", "")),
+    ...stores.probes,
     ...(auth ? [answers("auth", () => auth.store.getUser(""))] : []),
   ]);
   const drain = new Drain();
@@ -181,7 +208,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
           clearInterval(purge);
           certificate?.close();
           await auth?.store.close();
-          await stores.meta.close();
+          await stores.close();
         },
       });
       return stopped;

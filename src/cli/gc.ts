@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { storeSettings } from "../app.js";
 import { parseDuration } from "../config/duration.js";
 import { createLogger } from "../logger.js";
 import { collectGarbage } from "../ops/gc.js";
@@ -24,7 +25,7 @@ export function registerGc(program: Command): void {
     if (graceMs === undefined) throw new Error(`--grace ${options.grace} is not a duration`);
     const config = await configFrom(options);
     const logger = createLogger({ level: config.log.level });
-    const stores = await openStores(config.data_dir, logger, { maxBytes: config.uploads.max_size });
+    const stores = await openStores(storeSettings(config), logger);
     try {
       const untaggedIn = options.untagged
         ? Object.entries(config.repositories)
@@ -49,7 +50,7 @@ export function registerGc(program: Command): void {
         if (purged > 0) process.stdout.write(`discarded ${purged} abandoned uploads\n`);
       }
     } finally {
-      await stores.meta.close();
+      await stores.close();
     }
   });
 }

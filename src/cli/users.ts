@@ -2,12 +2,11 @@ import { mkdir, readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { pino } from "pino";
-import { SqliteAuthStore } from "../auth/auth-store.js";
 import { Authenticator } from "../auth/authenticator.js";
 import { isValidUserName, parseHtpasswd } from "../auth/htpasswd.js";
 import { generatePassword } from "../auth/passwords.js";
 import { ACTIONS, type Action, type Scope } from "../auth/rules.js";
-import { authPaths, importUser } from "../auth/setup.js";
+import { importUser, openAuthStore } from "../auth/setup.js";
 import { parseDuration } from "../config/duration.js";
 import { type CommonOptions, configFrom, withConfigOptions } from "./options.js";
 import { readStdinSecret } from "./stdin.js";
@@ -25,7 +24,7 @@ async function withAuthenticator<T>(
   const config = await configFrom(options);
   const dataDir = resolve(config.data_dir);
   await mkdir(dataDir, { recursive: true });
-  const store = new SqliteAuthStore(authPaths(dataDir).database);
+  const store = await openAuthStore(config, dataDir);
   try {
     return await work(new Authenticator(store));
   } finally {

@@ -62,3 +62,19 @@ export async function inTransaction<T>(
     client.release(broken);
   }
 }
+
+/** Connects once, without touching any table, and answers the server's version: `wharf config check --connect`. */
+export async function probePostgres(url: string): Promise<string> {
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: 10_000,
+    application_name: "wharf",
+  });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ server_version: string }>("SHOW server_version");
+    return rows[0]?.server_version ?? "unknown";
+  } finally {
+    await client.end();
+  }
+}

@@ -95,7 +95,9 @@ export async function startPostgres(): Promise<PostgresServer> {
   return {
     url,
     async schemaUrl(schema) {
-      await admin.query(`CREATE SCHEMA "${schema}"`);
+      // search_path folds unquoted names to lower case: only names that need no quotes.
+      if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`schema name ${schema}: use a-z, 0-9 and _`);
+      await admin.query(`CREATE SCHEMA ${schema}`);
       return `${url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
     },
     query: (sql, values) => admin.query(sql, values),

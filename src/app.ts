@@ -19,11 +19,17 @@ import {
   type SideRoutes,
 } from "./http/server.js";
 import { statusRoutes } from "./http/status.js";
+import { CacheKeeper } from "./ops/cache-keeper.js";
+import { evictionScopeOf } from "./ops/eviction.js";
 import { Metrics } from "./ops/metrics.js";
 import { answers, Readiness, spoolWritable } from "./ops/readiness.js";
+import { ImageSync, syncJobsOf } from "./ops/sync.js";
+import { UsageRecorder } from "./ops/usage.js";
 import { buildRouter } from "./repos/build.js";
 import type { RepositoryRouter } from "./repos/router.js";
+import { claimDataDir } from "./store/data-dir-owner.js";
 import { openStores, type StoreSettings } from "./store/open-stores.js";
+import { isNoSpace } from "./util/fs-errors.js";
 import { waitUntil } from "./util/wait-until.js";
 import { VERSION } from "./version.js";
 
@@ -108,10 +114,74 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   // one, every listener speaks HTTPS only: a plain port beside it would invite clients to skip TLS.
   const certificate = config.tls === undefined ? undefined : await ServedCertificate.open(config.tls, logger);
   const dataDir = resolve(config.data_dir);
-  const stores = await openStores(storeSettings(config), logger);
+  const scope = evictionScopeOf(config);
+  const caps = {
+    ...(config.cache.max_size === undefined ? {} : { total: config.cache.max_size }),
+    ...(config.cache.min_free === undefined ? {} : { minFree: config.cache.min_free }),
+    repositories: new Map(
+      [...scope.policy.repositories].flatMap(([repo, bounds]) =>
+        bounds.maxSize === undefined ? [] : [[repo, bounds.maxSize] as const],
+      ),
+    ),
+  };
+  // Built before the stores and the keeper they observe: they read them when scraped or told.
+  let keeper: CacheKeeper | undefined;
+  const metrics = new Metrics({
+    inflight: () => stores.coalescer.inflight,
+    waiters: () => stores.coalescer.waiters,
+    store: () => keeper?.snapshot,
+    caps,
+  });
+  const stores = await openStores(storeSettings(config), logger, {
+    downloads: {
+      joined: () => metrics.downloads.joined?.(),
+      // A download that could not be staged: a full disk, most likely, which eviction mends at once.
+      spoolFailed: () => keeper?.trigger("a download could not be written to disk"),
+      stored: (bytes) => keeper?.grew(bytes),
+    },
+    uploads: metrics.uploadEvents,
+  });
+  // So that `wharf prune` knows not to run beside it, and commands leave its staging alone.
+  const releaseDataDir = await claimDataDir(dataDir);
+  const usage = config.usage.enabled
+    ? new UsageRecorder({ meta: stores.meta, flushIntervalMs: config.usage.flush_interval, logger })
+    : undefined;
+  keeper = new CacheKeeper({
+    meta: stores.meta,
+    blobs: stores.blobs,
+    ingests: stores.ingests,
+    scope,
+    dataDir,
+    checkIntervalMs: config.cache.check_interval,
+    ...(usage ? { usage } : {}),
+    logger,
+    events: { evicted: (done) => metrics.evicted(done) },
+  });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
-  const metrics = new Metrics(() => stores.coalescer.inflight);
-  const router = buildRouter(config, { stores, dispatcher, logger, budgets: metrics.upstreamBudget });
+  const router = buildRouter(config, {
+    stores,
+    dispatcher,
+    logger,
+    upstreams: {
+      exchange: (repo, exchange) => metrics.upstreamExchange(repo, exchange),
+      rateLimit: (repo, snapshot) => metrics.rateLimit(repo, snapshot),
+    },
+    observer: {
+      manifestServed: (repo, name, digest, how) => usage?.manifestServed(repo, name, digest, how),
+      blobServed: (repo, name, digest) => usage?.blobServed(repo, name, digest),
+      fetched: (repo, kind, bytes) => metrics.fetchedBytes.inc({ repo, kind }, bytes),
+      // A disk that fills up is the one failure eviction mends: it runs at once.
+      cacheFailed: (_repo, error) => {
+        if (isNoSpace(error)) keeper?.trigger("the disk is full: content could not be kept");
+      },
+    },
+  });
+  const sync = new ImageSync({
+    repositories: router.repositories,
+    jobs: syncJobsOf(config.repositories),
+    logger,
+    events: { ran: (job, run) => metrics.syncRan(job.repo, run) },
+  });
   const audit = logger.child({ audit: true });
   const auth = await openAuth(config, dataDir, audit);
   if (!auth) {
@@ -124,7 +194,8 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       }
     }
   }
-  const api = new RegistryApi(router, auth ? tokenAccess(auth, audit) : OPEN_ACCESS);
+  const logins = { audit, loginRefused: (via: "basic" | "token") => metrics.loginsRefused.inc({ via }) };
+  const api = new RegistryApi(router, auth ? tokenAccess(auth, logins) : OPEN_ACCESS);
   const readiness = new Readiness([
     spoolWritable(stores.spool),
     // Names nothing holds: an indexed lookup that only proves the database answers.
@@ -134,19 +205,27 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   ]);
   const drain = new Drain();
   const sideRoutes: SideRoutes = new Map([
-    ...statusRoutes({ router, metrics, readiness, startedAt: Date.now() }),
-    ...(auth ? [["/token", tokenRoute(auth, router, audit)] as const] : []),
+    ...statusRoutes({
+      router,
+      metrics,
+      readiness,
+      startedAt: Date.now(),
+      cache: { store: () => keeper?.snapshot, caps, sync: () => sync.status() },
+    }),
+    ...(auth ? [["/token", tokenRoute(auth, router, logins)] as const] : []),
   ]);
   const observe: RequestObserver = (ctx, status, seconds) => {
-    const route = ctx.route ?? "other";
-    metrics.requests.inc({
-      route,
+    const repository = ctx.repository ?? "";
+    metrics.request({
+      route: ctx.route ?? "other",
       method: ctx.method,
-      status: String(status),
-      repo: ctx.repository ?? "",
-      cache: ctx.cache ?? "",
+      status,
+      repository,
+      servedBy: ctx.servedBy ?? repository,
+      cache: ctx.cache,
+      bytes: ctx.res.writableFinished || ctx.delivered ? ctx.bytes : 0,
+      seconds,
     });
-    metrics.requestSeconds.observe({ route, method: ctx.method }, seconds);
   };
 
   const { limits } = config;
@@ -181,6 +260,9 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       });
     }
   }
+  usage?.start();
+  keeper.start();
+  sync.start();
   const purge = setInterval(() => {
     stores.uploads.purgeIdle(config.uploads.expire_after).then(
       (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),
@@ -198,6 +280,8 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     listening,
     router,
     close(options = {}) {
+      // No new sync run starts while requests drain; one running is waited for below.
+      void sync.stop();
       stopped ??= stopGracefully(options, {
         logger,
         readiness,
@@ -208,7 +292,12 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
           clearInterval(purge);
           certificate?.close();
           await auth?.store.close();
+          await sync.stop();
+          await keeper?.stop();
+          // The last minute of pulls, before the database closes.
+          await usage?.stop();
           await stores.close();
+          await releaseDataDir();
         },
       });
       return stopped;

@@ -1,10 +1,9 @@
 import type { Command } from "commander";
-import { storeSettings } from "../app.js";
 import { parseDuration } from "../config/duration.js";
 import { createLogger } from "../logger.js";
 import { collectGarbage } from "../ops/gc.js";
-import { openStores } from "../store/open-stores.js";
 import { type CommonOptions, configFrom, withConfigOptions } from "./options.js";
+import { openForCommand } from "./stores.js";
 
 interface GcCommandOptions extends CommonOptions {
   dryRun?: boolean;
@@ -25,7 +24,8 @@ export function registerGc(program: Command): void {
     if (graceMs === undefined) throw new Error(`--grace ${options.grace} is not a duration`);
     const config = await configFrom(options);
     const logger = createLogger({ level: config.log.level });
-    const stores = await openStores(storeSettings(config), logger);
+    // Beside a running server the staging of its downloads stays: emptying it would break them.
+    const { stores } = await openForCommand(config, logger);
     try {
       const untaggedIn = options.untagged
         ? Object.entries(config.repositories)
@@ -36,6 +36,7 @@ export function registerGc(program: Command): void {
         dryRun: options.dryRun === true,
         untaggedIn,
         graceMs,
+        ingests: stores.ingests,
       });
       const verb = options.dryRun ? "would remove" : "removed";
       for (const m of report.manifests)

@@ -60,14 +60,24 @@ export function scopeOf(request: Pick<AccessRequest, "clientName" | "action">): 
   return `repository:${request.clientName}:${actions}`;
 }
 
+/** Where refused logins are told: the audit log, and a counter for metrics. */
+export interface LoginAudit {
+  readonly audit: Logger;
+  readonly loginRefused?: (via: "basic" | "token") => void;
+}
+
 /** A refused login, whichever way it came (Basic on a registry request, the token endpoint): one audit event. */
 export function auditLoginRefused(
-  audit: Logger,
+  sink: LoginAudit,
   ctx: RequestContext,
   user: string | undefined,
   via: "basic" | "token",
 ): void {
-  audit.warn({ event: "login.failure", user, remote: ctx.req.socket.remoteAddress, via }, "login refused");
+  sink.audit.warn(
+    { event: "login.failure", user, remote: ctx.req.socket.remoteAddress, via },
+    "login refused",
+  );
+  sink.loginRefused?.(via);
 }
 
 /** The user name and password of a `Basic` credential (the part after the scheme). */
@@ -77,14 +87,13 @@ export function decodeBasic(value: string): { username: string; password: string
   return colon < 0 ? undefined : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-export interface TokenAccessOptions {
+export interface TokenAccessOptions extends LoginAudit {
   readonly authenticator: Authenticator;
   readonly signer: TokenSigner;
   readonly rules: AccessRules;
   readonly service: string;
   /** A fixed token realm; by default the one clients can reach: the scheme and host they used. */
   readonly realm: string | undefined;
-  readonly audit: Logger;
 }
 
 /**
@@ -130,7 +139,7 @@ export class TokenAccess implements AccessPolicy {
       ? await this.#options.authenticator.check(credentials.username, credentials.password)
       : undefined;
     if (!principal) {
-      auditLoginRefused(this.#options.audit, ctx, credentials?.username, "basic");
+      auditLoginRefused(this.#options, ctx, credentials?.username, "basic");
       throw this.#unauthorized(ctx, undefined, "wrong user name or password");
     }
     return { principal, via: "basic" };

@@ -1,14 +1,20 @@
 import type pg from "pg";
 import type {
   BlobLink,
+  ContentBytes,
+  ManifestEntry,
   ManifestNode,
   ManifestRecord,
   MetadataStore,
   MetadataTransaction,
   NewManifest,
   Page,
+  PullUsage,
+  RepositoryContent,
+  TagEntry,
   TagRecord,
   UploadRecord,
+  UsageBatch,
 } from "./metadata-store.js";
 import { migratePostgres } from "./postgres-migrations.js";
 import { inTransaction, openPool, type PostgresOptions, type Queryable } from "./postgres-pool.js";
@@ -19,7 +25,8 @@ import { whileOpen } from "./transaction-handle.js";
  * digests and tags compare bytewise (COLLATE "C"), as SQLite's do: listings come out in the same
  * order whatever the database's locale, and `name > $last` pages walk the primary keys. Every
  * request-path query is a primary-key or index lookup: manifests, tags and blob links by (repo,
- * name, …), referrers by the partial subject index, references by child, idle uploads by time.
+ * name, …), referrers by the partial subject index, references by child, idle uploads by time;
+ * what deletes files asks whether a digest is still needed through the by-digest indexes.
  */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE manifests (
@@ -53,6 +60,12 @@ const MIGRATIONS: readonly string[] = [
      created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL
    );
    CREATE INDEX uploads_by_update ON uploads (updated_at);`,
+  // Usage lives on the rows it describes, so it goes with them when they are evicted or deleted.
+  // A column added with a constant default rewrites no table (PostgreSQL 11 and later).
+  `ALTER TABLE manifests ADD COLUMN pulls BIGINT NOT NULL DEFAULT 0, ADD COLUMN last_pulled_at BIGINT;
+   ALTER TABLE tags ADD COLUMN pulls BIGINT NOT NULL DEFAULT 0, ADD COLUMN last_pulled_at BIGINT;
+   ALTER TABLE blobs ADD COLUMN last_served_at BIGINT;
+   CREATE INDEX manifests_by_digest ON manifests (digest);`,
 ];
 
 interface ManifestRow {
@@ -101,6 +114,20 @@ function toUpload(row: UploadRow): UploadRecord {
     updatedAt: row.updated_at,
   };
 }
+
+interface UsageRow {
+  pulls: number;
+  last_pulled_at: number | null;
+}
+
+function usageOf(row: UsageRow): PullUsage {
+  return { pulls: row.pulls, ...(row.last_pulled_at === null ? {} : { lastPulledAt: row.last_pulled_at }) };
+}
+
+/** Each digest once per repository (a name's copy and another name's are one file). */
+const FILES_BY_REPOSITORY = `SELECT repo, digest, max(size) AS size FROM
+  (SELECT repo, digest, size FROM blobs UNION ALL SELECT repo, digest, size FROM manifests) AS files
+  GROUP BY repo, digest`;
 
 /** Page size when a client gives no `n`, as in SQLite. */
 const DEFAULT_PAGE = 10_000;
@@ -352,6 +379,180 @@ class PostgresStatements implements MetadataTransaction {
       [],
     );
     return rows.map((row) => row.repo);
+  }
+
+  async recordUsage(batch: UsageBatch): Promise<void> {
+    // One statement: the batch commits whole. Entries for one row add up before they are applied
+    // (an UPDATE … FROM applies one match per row); a last-pulled time never moves back.
+    await this.#rows(
+      "recordUsage",
+      `WITH manifest_use AS (
+         SELECT repo, name, digest, sum(pulls) AS pulls, max(at) AS at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(repo, name, digest, pulls, at)
+         GROUP BY repo, name, digest
+       ), manifests_used AS (
+         UPDATE manifests m SET pulls = m.pulls + u.pulls, last_pulled_at = greatest(coalesce(m.last_pulled_at, 0), u.at)
+         FROM manifest_use u WHERE m.repo = u.repo AND m.name = u.name AND m.digest = u.digest
+       ), tag_use AS (
+         SELECT repo, name, tag, sum(pulls) AS pulls, max(at) AS at
+         FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[]) AS u(repo, name, tag, pulls, at)
+         GROUP BY repo, name, tag
+       ), tags_used AS (
+         UPDATE tags t SET pulls = t.pulls + u.pulls, last_pulled_at = greatest(coalesce(t.last_pulled_at, 0), u.at)
+         FROM tag_use u WHERE t.repo = u.repo AND t.name = u.name AND t.tag = u.tag
+       ), blob_use AS (
+         SELECT repo, name, digest, max(at) AS at
+         FROM unnest($11::text[], $12::text[], $13::text[], $14::bigint[]) AS u(repo, name, digest, at)
+         GROUP BY repo, name, digest
+       )
+       UPDATE blobs b SET last_served_at = greatest(coalesce(b.last_served_at, 0), u.at)
+       FROM blob_use u WHERE b.repo = u.repo AND b.name = u.name AND b.digest = u.digest`,
+      [
+        batch.manifests.map((m) => m.repo),
+        batch.manifests.map((m) => m.name),
+        batch.manifests.map((m) => m.digest),
+        batch.manifests.map((m) => m.pulls),
+        batch.manifests.map((m) => m.at),
+        batch.tags.map((t) => t.repo),
+        batch.tags.map((t) => t.name),
+        batch.tags.map((t) => t.tag),
+        batch.tags.map((t) => t.pulls),
+        batch.tags.map((t) => t.at),
+        batch.blobs.map((b) => b.repo),
+        batch.blobs.map((b) => b.name),
+        batch.blobs.map((b) => b.digest),
+        batch.blobs.map((b) => b.at),
+      ],
+    );
+  }
+
+  async listContent(repo: string): Promise<RepositoryContent> {
+    const [manifests, tags, blobs] = await Promise.all([
+      this.#rows<
+        UsageRow & {
+          name: string;
+          digest: string;
+          subject: string | null;
+          size: number;
+          created_at: number;
+          children: string[];
+        }
+      >(
+        "contentManifests",
+        `SELECT m.name, m.digest, m.subject, m.size, m.created_at, m.pulls, m.last_pulled_at,
+                coalesce(array_agg(r.child) FILTER (WHERE r.child IS NOT NULL), '{}') AS children
+         FROM manifests m
+         LEFT JOIN manifest_refs r ON r.repo = m.repo AND r.name = m.name AND r.digest = m.digest
+         WHERE m.repo = $1
+         GROUP BY m.repo, m.name, m.digest`,
+        [repo],
+      ),
+      this.#rows<UsageRow & { name: string; tag: string; digest: string; updated_at: number }>(
+        "contentTags",
+        "SELECT name, tag, digest, updated_at, pulls, last_pulled_at FROM tags WHERE repo = $1",
+        [repo],
+      ),
+      this.#rows<{
+        name: string;
+        digest: string;
+        size: number;
+        created_at: number;
+        last_served_at: number | null;
+      }>("contentBlobs", "SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = $1", [
+        repo,
+      ]),
+    ]);
+    return {
+      manifests: manifests.map(
+        (row): ManifestEntry => ({
+          name: row.name,
+          digest: row.digest,
+          children: row.children,
+          size: row.size,
+          createdAt: row.created_at,
+          ...usageOf(row),
+          ...(row.subject === null ? {} : { subject: row.subject }),
+        }),
+      ),
+      tags: tags.map(
+        (row): TagEntry => ({
+          name: row.name,
+          tag: row.tag,
+          digest: row.digest,
+          updatedAt: row.updated_at,
+          ...usageOf(row),
+        }),
+      ),
+      blobs: blobs.map((row) => ({
+        name: row.name,
+        digest: row.digest,
+        size: row.size,
+        createdAt: row.created_at,
+        ...(row.last_served_at === null ? {} : { lastServedAt: row.last_served_at }),
+      })),
+    };
+  }
+
+  async measureContent(): Promise<ContentBytes> {
+    const rows = await this.#rows<{ repo: string | null; bytes: number }>(
+      "measureContent",
+      `WITH files AS (${FILES_BY_REPOSITORY})
+       SELECT repo, sum(size)::bigint AS bytes FROM files GROUP BY repo
+       UNION ALL
+       SELECT NULL, coalesce(sum(size), 0)::bigint FROM (SELECT digest, max(size) AS size FROM files GROUP BY digest) AS once`,
+      [],
+    );
+    const repositories: Record<string, number> = {};
+    let total = 0;
+    for (const row of rows) {
+      if (row.repo === null) total = row.bytes;
+      else repositories[row.repo] = row.bytes;
+    }
+    return { total, repositories };
+  }
+
+  async isReferenced(digest: string): Promise<boolean> {
+    const [row] = await this.#rows<{ needed: boolean }>(
+      "isReferenced",
+      `SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = $1)
+           OR EXISTS (SELECT 1 FROM manifests WHERE digest = $1)
+           OR EXISTS (SELECT 1 FROM manifest_refs WHERE child = $1) AS needed`,
+      [digest],
+    );
+    return row?.needed === true;
+  }
+
+  async forgetDigest(
+    digest: string,
+  ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }> {
+    // One statement: the links, the manifests and what hangs on them (references, tags) go together.
+    const rows = await this.#rows<{
+      kind: "link" | "manifest";
+      repo: string;
+      name: string;
+      created_at: number | null;
+    }>(
+      "forgetDigest",
+      `WITH links AS (DELETE FROM blobs WHERE digest = $1 RETURNING repo, name, created_at),
+            manifests_gone AS (DELETE FROM manifests WHERE digest = $1 RETURNING repo, name),
+            refs AS (DELETE FROM manifest_refs r USING manifests_gone g
+                     WHERE r.repo = g.repo AND r.name = g.name AND r.digest = $1),
+            tagged AS (DELETE FROM tags t USING manifests_gone g
+                       WHERE t.repo = g.repo AND t.name = g.name AND t.digest = $1)
+       SELECT 'link' AS kind, repo, name, created_at FROM links
+       UNION ALL
+       SELECT 'manifest', repo, name, NULL FROM manifests_gone
+       ORDER BY kind, repo, name`,
+      [digest],
+    );
+    return {
+      links: rows
+        .filter((row) => row.kind === "link")
+        .map((row) => ({ repo: row.repo, name: row.name, digest, createdAt: row.created_at ?? 0 })),
+      manifests: rows
+        .filter((row) => row.kind === "manifest")
+        .map((row) => ({ repo: row.repo, name: row.name })),
+    };
   }
 
   async listBlobLinks(): Promise<BlobLink[]> {

@@ -1,18 +1,19 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { type IngestGuard, LocalIngestGuard } from "../coordination/ingest-guard.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import { PostgresMetadataStore } from "../meta/postgres-metadata-store.js";
 import type { PostgresOptions } from "../meta/postgres-pool.js";
 import { SqliteMetadataStore } from "../meta/sqlite-metadata-store.js";
 import type { BlobStore } from "./blob-store.js";
-import { Coalescer } from "./coalescer.js";
+import { Coalescer, type DownloadObserver } from "./coalescer.js";
 import { FsBlobStore } from "./fs-blob-store.js";
 import { S3BlobStore } from "./s3-blob-store.js";
 import { type S3Location, S3Objects } from "./s3-objects.js";
 import { SmallContent } from "./small-content.js";
 import { Spool } from "./spool.js";
-import { StagedUploadSessions } from "./staged-upload-sessions.js";
+import { StagedUploadSessions, type UploadObserver } from "./staged-upload-sessions.js";
 import type { UploadLimits, UploadSessions } from "./upload-sessions.js";
 
 /** Where the stores are: the data directory alone (the embedded default), or object storage and a database beside it. */
@@ -46,6 +47,20 @@ export interface Stores {
   readonly documents: SmallContent;
   readonly coalescer: Coalescer;
   readonly uploads: UploadSessions;
+  /** Digests being made reachable: eviction and garbage collection delete none of their files. */
+  readonly ingests: IngestGuard;
+}
+
+export interface StoreOptions {
+  /** Who hears what downloads do (metrics, eviction's triggers). */
+  readonly downloads?: DownloadObserver;
+  /** Who hears what upload sessions do (metrics). */
+  readonly uploads?: UploadObserver;
+  /**
+   * Empty `tmp/` (true by default): only when no server works on the directory, since its
+   * downloads in progress stage there.
+   */
+  readonly sweep?: boolean;
 }
 
 /** The stores as opened, with what only their owner (the process) needs. */
@@ -64,15 +79,19 @@ const STALE_UPLOAD_SWEEP_MS = 60 * 60_000;
  * above sees which it chose. By default, the data directory:
  *
  *   <data>/blobs/     verified content by digest (FsBlobStore)
- *   <data>/tmp/       blobs being written and downloads being verified; emptied here, since
- *                     nothing in it can be trusted
+ *   <data>/tmp/       blobs being written and downloads being verified; emptied here (unless a
+ *                     server works on it), since nothing in it can be trusted
  *   <data>/uploads/   push sessions; kept, so clients can resume (expired ones are purged later)
  *   <data>/wharf.db   metadata (SQLite)
  *
  * With `s3`, blobs and push sessions live in the bucket (S3BlobStore) and only `tmp/` stays local;
  * with `postgres`, metadata lives in that database (PostgresMetadataStore).
  */
-export async function openStores(settings: StoreSettings, logger: Logger): Promise<OpenedStores> {
+export async function openStores(
+  settings: StoreSettings,
+  logger: Logger,
+  options: StoreOptions = {},
+): Promise<OpenedStores> {
   const { dataDir } = settings;
   await mkdir(dataDir, { recursive: true });
   // One spool for the store's staging and the downloads' own copies: one directory to sweep.
@@ -81,8 +100,10 @@ export async function openStores(settings: StoreSettings, logger: Logger): Promi
   const remote = settings.s3 ? openS3(settings.s3, spool, logger) : undefined;
   const blobs = remote?.blobs ?? (await openFiles(dataDir, spool));
   try {
-    const debris = await blobs.sweepStaging();
-    if (debris > 0) logger.info({ files: debris }, "removed leftovers of interrupted writes");
+    if (options.sweep ?? true) {
+      const debris = await blobs.sweepStaging();
+      if (debris > 0) logger.info({ files: debris }, "removed leftovers of interrupted writes");
+    }
     const meta = settings.postgres
       ? await PostgresMetadataStore.open({
           ...settings.postgres,
@@ -97,14 +118,25 @@ export async function openStores(settings: StoreSettings, logger: Logger): Promi
       },
       "stores opened",
     );
+    // This process's own: the scale-out issue hands in one every node shares.
+    const ingests = new LocalIngestGuard();
     return {
       dataDir,
       spool,
       blobs,
       meta,
       documents: new SmallContent(blobs),
-      coalescer: new Coalescer(blobs, spool),
-      uploads: new StagedUploadSessions({ meta, blobs, limits: settings.limits }),
+      coalescer: new Coalescer(blobs, spool, {
+        ingests,
+        ...(options.downloads ? { observer: options.downloads } : {}),
+      }),
+      uploads: new StagedUploadSessions({
+        meta,
+        blobs,
+        limits: settings.limits,
+        ...(options.uploads ? { observer: options.uploads } : {}),
+      }),
+      ingests,
       probes: remote?.probes ?? [],
       async close() {
         remote?.close();

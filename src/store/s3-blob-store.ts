@@ -33,6 +33,7 @@ export interface S3BlobStoreOptions {
  *   blobs/<algorithm>/<hex>   verified blobs, each written whole by one PUT, COPY or completed
  *                             multipart upload, and only under the digest the caller verified
  *   uploads/<id>/…            upload sessions (S3SessionStaging)
+ *   quarantine/<alg>-<hex>-<time>   a blob whose bytes were found not to be its digest's
  *
  * Writers stage in a local spool file, and parts may already be on their way into a multipart
  * upload under the blob's key (S3ScratchWriter), which shows nothing until the commit completes it.
@@ -114,6 +115,21 @@ export class S3BlobStore implements BlobStore {
 
   async delete(digest: string): Promise<void> {
     await this.#objects.delete([blobName(digest)]);
+  }
+
+  /**
+   * Copies the blob to `quarantine/<algorithm>-<hex>-<time>` on the server, then deletes it: S3 has
+   * no rename, so a reader may still get the old object until the delete lands, as it did before.
+   */
+  async quarantine(digest: string): Promise<string | undefined> {
+    const { algorithm, hex } = parseDigest(digest);
+    const name = blobName(digest);
+    const found = await this.#objects.head(name);
+    if (!found) return undefined;
+    const target = `quarantine/${algorithm}-${hex}-${this.#now()}`;
+    await this.#objects.concatenate(target, [{ name, start: 0, size: found.size }], 0);
+    await this.#objects.delete([name]);
+    return this.#objects.where(target);
   }
 
   async *digests(): AsyncIterable<string> {

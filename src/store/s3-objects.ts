@@ -19,6 +19,8 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { eachLimited } from "../util/each-limited.js";
+import { type ObjectRange, planParts, type Segment } from "./s3-compose.js";
 
 /** Where the objects are and who wharf is there. */
 export interface S3Location {
@@ -50,6 +52,9 @@ export const S3_MAX_SINGLE_BYTES = 5 * 1024 ** 3;
 /** Every part of a multipart upload but the last must be at least this large. */
 export const S3_MIN_PART_BYTES = 5 * 1024 * 1024;
 export const S3_MAX_PARTS = 10_000;
+
+/** Parts of a concatenation in flight at once (copies run on the server; uploads pass through wharf). */
+const CONCATENATE_PARTS_IN_FLIGHT = 4;
 
 /** A key, a multipart upload or a bucket the store expected is not there. */
 export function isS3NotFound(error: unknown): boolean {
@@ -290,6 +295,68 @@ export class S3Objects {
       keyMarker = page.NextKeyMarker;
       idMarker = page.NextUploadIdMarker;
     }
+  }
+
+  /**
+   * Makes objects holding contiguous bytes (`segments`, in order from byte 0) the object `name`,
+   * which appears whole or not at all: one source is copied on the server; a whole smaller than
+   * `putBelow` is read back and written by one PUT; otherwise a multipart upload copies every
+   * stretch large enough to be a part on the server and re-uploads only the small pieces between
+   * (`planParts`), and is aborted if anything fails.
+   */
+  async concatenate(name: string, segments: readonly Segment[], putBelow: number): Promise<void> {
+    const total = segments.reduce((sum, segment) => sum + segment.size, 0);
+    const only = segments.length === 1 ? segments[0] : undefined;
+    if (only && total <= S3_MAX_SINGLE_BYTES) {
+      await this.copy(only.name, name);
+      return;
+    }
+    if (total <= putBelow) {
+      const whole = segments.map((segment) => ({ from: segment.name, start: 0, end: segment.size - 1 }));
+      await this.put(name, total === 0 ? Buffer.alloc(0) : Readable.from(this.readRanges(whole)), total);
+      return;
+    }
+    const parts = planParts(segments, {
+      minPart: S3_MIN_PART_BYTES,
+      maxCopy: S3_MAX_SINGLE_BYTES,
+      maxParts: S3_MAX_PARTS,
+    });
+    const id = await this.startMultipart(name);
+    try {
+      const etags: string[] = [];
+      await eachLimited(parts.length, CONCATENATE_PARTS_IN_FLIGHT, async (index) => {
+        const part = parts[index] as (typeof parts)[number];
+        etags[index] =
+          part.kind === "copy"
+            ? await this.copyPart(name, id, index + 1, part.from, part)
+            : await this.uploadPart(
+                name,
+                id,
+                index + 1,
+                Readable.from(this.readRanges(part.pieces)),
+                part.length,
+              );
+      });
+      await this.completeMultipart(name, id, etags);
+    } catch (error) {
+      await this.abortMultipart(name, id).catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The bytes of each range in turn, one GET at a time; throws when an object is gone. */
+  async *readRanges(ranges: readonly ObjectRange[]): AsyncGenerator<Uint8Array> {
+    for (const range of ranges) {
+      if (range.end < range.start) continue;
+      const body = await this.get(range.from, range);
+      if (!body) throw new Error(`object ${range.from} vanished`);
+      for await (const chunk of body) yield chunk as Buffer;
+    }
+  }
+
+  /** Where an object is, for people: `s3://bucket/key`. */
+  where(name: string): string {
+    return `s3://${this.#bucket}/${this.#key(name)}`;
   }
 
   /** Lets go of the connections. */

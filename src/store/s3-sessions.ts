@@ -1,20 +1,16 @@
 import { createReadStream } from "node:fs";
 import { rm } from "node:fs/promises";
-import { Readable } from "node:stream";
-import { eachLimited } from "../util/each-limited.js";
 import { NotFoundError } from "../util/errors.js";
 import type { SessionStaging } from "./blob-store.js";
 import type { SessionWriter } from "./blob-writer.js";
-import { type ObjectRange, planParts, type Segment } from "./s3-compose.js";
-import { S3_MAX_PARTS, S3_MAX_SINGLE_BYTES, S3_MIN_PART_BYTES, type S3Objects } from "./s3-objects.js";
+import type { ObjectRange, Segment } from "./s3-compose.js";
+import type { S3Objects } from "./s3-objects.js";
 import type { FileHandle, Spool } from "./spool.js";
 
 /** Session ids become object names: only plain names, never a path (as on disk). */
 const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Segments are named by their first byte's offset, zero-padded so that names sort by offset. */
 const OFFSET_DIGITS = 16;
-/** Parts of a composition in flight at once (copies run on the server; uploads pass through wharf). */
-const COMPOSE_PARTS_IN_FLIGHT = 4;
 
 export interface SessionStagingOptions {
   readonly objects: S3Objects;
@@ -37,12 +33,11 @@ export interface SessionStagingOptions {
  * A request may bring any number of bytes, and S3 has no append: each request's bytes are buffered
  * in a local spool file and stored as their own segment object when the request ends (`persist`,
  * before metadata counts them) or fills a segment, so whichever node takes the next request finds
- * them. A resume trims the segments to the offset metadata recorded. The commit composes the
- * segments into the blob's object: one segment is copied on the server; a few small ones are read
- * back and written by one PUT; otherwise a multipart upload copies every stretch large enough to be
- * a part (S3: 5 MiB) on the server and re-uploads only the small pieces between them
- * (`planParts`). The multipart upload shows nothing until completed, so no reader ever sees a
- * part of the blob; an interrupted one is aborted by the store's sweep of stale uploads.
+ * them. A resume trims the segments to the offset metadata recorded. The commit concatenates the
+ * segments into the blob's object (`S3Objects.concatenate`: server-side copies of whatever is large
+ * enough to be a part, re-uploads of only the small pieces between), which shows nothing until it
+ * is complete, so no reader ever sees a part of the blob; an interrupted one is aborted by the
+ * store's sweep of stale uploads.
  */
 export class S3SessionStaging implements SessionStaging {
   readonly #options: SessionStagingOptions;
@@ -76,7 +71,7 @@ export class S3SessionStaging implements SessionStaging {
       if (segment.start >= length) break;
       ranges.push({ from: segment.name, start: 0, end: Math.min(segment.size, length - segment.start) - 1 });
     }
-    yield* readRanges(this.#options.objects, ranges);
+    yield* this.#options.objects.readRanges(ranges);
   }
 
   async discard(id: string): Promise<void> {
@@ -215,7 +210,9 @@ class S3SessionWriter implements SessionWriter {
     await this.persist();
     const name = this.#options.target(digest);
     const { objects } = this.#options;
-    if ((await objects.head(name)) === undefined) await compose(this.#options, name, this.#segments);
+    if ((await objects.head(name)) === undefined) {
+      await objects.concatenate(name, this.#segments, this.#options.composeByPutBytes);
+    }
     await this.#hooks.discard();
     await this.#end();
   }
@@ -259,62 +256,6 @@ class S3SessionWriter implements SessionWriter {
       await tail.handle.close().catch(() => {});
       await rm(tail.path, { force: true });
     }
-  }
-}
-
-/** Makes contiguous segments the object `name` (see S3SessionStaging). */
-async function compose(
-  options: SessionStagingOptions,
-  name: string,
-  segments: readonly Segment[],
-): Promise<void> {
-  const { objects } = options;
-  const total = segments.reduce((sum, segment) => sum + segment.size, 0);
-  const only = segments.length === 1 ? segments[0] : undefined;
-  if (only && total <= S3_MAX_SINGLE_BYTES) {
-    await objects.copy(only.name, name);
-    return;
-  }
-  if (total <= options.composeByPutBytes) {
-    const whole = segments.map((segment) => ({ from: segment.name, start: 0, end: segment.size - 1 }));
-    await objects.put(name, total === 0 ? Buffer.alloc(0) : Readable.from(readRanges(objects, whole)), total);
-    return;
-  }
-  const parts = planParts(segments, {
-    minPart: S3_MIN_PART_BYTES,
-    maxCopy: S3_MAX_SINGLE_BYTES,
-    maxParts: S3_MAX_PARTS,
-  });
-  const id = await objects.startMultipart(name);
-  try {
-    const etags: string[] = [];
-    await eachLimited(parts.length, COMPOSE_PARTS_IN_FLIGHT, async (index) => {
-      const part = parts[index] as (typeof parts)[number];
-      etags[index] =
-        part.kind === "copy"
-          ? await objects.copyPart(name, id, index + 1, part.from, part)
-          : await objects.uploadPart(
-              name,
-              id,
-              index + 1,
-              Readable.from(readRanges(objects, part.pieces)),
-              part.length,
-            );
-    });
-    await objects.completeMultipart(name, id, etags);
-  } catch (error) {
-    await objects.abortMultipart(name, id).catch(() => {});
-    throw error;
-  }
-}
-
-/** The bytes of each range in turn, one GET at a time. */
-async function* readRanges(objects: S3Objects, ranges: readonly ObjectRange[]): AsyncGenerator<Uint8Array> {
-  for (const range of ranges) {
-    if (range.end < range.start) continue;
-    const body = await objects.get(range.from, range);
-    if (!body) throw new Error(`segment ${range.from} vanished`);
-    for await (const chunk of body) yield chunk as Buffer;
   }
 }
 

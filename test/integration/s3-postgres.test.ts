@@ -22,6 +22,7 @@ import {
 import { pushImage } from "../harness/images/push.js";
 import { expectedContent, getImage, randomBytes, type TestImage } from "../harness/images/test-images.js";
 import { makeTempDir } from "../harness/system/tmp.js";
+import { runWharfCli } from "../harness/wharf/cli.js";
 import { spoolEntries, storedDigests, waitSpoolEmpty } from "../harness/wharf/data.js";
 import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
@@ -57,6 +58,8 @@ describe("wharf on S3 (Ceph RGW) and PostgreSQL", () => {
   let postgres: PostgresServer;
   let objects: S3Objects;
   let wharf: Wharf;
+  /** The site's settings wharf reads from the environment. */
+  let backendEnv: Record<string, string> = {};
   const small = getImage("small");
   const big = getImage("big");
 
@@ -92,16 +95,14 @@ describe("wharf on S3 (Ceph RGW) and PostgreSQL", () => {
       wharf: false,
     });
     const databaseUrl = await postgres.schemaUrl("wharf");
-    wharf = await startWharf({
-      configYaml: CONFIG(fx.faults.url, prefix),
-      env: {
-        S3_ENDPOINT: s3.endpoint,
-        S3_BUCKET: s3.bucket,
-        S3_ACCESS_KEY: s3.accessKey,
-        S3_SECRET_KEY: s3.secretKey,
-        DATABASE_URL: databaseUrl,
-      },
-    });
+    backendEnv = {
+      S3_ENDPOINT: s3.endpoint,
+      S3_BUCKET: s3.bucket,
+      S3_ACCESS_KEY: s3.accessKey,
+      S3_SECRET_KEY: s3.secretKey,
+      DATABASE_URL: databaseUrl,
+    };
+    wharf = await startWharf({ configYaml: CONFIG(fx.faults.url, prefix), env: backendEnv });
   });
   after(async () => {
     await wharf?.close();
@@ -139,6 +140,31 @@ describe("wharf on S3 (Ceph RGW) and PostgreSQL", () => {
       await waitFor(async () => (await stored()).includes(layer.digest), "the healed download is stored");
     });
   }
+
+  test("the first client gets a cold blob's bytes as they arrive, while the parts go up to the bucket behind them", async () => {
+    const layer = big.manifests[0]?.layers.at(3);
+    assert.ok(layer);
+    // 8 MiB at 2 MiB/s: four seconds upstream.
+    fx.faults.setMode("slow-blob", { digests: [layer.digest], bytesPerSec: 2 * 1024 * 1024 });
+    try {
+      const started = Date.now();
+      let firstMiB: number | undefined;
+      const got = await streamGet(wharf.url, `/v2/library/big/blobs/${layer.digest}`, {
+        onData: (received) => {
+          if (firstMiB === undefined && received >= 1024 * 1024) firstMiB = Date.now() - started;
+        },
+      });
+      const total = Date.now() - started;
+      assert.equal(got.digest, layer.digest);
+      assert.ok(
+        firstMiB !== undefined && firstMiB < total / 2,
+        `first MiB after ${firstMiB} ms of ${total} ms`,
+      );
+    } finally {
+      fx.faults.setMode("ok");
+    }
+    await waitFor(async () => (await stored()).includes(layer.digest), "the blob is stored");
+  });
 
   test("pulls through the proxy are byte-exact; the bytes land in the bucket, the facts in PostgreSQL", async () => {
     await pull(small, "library/small:latest");
@@ -212,5 +238,29 @@ describe("wharf on S3 (Ceph RGW) and PostgreSQL", () => {
     const left: string[] = [];
     for await (const object of objects.list("uploads/")) left.push(object.name);
     assert.deepEqual(left, [], "the session's segments are gone");
+  });
+
+  test("the commands use the same backends: config check --connect reaches both, user add writes to PostgreSQL, gc reads the bucket", async () => {
+    const config = wharf.configPath as string;
+    const env = { ...backendEnv };
+    const checked = await runWharfCli(["config", "check", "--connect", config], { env });
+    assert.equal(checked.code, 0, checked.stderr);
+    assert.match(checked.stdout, /blobs: S3 bucket .* reachable/);
+    assert.match(checked.stdout, /metadata, users and tokens: PostgreSQL at .*: reachable, PostgreSQL 1\d/);
+    const wrongKey = await runWharfCli(["config", "check", "--connect", config], {
+      env: { ...env, S3_SECRET_KEY: "not-the-key" },
+    });
+    assert.equal(wrongKey.code, 1);
+    assert.match(wrongKey.stderr, /blobs: cannot reach bucket/);
+    const added = await runWharfCli(["user", "add", "alice", "--password-stdin", "--config", config], {
+      env,
+      input: "alice-password-1\n",
+    });
+    assert.equal(added.code, 0, added.stderr);
+    const users = await postgres.query("SELECT name FROM wharf.users ORDER BY name");
+    assert.ok(users.rows.some((row) => row.name === "alice"));
+    const gc = await runWharfCli(["gc", "--dry-run", "--grace", "0s", "--config", config], { env });
+    assert.equal(gc.code, 0, gc.stderr);
+    assert.match(gc.stdout, /would remove \d+ manifests/);
   });
 });

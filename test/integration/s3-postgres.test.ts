@@ -60,6 +60,7 @@ describe("wharf on S3 (Ceph RGW) and PostgreSQL", () => {
   let wharf: Wharf;
   /** The site's settings wharf reads from the environment. */
   let backendEnv: Record<string, string> = {};
+  let prefix = "";
   const small = getImage("small");
   const big = getImage("big");
 
@@ -82,7 +83,7 @@ describe("wharf on S3 (Ceph RGW) and PostgreSQL", () => {
   before(async () => {
     const s3 = cephRgw();
     postgres = await startPostgres();
-    const prefix = s3Prefix("wharf");
+    prefix = s3Prefix("wharf");
     objects = new S3Objects({ ...s3, prefix });
     fx = await withProxy({
       upstream: {
@@ -262,5 +263,34 @@ describe("wharf on S3 (Ceph RGW) and PostgreSQL", () => {
     const gc = await runWharfCli(["gc", "--dry-run", "--grace", "0s", "--config", config], { env });
     assert.equal(gc.code, 0, gc.stderr);
     assert.match(gc.stdout, /would remove \d+ manifests/);
+  });
+
+  test("a second wharf on the same bucket and database with redirect on sends blob GETs to presigned URLs; skopeo follows them", async () => {
+    const redirecting = await startWharf({
+      configYaml: CONFIG(fx.faults.url, prefix).replace(
+        "    part_size: 5MiB\n",
+        "    part_size: 5MiB\n    redirect: true\n",
+      ),
+      env: backendEnv,
+    });
+    try {
+      const layer = big.manifests[0]?.layers[0];
+      assert.ok(layer);
+      const path = `/v2/hub/library/big/blobs/${layer.digest}`;
+      const answer = await rawRequest(redirecting.url, path);
+      assert.equal(answer.status, 307);
+      const location = String(answer.headers.location);
+      assert.ok(location.startsWith(backendEnv.S3_ENDPOINT ?? "-"), location);
+      const fetched = await fetch(location);
+      assert.equal(sha256(Buffer.from(await fetched.arrayBuffer())), layer.digest);
+      const head = await rawRequest(redirecting.url, path, { method: "HEAD" });
+      assert.equal(head.status, 200, "a HEAD is answered by wharf itself");
+      const r = await skopeoCopy(`${redirecting.host}/library/big:latest`, makeTempDir("pull"), {
+        timeoutMs: 60_000,
+      });
+      assert.deepEqual(r.content, expectedContent(big));
+    } finally {
+      await redirecting.close();
+    }
   });
 });

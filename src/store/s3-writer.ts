@@ -190,7 +190,7 @@ export class S3ScratchWriter implements BlobWriter {
 }
 
 /** Puts `size` bytes of a local file as the object `name`: one PUT, or a multipart upload if larger. */
-export async function uploadFile(
+async function uploadFile(
   objects: S3Objects,
   name: string,
   path: string,

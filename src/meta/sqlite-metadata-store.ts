@@ -9,7 +9,9 @@ import type {
   TagRecord,
   UploadRecord,
 } from "./metadata-store.js";
+import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
 import { SerializedMetadataStore } from "./serialized-store.js";
+import { OPS_RECORDS_MIGRATION, SqliteOpsRecords } from "./sqlite-ops-records.js";
 import { openSqlite } from "./sqlite-migrations.js";
 
 /**
@@ -20,6 +22,7 @@ import { openSqlite } from "./sqlite-migrations.js";
  *   tags          (repo, name, tag) → digest, updated_at, validated_at
  *   blobs         (repo, name, digest) → size   which repository may serve which blob
  *   uploads       id → repo, name, offset       blob uploads in progress
+ *   series_*, activity                          the operator's records (sqlite-ops-records.ts)
  *
  * Migrations run by `openSqlite` (numbered by `PRAGMA user_version`); statements are prepared
  * once. One connection serves every caller: SerializedMetadataStore keeps them out of an open
@@ -56,6 +59,7 @@ const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
    );
    CREATE INDEX uploads_by_update ON uploads (updated_at);`,
+  OPS_RECORDS_MIGRATION,
 ];
 
 interface ManifestRow {
@@ -166,8 +170,10 @@ class MetadataStatements implements MetadataTransaction {
   >;
   readonly #putManifestTx: (repo: string, name: string, manifest: NewManifest, now: number) => void;
   readonly #deleteManifestTx: (repo: string, name: string, digest: string) => boolean;
+  readonly #ops: SqliteOpsRecords;
 
   constructor(db: Database.Database) {
+    this.#ops = new SqliteOpsRecords(db);
     this.#getManifest = db.prepare(
       "SELECT digest, media_type, size, subject, artifact_type, annotations, created_at FROM manifests WHERE repo = ? AND name = ? AND digest = ?",
     );
@@ -372,5 +378,29 @@ class MetadataStatements implements MetadataTransaction {
     return this.#blobLinks
       .all()
       .map((row) => ({ repo: row.repo, name: row.name, digest: row.digest, createdAt: row.created_at }));
+  }
+
+  recordSamples(samples: readonly SeriesSample[]): Promise<void> {
+    return this.#ops.recordSamples(samples);
+  }
+
+  listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
+    return this.#ops.listSamples(resolution, since);
+  }
+
+  trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
+    return this.#ops.trimSamples(minutesBefore, hoursBefore);
+  }
+
+  appendActivity(events: readonly NewActivity[]): Promise<void> {
+    return this.#ops.appendActivity(events);
+  }
+
+  listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
+    return this.#ops.listActivity(query);
+  }
+
+  trimActivity(keep: number): Promise<void> {
+    return this.#ops.trimActivity(keep);
   }
 }

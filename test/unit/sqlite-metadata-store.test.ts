@@ -9,6 +9,7 @@ import { digestOf } from "../../src/oci/digest.js";
 import { MediaType } from "../../src/oci/media-types.js";
 import { sqliteUserVersion } from "./helpers.js";
 import { metadataStoreConformance } from "./metadata-store.suite.js";
+import { opsRecordsConformance } from "./ops-records.suite.js";
 
 const directory = mkdtempSync(join(tmpdir(), "wharf-unit-sqlite-"));
 after(() => rmSync(directory, { recursive: true, force: true }));
@@ -21,6 +22,8 @@ function freshFile(): string {
 
 metadataStoreConformance("SqliteMetadataStore(:memory:)", () => new SqliteMetadataStore(":memory:"));
 metadataStoreConformance("SqliteMetadataStore(file)", () => new SqliteMetadataStore(freshFile()));
+opsRecordsConformance("SqliteMetadataStore(:memory:)", () => new SqliteMetadataStore(":memory:"));
+opsRecordsConformance("SqliteMetadataStore(file)", () => new SqliteMetadataStore(freshFile()));
 
 describe("SqliteMetadataStore on disk", () => {
   const image = {

@@ -6,6 +6,7 @@ import { Agent } from "undici";
 import { openAuth } from "./auth/setup.js";
 import type { Config } from "./config/schema.js";
 import { OPEN_ACCESS } from "./http/access.js";
+import { adminRoutes } from "./http/admin/admin.js";
 import { tokenAccess, tokenRoute } from "./http/auth-wiring.js";
 import type { ListenerInfo } from "./http/context.js";
 import { Drain } from "./http/drain.js";
@@ -19,11 +20,14 @@ import {
   type SideRoutes,
 } from "./http/server.js";
 import { statusRoutes } from "./http/status.js";
+import { ActivityLog } from "./ops/activity.js";
 import { Metrics } from "./ops/metrics.js";
 import { answers, Readiness, spoolWritable } from "./ops/readiness.js";
+import { SeriesSampler, type SeriesSources } from "./ops/series.js";
 import { buildRouter } from "./repos/build.js";
 import type { RepositoryRouter } from "./repos/router.js";
 import { openStores } from "./store/open-stores.js";
+import { systemClock } from "./util/clock.js";
 import { waitUntil } from "./util/wait-until.js";
 import { VERSION } from "./version.js";
 
@@ -98,7 +102,19 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       }
     }
   }
-  const api = new RegistryApi(router, auth ? tokenAccess(auth, audit) : OPEN_ACCESS);
+  const access = auth ? tokenAccess(auth, audit) : OPEN_ACCESS;
+  const api = new RegistryApi(router, access);
+  const activity = new ActivityLog(stores.meta, logger);
+  const sampler = new SeriesSampler(stores.meta, seriesSources(router), logger);
+  sampler.start();
+  const prefixRoutes = await adminRoutes({
+    router,
+    access,
+    auth,
+    records: stores.meta,
+    audit,
+    clock: systemClock,
+  });
   const readiness = new Readiness([
     spoolWritable(stores.spool),
     // Names nothing holds: an indexed lookup that only proves the database answers.
@@ -133,7 +149,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   const listening: Listening[] = [];
   const bind = async (address: string, info: ListenerInfo) => {
     const server = createHttpServer(
-      createRequestHandler({ api, sideRoutes, logger, listener: info, observe, body, drain }),
+      createRequestHandler({ api, sideRoutes, prefixRoutes, logger, listener: info, observe, body, drain }),
       serverLimits,
       logger,
       certificate,
@@ -180,11 +196,33 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
         closeRest: async () => {
           clearInterval(purge);
           certificate?.close();
+          await sampler.stop();
+          await activity.flush();
           await auth?.store.close();
           await stores.meta.close();
         },
       });
       return stopped;
+    },
+  };
+}
+
+/** What the dashboard's time series samples: each proxy's last reported pull budget. */
+function seriesSources(router: RepositoryRouter): SeriesSources {
+  return {
+    traffic: async () => ({}),
+    budgets: async () => {
+      const budgets: Record<string, { remaining?: number; limit?: number }> = {};
+      for (const repository of router.repositories.values()) {
+        const described = await repository.describe();
+        if (described.type !== "proxy") continue;
+        const { remaining, limit } = described.upstream.rateLimit;
+        budgets[repository.name] = {
+          ...(remaining === undefined ? {} : { remaining }),
+          ...(limit === undefined ? {} : { limit }),
+        };
+      }
+      return budgets;
     },
   };
 }

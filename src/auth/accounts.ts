@@ -46,7 +46,8 @@ export async function saveUser(
   password: string,
   by: string | undefined,
 ): Promise<void> {
-  if (!isValidUserName(user.name)) throw new AccountError("invalid", `"${user.name}" is not a valid user name`);
+  if (!isValidUserName(user.name))
+    throw new AccountError("invalid", `"${user.name}" is not a valid user name`);
   if (password.length < MIN_PASSWORD_LENGTH) {
     throw new AccountError("invalid", `passwords have at least ${MIN_PASSWORD_LENGTH} characters`);
   }
@@ -95,7 +96,8 @@ export async function createToken(
   },
   by: string | undefined,
 ): Promise<NewApiToken> {
-  if (!(await authenticator.store.getUser(request.user))) throw new AccountError("unknown", `no user ${request.user}`);
+  if (!(await authenticator.store.getUser(request.user)))
+    throw new AccountError("unknown", `no user ${request.user}`);
   const created = await authenticator.createApiToken(request.user, {
     description: request.description,
     scopes: request.scopes && request.scopes.length > 0 ? request.scopes : ALL_SCOPES,

@@ -219,7 +219,8 @@ export class SqliteAuthStore implements AuthStore {
 
   async extendSession(idHash: string, expiresAt: number): Promise<boolean> {
     return (
-      this.#db.prepare("UPDATE sessions SET expires_at = ? WHERE id_hash = ?").run(expiresAt, idHash).changes > 0
+      this.#db.prepare("UPDATE sessions SET expires_at = ? WHERE id_hash = ?").run(expiresAt, idHash)
+        .changes > 0
     );
   }
 

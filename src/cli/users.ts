@@ -2,7 +2,6 @@ import { mkdir, readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { pino } from "pino";
-import { SqliteAuthStore } from "../auth/auth-store.js";
 import {
   createToken,
   deleteUser,
@@ -11,6 +10,7 @@ import {
   saveUser,
   tokenState,
 } from "../auth/accounts.js";
+import { SqliteAuthStore } from "../auth/auth-store.js";
 import { Authenticator } from "../auth/authenticator.js";
 import { isValidUserName, parseHtpasswd } from "../auth/htpasswd.js";
 import { generatePassword } from "../auth/passwords.js";

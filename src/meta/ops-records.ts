@@ -23,7 +23,14 @@ export type SeriesResolution = "minute" | "hour";
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
 
-export const ACTIVITY_KINDS = ["push", "first-pull", "delete", "eviction", "login-refused", "prefetch"] as const;
+export const ACTIVITY_KINDS = [
+  "push",
+  "first-pull",
+  "delete",
+  "eviction",
+  "login-refused",
+  "prefetch",
+] as const;
 export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
 
 /** Something worth showing an operator: who did what to which image, when. */

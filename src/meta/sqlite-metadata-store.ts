@@ -11,8 +11,8 @@ import type {
 } from "./metadata-store.js";
 import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
 import { SerializedMetadataStore } from "./serialized-store.js";
-import { OPS_RECORDS_MIGRATION, SqliteOpsRecords } from "./sqlite-ops-records.js";
 import { openSqlite } from "./sqlite-migrations.js";
+import { OPS_RECORDS_MIGRATION, SqliteOpsRecords } from "./sqlite-ops-records.js";
 
 /**
  * The embedded metadata store. Schema (one row per fact, `repo` + `name` scoping everything):

@@ -165,7 +165,9 @@ export class SqliteOpsRecords implements OpsRecords {
       }
     });
     this.#activity = db.prepare("SELECT * FROM activity WHERE id < ? ORDER BY id DESC LIMIT ?");
-    this.#activityOf = db.prepare("SELECT * FROM activity WHERE repo = ? AND id < ? ORDER BY id DESC LIMIT ?");
+    this.#activityOf = db.prepare(
+      "SELECT * FROM activity WHERE repo = ? AND id < ? ORDER BY id DESC LIMIT ?",
+    );
     this.#trimActivity = db.prepare(
       "DELETE FROM activity WHERE id <= (SELECT id FROM activity ORDER BY id DESC LIMIT 1 OFFSET ?)",
     );

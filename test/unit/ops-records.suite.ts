@@ -13,7 +13,10 @@ function sample(at: number, repo: string, fields: Partial<SeriesSample> = {}): S
  * What every MetadataStore keeps for the operator (OpsRecords): the time series and the activity
  * log. Run with a factory that gives a fresh, empty store.
  */
-export function opsRecordsConformance(name: string, factory: () => MetadataStore | Promise<MetadataStore>): void {
+export function opsRecordsConformance(
+  name: string,
+  factory: () => MetadataStore | Promise<MetadataStore>,
+): void {
   const withStore = (body: (store: MetadataStore) => Promise<void>) => async () => {
     const store = await factory();
     try {
@@ -28,7 +31,14 @@ export function opsRecordsConformance(name: string, factory: () => MetadataStore
       "minutes are kept as recorded, and add up into their hour; the budget keeps its lowest and highest",
       withStore(async (store) => {
         await store.recordSamples([
-          sample(T0, "hub", { hits: 3, misses: 1, bytesServed: 300, bytesFetched: 50, budgetRemaining: 90, budgetLimit: 100 }),
+          sample(T0, "hub", {
+            hits: 3,
+            misses: 1,
+            bytesServed: 300,
+            bytesFetched: 50,
+            budgetRemaining: 90,
+            budgetLimit: 100,
+          }),
           sample(T0, "internal"),
           sample(T0 + MINUTE_MS, "hub", { hits: 2, budgetRemaining: 80, budgetLimit: 100 }),
         ]);
@@ -46,7 +56,16 @@ export function opsRecordsConformance(name: string, factory: () => MetadataStore
         assert.equal(minutes[3]?.budgetRemaining, undefined);
         const hours = await store.listSamples("hour", T0);
         assert.deepEqual(hours, [
-          { at: T0, repo: "hub", hits: 10, misses: 1, bytesServed: 500, bytesFetched: 50, budgetRemaining: 80, budgetLimit: 100 },
+          {
+            at: T0,
+            repo: "hub",
+            hits: 10,
+            misses: 1,
+            bytesServed: 500,
+            bytesFetched: 50,
+            budgetRemaining: 80,
+            budgetLimit: 100,
+          },
           { at: T0, repo: "internal", hits: 1, misses: 0, bytesServed: 100, bytesFetched: 0 },
         ]);
       }),
@@ -95,7 +114,16 @@ export function opsRecordsConformance(name: string, factory: () => MetadataStore
           ["eviction", "login-refused", "push"],
         );
         assert.ok((all[0]?.id ?? 0) > (all[1]?.id ?? 0));
-        assert.deepEqual(all[2], { id: all[2]?.id, at: T0, kind: "push", repo: "internal", name: "app", reference: "v1", user: "alice", count: 1 });
+        assert.deepEqual(all[2], {
+          id: all[2]?.id,
+          at: T0,
+          kind: "push",
+          repo: "internal",
+          name: "app",
+          reference: "v1",
+          user: "alice",
+          count: 1,
+        });
         assert.equal(all[0]?.bytes, 1234);
         assert.equal(all[1]?.detail, "basic");
         assert.deepEqual(

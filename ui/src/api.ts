@@ -67,7 +67,8 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   const text = await response.text();
   const parsed: unknown = text === "" ? undefined : JSON.parse(text);
   if (!response.ok) {
-    const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)?.errors?.[0];
+    const first = (parsed as { errors?: Array<{ code?: string; message?: string }> } | undefined)
+      ?.errors?.[0];
     if (response.status === 401 && path !== "/session") onUnauthorized();
     throw new ApiError(response.status, first?.code ?? "UNKNOWN", first?.message ?? response.statusText);
   }
@@ -97,16 +98,31 @@ export const api = {
   repository: (name: string) => call<RepositoryBody>("GET", `/repositories/${encodeURIComponent(name)}`),
   images: (
     repository: string,
-    params: { q?: string; sort?: ImageSort; order?: "asc" | "desc"; tagged?: string; platform?: string; offset?: number; limit?: number },
+    params: {
+      q?: string;
+      sort?: ImageSort;
+      order?: "asc" | "desc";
+      tagged?: string;
+      platform?: string;
+      offset?: number;
+      limit?: number;
+    },
   ) => call<ImagePageBody>("GET", `/repositories/${encodeURIComponent(repository)}/images${query(params)}`),
   image: (repository: string, name: string, reference: string) =>
-    call<ImageDetailBody>("GET", `/repositories/${encodeURIComponent(repository)}/image${query({ name, reference })}`),
+    call<ImageDetailBody>(
+      "GET",
+      `/repositories/${encodeURIComponent(repository)}/image${query({ name, reference })}`,
+    ),
   deleteImage: (repository: string, name: string, reference: string) =>
-    call<{ deleted: string }>("DELETE", `/repositories/${encodeURIComponent(repository)}/image${query({ name, reference })}`),
+    call<{ deleted: string }>(
+      "DELETE",
+      `/repositories/${encodeURIComponent(repository)}/image${query({ name, reference })}`,
+    ),
   prefetch: (repository: string, name: string, reference: string) =>
     call<JobBody>("POST", `/repositories/${encodeURIComponent(repository)}/prefetch`, { name, reference }),
   job: (id: string) => call<JobBody>("GET", `/jobs/${encodeURIComponent(id)}`),
-  series: (range: "day" | "month", repository?: string) => call<SeriesBody>("GET", `/series${query({ range, repository })}`),
+  series: (range: "day" | "month", repository?: string) =>
+    call<SeriesBody>("GET", `/series${query({ range, repository })}`),
   activity: (limit = 20) => call<ActivityBody>("GET", `/activity${query({ limit })}`),
   prune: (dryRun: boolean) => call<PruneResultBody>("POST", "/prune", { dryRun }),
   users: () => call<{ users: UserBody[] }>("GET", "/users"),

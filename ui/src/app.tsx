@@ -28,23 +28,35 @@ export function App() {
   const [failure, setFailure] = useState<string | undefined>();
   useEffect(() => {
     api.session().then(setCaller, (error: Error) => setFailure(error.message));
-    whenUnauthorized(() => setCaller((previous) => (previous ? { ...previous, user: null, admin: false } : previous)));
+    whenUnauthorized(() =>
+      setCaller((previous) => (previous ? { ...previous, user: null, admin: false } : previous)),
+    );
   }, []);
   useEffect(() => {
     document.title = `${titleOf(route)} · wharf`;
   }, [route]);
-  if (failure) return <main><p class="error" role="alert">wharf did not answer: {failure}</p></main>;
-  if (!caller) return <main><p class="note">Loading…</p></main>;
+  if (failure)
+    return (
+      <main>
+        <p class="error" role="alert">
+          wharf did not answer: {failure}
+        </p>
+      </main>
+    );
+  if (!caller)
+    return (
+      <main>
+        <p class="note">Loading…</p>
+      </main>
+    );
   if (caller.authEnabled && caller.user === null) return <LoginPage onLogin={setCaller} />;
   const logout = async () => setCaller(await api.logout());
   return (
     <>
-      <a class="skip" href="#content" onClick={(event) => {
-        event.preventDefault();
-        document.getElementById("content")?.focus();
-      }}>
+      {/* A button, not a link: the page's own routes live in the URL's fragment. */}
+      <button type="button" class="skip" onClick={() => document.getElementById("content")?.focus()}>
         Skip to content
-      </a>
+      </button>
       <header class="top">
         <a class="brand" href={href.overview()}>
           <img src="/favicon.svg" alt="" width="22" height="22" />

@@ -16,12 +16,21 @@ export function parseRoute(hash: string): Route {
   const mark = raw.indexOf("?");
   const path = mark < 0 ? raw : raw.slice(0, mark);
   const params = new URLSearchParams(mark < 0 ? "" : raw.slice(mark + 1));
-  const parts = path.split("/").filter((part) => part !== "").map(decodeURIComponent);
+  const parts = path
+    .split("/")
+    .filter((part) => part !== "")
+    .map(decodeURIComponent);
   if (parts.length === 0) return { page: "overview" };
   if (parts[0] === "accounts" && parts.length === 1) return { page: "accounts" };
-  if (parts[0] === "r" && parts.length === 2) return { page: "repository", repository: parts[1] as string, params };
+  if (parts[0] === "r" && parts.length === 2)
+    return { page: "repository", repository: parts[1] as string, params };
   if (parts[0] === "r" && parts.length === 5 && parts[2] === "i") {
-    return { page: "image", repository: parts[1] as string, name: parts[3] as string, reference: parts[4] as string };
+    return {
+      page: "image",
+      repository: parts[1] as string,
+      name: parts[3] as string,
+      reference: parts[4] as string,
+    };
   }
   return { page: "not-found", path };
 }

@@ -39,7 +39,11 @@ function invalid(where: string, error: z.ZodError): AdminError {
 
 async function readJson(ctx: RequestContext): Promise<unknown> {
   const type = (ctx.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
-  const raw = await readCapped(ctx.req, MAX_BODY_BYTES, () => new AdminError("BAD_REQUEST", "request body too large"));
+  const raw = await readCapped(
+    ctx.req,
+    MAX_BODY_BYTES,
+    () => new AdminError("BAD_REQUEST", "request body too large"),
+  );
   if (raw.byteLength === 0) return {};
   // JSON only: a cross-site form cannot send it without a preflight, which wharf never grants.
   if (type !== "application/json") {
@@ -125,7 +129,10 @@ export class AdminApi {
   #admit(endpoint: Endpoint, caller: AdminCaller): void {
     if (endpoint.audience === "anyone" || caller.admin) return;
     if (caller.identity.principal.name === undefined) {
-      throw new AdminError("UNAUTHORIZED", "log in first (POST /api/v1/session), or send Basic or Bearer credentials");
+      throw new AdminError(
+        "UNAUTHORIZED",
+        "log in first (POST /api/v1/session), or send Basic or Bearer credentials",
+      );
     }
     if (endpoint.audience === "admin") throw new AdminError("FORBIDDEN", "only administrators may do this");
   }

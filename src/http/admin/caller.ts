@@ -59,7 +59,10 @@ export async function identifyCaller(
   if (ctx.header("authorization") !== undefined && access.enabled) {
     const identity = await access.identify(ctx);
     if (identity.via === "bearer" && !tokenCoversApi(identity)) {
-      throw new AdminError("UNAUTHORIZED", "this token is scoped to images: ask /token for registry:catalog:*");
+      throw new AdminError(
+        "UNAUTHORIZED",
+        "this token is scoped to images: ask /token for registry:catalog:*",
+      );
     }
     return make(identity, identity.via);
   }
@@ -98,6 +101,9 @@ export function checkCrossSite(ctx: RequestContext, caller: AdminCaller): void {
   if (caller.via !== "session") return;
   const token = ctx.header(CSRF_HEADER);
   if (token === undefined || !caller.session || !same(token, caller.session.csrfToken)) {
-    throw new AdminError("FORBIDDEN", `a request made with the session cookie needs its ${CSRF_HEADER} header`);
+    throw new AdminError(
+      "FORBIDDEN",
+      `a request made with the session cookie needs its ${CSRF_HEADER} header`,
+    );
   }
 }

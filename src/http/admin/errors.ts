@@ -27,7 +27,13 @@ export class AdminError extends Error {
 
   toJSON(): { errors: Array<{ code: string; message: string; detail?: unknown }> } {
     return {
-      errors: [{ code: this.code, message: this.message, ...(this.detail === undefined ? {} : { detail: this.detail }) }],
+      errors: [
+        {
+          code: this.code,
+          message: this.message,
+          ...(this.detail === undefined ? {} : { detail: this.detail }),
+        },
+      ],
     };
   }
 }

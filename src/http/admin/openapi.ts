@@ -68,7 +68,9 @@ function operation(endpoint: Endpoint): JsonObject {
   const responses: JsonObject = {
     [status]: {
       description: STATUS_TEXT[status] ?? "OK",
-      content: { "application/json": { schema: { $ref: REF(idOf(endpoint.response, endpoint.operationId)) } } },
+      content: {
+        "application/json": { schema: { $ref: REF(idOf(endpoint.response, endpoint.operationId)) } },
+      },
     },
   };
   for (const code of errors) {
@@ -88,7 +90,9 @@ function operation(endpoint: Endpoint): JsonObject {
       ? {
           requestBody: {
             required: true,
-            content: { "application/json": { schema: { $ref: REF(idOf(endpoint.body, endpoint.operationId)) } } },
+            content: {
+              "application/json": { schema: { $ref: REF(idOf(endpoint.body, endpoint.operationId)) } },
+            },
           },
         }
       : {}),

@@ -1,10 +1,11 @@
 import { z } from "zod";
+import { ACTIVITY_KINDS } from "../../meta/ops-records.js";
 
 /**
  * The admin API's shapes, once: the handlers parse requests and type responses with them, the
  * OpenAPI document is generated from them (`openapi.ts`), and the dashboard imports their types.
  * Every schema a response uses is registered here under a component name. This module imports
- * nothing but zod, so the UI's type check can read it.
+ * only zod and pure constants, so the UI's type check can read it.
  */
 export const components = z.registry<{ id: string; description?: string }>();
 
@@ -348,15 +349,13 @@ export const Series = component(
         misses: count,
         bytesServed: bytes,
         bytesFetched: bytes,
-        /** The lowest pull budget left upstream in the interval, summed over the upstreams reporting one. */
+        /** The lowest pull budget any of the upstreams shown reported in the interval, and its limit. */
         budgetRemaining: z.number().nullable(),
         budgetLimit: z.number().nullable(),
       }),
     ),
   }),
 );
-
-export const ACTIVITY_KINDS = ["push", "first-pull", "delete", "eviction", "login-refused", "prefetch"] as const;
 
 export const ActivityQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -496,7 +495,11 @@ export const ApiToken = component(
   }),
 );
 
-export const ApiTokenList = component("ApiTokenList", "Every API token", z.object({ tokens: z.array(ApiToken) }));
+export const ApiTokenList = component(
+  "ApiTokenList",
+  "Every API token",
+  z.object({ tokens: z.array(ApiToken) }),
+);
 
 export const NewApiToken = component(
   "NewApiToken",

@@ -2,9 +2,9 @@ import { readdir, readFile } from "node:fs/promises";
 import { extname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { OciError } from "../../oci/errors.js";
 import type { RequestContext } from "../context.js";
 import { sendBytes } from "../respond.js";
-import { OciError } from "../../oci/errors.js";
 
 /** Where `npm run build` puts the dashboard: this module is dist/src/http/admin/static-ui.js. */
 export const UI_DIRECTORY = fileURLToPath(new URL("../../../ui/", import.meta.url));

@@ -3,7 +3,12 @@ import type { ActivityEvent } from "../api.js";
 import { formatAgo, formatBytes, formatTime } from "../format.js";
 import { href } from "../router.js";
 
-export function Stat(props: { label: string; value: string; sub?: ComponentChildren; children?: ComponentChildren }) {
+export function Stat(props: {
+  label: string;
+  value: string;
+  sub?: ComponentChildren;
+  children?: ComponentChildren;
+}) {
   return (
     <div class="card stat">
       <div class="label">{props.label}</div>
@@ -14,21 +19,18 @@ export function Stat(props: { label: string; value: string; sub?: ComponentChild
   );
 }
 
-/** A bar of `used` against `cap`, labelled for assistive technology. */
+/** `used` against `cap`: the browser's own meter, turning to a warning colour near the cap. */
 export function Meter(props: { used: number; cap: number; label: string }) {
-  const share = props.cap > 0 ? Math.min(1, props.used / props.cap) : 0;
   return (
-    <div
-      class={`meter${share >= 0.95 ? " full" : ""}`}
-      role="meter"
+    <meter
+      min={0}
+      max={props.cap}
+      high={props.cap * 0.9}
+      optimum={0}
+      value={Math.min(props.used, props.cap)}
       aria-label={props.label}
-      aria-valuemin={0}
-      aria-valuemax={props.cap}
-      aria-valuenow={Math.min(props.used, props.cap)}
-      aria-valuetext={`${formatBytes(props.used)} of ${formatBytes(props.cap)}`}
-    >
-      <span style={{ width: `${(share * 100).toFixed(1)}%` }} />
-    </div>
+      title={`${formatBytes(props.used)} of ${formatBytes(props.cap)}`}
+    />
   );
 }
 
@@ -63,10 +65,14 @@ export function ActivityList(props: { events: readonly ActivityEvent[] }) {
             {event.repository && event.name ? (
               <a href={href.image(event.repository, event.name, event.reference ?? "latest")}>
                 {event.repository}/{event.name}
-                {event.reference ? (event.reference.includes(":") && event.reference.startsWith("sha256") ? `@${event.reference.slice(0, 19)}` : `:${event.reference}`) : ""}
+                {event.reference
+                  ? event.reference.includes(":") && event.reference.startsWith("sha256")
+                    ? `@${event.reference.slice(0, 19)}`
+                    : `:${event.reference}`
+                  : ""}
               </a>
             ) : (
-              event.repository ?? ""
+              (event.repository ?? "")
             )}
             {event.user ? ` by ${event.user}` : ""}
             {event.count > 1 ? ` ×${event.count}` : ""}

@@ -29,7 +29,11 @@ export function Chart(props: {
   useEffect(() => {
     const element = box.current;
     if (!element) return;
-    const axis = { stroke: cssVar("--muted"), grid: { stroke: cssVar("--grid"), width: 1 }, ticks: { show: false } };
+    const axis = {
+      stroke: cssVar("--muted"),
+      grid: { stroke: cssVar("--grid"), width: 1 },
+      ticks: { show: false },
+    };
     const format = props.series[0]?.format;
     const options: uPlot.Options = {
       width: Math.max(200, element.clientWidth),
@@ -46,13 +50,23 @@ export function Chart(props: {
           fill: `${cssVar(s.color)}22`,
           width: 1.5,
           points: { show: false },
-          ...(s.format ? { value: (_u: uPlot, v: number | null) => (v === null ? "–" : (s.format as (n: number) => string)(v)) } : {}),
+          ...(s.format
+            ? {
+                value: (_u: uPlot, v: number | null) =>
+                  v === null ? "–" : (s.format as (n: number) => string)(v),
+              }
+            : {}),
         })),
       ],
     };
-    const data = [props.times.map((t) => t / 1000), ...props.series.map((s) => [...s.values])] as uPlot.AlignedData;
+    const data = [
+      props.times.map((t) => t / 1000),
+      ...props.series.map((s) => [...s.values]),
+    ] as uPlot.AlignedData;
     const plot = new uPlot(options, data, element);
-    const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(200, element.clientWidth), height: options.height }));
+    const resize = new ResizeObserver(() =>
+      plot.setSize({ width: Math.max(200, element.clientWidth), height: options.height }),
+    );
     resize.observe(element);
     const scheme = matchMedia("(prefers-color-scheme: dark)");
     const redraw = () => plot.redraw();

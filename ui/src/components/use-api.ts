@@ -11,14 +11,14 @@ export interface Loaded<T> {
 export function useApi<T>(load: () => Promise<T>, deps: readonly unknown[]): Loaded<T> {
   const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({ loading: true });
   const [round, setRound] = useState(0);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the caller names what the load depends on
   useEffect(() => {
     let current = true;
     setState((previous) => ({ ...previous, loading: true }));
     load().then(
       (data) => current && setState({ data, loading: false }),
       (error: unknown) =>
-        current && setState({ error: error instanceof Error ? error : new Error(String(error)), loading: false }),
+        current &&
+        setState({ error: error instanceof Error ? error : new Error(String(error)), loading: false }),
     );
     return () => {
       current = false;

@@ -19,7 +19,10 @@ function Users(props: { self: string | null }) {
       const saved = await api.saveUser({
         name,
         admin,
-        groups: groups.split(",").map((g) => g.trim()).filter((g) => g !== ""),
+        groups: groups
+          .split(",")
+          .map((g) => g.trim())
+          .filter((g) => g !== ""),
       });
       if (saved.password) setShown({ name: saved.user.name, password: saved.password });
       setName("");
@@ -57,7 +60,9 @@ function Users(props: { self: string | null }) {
               <tr>
                 <th scope="col">User</th>
                 <th scope="col">Groups</th>
-                <th scope="col" class="hide-narrow">Created</th>
+                <th scope="col" class="hide-narrow">
+                  Created
+                </th>
                 <th scope="col">
                   <span class="offscreen">Actions</span>
                 </th>
@@ -95,7 +100,8 @@ function Users(props: { self: string | null }) {
           <input name="groups" value={groups} onInput={(e) => setGroups(e.currentTarget.value)} />
         </label>
         <label style={{ flexDirection: "row", alignItems: "center" }}>
-          <input type="checkbox" checked={admin} onChange={(e) => setAdmin(e.currentTarget.checked)} /> administrator
+          <input type="checkbox" checked={admin} onChange={(e) => setAdmin(e.currentTarget.checked)} />{" "}
+          administrator
         </label>
         <button type="submit" class="primary">
           Add with a generated password
@@ -155,8 +161,12 @@ function Tokens() {
                 <th scope="col">Token</th>
                 <th scope="col">User</th>
                 <th scope="col">State</th>
-                <th scope="col" class="hide-narrow">Scopes</th>
-                <th scope="col" class="hide-narrow">Expires</th>
+                <th scope="col" class="hide-narrow">
+                  Scopes
+                </th>
+                <th scope="col" class="hide-narrow">
+                  Expires
+                </th>
                 <th scope="col">
                   <span class="offscreen">Actions</span>
                 </th>
@@ -172,7 +182,9 @@ function Tokens() {
                   <td>{token.user}</td>
                   <td>{token.state}</td>
                   <td class="hide-narrow mono">
-                    {token.scopes.map((s) => `${s.repositories.join("|")}/${s.names.join("|")}:${s.actions.join(",")}`).join(" ")}
+                    {token.scopes
+                      .map((s) => `${s.repositories.join("|")}/${s.names.join("|")}:${s.actions.join(",")}`)
+                      .join(" ")}
                   </td>
                   <td class="hide-narrow">{token.expiresAt ? formatTime(token.expiresAt) : "never"}</td>
                   <td>
@@ -195,11 +207,21 @@ function Tokens() {
         </label>
         <label>
           Description
-          <input name="description" value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
+          <input
+            name="description"
+            value={description}
+            onInput={(e) => setDescription(e.currentTarget.value)}
+          />
         </label>
         <label>
           Expires after (days)
-          <input name="days" type="number" min="1" value={days} onInput={(e) => setDays(e.currentTarget.value)} />
+          <input
+            name="days"
+            type="number"
+            min="1"
+            value={days}
+            onInput={(e) => setDays(e.currentTarget.value)}
+          />
         </label>
         <button type="submit" class="primary">
           Create token

@@ -1,3 +1,4 @@
+import { Fragment } from "preact";
 import { useState } from "preact/hooks";
 import { api, type ImageDetailBody } from "../api.js";
 import { Failure } from "../components/bits.js";
@@ -34,7 +35,9 @@ function PlatformSection(props: { platform: Platform }) {
             <thead>
               <tr>
                 <th scope="col">Layer</th>
-                <th scope="col" class="num">Size</th>
+                <th scope="col" class="num">
+                  Size
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -56,10 +59,10 @@ function PlatformSection(props: { platform: Platform }) {
           <summary>Labels ({Object.keys(config.labels).length})</summary>
           <dl class="facts">
             {Object.entries(config.labels).map(([key, value]) => (
-              <>
+              <Fragment key={key}>
                 <dt class="mono">{key}</dt>
                 <dd>{value}</dd>
-              </>
+              </Fragment>
             ))}
           </dl>
         </details>
@@ -69,7 +72,6 @@ function PlatformSection(props: { platform: Platform }) {
           <summary>History ({config.history.length} steps)</summary>
           <ol>
             {config.history.map((step, i) => (
-              // biome-ignore lint/suspicious/noArrayIndexKey: history steps have no identity but their place
               <li key={i} class="mono">
                 {step.createdBy ?? step.comment ?? "(no command)"}
                 {step.emptyLayer ? <span class="note"> (no layer)</span> : null}
@@ -103,7 +105,8 @@ export function ImagePage(props: { repository: string; name: string; reference: 
   return (
     <>
       <div class="crumbs">
-        <a href={href.overview()}>Overview</a> / <a href={href.repository(repository)}>{repository}</a> / {name}
+        <a href={href.overview()}>Overview</a> / <a href={href.repository(repository)}>{repository}</a> /{" "}
+        {name}
       </div>
       <h1>
         {name}
@@ -153,7 +156,11 @@ export function ImagePage(props: { repository: string; name: string; reference: 
                 <span class="client">{pull.client}</span>
                 <pre data-client={pull.client}>{pull.command}</pre>
                 <CopyButton text={pull.command} label={`Copy the ${pull.client} command`} />
-                {pull.note ? <span class="note" style={{ gridColumn: "1 / -1" }}>{pull.note}</span> : null}
+                {pull.note ? (
+                  <span class="note" style={{ gridColumn: "1 / -1" }}>
+                    {pull.note}
+                  </span>
+                ) : null}
               </div>
             ))}
           </div>
@@ -166,9 +173,15 @@ export function ImagePage(props: { repository: string; name: string; reference: 
                 <thead>
                   <tr>
                     <th scope="col">Tag</th>
-                    <th scope="col" class="num">Updated</th>
-                    <th scope="col" class="num">Last pulled</th>
-                    <th scope="col" class="num">Pulls</th>
+                    <th scope="col" class="num">
+                      Updated
+                    </th>
+                    <th scope="col" class="num">
+                      Last pulled
+                    </th>
+                    <th scope="col" class="num">
+                      Pulls
+                    </th>
                     {data.canDelete ? (
                       <th scope="col">
                         <span class="offscreen">Actions</span>
@@ -187,7 +200,11 @@ export function ImagePage(props: { repository: string; name: string; reference: 
                       <td class="num">{formatCount(tag.pulls)}</td>
                       {data.canDelete ? (
                         <td>
-                          <button type="button" class="danger" onClick={() => remove(tag.tag, `the tag ${tag.tag}`)}>
+                          <button
+                            type="button"
+                            class="danger"
+                            onClick={() => remove(tag.tag, `the tag ${tag.tag}`)}
+                          >
                             Delete tag <span class="offscreen">{tag.tag}</span>
                           </button>
                         </td>
@@ -210,7 +227,8 @@ export function ImagePage(props: { repository: string; name: string; reference: 
               <ul>
                 {data.referrers.map((referrer) => (
                   <li key={referrer.digest} class="mono">
-                    {referrer.artifactType ?? referrer.mediaType} {shortDigest(referrer.digest)} ({formatBytes(referrer.size)})
+                    {referrer.artifactType ?? referrer.mediaType} {shortDigest(referrer.digest)} (
+                    {formatBytes(referrer.size)})
                   </li>
                 ))}
               </ul>
@@ -222,7 +240,11 @@ export function ImagePage(props: { repository: string; name: string; reference: 
           </details>
           {data.canDelete ? (
             <p>
-              <button type="button" class="danger" onClick={() => remove(data.digest, `the manifest ${shortDigest(data.digest)} and its tags`)}>
+              <button
+                type="button"
+                class="danger"
+                onClick={() => remove(data.digest, `the manifest ${shortDigest(data.digest)} and its tags`)}
+              >
                 Delete this image
               </button>
             </p>

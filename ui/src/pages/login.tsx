@@ -13,7 +13,9 @@ export function LoginPage(props: { onLogin: (caller: CallerBody) => void }) {
     try {
       props.onLogin(await api.login(username, password));
     } catch (caught) {
-      setError(caught instanceof ApiError && caught.status === 401 ? "Wrong user name or password." : String(caught));
+      setError(
+        caught instanceof ApiError && caught.status === 401 ? "Wrong user name or password." : String(caught),
+      );
     } finally {
       setBusy(false);
     }

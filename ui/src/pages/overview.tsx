@@ -15,7 +15,9 @@ function routeOf(repository: RepositoryBody): string {
 function budgetOf(repository: RepositoryBody): string {
   const limit = repository.upstream?.rateLimit;
   if (!limit || limit.remaining === undefined) return "–";
-  return limit.limit === undefined ? formatCount(limit.remaining) : `${formatCount(limit.remaining)} / ${formatCount(limit.limit)}`;
+  return limit.limit === undefined
+    ? formatCount(limit.remaining)
+    : `${formatCount(limit.remaining)} / ${formatCount(limit.limit)}`;
 }
 
 function Charts(props: { series: SeriesBody }) {
@@ -28,7 +30,12 @@ function Charts(props: { series: SeriesBody }) {
     ];
     const bytes: ChartSeries[] = [
       { label: "served", color: "--chart-1", values: points.map((p) => p.bytesServed), format: formatBytes },
-      { label: "fetched upstream", color: "--chart-2", values: points.map((p) => p.bytesFetched), format: formatBytes },
+      {
+        label: "fetched upstream",
+        color: "--chart-2",
+        values: points.map((p) => p.bytesFetched),
+        format: formatBytes,
+      },
       {
         label: "saved",
         color: "--chart-3",
@@ -60,7 +67,11 @@ function Charts(props: { series: SeriesBody }) {
       />
       <Chart
         title="Upstream pull budget"
-        summary={lastBudget === null ? "no upstream reported a budget" : `${formatCount(lastBudget)} pulls left at the end of the period`}
+        summary={
+          lastBudget === null
+            ? "no upstream reported a budget"
+            : `${formatCount(lastBudget)} pulls left at the end of the period`
+        }
         times={charts.times}
         series={charts.budget}
       />
@@ -92,33 +103,46 @@ export function OverviewPage(props: { caller: CallerBody }) {
                 : "not measured yet"
             }
           >
-            {store && store.cap !== null ? <Meter used={store.bytes} cap={store.cap} label="Store size against its cap" /> : null}
+            {store && store.cap !== null ? (
+              <Meter used={store.bytes} cap={store.cap} label="Store size against its cap" />
+            ) : null}
           </Stat>
           <Stat
             label="Hit ratio"
             value={formatRatio(cache?.hitRatio)}
-            sub={cache ? `${formatCount(cache.hits)} hits, ${formatCount(cache.misses)} misses` : "since start"}
+            sub={
+              cache ? `${formatCount(cache.hits)} hits, ${formatCount(cache.misses)} misses` : "since start"
+            }
           />
           <Stat
             label="Bytes saved"
             value={formatBytes(cache?.bytesSaved)}
-            sub={cache ? `${formatBytes(cache.bytesServed)} served, ${formatBytes(cache.bytesFetched)} fetched` : "since start"}
+            sub={
+              cache
+                ? `${formatBytes(cache.bytesServed)} served, ${formatBytes(cache.bytesFetched)} fetched`
+                : "since start"
+            }
           />
-          <Stat label="Images" value={formatCount(images)} sub={`in ${list.repositories.length} repositories`} />
+          <Stat
+            label="Images"
+            value={formatCount(images)}
+            sub={`in ${list.repositories.length} repositories`}
+          />
         </div>
       ) : (
         !repositories.error && <p class="note">Loading…</p>
       )}
       <div class="row">
         <h2>Over time</h2>
-        <div role="group" aria-label="Period">
+        <fieldset class="plain">
+          <legend class="offscreen">Period</legend>
           <button type="button" aria-pressed={range === "day"} onClick={() => setRange("day")}>
             Last day
           </button>{" "}
           <button type="button" aria-pressed={range === "month"} onClick={() => setRange("month")}>
             Last month
           </button>
-        </div>
+        </fieldset>
       </div>
       <Failure error={series.error} />
       {series.data ? <Charts series={series.data} /> : null}
@@ -130,12 +154,24 @@ export function OverviewPage(props: { caller: CallerBody }) {
               <tr>
                 <th scope="col">Repository</th>
                 <th scope="col">Type</th>
-                <th scope="col" class="hide-narrow">Route</th>
-                <th scope="col" class="num">Images</th>
-                <th scope="col" class="num">Size</th>
-                <th scope="col" class="num hide-narrow">Hit ratio</th>
-                <th scope="col" class="num hide-narrow">Saved</th>
-                <th scope="col" class="num hide-narrow">Pull budget</th>
+                <th scope="col" class="hide-narrow">
+                  Route
+                </th>
+                <th scope="col" class="num">
+                  Images
+                </th>
+                <th scope="col" class="num">
+                  Size
+                </th>
+                <th scope="col" class="num hide-narrow">
+                  Hit ratio
+                </th>
+                <th scope="col" class="num hide-narrow">
+                  Saved
+                </th>
+                <th scope="col" class="num hide-narrow">
+                  Pull budget
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -144,14 +180,18 @@ export function OverviewPage(props: { caller: CallerBody }) {
                   <td>
                     <a href={href.repository(repository.name)}>{repository.name}</a>
                     {repository.upstream ? <div class="note">{repository.upstream.registry}</div> : null}
-                    {repository.type === "group" ? <div class="note">{repository.members.join(", ")}</div> : null}
+                    {repository.type === "group" ? (
+                      <div class="note">{repository.members.join(", ")}</div>
+                    ) : null}
                   </td>
                   <td>{repository.type}</td>
                   <td class="hide-narrow mono">{routeOf(repository)}</td>
                   <td class="num">{formatCount(repository.images)}</td>
                   <td class="num">
                     {formatBytes(repository.size.bytes)}
-                    {repository.size.cap !== null ? <div class="note">of {formatBytes(repository.size.cap)}</div> : null}
+                    {repository.size.cap !== null ? (
+                      <div class="note">of {formatBytes(repository.size.cap)}</div>
+                    ) : null}
                   </td>
                   <td class="num hide-narrow">{formatRatio(repository.cache?.hitRatio)}</td>
                   <td class="num hide-narrow">{formatBytes(repository.cache?.bytesSaved)}</td>
@@ -206,7 +246,8 @@ function PruneCard() {
         <Failure error={error} />
         {result ? (
           <p aria-live="polite">
-            {result.dryRun ? "Would evict" : "Evicted"} {result.evictions.length} images, {formatBytes(result.bytes)}.
+            {result.dryRun ? "Would evict" : "Evicted"} {result.evictions.length} images,{" "}
+            {formatBytes(result.bytes)}.
           </p>
         ) : null}
       </div>

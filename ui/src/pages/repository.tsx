@@ -77,7 +77,9 @@ export function RepositoryPage(props: { repository: string; params: URLSearchPar
           {repo.type === "group" ? ` of ${repo.members.join(", ")}` : ""} · {formatCount(repo.images)} images
           {repo.size.bytes !== null ? ` · ${formatBytes(repo.size.bytes)}` : ""}
           {repo.size.cap !== null ? ` of ${formatBytes(repo.size.cap)}` : ""}
-          {repo.sync?.lastRunAt ? ` · synced ${formatAgo(repo.sync.lastRunAt)}: ${repo.sync.result ?? ""}` : ""}
+          {repo.sync?.lastRunAt
+            ? ` · synced ${formatAgo(repo.sync.lastRunAt)}: ${repo.sync.result ?? ""}`
+            : ""}
         </p>
       ) : null}
       <search>
@@ -102,7 +104,11 @@ export function RepositoryPage(props: { repository: string; params: URLSearchPar
           </label>
           <label>
             Platform
-            <select name="platform" value={platform} onChange={(e) => set({ platform: e.currentTarget.value })}>
+            <select
+              name="platform"
+              value={platform}
+              onChange={(e) => set({ platform: e.currentTarget.value })}
+            >
               <option value="">any</option>
               {(data?.platforms ?? (platform ? [platform] : [])).map((p) => (
                 <option key={p} value={p}>
@@ -127,7 +133,9 @@ export function RepositoryPage(props: { repository: string; params: URLSearchPar
                     key={column.sort}
                     scope="col"
                     class={`${column.num ? "num" : ""} ${column.narrow ? "hide-narrow" : ""}`}
-                    aria-sort={sort === column.sort ? (order === "asc" ? "ascending" : "descending") : undefined}
+                    aria-sort={
+                      sort === column.sort ? (order === "asc" ? "ascending" : "descending") : undefined
+                    }
                   >
                     <button type="button" class="sort" onClick={() => sortBy(column.sort)}>
                       {column.label}
@@ -141,7 +149,9 @@ export function RepositoryPage(props: { repository: string; params: URLSearchPar
               {data.images.map((image) => (
                 <tr key={`${image.repository}/${image.name}@${image.digest}`}>
                   <td>
-                    <a href={href.image(repository, image.name, image.tags[0] ?? image.digest)}>{image.name}</a>
+                    <a href={href.image(repository, image.name, image.tags[0] ?? image.digest)}>
+                      {image.name}
+                    </a>
                     {repo?.type === "group" ? <span class="note"> in {image.repository}</span> : null}
                     <div>
                       {image.tags.slice(0, 6).map((tag) => (
@@ -150,7 +160,9 @@ export function RepositoryPage(props: { repository: string; params: URLSearchPar
                         </span>
                       ))}
                       {image.tags.length > 6 ? <span class="note">+{image.tags.length - 6}</span> : null}
-                      {image.tags.length === 0 ? <span class="note mono">{shortDigest(image.digest)}</span> : null}
+                      {image.tags.length === 0 ? (
+                        <span class="note mono">{shortDigest(image.digest)}</span>
+                      ) : null}
                     </div>
                     <div class="note">{image.platforms.join(", ")}</div>
                   </td>

@@ -14,8 +14,8 @@ import { generatePassword } from "../../../auth/passwords.js";
 import { endpoint } from "../endpoint.js";
 import { AdminError } from "../errors.js";
 import {
-  type ApiTokenBody,
   ApiToken,
+  type ApiTokenBody,
   ApiTokenList,
   CreatedApiToken,
   NewApiToken,
@@ -54,7 +54,8 @@ async function asked<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (!(error instanceof AccountError)) throw error;
-    const code = error.kind === "invalid" ? "BAD_REQUEST" : error.kind === "unknown" ? "NOT_FOUND" : "CONFLICT";
+    const code =
+      error.kind === "invalid" ? "BAD_REQUEST" : error.kind === "unknown" ? "NOT_FOUND" : "CONFLICT";
     throw new AdminError(code, error.message);
   }
 }
@@ -63,7 +64,8 @@ async function asked<T>(work: () => Promise<T>): Promise<T> {
 export function accountEndpoints(services: { authenticator: Authenticator | undefined; audit: Logger }) {
   const { audit } = services;
   const authenticator = (): Authenticator => {
-    if (!services.authenticator) throw new AdminError("NOT_FOUND", "authentication is off: wharf has no users");
+    if (!services.authenticator)
+      throw new AdminError("NOT_FOUND", "authentication is off: wharf has no users");
     return services.authenticator;
   };
   return [

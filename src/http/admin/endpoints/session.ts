@@ -1,13 +1,13 @@
 import type { Logger } from "pino";
-import type { AuthServices } from "../../../auth/setup.js";
 import { SESSION_MAX_AGE_MS, type Sessions } from "../../../auth/sessions.js";
+import type { AuthServices } from "../../../auth/setup.js";
 import { auditLoginRefused } from "../../access.js";
 import type { RequestContext } from "../../context.js";
 import { type AdminCaller, SESSION_COOKIE } from "../caller.js";
 import { cookieValues, sessionCookie } from "../cookies.js";
 import { endpoint } from "../endpoint.js";
 import { AdminError } from "../errors.js";
-import { type CallerBody, Caller, LoginRequest } from "../schemas.js";
+import { Caller, type CallerBody, LoginRequest } from "../schemas.js";
 
 export interface SessionServices {
   readonly auth: AuthServices | undefined;
@@ -60,7 +60,8 @@ export function sessionEndpoints(services: SessionServices) {
       errors: [429],
       handle: async ({ ctx, body }) => {
         const { auth, sessions } = services;
-        if (!auth || !sessions) throw new AdminError("NOT_FOUND", "authentication is off: there is nothing to log in to");
+        if (!auth || !sessions)
+          throw new AdminError("NOT_FOUND", "authentication is off: there is nothing to log in to");
         const principal = await auth.authenticator.check(body.username, body.password);
         // A session stands for its user: an API token's narrower scopes would be lost in it.
         if (!principal || principal.apiToken !== undefined) {
@@ -97,7 +98,8 @@ export function sessionEndpoints(services: SessionServices) {
       audience: "anyone",
       response: Caller,
       handle: async ({ ctx }) => {
-        for (const secret of cookieValues(ctx.header("cookie"), SESSION_COOKIE)) await services.sessions?.close(secret);
+        for (const secret of cookieValues(ctx.header("cookie"), SESSION_COOKIE))
+          await services.sessions?.close(secret);
         const cleared = sessionCookie(SESSION_COOKIE, "", { maxAge: 0, secure: tls(ctx) });
         return {
           body: { user: null, admin: !authEnabled, via: "anonymous" as const, authEnabled },

@@ -112,6 +112,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     access,
     auth,
     records: stores.meta,
+    activity,
     audit,
     clock: systemClock,
   });

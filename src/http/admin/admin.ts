@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { Sessions } from "../../auth/sessions.js";
 import type { AuthServices } from "../../auth/setup.js";
 import type { OpsRecords } from "../../meta/ops-records.js";
+import type { ActivityLog } from "../../ops/activity.js";
 import type { RepositoryRouter } from "../../repos/router.js";
 import type { Clock } from "../../util/clock.js";
 import { VERSION } from "../../version.js";
@@ -21,15 +22,16 @@ export interface AdminOptions {
   readonly access: AccessPolicy;
   readonly auth: AuthServices | undefined;
   readonly records: OpsRecords;
+  readonly activity: ActivityLog;
   readonly audit: Logger;
   readonly clock: Clock;
 }
 
 /** Every endpoint of the admin API, the document describing them among them. */
 export function adminEndpoints(options: AdminOptions, sessions: Sessions | undefined): Endpoint[] {
-  const { router, auth, records, audit, clock } = options;
+  const { router, auth, records, audit, clock, activity } = options;
   const endpoints: Endpoint[] = [
-    ...sessionEndpoints({ auth, sessions, audit }),
+    ...sessionEndpoints({ auth, sessions, audit, activity }),
     ...historyEndpoints({ router, records, clock }),
     ...accountEndpoints({ authenticator: auth?.authenticator, audit }),
   ];

@@ -1,0 +1,353 @@
+// Issue 10, point 1: the admin API against a real wharf (the auth fixture: proxies of real
+// docker-registry upstreams, hosted repositories, a group, rules, users). Every answer is checked
+// against the OpenAPI document wharf serves; every operation in it is called; each is tried
+// anonymously, as a reader and as an admin, by Basic, Bearer and the session cookie, with and
+// without its CSRF token; and a reader sees only what the rules let them pull.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { fetchToken } from "../harness/auth/bearer.js";
+import { type AuthFixture, SERVICE, startAuthFixture, uniquePassword } from "../harness/fixtures/auth.js";
+import { AdminApiClient, type AdminApiClient as Client } from "../harness/http/admin-api.js";
+
+const API = "/api/v1";
+
+describe("admin API", () => {
+  let fx: AuthFixture;
+  let api: Client;
+
+  before(async () => {
+    fx = await startAuthFixture();
+    api = await AdminApiClient.open(fx.wharf.url);
+  });
+  after(() => fx?.close());
+
+  const realm = () => ({ realm: `${fx.wharf.url}/token`, service: SERVICE });
+
+  describe("the OpenAPI document", () => {
+    test("is OpenAPI 3.1, names every operation once, documents errors, and every schema compiles", async () => {
+      const document = (await api.call("GET", `${API}/openapi.json`)).body as {
+        openapi: string;
+        paths: Record<
+          string,
+          Record<string, { operationId: string; responses: Record<string, unknown>; security: unknown[] }>
+        >;
+        components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
+      };
+      assert.equal(document.openapi, "3.1.0");
+      const ids = Object.values(document.paths).flatMap((methods) =>
+        Object.values(methods).map((op) => op.operationId),
+      );
+      assert.equal(new Set(ids).size, ids.length);
+      for (const methods of Object.values(document.paths)) {
+        for (const op of Object.values(methods)) {
+          assert.ok(op.responses["401"] && op.responses["403"], `${op.operationId} documents 401 and 403`);
+          assert.ok(op.security.length > 0, `${op.operationId} says how to authenticate`);
+        }
+      }
+      assert.deepEqual(Object.keys(document.components.securitySchemes).sort(), [
+        "basic",
+        "bearer",
+        "csrf",
+        "session",
+      ]);
+      assert.ok(Object.keys(document.components.schemas).length > 20);
+    });
+  });
+
+  describe("sessions", () => {
+    test("anonymous callers are told who they are; a wrong password is refused and audited", async () => {
+      const anonymous = await api.call("GET", `${API}/session`);
+      assert.equal(anonymous.status, 200);
+      assert.deepEqual(anonymous.body, { user: null, admin: false, via: "anonymous", authEnabled: true });
+      const mark = fx.wharf.logMark();
+      const wrong = await api.login(api.newSession(), { username: "alice", password: "not-her-password" });
+      assert.equal(wrong.status, 401);
+      assert.equal(wrong.headers.get("set-cookie"), null);
+      await fx.wharf.waitLog((line) => line.event === "login.failure" && line.via === "session", 5000, mark);
+    });
+
+    test("a login sets an HttpOnly, SameSite=Strict cookie (not Secure over plain HTTP) and a CSRF token", async () => {
+      const session = api.newSession();
+      const answer = await api.login(session, fx.users.alice);
+      assert.equal(answer.status, 200);
+      const cookie = answer.headers.get("set-cookie") ?? "";
+      assert.match(cookie, /^wharf_session=[A-Za-z0-9_-]{43}; /);
+      assert.match(cookie, /; HttpOnly/);
+      assert.match(cookie, /; SameSite=Strict/);
+      assert.doesNotMatch(cookie, /Secure/);
+      assert.ok(session.csrf && session.csrf.length >= 40);
+      const me = await api.call("GET", `${API}/session`, { auth: { session } });
+      assert.equal((me.body as { user: string; via: string }).user, "alice");
+      assert.equal((me.body as { via: string }).via, "session");
+      assert.equal((me.body as { csrfToken: string }).csrfToken, session.csrf);
+    });
+
+    test("logging out needs the CSRF token, clears the cookie and ends the session", async () => {
+      const session = api.newSession();
+      await api.login(session, fx.users.bob);
+      assert.equal(
+        (await api.call("DELETE", `${API}/session`, { auth: { session }, csrf: false })).status,
+        403,
+      );
+      const out = await api.call("DELETE", `${API}/session`, { auth: { session } });
+      assert.equal(out.status, 200);
+      assert.match(out.headers.get("set-cookie") ?? "", /^wharf_session=; .*Max-Age=0/);
+      const after = await api.call("GET", `${API}/session`, { auth: { session } });
+      assert.equal((after.body as { user: string | null }).user, null);
+    });
+
+    test("an API token is no password for a session: a session would drop its scopes", async () => {
+      const created = await api.call("POST", `${API}/tokens`, {
+        auth: { basic: fx.users.admin },
+        body: { user: "alice", description: "session attempt" },
+      });
+      const secret = (created.body as { secret: string }).secret;
+      assert.equal((await api.login(api.newSession(), { username: "alice", password: secret })).status, 401);
+    });
+  });
+
+  describe("authorization and cross-site requests", () => {
+    test("admin endpoints: anonymous 401, a reader 403, the admin by Basic 200", async () => {
+      assert.equal((await api.call("GET", `${API}/users`)).status, 401);
+      assert.equal((await api.call("GET", `${API}/users`, { auth: { basic: fx.users.alice } })).status, 403);
+      assert.equal((await api.call("GET", `${API}/tokens`, { auth: { basic: fx.users.alice } })).status, 403);
+      assert.equal((await api.call("GET", `${API}/users`, { auth: { basic: fx.users.admin } })).status, 200);
+      const wrong = { username: "admin", password: "wrong-password" };
+      assert.equal((await api.call("GET", `${API}/users`, { auth: { basic: wrong } })).status, 401);
+    });
+
+    test("Bearer: a token from /token for registry:catalog:* speaks for its user; an image-scoped one does not", async () => {
+      const catalog = await fetchToken(realm(), ["registry:catalog:*"], fx.users.admin);
+      const users = await api.call("GET", `${API}/users`, { auth: { bearer: catalog } });
+      assert.equal(users.status, 200);
+      const pullOnly = await fetchToken(realm(), ["repository:internal/team/app:pull"], fx.users.admin);
+      assert.equal((await api.call("GET", `${API}/users`, { auth: { bearer: pullOnly } })).status, 401);
+      assert.equal((await api.call("GET", `${API}/users`, { auth: { bearer: "not.a.token" } })).status, 401);
+      const aliceCatalog = await fetchToken(realm(), ["registry:catalog:*"], fx.users.alice);
+      assert.equal((await api.call("GET", `${API}/users`, { auth: { bearer: aliceCatalog } })).status, 403);
+    });
+
+    test("with the session cookie, a change needs the session's own CSRF token and this origin", async () => {
+      const session = api.newSession();
+      await api.login(session, fx.users.admin);
+      const user = { name: "csrf-victim", password: uniquePassword("csrf") };
+      const refused = [
+        await api.call("POST", `${API}/users`, { auth: { session }, body: user, csrf: false }),
+        await api.call("POST", `${API}/users`, { auth: { session }, body: user, csrf: "x".repeat(43) }),
+        await api.call("POST", `${API}/users`, {
+          auth: { session },
+          body: user,
+          headers: { origin: "http://evil.example" },
+        }),
+        await api.call("POST", `${API}/users`, {
+          auth: { session },
+          body: user,
+          headers: { "sec-fetch-site": "cross-site" },
+        }),
+      ];
+      assert.deepEqual(
+        refused.map((a) => a.status),
+        [403, 403, 403, 403],
+      );
+      const listed = await api.call("GET", `${API}/users`, { auth: { session } });
+      assert.ok(!(listed.body as { users: Array<{ name: string }> }).users.some((u) => u.name === user.name));
+      const sameOrigin = await api.call("POST", `${API}/users`, {
+        auth: { session },
+        body: user,
+        headers: { origin: fx.wharf.url },
+      });
+      assert.equal(sameOrigin.status, 201);
+      // A form cannot send JSON across sites without a preflight: other bodies are refused.
+      const form = await api.call("POST", `${API}/users`, {
+        auth: { session },
+        raw: { type: "application/x-www-form-urlencoded", text: "name=formed&password=12345678" },
+      });
+      assert.equal(form.status, 415);
+    });
+
+    test("Basic needs no CSRF token (no browser sends it on its own), but a foreign Origin is refused all the same", async () => {
+      const body = { name: "scripted", password: uniquePassword("scripted") };
+      assert.equal(
+        (await api.call("POST", `${API}/users`, { auth: { basic: fx.users.admin }, body })).status,
+        201,
+      );
+      const foreign = await api.call("POST", `${API}/users`, {
+        auth: { basic: fx.users.admin },
+        body,
+        headers: { origin: "http://evil.example" },
+      });
+      assert.equal(foreign.status, 403);
+    });
+
+    test("a login from another site's page is refused (login CSRF)", async () => {
+      const answer = await api.call("POST", `${API}/session`, {
+        body: { username: "alice", password: fx.users.alice.password },
+        headers: { origin: "http://evil.example" },
+      });
+      assert.equal(answer.status, 403);
+    });
+  });
+
+  describe("users and tokens", () => {
+    test("an admin creates a user with a generated password (shown once), who can then log in", async () => {
+      const created = await api.call("POST", `${API}/users`, {
+        auth: { basic: fx.users.admin },
+        body: { name: "dave", groups: ["devs"] },
+      });
+      assert.equal(created.status, 201);
+      const { user, password } = created.body as {
+        user: { name: string; groups: string[] };
+        password: string;
+      };
+      assert.deepEqual([user.name, user.groups], ["dave", ["devs"]]);
+      assert.ok(password.length >= 16);
+      fx.secrets.add(password);
+      assert.equal((await api.login(api.newSession(), { username: "dave", password })).status, 200);
+      const listed = await api.call("GET", `${API}/users`, { auth: { basic: fx.users.admin } });
+      assert.ok((listed.body as { users: Array<{ name: string }> }).users.some((u) => u.name === "dave"));
+      assert.ok(!JSON.stringify(listed.body).includes(password));
+    });
+
+    test("bad input is a 400 naming the field; a short password too", async () => {
+      const bad = await api.call("POST", `${API}/users`, {
+        auth: { basic: fx.users.admin },
+        body: { name: "" },
+      });
+      assert.equal(bad.status, 400);
+      assert.match(JSON.stringify(bad.body), /name/);
+      const short = await api.call("POST", `${API}/users`, {
+        auth: { basic: fx.users.admin },
+        body: { name: "eve", password: "short" },
+      });
+      assert.equal(short.status, 400);
+      const invalidName = await api.call("POST", `${API}/users`, {
+        auth: { basic: fx.users.admin },
+        body: { name: "no spaces allowed", password: uniquePassword("x") },
+      });
+      assert.equal(invalidName.status, 400);
+    });
+
+    test("the last administrator can be neither deleted nor demoted through the API", async () => {
+      const deleted = await api.call("DELETE", `${API}/users/admin`, { auth: { basic: fx.users.admin } });
+      assert.equal(deleted.status, 409);
+      const demoted = await api.call("POST", `${API}/users`, {
+        auth: { basic: fx.users.admin },
+        body: { name: "admin", password: fx.users.admin.password, admin: false },
+      });
+      assert.equal(demoted.status, 409);
+      assert.equal((await api.call("GET", `${API}/users`, { auth: { basic: fx.users.admin } })).status, 200);
+    });
+
+    test("deleting a user ends its sessions at once", async () => {
+      const password = uniquePassword("frank");
+      await api.call("POST", `${API}/users`, {
+        auth: { basic: fx.users.admin },
+        body: { name: "frank", password },
+      });
+      const session = api.newSession();
+      await api.login(session, { username: "frank", password });
+      assert.equal(
+        (await api.call("DELETE", `${API}/users/frank`, { auth: { basic: fx.users.admin } })).status,
+        200,
+      );
+      const me = await api.call("GET", `${API}/session`, { auth: { session } });
+      assert.equal((me.body as { user: string | null }).user, null);
+      assert.equal(
+        (await api.call("DELETE", `${API}/users/frank`, { auth: { basic: fx.users.admin } })).status,
+        404,
+      );
+    });
+
+    test("an API token: created for a user (secret once), works as that user's password, revoked at once", async () => {
+      const created = await api.call("POST", `${API}/tokens`, {
+        auth: { basic: fx.users.admin },
+        body: {
+          user: "alice",
+          description: "ci",
+          scopes: [{ repositories: ["internal"], names: ["alice/**"], actions: ["pull", "push"] }],
+          expiresInDays: 30,
+        },
+      });
+      assert.equal(created.status, 201);
+      const { token, secret } = created.body as {
+        token: { id: string; state: string; expiresAt: string };
+        secret: string;
+      };
+      assert.equal(token.state, "active");
+      assert.ok(Date.parse(token.expiresAt) > Date.now() + 29 * 86_400_000);
+      fx.secrets.add(secret);
+      const asToken = { username: "alice", password: secret };
+      const me = await api.call("GET", `${API}/session`, { auth: { basic: asToken } });
+      assert.deepEqual(
+        [(me.body as { user: string }).user, (me.body as { via: string }).via],
+        ["alice", "basic"],
+      );
+      const listed = await api.call("GET", `${API}/tokens`, { auth: { basic: fx.users.admin } });
+      assert.ok(!JSON.stringify(listed.body).includes(secret.slice(-20)));
+      const revoked = await api.call("DELETE", `${API}/tokens/${token.id}`, {
+        auth: { basic: fx.users.admin },
+      });
+      assert.equal((revoked.body as { state: string }).state, "revoked");
+      assert.equal((await api.call("GET", `${API}/session`, { auth: { basic: asToken } })).status, 401);
+      assert.equal(
+        (await api.call("DELETE", `${API}/tokens/${token.id}`, { auth: { basic: fx.users.admin } })).status,
+        404,
+      );
+      const nobody = await api.call("POST", `${API}/tokens`, {
+        auth: { basic: fx.users.admin },
+        body: { user: "nobody" },
+      });
+      assert.equal(nobody.status, 404);
+    });
+  });
+
+  describe("time series and activity", () => {
+    test("the series has a point per minute of the day (per hour of the month), over the repositories one may see whole", async () => {
+      const day = await api.call("GET", `${API}/series?range=day`, { auth: { basic: fx.users.alice } });
+      const body = day.body as { resolution: string; repositories: string[]; points: Array<{ at: string }> };
+      assert.equal(body.resolution, "minute");
+      assert.equal(body.points.length, 1440);
+      assert.equal(Date.parse(body.points[1]?.at ?? "") - Date.parse(body.points[0]?.at ?? ""), 60_000);
+      // alice may pull all of hub and internal; of the group `all` she may not see secret or vendor.
+      assert.deepEqual(body.repositories, ["hub", "internal"]);
+      const month = await api.call("GET", `${API}/series?range=month`, { auth: { basic: fx.users.bob } });
+      const monthly = month.body as { resolution: string; repositories: string[]; points: unknown[] };
+      assert.equal(monthly.resolution, "hour");
+      assert.equal(monthly.points.length, 720);
+      assert.deepEqual(monthly.repositories, ["hub", "internal", "vendor"]);
+      const admin = await api.call("GET", `${API}/series`, { auth: { basic: fx.users.admin } });
+      assert.deepEqual((admin.body as { repositories: string[] }).repositories, [
+        "hub",
+        "internal",
+        "secret",
+        "vendor",
+      ]);
+      const anonymous = await api.call("GET", `${API}/series`);
+      assert.deepEqual((anonymous.body as { repositories: string[] }).repositories, ["hub"]);
+      assert.equal(
+        (await api.call("GET", `${API}/series?repository=secret`, { auth: { basic: fx.users.alice } }))
+          .status,
+        404,
+      );
+      assert.equal((await api.call("GET", `${API}/series?range=year`)).status, 400);
+    });
+
+    test("refused logins are activity an admin sees, counted per minute; a reader does not see them", async () => {
+      for (let i = 0; i < 3; i++)
+        await api.login(api.newSession(), { username: "mallory", password: `guess-${i}` });
+      let refused: { count: number; user: string } | undefined;
+      for (let tries = 0; tries < 50 && !refused; tries++) {
+        const events = await api.call("GET", `${API}/activity`, { auth: { basic: fx.users.admin } });
+        refused = (
+          events.body as { events: Array<{ kind: string; user: string; count: number }> }
+        ).events.find((e) => e.kind === "login-refused" && e.user === "mallory");
+        if (!refused) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.equal(refused?.count, 3);
+      const alice = await api.call("GET", `${API}/activity`, { auth: { basic: fx.users.alice } });
+      assert.ok(
+        !(alice.body as { events: Array<{ kind: string }> }).events.some((e) => e.kind === "login-refused"),
+      );
+    });
+  });
+});

@@ -3,9 +3,10 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import type { Credentials } from "../types.js";
 
-// ajv-formats is CommonJS: its default export arrives as the module object's `default`.
-const addFormats =
-  (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
+// ajv-formats is CommonJS: under NodeNext its function arrives as the module object's `default`.
+type AddFormats = (ajv: Ajv2020) => unknown;
+const formatsModule = addFormatsModule as unknown as { default?: AddFormats };
+const addFormats = (formatsModule.default ?? addFormatsModule) as unknown as AddFormats;
 
 export interface AdminAnswer {
   readonly status: number;

@@ -14,7 +14,9 @@ PKG_DIR=${WHARF_TEST_DOCKER_PKG:-/var/cache/wharf-test/docker.io}
 # slirp4netns, fuse-overlayfs, buildah) are for rootless use and building; the tests pull as root
 # into vfs storage. g++, make and python3: node-gyp builds the sendfile addon with them, and the
 # tests require it (a user's `npm ci` without them falls back to streaming, the tests do not).
-PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl apache2-utils ca-certificates g++ make python3)
+# chromium: the dashboard's end-to-end tests drive Debian's build with playwright-core (Playwright's
+# own browser download needs a network the tests never have).
+PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl apache2-utils ca-certificates g++ make python3 chromium)
 
 if [ "$(id -u)" -ne 0 ]; then
   if ! command -v sudo >/dev/null; then
@@ -81,4 +83,5 @@ echo "install-test-deps: ready:" \
   "skopeo $(dpkg-query -W -f='${Version}' skopeo)," \
   "podman $(dpkg-query -W -f='${Version}' podman)," \
   "containerd $(dpkg-query -W -f='${Version}' containerd)," \
-  "dockerd $("$PKG_DIR/usr/sbin/dockerd" --version 2>/dev/null | sed 's/^Docker version //')"
+  "dockerd $("$PKG_DIR/usr/sbin/dockerd" --version 2>/dev/null | sed 's/^Docker version //')," \
+  "chromium $(dpkg-query -W -f='${Version}' chromium)"

@@ -21,6 +21,7 @@ import {
 } from "./http/server.js";
 import { statusRoutes } from "./http/status.js";
 import { ActivityLog } from "./ops/activity.js";
+import { ImageCatalog, MetadataImageSource } from "./ops/image-catalog.js";
 import { Metrics } from "./ops/metrics.js";
 import { answers, Readiness, spoolWritable } from "./ops/readiness.js";
 import { SeriesSampler, type SeriesSources } from "./ops/series.js";
@@ -109,6 +110,21 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   sampler.start();
   const prefixRoutes = await adminRoutes({
     router,
+    catalog: new ImageCatalog(new MetadataImageSource(stores.meta, stores.blobs), stores),
+    facts: {
+      store: () => undefined,
+      caps: { repositories: new Map() },
+      traffic: async () => ({
+        total: { hits: 0, misses: 0, bytesServed: 0, bytesFetched: 0 },
+        repositories: {},
+      }),
+      sync: () => undefined,
+    },
+    ports: new Map(
+      Object.entries(config.repositories).flatMap(([name, repository]) =>
+        repository.port === undefined ? [] : [[name, repository.port] as const],
+      ),
+    ),
     access,
     auth,
     records: stores.meta,

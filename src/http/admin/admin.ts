@@ -1,8 +1,10 @@
 import type { Logger } from "pino";
+import { ANONYMOUS } from "../../auth/rules.js";
 import { Sessions } from "../../auth/sessions.js";
 import type { AuthServices } from "../../auth/setup.js";
 import type { OpsRecords } from "../../meta/ops-records.js";
 import type { ActivityLog } from "../../ops/activity.js";
+import type { ImageCatalog } from "../../ops/image-catalog.js";
 import type { RepositoryRouter } from "../../repos/router.js";
 import type { Clock } from "../../util/clock.js";
 import { VERSION } from "../../version.js";
@@ -12,6 +14,7 @@ import { AdminApi, API_PREFIX } from "./api.js";
 import { type Endpoint, endpoint } from "./endpoint.js";
 import { accountEndpoints } from "./endpoints/accounts.js";
 import { historyEndpoints } from "./endpoints/history.js";
+import { type OperatorFacts, repositoryEndpoints } from "./endpoints/repositories.js";
 import { sessionEndpoints } from "./endpoints/session.js";
 import { openApiDocument } from "./openapi.js";
 import { OpenApiDocument } from "./schemas.js";
@@ -19,6 +22,10 @@ import { StaticUi } from "./static-ui.js";
 
 export interface AdminOptions {
   readonly router: RepositoryRouter;
+  readonly catalog: ImageCatalog;
+  readonly facts: OperatorFacts;
+  /** Listener ports bound to one repository each (`port:` in the configuration). */
+  readonly ports: ReadonlyMap<string, number>;
   readonly access: AccessPolicy;
   readonly auth: AuthServices | undefined;
   readonly records: OpsRecords;
@@ -29,9 +36,18 @@ export interface AdminOptions {
 
 /** Every endpoint of the admin API, the document describing them among them. */
 export function adminEndpoints(options: AdminOptions, sessions: Sessions | undefined): Endpoint[] {
-  const { router, auth, records, audit, clock, activity } = options;
+  const { router, auth, records, audit, clock, activity, catalog, facts, ports, access } = options;
+  const anonymous = { principal: ANONYMOUS, via: "anonymous" as const };
   const endpoints: Endpoint[] = [
     ...sessionEndpoints({ auth, sessions, audit, activity }),
+    ...repositoryEndpoints({
+      router,
+      catalog,
+      facts,
+      ports,
+      activity,
+      anonymousMayPull: (repository, name) => access.allows(anonymous, repository, name, "pull"),
+    }),
     ...historyEndpoints({ router, records, clock }),
     ...accountEndpoints({ authenticator: auth?.authenticator, audit }),
   ];

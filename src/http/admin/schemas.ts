@@ -535,6 +535,7 @@ export type UserBody = z.output<typeof User>;
 export type ApiTokenBody = z.output<typeof ApiToken>;
 export type CacheTotalsBody = z.output<typeof CacheTotals>;
 export type StoreSummaryBody = z.output<typeof StoreSummary>;
+export type SyncStatusBody = z.output<typeof SyncStatus>;
 export type ImageSort = (typeof IMAGE_SORTS)[number];
 
 export const OpenApiDocument = component(

@@ -85,7 +85,8 @@ export function OverviewPage(props: { caller: CallerBody }) {
   const series = useApi(() => api.series(range), [range]);
   const activity = useApi(() => api.activity(15), []);
   const list = repositories.data;
-  const images = list?.repositories.reduce((sum, r) => sum + r.images, 0);
+  // A group's images are its members': counted once, where they are held.
+  const images = list?.repositories.filter((r) => r.type !== "group").reduce((sum, r) => sum + r.images, 0);
   const cache = list?.cache ?? null;
   const store = list?.store ?? null;
   return (
@@ -150,6 +151,7 @@ export function OverviewPage(props: { caller: CallerBody }) {
       {list ? (
         <div class="table-wrap">
           <table>
+            <caption class="offscreen">Repositories</caption>
             <thead>
               <tr>
                 <th scope="col">Repository</th>

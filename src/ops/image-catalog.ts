@@ -1,0 +1,259 @@
+import type { MetadataStore } from "../meta/metadata-store.js";
+import type { BlobStore } from "../store/blob-store.js";
+import type { SmallContent } from "../store/small-content.js";
+import {
+  anatomyOf,
+  type ImageAnatomy,
+  type ImageKind,
+  kindOf,
+  platformsOf,
+  type StoredContent,
+} from "./image-anatomy.js";
+
+/** A tag of an image, with its use. */
+export interface CatalogTag {
+  readonly tag: string;
+  readonly updatedAt: number;
+  readonly pulls?: number;
+  readonly lastPulledAt?: number;
+}
+
+/** An image a repository holds: a top-level manifest (an image or an index) and its tags. */
+export interface CatalogImage {
+  readonly repo: string;
+  readonly name: string;
+  readonly digest: string;
+  readonly tags: readonly CatalogTag[];
+  /** Its manifests and the blobs linked here that they reference, each once. */
+  readonly size: number;
+  /** When it was pushed here or fetched from upstream. */
+  readonly createdAt: number;
+  readonly pulls?: number;
+  readonly lastPulledAt?: number;
+}
+
+/** Where the catalog reads a repository's images from. */
+export interface ImageSource {
+  images(repo: string): Promise<CatalogImage[]>;
+}
+
+export type ImageSortKey = "name" | "lastPulled" | "pulls" | "size" | "created";
+
+export interface ImageFilter {
+  /** Case-insensitive substring of the name or of a tag. */
+  readonly q: string;
+  readonly tagged?: boolean;
+  readonly platform?: string;
+  readonly sort: ImageSortKey;
+  readonly order: "asc" | "desc";
+  readonly offset: number;
+  readonly limit: number;
+}
+
+/** An image of a listing's page, with what only the page needs read from the store. */
+export interface ListedImage extends CatalogImage {
+  readonly mediaType: string;
+  readonly kind: ImageKind;
+  readonly platforms: readonly string[];
+}
+
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function sortValue(image: CatalogImage, key: ImageSortKey): number | string {
+  switch (key) {
+    case "name":
+      return image.name;
+    case "lastPulled":
+      return image.lastPulledAt ?? -1;
+    case "pulls":
+      return image.pulls ?? -1;
+    case "size":
+      return image.size;
+    case "created":
+      return image.createdAt;
+  }
+}
+
+/** Platforms never change for a digest: remembered, up to this many. */
+const PLATFORMS_KEPT = 200_000;
+
+/**
+ * The images of repositories, as the dashboard and the admin API list them: filtered, sorted and
+ * paged over everything a caller may see (so a page is never short because of what they may
+ * not), with only the page's images read further from the store (media type, platforms).
+ */
+export class ImageCatalog {
+  readonly #source: ImageSource;
+  readonly #meta: MetadataStore;
+  readonly #blobs: BlobStore;
+  readonly #documents: SmallContent;
+  readonly #platforms = new Map<string, readonly string[]>();
+
+  constructor(
+    source: ImageSource,
+    stores: { meta: MetadataStore; blobs: BlobStore; documents: SmallContent },
+  ) {
+    this.#source = source;
+    this.#meta = stores.meta;
+    this.#blobs = stores.blobs;
+    this.#documents = stores.documents;
+  }
+
+  /** Every image of these repositories that `visible` admits, unsorted. */
+  async images(
+    repos: readonly string[],
+    visible: (repo: string, name: string) => boolean,
+  ): Promise<CatalogImage[]> {
+    const all = await Promise.all(repos.map((repo) => this.#source.images(repo)));
+    return all.flat().filter((image) => visible(image.repo, image.name));
+  }
+
+  async list(
+    repos: readonly string[],
+    visible: (repo: string, name: string) => boolean,
+    filter: ImageFilter,
+  ): Promise<{ images: ListedImage[]; total: number; platforms: string[] }> {
+    const q = filter.q.trim().toLowerCase();
+    let matching = (await this.images(repos, visible)).filter(
+      (image) =>
+        (q === "" ||
+          image.name.toLowerCase().includes(q) ||
+          image.tags.some((t) => t.tag.toLowerCase().includes(q))) &&
+        (filter.tagged === undefined || filter.tagged === image.tags.length > 0),
+    );
+    if (filter.platform !== undefined) {
+      const wanted = filter.platform;
+      const platforms = await Promise.all(matching.map((image) => this.#platformsOf(image)));
+      matching = matching.filter((_, i) => platforms[i]?.includes(wanted));
+    }
+    const direction = filter.order === "asc" ? 1 : -1;
+    matching.sort((a, b) => {
+      const x = sortValue(a, filter.sort);
+      const y = sortValue(b, filter.sort);
+      const primary = typeof x === "string" ? byText(x, String(y)) : x - (y as number);
+      return (
+        primary * direction || byText(a.name, b.name) || byText(a.repo, b.repo) || byText(a.digest, b.digest)
+      );
+    });
+    const page = matching.slice(filter.offset, filter.offset + filter.limit);
+    const images = await Promise.all(page.map((image) => this.#listed(image)));
+    const platforms = [...new Set(images.flatMap((image) => image.platforms))].sort(byText);
+    return { images, total: matching.length, platforms };
+  }
+
+  /** The image named by a tag or a root digest in the first of `repos` holding it. */
+  async find(
+    repos: readonly string[],
+    visible: (repo: string, name: string) => boolean,
+    name: string,
+    reference: string,
+  ): Promise<CatalogImage | undefined> {
+    for (const repo of repos) {
+      if (!visible(repo, name)) continue;
+      const images = (await this.#source.images(repo)).filter((image) => image.name === name);
+      const found = images.find((image) =>
+        reference.includes(":") ? image.digest === reference : image.tags.some((t) => t.tag === reference),
+      );
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  async anatomy(image: CatalogImage): Promise<ImageAnatomy | undefined> {
+    return anatomyOf(this.#content(image.repo, image.name), image.digest);
+  }
+
+  async #listed(image: CatalogImage): Promise<ListedImage> {
+    const record = await this.#meta.getManifest(image.repo, image.name, image.digest);
+    const mediaType = record?.mediaType ?? "";
+    let kind: ImageKind = "image";
+    try {
+      const bytes = await this.#documents.read(image.digest);
+      kind = kindOf(bytes, mediaType);
+    } catch {
+      // A manifest whose file went missing (verify will say so) still lists, as an image.
+    }
+    return { ...image, mediaType, kind, platforms: await this.#platformsOf(image) };
+  }
+
+  async #platformsOf(image: CatalogImage): Promise<readonly string[]> {
+    const known = this.#platforms.get(image.digest);
+    if (known) return known;
+    let platforms: readonly string[] = [];
+    try {
+      platforms = await platformsOf(this.#content(image.repo, image.name), image.digest);
+    } catch {
+      // Unreadable content lists without platforms.
+    }
+    if (this.#platforms.size >= PLATFORMS_KEPT) this.#platforms.clear();
+    this.#platforms.set(image.digest, platforms);
+    return platforms;
+  }
+
+  /** What `repo` holds for `name` itself: its manifests and blob links, read from the store. */
+  #content(repo: string, name: string): StoredContent {
+    return {
+      manifest: async (digest) => {
+        const record = await this.#meta.getManifest(repo, name, digest);
+        if (!record) return undefined;
+        try {
+          return { bytes: await this.#documents.read(digest), mediaType: record.mediaType };
+        } catch {
+          return undefined;
+        }
+      },
+      document: async (digest) => {
+        if (!(await this.#meta.hasBlob(repo, name, digest))) return undefined;
+        const size = await this.#blobs.stat(digest);
+        // Configs are small; anything else is not read into memory.
+        if (size === undefined || size > 4 * 1024 * 1024) return undefined;
+        return this.#documents.read(digest);
+      },
+      hasBlob: (digest) => this.#meta.hasBlob(repo, name, digest),
+    };
+  }
+}
+
+/** The images a repository holds, read from metadata: its top-level manifests and their tags. */
+export class MetadataImageSource implements ImageSource {
+  readonly #meta: MetadataStore;
+  readonly #blobs: BlobStore;
+
+  constructor(meta: MetadataStore, blobs: BlobStore) {
+    this.#meta = meta;
+    this.#blobs = blobs;
+  }
+
+  async images(repo: string): Promise<CatalogImage[]> {
+    const nodes = await this.#meta.listManifestNodes(repo);
+    const tags = await this.#meta.listAllTags(repo);
+    const key = (name: string, digest: string) => `${name}@${digest}`;
+    const present = new Set(nodes.map((n) => key(n.name, n.digest)));
+    const children = new Set(nodes.flatMap((n) => n.children.map((c) => key(n.name, c))));
+    const tagged = new Map<string, CatalogTag[]>();
+    for (const t of tags) {
+      const record = await this.#meta.getTag(repo, t.name, t.tag);
+      const list = tagged.get(key(t.name, t.digest)) ?? [];
+      list.push({ tag: t.tag, updatedAt: record?.updatedAt ?? 0 });
+      tagged.set(key(t.name, t.digest), list);
+    }
+    const images: CatalogImage[] = [];
+    for (const node of nodes) {
+      const id = key(node.name, node.digest);
+      const referrer = node.subject !== undefined && present.has(key(node.name, node.subject));
+      if (!tagged.has(id) && (children.has(id) || referrer)) continue;
+      const record = await this.#meta.getManifest(repo, node.name, node.digest);
+      let size = record?.size ?? 0;
+      for (const child of node.children) size += (await this.#blobs.stat(child)) ?? 0;
+      images.push({
+        repo,
+        name: node.name,
+        digest: node.digest,
+        tags: tagged.get(id) ?? [],
+        size,
+        createdAt: record?.createdAt ?? 0,
+      });
+    }
+    return images;
+  }
+}

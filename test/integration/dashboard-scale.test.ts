@@ -1,0 +1,159 @@
+// Issue 10, point 2: "the overview of an instance with 10,000 images is interactive in under a
+// second on this machine". A data directory is filled with 10,000 cached images (metadata and
+// their small manifests and configs, through the stores' own interfaces, on a tmpfs so the seed
+// costs no fsyncs), wharf starts on it, and Chromium opens the overview and the repository's
+// images sorted by pulls. The times are reported, not asserted: this machine is shared.
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { pino } from "pino";
+import type { Browser } from "playwright-core";
+import { digestOf } from "../../src/oci/digest.js";
+import { MediaType } from "../../src/oci/media-types.js";
+import { openStores } from "../../src/store/open-stores.js";
+import { launchChromium, openContext, screenshotDir } from "../harness/browser/chromium.js";
+import { makeTempDir, removeTempDir } from "../harness/system/tmp.js";
+import { mountTmpfs, type Tmpfs } from "../harness/system/tmpfs.js";
+import { startWharf, type Wharf } from "../harness/wharf/start.js";
+
+const IMAGES = 10_000;
+const REPO = "hub";
+const ADMIN = { username: "admin", password: "scale-test-password" };
+const CONFIG_TYPE = "application/vnd.oci.image.config.v1+json";
+const LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/** 10,000 images under 500 names, a few tags each, sharing 4 configs (platforms) and 3 layers. */
+async function seed(dataDir: string): Promise<void> {
+  const stores = await openStores(dataDir, pino({ level: "silent" }), { maxBytes: 1024 ** 3 });
+  try {
+    const platforms = [
+      ["linux", "amd64"],
+      ["linux", "arm64"],
+      ["linux", "arm"],
+      ["windows", "amd64"],
+    ];
+    const configs = await Promise.all(
+      platforms.map(async ([os, architecture]) => {
+        const bytes = Buffer.from(
+          JSON.stringify({ os, architecture, config: {}, rootfs: { type: "layers" } }),
+        );
+        const digest = digestOf(bytes);
+        await stores.documents.write(digest, bytes);
+        return { mediaType: CONFIG_TYPE, digest, size: bytes.byteLength };
+      }),
+    );
+    const layers = await Promise.all(
+      [0, 1, 2].map(async (i) => {
+        const bytes = Buffer.alloc(1024 * (i + 1), i);
+        const digest = digestOf(bytes);
+        await stores.documents.write(digest, bytes);
+        return { mediaType: LAYER_TYPE, digest, size: bytes.byteLength * 1000 };
+      }),
+    );
+    const now = Date.now();
+    for (let i = 0; i < IMAGES; i++) {
+      const name = `team-${i % 50}/app-${Math.floor(i / 50) % 10}`;
+      const config = configs[i % configs.length] as (typeof configs)[number];
+      const used = layers.slice(0, 1 + (i % 3));
+      const manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ociManifest,
+          config,
+          layers: used,
+          annotations: { "org.example.build": String(i) },
+        }),
+      );
+      const digest = digestOf(manifest);
+      await stores.documents.write(digest, manifest);
+      for (const blob of [config, ...used]) await stores.meta.linkBlob(REPO, name, blob.digest, blob.size);
+      await stores.meta.putManifest(REPO, name, {
+        digest,
+        mediaType: MediaType.ociManifest,
+        size: manifest.byteLength,
+        references: [config.digest, ...used.map((l) => l.digest)],
+      });
+      await stores.meta.setTag(REPO, name, `v${Math.floor(i / 500)}.${i % 7}`, digest, now - i * 1000);
+    }
+  } finally {
+    await stores.meta.close();
+  }
+}
+
+describe(`the dashboard with ${IMAGES.toLocaleString("en")} images`, () => {
+  let disk: Tmpfs;
+  let dir: string;
+  let wharf: Wharf;
+  let browser: Browser;
+
+  before(async () => {
+    dir = makeTempDir("dashboard-scale");
+    disk = await mountTmpfs(dir, "512m");
+    const dataDir = path.join(dir, "data");
+    const started = performance.now();
+    await seed(dataDir);
+    process.stdout.write(`# seeded ${IMAGES} images in ${Math.round(performance.now() - started)} ms\n`);
+    [wharf, browser] = await Promise.all([
+      startWharf({
+        dataDir,
+        secured: true,
+        env: { WHARF_ADMIN_PASSWORD: ADMIN.password },
+        // Nothing listens there: the dashboard never asks the upstream.
+        configYaml: `repositories:\n  ${REPO}: { type: proxy, upstream: { url: "http://127.0.0.1:9" } }\n`,
+      }),
+      launchChromium(),
+    ]);
+  });
+  after(async () => {
+    await browser?.close();
+    await wharf?.close();
+    await disk?.unmount();
+    if (dir) await removeTempDir(dir);
+  });
+
+  test("time until the overview and the repository's images are interactive (reported)", async (t) => {
+    const { context, page } = await openContext(browser, { baseURL: wharf.url });
+    try {
+      await page.goto("/");
+      await page.getByLabel("User name").fill(ADMIN.username);
+      await page.getByLabel("Password").fill(ADMIN.password);
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
+      // A cold page load of the overview, as a reload after login gives it.
+      const overviewStart = performance.now();
+      await page.reload();
+      const table = page.getByRole("table", { name: "Repositories" });
+      await table.getByRole("cell", { name: "10,000" }).waitFor({ timeout: 60_000 });
+      await page.locator("figure.chart canvas").first().waitFor();
+      await table.getByRole("link", { name: REPO }).click();
+      await page.getByRole("heading", { level: 1, name: REPO }).waitFor();
+      const overviewMs = performance.now() - overviewStart;
+      await page.getByText("10,000 images", { exact: true }).waitFor({ timeout: 60_000 });
+      const imagesStart = performance.now();
+      const sorted = page.waitForResponse((response) => response.url().includes("sort=pulls"));
+      await page.getByRole("button", { name: "Pulls" }).click();
+      await sorted;
+      await page.locator('th[aria-sort="descending"]').waitFor();
+      await page.getByText("10,000 images", { exact: true }).waitFor({ timeout: 60_000 });
+      const sortMs = performance.now() - imagesStart;
+      const api = await page.evaluate(async () => {
+        const time = async (url: string) => {
+          const start = performance.now();
+          const response = await fetch(url);
+          await response.json();
+          return Math.round(performance.now() - start);
+        };
+        return {
+          repositories: await time("/api/v1/repositories"),
+          images: await time("/api/v1/repositories/hub/images?sort=size&order=desc&limit=50"),
+          search: await time("/api/v1/repositories/hub/images?q=app-3&limit=50"),
+        };
+      });
+      await page.screenshot({ path: path.join(screenshotDir("dashboard-scale"), "images-by-pulls.png") });
+      const report = `overview interactive (load, table, charts, first click): ${Math.round(overviewMs)} ms; images re-sorted: ${Math.round(sortMs)} ms; API: repositories ${api.repositories} ms, a page sorted by size ${api.images} ms, a search ${api.search} ms`;
+      t.diagnostic(report);
+      process.stdout.write(`# ${report}\n`);
+    } finally {
+      await context.close();
+    }
+  });
+});

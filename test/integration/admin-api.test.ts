@@ -8,6 +8,10 @@ import { after, before, describe, test } from "node:test";
 import { fetchToken } from "../harness/auth/bearer.js";
 import { type AuthFixture, SERVICE, startAuthFixture, uniquePassword } from "../harness/fixtures/auth.js";
 import { AdminApiClient, type AdminApiClient as Client } from "../harness/http/admin-api.js";
+import { derivedImage } from "../harness/images/layered.js";
+import { pushImage } from "../harness/images/push.js";
+import { getImage } from "../harness/images/test-images.js";
+import type { Credentials } from "../harness/types.js";
 
 const API = "/api/v1";
 
@@ -15,9 +19,23 @@ describe("admin API", () => {
   let fx: AuthFixture;
   let api: Client;
 
+  const small = getImage("small");
+
   before(async () => {
     fx = await startAuthFixture();
     api = await AdminApiClient.open(fx.wharf.url);
+    // secret/app is carol's alone; internal holds team/app:v1 (the fixture's) and a second tag.
+    await pushImage(
+      derivedImage(small, "secret"),
+      { host: fx.wharf.host, creds: fx.users.carol },
+      "secret/app:hidden",
+    );
+    await pushImage(small, { host: fx.wharf.host, creds: fx.users.admin }, "internal/team/app:v2");
+    await pushImage(
+      derivedImage(small, "tool"),
+      { host: fx.wharf.host, creds: fx.users.admin },
+      "internal/team/tool:1",
+    );
   });
   after(() => fx?.close());
 
@@ -298,6 +316,228 @@ describe("admin API", () => {
         body: { user: "nobody" },
       });
       assert.equal(nobody.status, 404);
+    });
+  });
+
+  describe("repositories and images, under the rules", () => {
+    type Listed = {
+      repositories: Array<{
+        name: string;
+        images: number;
+        members: string[];
+        seesAll: boolean;
+        actions: string[];
+      }>;
+    };
+    const listed = async (creds: Credentials | undefined) =>
+      (await api.call("GET", `${API}/repositories`, creds ? { auth: { basic: creds } } : {})).body as Listed;
+    const names = (list: Listed) => list.repositories.map((r) => r.name).sort();
+
+    test("each caller lists the repositories the rules let them pull from, and a group names only the members they see", async () => {
+      assert.deepEqual(names(await listed(undefined)), ["all", "hub"]);
+      const alice = await listed(fx.users.alice);
+      assert.deepEqual(names(alice), ["all", "hub", "internal"]);
+      assert.deepEqual(alice.repositories.find((r) => r.name === "all")?.members, ["internal", "hub"]);
+      assert.deepEqual(names(await listed(fx.users.bob)), ["all", "hub", "internal", "vendor"]);
+      assert.deepEqual(names(await listed(fx.users.carol)), ["all", "hub", "internal", "secret"]);
+      const admin = await listed(fx.users.admin);
+      assert.deepEqual(names(admin), ["all", "hub", "internal", "secret", "vendor"]);
+      assert.deepEqual(admin.repositories.find((r) => r.name === "all")?.members, [
+        "internal",
+        "secret",
+        "hub",
+        "vendor",
+      ]);
+    });
+
+    test("counts cover only what the caller may pull: the group's count leaks nothing of secret", async () => {
+      const count = (list: Listed, name: string) => list.repositories.find((r) => r.name === name)?.images;
+      const alice = await listed(fx.users.alice);
+      const admin = await listed(fx.users.admin);
+      // internal: team/app (tags v1 and v2 on one image) and team/tool; secret: app.
+      assert.equal(count(alice, "internal"), 2);
+      assert.equal(count(admin, "secret"), 1);
+      assert.equal(count(admin, "all"), 3);
+      assert.equal(count(alice, "all"), 2);
+      assert.equal(alice.repositories.find((r) => r.name === "all")?.seesAll, false);
+      assert.equal(admin.repositories.find((r) => r.name === "all")?.seesAll, true);
+    });
+
+    test("a hidden repository is as absent as one that does not exist, by every endpoint", async () => {
+      const alice = { basic: fx.users.alice };
+      for (const path of [
+        `${API}/repositories/secret`,
+        `${API}/repositories/secret/images`,
+        `${API}/repositories/secret/image?name=app&reference=hidden`,
+        `${API}/repositories/nothing-here`,
+      ]) {
+        const answer = await api.call("GET", path, { auth: alice });
+        assert.equal(answer.status, 404, path);
+      }
+      const viaGroup = await api.call("GET", `${API}/repositories/all/image?name=app&reference=hidden`, {
+        auth: alice,
+      });
+      assert.equal(viaGroup.status, 404);
+      const search = await api.call("GET", `${API}/repositories/all/images?q=hidden`, { auth: alice });
+      assert.deepEqual((search.body as { total: number }).total, 0);
+      const carol = await api.call("GET", `${API}/repositories/all/images?q=hidden`, {
+        auth: { basic: fx.users.carol },
+      });
+      assert.deepEqual(
+        (carol.body as { images: Array<{ repository: string; name: string }> }).images.map((i) => [
+          i.repository,
+          i.name,
+        ]),
+        [["secret", "app"]],
+      );
+    });
+
+    test("images: searched by name or tag, filtered, sorted and paged, with tags, platforms, sizes and times", async () => {
+      const admin = { basic: fx.users.admin };
+      type Page = {
+        images: Array<{
+          name: string;
+          tags: string[];
+          platforms: string[];
+          size: number;
+          kind: string;
+          digest: string;
+        }>;
+        total: number;
+        offset: number;
+        limit: number;
+      };
+      const page = async (query: string) =>
+        (await api.call("GET", `${API}/repositories/internal/images${query}`, { auth: admin })).body as Page;
+      const all = await page("");
+      assert.equal(all.total, 2);
+      assert.deepEqual(
+        all.images.map((i) => [i.name, i.tags]),
+        [
+          ["team/app", ["v1", "v2"]],
+          ["team/tool", ["1"]],
+        ],
+      );
+      for (const image of all.images) {
+        assert.deepEqual(image.platforms, ["linux/amd64"]);
+        assert.equal(image.kind, "image");
+        assert.ok(image.size > 1000);
+      }
+      assert.deepEqual(
+        (await page("?q=V2")).images.map((i) => i.name),
+        ["team/app"],
+      );
+      assert.deepEqual(
+        (await page("?q=tool")).images.map((i) => i.name),
+        ["team/tool"],
+      );
+      const sizes = (await page("?sort=size&order=desc")).images.map((i) => i.size);
+      assert.deepEqual(
+        sizes,
+        [...sizes].sort((a, b) => b - a),
+      );
+      const second = await page("?limit=1&offset=1");
+      assert.deepEqual(
+        [second.total, second.offset, second.limit, second.images[0]?.digest],
+        [2, 1, 1, all.images[1]?.digest],
+      );
+      assert.equal((await page("?tagged=false")).total, 0);
+      assert.equal((await page("?platform=linux/arm64")).total, 0);
+      assert.equal((await page("?platform=linux/amd64")).total, 2);
+      assert.equal(
+        (await api.call("GET", `${API}/repositories/internal/images?limit=100000`, { auth: admin })).status,
+        400,
+      );
+      assert.equal(
+        (await api.call("GET", `${API}/repositories/internal/images?sort=mood`, { auth: admin })).status,
+        400,
+      );
+    });
+
+    test("one image: manifest, platform with config and layers, tags, pull commands for the host used, what the caller may do", async () => {
+      const detail = await api.call("GET", `${API}/repositories/internal/image?name=team/app&reference=v1`, {
+        auth: { basic: fx.users.alice },
+      });
+      assert.equal(detail.status, 200);
+      const body = detail.body as {
+        digest: string;
+        platforms: Array<{ platform: string; layers: unknown[]; config: { os: string } }>;
+        pull: Array<{ client: string; command: string }>;
+        canDelete: boolean;
+        manifest: { schemaVersion: number };
+      };
+      assert.equal(body.digest, small.digest);
+      assert.equal(body.manifest.schemaVersion, 2);
+      assert.equal(body.platforms[0]?.platform, "linux/amd64");
+      assert.equal(body.platforms[0]?.config.os, "linux");
+      assert.ok((body.platforms[0]?.layers.length ?? 0) > 0);
+      assert.equal(body.canDelete, false);
+      assert.deepEqual(
+        body.pull.map((p) => p.client),
+        ["docker", "podman", "nerdctl", "ctr", "skopeo"],
+      );
+      assert.ok(body.pull.every((p) => p.command.includes(`${fx.wharf.host}/internal/team/app:v1`)));
+      const asAdmin = await api.call(
+        "GET",
+        `${API}/repositories/all/image?name=team/app&reference=${small.digest}`,
+        {
+          auth: { basic: fx.users.admin },
+        },
+      );
+      assert.equal((asAdmin.body as { repository: string; canDelete: boolean }).repository, "internal");
+      assert.equal((asAdmin.body as { canDelete: boolean }).canDelete, true);
+    });
+
+    test("deletes: refused to a reader and on a proxy; a tag by a user the rules allow, then the whole image", async () => {
+      const path = (name: string, reference: string, repo = "internal") =>
+        `${API}/repositories/${repo}/image?name=${encodeURIComponent(name)}&reference=${encodeURIComponent(reference)}`;
+      assert.equal((await api.call("DELETE", path("team/app", "v2"))).status, 401);
+      assert.equal(
+        (await api.call("DELETE", path("team/app", "v2"), { auth: { basic: fx.users.alice } })).status,
+        403,
+      );
+      // bob's group may delete team/** in internal.
+      const tag = await api.call("DELETE", path("team/app", "v2"), { auth: { basic: fx.users.bob } });
+      assert.deepEqual(tag.body, { deleted: "tag", name: "team/app", reference: "v2" });
+      const gone = await api.call("DELETE", path("team/app", "v2"), { auth: { basic: fx.users.bob } });
+      assert.equal(gone.status, 404);
+      const tool = await api.call("GET", path("team/tool", "1"), { auth: { basic: fx.users.bob } });
+      const digest = (tool.body as { digest: string }).digest;
+      const image = await api.call("DELETE", path("team/tool", digest), { auth: { basic: fx.users.bob } });
+      assert.deepEqual(image.body, { deleted: "manifest", name: "team/tool", reference: digest });
+      const after = await api.call("GET", `${API}/repositories/internal/images?q=tool`, {
+        auth: { basic: fx.users.bob },
+      });
+      assert.equal((after.body as { total: number }).total, 0);
+      // A proxy's cached image: deletes are not a proxy's (eviction is).
+      const pulled = await fetch(`${fx.wharf.url}/v2/hub/lib/app/manifests/v1`, {
+        headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+      });
+      assert.equal(pulled.status, 200);
+      const proxy = await api.call("DELETE", path("lib/app", "v1", "hub"), {
+        auth: { basic: fx.users.admin },
+      });
+      assert.equal(proxy.status, 405);
+    });
+
+    test("activity: a delete shows to whoever may pull the image, carol's secret never to alice", async () => {
+      let events: Array<{
+        kind: string;
+        repository: string | null;
+        name: string | null;
+        user: string | null;
+      }> = [];
+      for (let tries = 0; tries < 50; tries++) {
+        const answer = await api.call("GET", `${API}/activity?limit=200`, {
+          auth: { basic: fx.users.alice },
+        });
+        events = (answer.body as { events: typeof events }).events;
+        if (events.some((e) => e.kind === "delete")) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.ok(events.some((e) => e.kind === "delete" && e.name === "team/app" && e.user === "bob"));
+      assert.ok(!events.some((e) => e.repository === "secret"));
+      assert.ok(!events.some((e) => e.kind === "login-refused"));
     });
   });
 

@@ -51,6 +51,67 @@ const KIND_LABEL: Readonly<Record<ActivityEvent["kind"], string>> = {
   prefetch: "prefetch",
 };
 
+/** An event's image, as a link when it names one the caller can open. */
+function Subject(props: { event: ActivityEvent }) {
+  const { repository, name, reference } = props.event;
+  if (!repository || !name) return <>{repository ?? ""}</>;
+  const shown = reference ? (reference.includes(":") ? `@${reference.slice(0, 19)}…` : `:${reference}`) : "";
+  // A deleted or evicted image has no page any more.
+  const gone = props.event.kind === "delete" || props.event.kind === "eviction";
+  const label = `${repository}/${name}${shown}`;
+  return gone || !reference ? (
+    <span class="mono">{label}</span>
+  ) : (
+    <a href={href.image(repository, name, reference)}>{label}</a>
+  );
+}
+
+function sentence(event: ActivityEvent) {
+  const by = event.user ? ` by ${event.user}` : "";
+  switch (event.kind) {
+    case "login-refused":
+      return (
+        <>
+          login refused for <strong>{event.user ?? "(no name)"}</strong>
+          {event.detail ? ` (${event.detail})` : ""}
+          {event.count > 1 ? `, ${event.count} times` : ""}
+        </>
+      );
+    case "eviction":
+      return (
+        <>
+          <Subject event={event} /> evicted{event.bytes !== null ? `, ${formatBytes(event.bytes)} freed` : ""}
+          {event.detail ? ` (${event.detail})` : ""}
+        </>
+      );
+    case "first-pull":
+      return (
+        <>
+          <Subject event={event} /> fetched from upstream{by}
+        </>
+      );
+    case "push":
+      return (
+        <>
+          <Subject event={event} /> pushed{by}
+        </>
+      );
+    case "delete":
+      return (
+        <>
+          <Subject event={event} /> deleted{by}
+        </>
+      );
+    case "prefetch":
+      return (
+        <>
+          <Subject event={event} /> prefetched{by}
+          {event.bytes !== null ? `, ${formatBytes(event.bytes)}` : ""}
+        </>
+      );
+  }
+}
+
 export function ActivityList(props: { events: readonly ActivityEvent[] }) {
   if (props.events.length === 0) return <p class="note">Nothing has happened yet.</p>;
   return (
@@ -61,24 +122,7 @@ export function ActivityList(props: { events: readonly ActivityEvent[] }) {
             {formatAgo(event.at)}
           </time>
           <span class="kind">{KIND_LABEL[event.kind]}</span>
-          <span>
-            {event.repository && event.name ? (
-              <a href={href.image(event.repository, event.name, event.reference ?? "latest")}>
-                {event.repository}/{event.name}
-                {event.reference
-                  ? event.reference.includes(":") && event.reference.startsWith("sha256")
-                    ? `@${event.reference.slice(0, 19)}`
-                    : `:${event.reference}`
-                  : ""}
-              </a>
-            ) : (
-              (event.repository ?? "")
-            )}
-            {event.user ? ` by ${event.user}` : ""}
-            {event.count > 1 ? ` ×${event.count}` : ""}
-            {event.bytes !== null ? ` (${formatBytes(event.bytes)})` : ""}
-            {event.detail ? <span class="note"> {event.detail}</span> : null}
-          </span>
+          <span>{sentence(event)}</span>
         </li>
       ))}
     </ul>

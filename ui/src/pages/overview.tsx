@@ -3,7 +3,7 @@ import { api, type CallerBody, type RepositoryBody, type SeriesBody } from "../a
 import { ActivityList, Failure, Meter, Stat } from "../components/bits.js";
 import { Chart, type ChartSeries } from "../components/chart.js";
 import { useApi } from "../components/use-api.js";
-import { formatBytes, formatCount, formatRatio } from "../format.js";
+import { formatAgo, formatBytes, formatCount, formatRatio } from "../format.js";
 import { href } from "../router.js";
 
 function routeOf(repository: RepositoryBody): string {

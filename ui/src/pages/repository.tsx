@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, type ImageSort } from "../api.js";
+import { api, type ImageSort, type JobBody } from "../api.js";
 import { Failure } from "../components/bits.js";
 import { useApi } from "../components/use-api.js";
 import { formatAgo, formatBytes, formatCount, formatTime, shortDigest } from "../format.js";
@@ -81,6 +81,9 @@ export function RepositoryPage(props: { repository: string; params: URLSearchPar
             ? ` · synced ${formatAgo(repo.sync.lastRunAt)}: ${repo.sync.result ?? ""}`
             : ""}
         </p>
+      ) : null}
+      {repo?.type === "proxy" && repo.actions.includes("pull") ? (
+        <Prefetch repository={repository} onDone={images.reload} />
       ) : null}
       <search>
         <form
@@ -196,5 +199,58 @@ export function RepositoryPage(props: { repository: string; params: URLSearchPar
         </nav>
       ) : null}
     </>
+  );
+}
+
+/** Pulls an image into the cache on the server, through the repository as a client would. */
+function Prefetch(props: { repository: string; onDone: () => void }) {
+  const [image, setImage] = useState("");
+  const [job, setJob] = useState<JobBody | undefined>();
+  const [error, setError] = useState<Error | undefined>();
+  const start = async (event: Event) => {
+    event.preventDefault();
+    setError(undefined);
+    const at = image.lastIndexOf(":");
+    const slash = image.lastIndexOf("/");
+    const [name, reference] = at > slash ? [image.slice(0, at), image.slice(at + 1)] : [image, "latest"];
+    try {
+      let running = await api.prefetch(props.repository, name, reference);
+      setJob(running);
+      while (running.state === "running") {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        running = await api.job(running.id);
+        setJob(running);
+      }
+      props.onDone();
+    } catch (caught) {
+      setError(caught as Error);
+    }
+  };
+  return (
+    <details class="card">
+      <summary>Prefetch an image into this cache</summary>
+      <form class="toolbar" onSubmit={start}>
+        <label>
+          Image (name:tag)
+          <input
+            name="image"
+            required
+            placeholder="library/alpine:3.20"
+            value={image}
+            onInput={(e) => setImage(e.currentTarget.value)}
+          />
+        </label>
+        <button type="submit" class="primary" disabled={job?.state === "running"}>
+          Prefetch
+        </button>
+      </form>
+      <Failure error={error} />
+      {job ? (
+        <p role="status">
+          {job.image}: {job.state}, {formatCount(job.blobs)} blobs, {formatBytes(job.bytes)} (
+          {formatBytes(job.fetchedBytes)} from upstream){job.error ? ` — ${job.error}` : ""}
+        </p>
+      ) : null}
+    </details>
   );
 }

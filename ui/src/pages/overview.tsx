@@ -247,10 +247,46 @@ function PruneCard() {
         </div>
         <Failure error={error} />
         {result ? (
-          <p aria-live="polite">
-            {result.dryRun ? "Would evict" : "Evicted"} {result.evictions.length} images,{" "}
-            {formatBytes(result.bytes)}.
-          </p>
+          <>
+            <p aria-live="polite">
+              {result.dryRun ? "Would evict" : "Evicted"} {result.evictions.length} images, freeing{" "}
+              {formatBytes(result.bytes)}.
+            </p>
+            {result.evictions.length > 0 ? (
+              <div class="table-wrap">
+                <table>
+                  <caption class="offscreen">Evictions</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">Image</th>
+                      <th scope="col" class="num">
+                        Size
+                      </th>
+                      <th scope="col" class="num">
+                        Last used
+                      </th>
+                      <th scope="col" class="hide-narrow">
+                        Why
+                      </th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {result.evictions.slice(0, 100).map((e) => (
+                      <tr key={`${e.repository}/${e.name}@${e.digest}`}>
+                        <td>
+                          {e.repository}/{e.name}
+                          {e.tags.length > 0 ? `:${e.tags.join(", ")}` : ""}
+                        </td>
+                        <td class="num">{formatBytes(e.bytes)}</td>
+                        <td class="num">{formatAgo(e.lastUsedAt)}</td>
+                        <td class="hide-narrow">{e.reason}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            ) : null}
+          </>
         ) : null}
       </div>
     </>

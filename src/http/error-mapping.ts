@@ -35,13 +35,16 @@ export function uploadRangeHeader(offset: number): string {
  */
 export function toOciError(error: unknown): OciError | undefined {
   if (isOciError(error)) return error;
-  const options = (message: string, detail?: unknown) => ({
-    message,
+  const options = (message: string | undefined, detail?: unknown) => ({
+    ...(message === undefined ? {} : { message }),
     ...(detail === undefined ? {} : { detail }),
     cause: error,
   });
   if (error instanceof NotFoundError)
-    return new OciError(NOT_FOUND_CODES[error.what], options(error.message, error.detail));
+    return new OciError(
+      NOT_FOUND_CODES[error.what],
+      options(error.explained ? error.message : undefined, error.detail),
+    );
   if (error instanceof DigestMismatchError)
     return new OciError("DIGEST_INVALID", options(error.message, error.detail));
   if (error instanceof UploadOutOfOrderError) {

@@ -98,10 +98,21 @@ export function createRequestHandler(options: {
     res.once("close", log);
     // Guarded until the body is complete, also after an early answer while Node drains the rest.
     const socket = req.socket;
-    if (announcesBody(req)) guardBody(req, body, () => refuseSlowBody(ctx, socket));
+    // Once an answer went out, Node no longer tells the request that its connection closed: a
+    // handler still reading the body (a refused slow upload) would wait for it forever.
+    const abandon = () => {
+      if (!req.complete) req.destroy(new Error("the connection closed before the request body was complete"));
+    };
+    if (announcesBody(req)) {
+      guardBody(req, body, () => refuseSlowBody(ctx, socket));
+      socket.once("close", abandon);
+    }
     void dispatch(ctx, api, sideRoutes, prefixRoutes)
       .catch((error: unknown) => sendError(ctx, error))
-      .finally(handled);
+      .finally(() => {
+        socket.off("close", abandon);
+        handled?.();
+      });
   };
 }
 

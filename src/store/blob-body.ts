@@ -74,8 +74,8 @@ export function streamBody(stream: Readable): StreamBody {
   };
 }
 
-/** Every byte of a stored body, for the small documents wharf reads whole (manifests). */
-export async function bytesOf(body: StoredBody): Promise<Buffer> {
+/** Every byte of a body, read whole (manifests, and tests); rejects when a download fails. */
+export async function bytesOf(body: BytesBody): Promise<Buffer> {
   try {
     const chunks: Buffer[] = [];
     for await (const chunk of body.stream()) chunks.push(chunk as Buffer);

@@ -22,6 +22,8 @@ export type Missing = "blob" | "manifest" | "name" | "upload" | "repository";
 export class NotFoundError extends WharfError {
   readonly code = "NOT_FOUND";
   readonly what: Missing;
+  /** Whether the message says more than "not found": otherwise clients hear the spec's own words. */
+  readonly explained: boolean;
 
   constructor(
     what: Missing,
@@ -30,6 +32,7 @@ export class NotFoundError extends WharfError {
   ) {
     super(options.message ?? `${what} not found`, { detail, cause: options.cause });
     this.what = what;
+    this.explained = options.message !== undefined;
   }
 }
 

@@ -8,6 +8,7 @@ import type { RangeRequest } from "../../src/oci/range.js";
 import { HostedRepository } from "../../src/repos/hosted.js";
 import { ProxyRepository } from "../../src/repos/proxy.js";
 import type { BlobContent, ManifestRequest } from "../../src/repos/repository.js";
+import { bytesOf as bytesOfBody } from "../../src/store/blob-body.js";
 import { Coalescer } from "../../src/store/coalescer.js";
 import { SmallContent } from "../../src/store/small-content.js";
 import { Spool } from "../../src/store/spool.js";
@@ -116,13 +117,7 @@ export function range(start: number, end?: number): RangeRequest {
 export async function bytesOf(content: BlobContent): Promise<Buffer> {
   const { body } = content;
   if (body.kind === "redirect") throw new Error(`a redirect to ${body.url}, not bytes`);
-  try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of body.stream()) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  } finally {
-    body.release();
-  }
+  return bytesOfBody(body);
 }
 
 /**

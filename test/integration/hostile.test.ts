@@ -551,4 +551,16 @@ describe("hostile input while normal pulls run alongside", () => {
       .filter((l) => l.msg === "unexpected error" || (Number(l.level) >= 50 && !l.raw));
     assert.deepEqual(errors, [], "nothing surprised wharf");
   });
+
+  test("after all that, a stop finds no request left: no handler waits for a body whose connection is gone", async () => {
+    const mark = wharf.logMark();
+    await wharf.stop();
+    const steps = wharf.logLines(mark).map((line) => String(line.msg));
+    assert.ok(steps.includes("stopped"), steps.join(" | "));
+    assert.deepEqual(
+      steps.filter((msg) => msg.startsWith("waiting up to")),
+      [],
+      "the stop had requests to wait for",
+    );
+  });
 });

@@ -109,6 +109,8 @@ export function spawnDaemon(opts: DaemonOptions): Daemon {
       `--- ${opts.name} stderr:\n${tailOf(stderrPath, lines)}\n--- ${opts.name} stdout:\n${tailOf(stdoutPath, lines)}`,
     async stop(timeoutMs = 10_000) {
       if (pid > 0 && alive) {
+        // Referenced while we wait: an unreferenced child's exit would not keep this process alive.
+        child.ref();
         child.kill("SIGTERM");
         const timer = setTimeout(() => killGroup(pid, "SIGKILL"), timeoutMs);
         await exited;

@@ -1,6 +1,7 @@
 import type { MetadataStore } from "../meta/metadata-store.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { SmallContent } from "../store/small-content.js";
+import { SingleFlight } from "../util/single-flight.js";
 import {
   anatomyOf,
   type ImageAnatomy,
@@ -88,6 +89,8 @@ export class ImageCatalog {
   readonly #blobs: BlobStore;
   readonly #documents: SmallContent;
   readonly #platforms = new Map<string, readonly string[]>();
+  /** The dashboard asks for a repository's images from several requests at once (overview, page, count). */
+  readonly #loading = new SingleFlight<CatalogImage[]>();
 
   constructor(
     source: ImageSource,
@@ -104,7 +107,7 @@ export class ImageCatalog {
     repos: readonly string[],
     visible: (repo: string, name: string) => boolean,
   ): Promise<CatalogImage[]> {
-    const all = await Promise.all(repos.map((repo) => this.#source.images(repo)));
+    const all = await Promise.all(repos.map((repo) => this.#imagesOf(repo)));
     return all.flat().filter((image) => visible(image.repo, image.name));
   }
 
@@ -150,13 +153,17 @@ export class ImageCatalog {
   ): Promise<CatalogImage | undefined> {
     for (const repo of repos) {
       if (!visible(repo, name)) continue;
-      const images = (await this.#source.images(repo)).filter((image) => image.name === name);
+      const images = (await this.#imagesOf(repo)).filter((image) => image.name === name);
       const found = images.find((image) =>
         reference.includes(":") ? image.digest === reference : image.tags.some((t) => t.tag === reference),
       );
       if (found) return found;
     }
     return undefined;
+  }
+
+  #imagesOf(repo: string): Promise<CatalogImage[]> {
+    return this.#loading.run(repo, () => this.#source.images(repo));
   }
 
   async anatomy(image: CatalogImage): Promise<ImageAnatomy | undefined> {

@@ -217,7 +217,41 @@ function barsSection(r: BenchResult): string {
           : ""),
     );
   }
+  if (r.usage) {
+    const u = r.usage;
+    lines.push(
+      `[${verdict(u.slowdownPercent <= 5)}] warm pull with usage recorded at most 5 % slower than without: ` +
+        `${num(u.msPerPullOn)} ms vs ${num(u.msPerPullOff)} ms a pull of ${u.image.repo} (${u.slowdownPercent} %)`,
+    );
+  }
+  if (r.eviction) {
+    const ev = r.eviction;
+    lines.push(
+      `[${verdict(ev.failedPulls === 0 && ev.pullsDuring > 0)}] eviction of ${ev.images} cached images never blocks pulls: ` +
+        `${num(ev.seconds)} s, ${ev.pullsDuring} warm pulls served meanwhile (p50 ${num(ev.pullMsP50)} ms, ` +
+        `p99 ${num(ev.pullMsP99)} ms, max ${num(ev.pullMsMax)} ms), ${ev.failedPulls} failed`,
+    );
+  }
   return ["THE ISSUE'S BARS", ...lines].join("\n");
+}
+
+function cacheSection(r: BenchResult): string | undefined {
+  const lines: string[] = [];
+  if (r.usage) {
+    const u = r.usage;
+    lines.push(
+      `usage:    ${u.pullsPerRound} warm pulls of ${u.image.repo}, ${u.parallel} at a time, per round (s): ` +
+        `recorded ${u.secondsOn.join(", ")}; not recorded ${u.secondsOff.join(", ")}`,
+    );
+  }
+  if (r.eviction) {
+    const ev = r.eviction;
+    lines.push(
+      `eviction: ${ev.images} images (a 2 KiB layer and a manifest each) evicted at start-up in ${num(ev.seconds)} s ` +
+        `(${ev.evictionMs} ms by the keeper's own clock); warm pulls of the pinned image meanwhile: ${ev.pullsDuring}`,
+    );
+  }
+  return lines.length === 0 ? undefined : ["CACHE UPKEEP", ...lines].join("\n");
 }
 
 export function formatReport(r: BenchResult): string {
@@ -248,6 +282,8 @@ export function formatReport(r: BenchResult): string {
       ),
     );
   if (r.big) sections.push(concurrentSection(`10 CONCURRENT COLD PULLS of ${r.big.image.repo}`, r.big));
+  const upkeep = cacheSection(r);
+  if (upkeep) sections.push(upkeep);
   sections.push(barsSection(r));
   const errors = Object.entries(r.errors);
   if (errors.length) sections.push(["ERRORS", ...errors.map(([k, v]) => `${k}: ${v}`)].join("\n"));

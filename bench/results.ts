@@ -120,6 +120,33 @@ export interface ConcurrentResult {
   runs: ConcurrentRun[];
 }
 
+/** Warm pulls with usage recorded and without: what the batching costs. */
+export interface UsageResult {
+  image: ImageInfo;
+  pullsPerRound: number;
+  parallel: number;
+  secondsOn: number[];
+  secondsOff: number[];
+  msPerPullOn: number;
+  msPerPullOff: number;
+  /** Best round with usage against best without; the bar is 5. */
+  slowdownPercent: number;
+}
+
+/** 10,000 cached images evicted at start-up while clients pull a pinned warm image. */
+export interface EvictionResult {
+  images: number;
+  /** From the first log line of the eviction to its last. */
+  seconds: number;
+  evictionMs: number;
+  /** Warm pulls that completed meanwhile, and how long each took. */
+  pullsDuring: number;
+  pullMsP50: number | null;
+  pullMsP99: number | null;
+  pullMsMax: number | null;
+  failedPulls: number;
+}
+
 export interface Environment {
   date: string;
   machine: {
@@ -146,6 +173,8 @@ export interface BenchResult {
   throughput?: ThroughputResult;
   concurrent?: ConcurrentResult;
   big?: ConcurrentResult;
+  usage?: UsageResult;
+  eviction?: EvictionResult;
   /** Scenario name -> error message, for scenarios that failed as a whole. */
   errors: Record<string, string>;
   notes: string[];

@@ -13,15 +13,16 @@ import { CLIENT_DESCRIPTIONS, type LoadClient } from "./http-load.js";
 import { formatReport } from "./report.js";
 import type { BenchResult } from "./results.js";
 import { runBig } from "./scenarios/big.js";
+import { runEviction, runUsage } from "./scenarios/cache.js";
 import { runConcurrent } from "./scenarios/concurrent.js";
 import { runPulls } from "./scenarios/pulls.js";
 import { runThroughput } from "./scenarios/throughput.js";
 import { MiB, round1 } from "./stats.js";
 import { directTarget, type PullTarget, startRegistryTarget, startWharfTarget } from "./targets.js";
 
-const SCENARIOS = ["pulls", "throughput", "concurrent", "big"] as const;
+const SCENARIOS = ["pulls", "throughput", "concurrent", "big", "usage", "eviction"] as const;
 type Scenario = (typeof SCENARIOS)[number];
-const DEFAULT_SCENARIOS: Scenario[] = ["pulls", "throughput", "concurrent"];
+const DEFAULT_SCENARIOS: Scenario[] = ["pulls", "throughput", "concurrent", "usage", "eviction"];
 
 interface Options {
   layerMb: number;
@@ -132,6 +133,12 @@ async function run(opts: Options): Promise<number> {
     });
     await attempt("big", async () => {
       result.big = await runBig(ctx, bigGb);
+    });
+    await attempt("usage", async () => {
+      result.usage = await runUsage(ctx);
+    });
+    await attempt("eviction", async () => {
+      result.eviction = await runEviction(ctx);
     });
     if (opts.keep) {
       result.notes.push(`kept: upstream ${path.dirname(upstream.dataDir)}`);

@@ -21,14 +21,20 @@ import {
 } from "./http/server.js";
 import { statusRoutes } from "./http/status.js";
 import { ActivityLog } from "./ops/activity.js";
-import { ImageCatalog, MetadataImageSource } from "./ops/image-catalog.js";
+import { CacheKeeper } from "./ops/cache-keeper.js";
+import { evictionScopeOf } from "./ops/eviction.js";
+import { ContentImageSource, ImageCatalog } from "./ops/image-catalog.js";
 import { Metrics } from "./ops/metrics.js";
 import { answers, Readiness, spoolWritable } from "./ops/readiness.js";
 import { SeriesSampler, type SeriesSources } from "./ops/series.js";
+import { ImageSync, syncJobsOf } from "./ops/sync.js";
+import { UsageRecorder } from "./ops/usage.js";
 import { buildRouter } from "./repos/build.js";
 import type { RepositoryRouter } from "./repos/router.js";
+import { claimDataDir } from "./store/data-dir-owner.js";
 import { openStores } from "./store/open-stores.js";
 import { systemClock } from "./util/clock.js";
+import { isNoSpace } from "./util/fs-errors.js";
 import { waitUntil } from "./util/wait-until.js";
 import { VERSION } from "./version.js";
 
@@ -87,10 +93,93 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   // one, every listener speaks HTTPS only: a plain port beside it would invite clients to skip TLS.
   const certificate = config.tls === undefined ? undefined : await ServedCertificate.open(config.tls, logger);
   const dataDir = resolve(config.data_dir);
-  const stores = await openStores(dataDir, logger, { maxBytes: config.uploads.max_size });
+  const scope = evictionScopeOf(config);
+  const caps = {
+    ...(config.cache.max_size === undefined ? {} : { total: config.cache.max_size }),
+    ...(config.cache.min_free === undefined ? {} : { minFree: config.cache.min_free }),
+    repositories: new Map(
+      [...scope.policy.repositories].flatMap(([repo, bounds]) =>
+        bounds.maxSize === undefined ? [] : [[repo, bounds.maxSize] as const],
+      ),
+    ),
+  };
+  // Built before the stores and the keeper they observe: they read them when scraped or told.
+  let keeper: CacheKeeper | undefined;
+  const metrics = new Metrics({
+    inflight: () => stores.coalescer.inflight,
+    waiters: () => stores.coalescer.waiters,
+    store: () => keeper?.snapshot,
+    caps,
+  });
+  const stores = await openStores(
+    dataDir,
+    logger,
+    { maxBytes: config.uploads.max_size },
+    {
+      downloads: {
+        joined: () => metrics.downloads.joined?.(),
+        // A download that could not be staged: a full disk, most likely, which eviction mends at once.
+        spoolFailed: () => keeper?.trigger("a download could not be written to disk"),
+        stored: (bytes) => keeper?.grew(bytes),
+      },
+      uploads: metrics.uploadEvents,
+    },
+  );
+  // So that `wharf prune` knows not to run beside it, and commands leave its staging alone.
+  const releaseDataDir = await claimDataDir(dataDir);
+  const usage = config.usage.enabled
+    ? new UsageRecorder({ meta: stores.meta, flushIntervalMs: config.usage.flush_interval, logger })
+    : undefined;
+  const activity = new ActivityLog(stores.meta, logger);
+  keeper = new CacheKeeper({
+    meta: stores.meta,
+    blobs: stores.blobs,
+    ingests: stores.ingests,
+    scope,
+    dataDir,
+    checkIntervalMs: config.cache.check_interval,
+    ...(usage ? { usage } : {}),
+    logger,
+    events: {
+      evicted: (done) => {
+        metrics.evicted(done);
+        const { image, reason } = done.eviction;
+        activity.record({
+          kind: "eviction",
+          repo: image.repo,
+          name: image.name,
+          reference: image.tags[0] ?? image.digest,
+          bytes: done.bytes,
+          detail: reason,
+        });
+      },
+    },
+  });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
-  const metrics = new Metrics(() => stores.coalescer.inflight);
-  const router = buildRouter(config, { stores, dispatcher, logger, budgets: metrics.upstreamBudget });
+  const router = buildRouter(config, {
+    stores,
+    dispatcher,
+    logger,
+    upstreams: {
+      exchange: (repo, exchange) => metrics.upstreamExchange(repo, exchange),
+      rateLimit: (repo, snapshot) => metrics.rateLimit(repo, snapshot),
+    },
+    observer: {
+      manifestServed: (repo, name, digest, how) => usage?.manifestServed(repo, name, digest, how),
+      blobServed: (repo, name, digest) => usage?.blobServed(repo, name, digest),
+      fetched: (repo, kind, bytes) => metrics.fetchedBytes.inc({ repo, kind }, bytes),
+      // A disk that fills up is the one failure eviction mends: it runs at once.
+      cacheFailed: (_repo, error) => {
+        if (isNoSpace(error)) keeper?.trigger("the disk is full: content could not be kept");
+      },
+    },
+  });
+  const sync = new ImageSync({
+    repositories: router.repositories,
+    jobs: syncJobsOf(config.repositories),
+    logger,
+    events: { ran: (job, run) => metrics.syncRan(job.repo, run) },
+  });
   const audit = logger.child({ audit: true });
   const auth = await openAuth(config, dataDir, audit);
   if (!auth) {
@@ -103,22 +192,24 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       }
     }
   }
-  const access = auth ? tokenAccess(auth, audit) : OPEN_ACCESS;
+  const logins = {
+    audit,
+    loginRefused: (via: "basic" | "token" | "session", user: string | undefined) => {
+      metrics.loginsRefused.inc({ via });
+      activity.record({ kind: "login-refused", ...(user === undefined ? {} : { user }), detail: via });
+    },
+  };
+  const access = auth ? tokenAccess(auth, logins) : OPEN_ACCESS;
   const api = new RegistryApi(router, access);
-  const activity = new ActivityLog(stores.meta, logger);
-  const sampler = new SeriesSampler(stores.meta, seriesSources(router), logger);
-  sampler.start();
+  const sampler = new SeriesSampler(stores.meta, seriesSources(router, metrics), logger);
   const prefixRoutes = await adminRoutes({
     router,
-    catalog: new ImageCatalog(new MetadataImageSource(stores.meta, stores.blobs), stores),
+    catalog: new ImageCatalog(new ContentImageSource(stores.meta), stores),
     facts: {
-      store: () => undefined,
-      caps: { repositories: new Map() },
-      traffic: async () => ({
-        total: { hits: 0, misses: 0, bytesServed: 0, bytesFetched: 0 },
-        repositories: {},
-      }),
-      sync: () => undefined,
+      store: () => keeper?.snapshot,
+      caps,
+      traffic: () => metrics.cacheTotals(),
+      sync: (repo) => sync.status().get(repo) ?? [],
     },
     ports: new Map(
       Object.entries(config.repositories).flatMap(([name, repository]) =>
@@ -127,6 +218,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     ),
     access,
     auth,
+    logins,
     records: stores.meta,
     activity,
     audit,
@@ -140,19 +232,27 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   ]);
   const drain = new Drain();
   const sideRoutes: SideRoutes = new Map([
-    ...statusRoutes({ router, metrics, readiness, startedAt: Date.now() }),
-    ...(auth ? [["/token", tokenRoute(auth, router, audit)] as const] : []),
+    ...statusRoutes({
+      router,
+      metrics,
+      readiness,
+      startedAt: Date.now(),
+      cache: { store: () => keeper?.snapshot, caps, sync: () => sync.status() },
+    }),
+    ...(auth ? [["/token", tokenRoute(auth, router, logins)] as const] : []),
   ]);
   const observe: RequestObserver = (ctx, status, seconds) => {
-    const route = ctx.route ?? "other";
-    metrics.requests.inc({
-      route,
+    const repository = ctx.repository ?? "";
+    metrics.request({
+      route: ctx.route ?? "other",
       method: ctx.method,
-      status: String(status),
-      repo: ctx.repository ?? "",
-      cache: ctx.cache ?? "",
+      status,
+      repository,
+      servedBy: ctx.servedBy ?? repository,
+      cache: ctx.cache,
+      bytes: ctx.res.writableFinished || ctx.delivered ? ctx.bytes : 0,
+      seconds,
     });
-    metrics.requestSeconds.observe({ route, method: ctx.method }, seconds);
   };
 
   const { limits } = config;
@@ -187,6 +287,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       });
     }
   }
+  usage?.start();
+  keeper.start();
+  sync.start();
+  sampler.start();
   const purge = setInterval(() => {
     stores.uploads.purgeIdle(config.uploads.expire_after).then(
       (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),
@@ -204,6 +308,8 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     listening,
     router,
     close(options = {}) {
+      // No new sync run starts while requests drain; one running is waited for below.
+      void sync.stop();
       stopped ??= stopGracefully(options, {
         logger,
         readiness,
@@ -213,10 +319,15 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
         closeRest: async () => {
           clearInterval(purge);
           certificate?.close();
+          await auth?.store.close();
+          await sync.stop();
+          await keeper?.stop();
+          // The last minute of pulls, traffic and events, before the database closes.
+          await usage?.stop();
           await sampler.stop();
           await activity.flush();
-          await auth?.store.close();
           await stores.meta.close();
+          await releaseDataDir();
         },
       });
       return stopped;
@@ -224,10 +335,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   };
 }
 
-/** What the dashboard's time series samples: each proxy's last reported pull budget. */
-function seriesSources(router: RepositoryRouter): SeriesSources {
+/** What the dashboard's time series samples: the cache counters per repository, each proxy's last reported budget. */
+function seriesSources(router: RepositoryRouter, metrics: Metrics): SeriesSources {
   return {
-    traffic: async () => ({}),
+    traffic: async () => (await metrics.cacheTotals()).repositories,
     budgets: async () => {
       const budgets: Record<string, { remaining?: number; limit?: number }> = {};
       for (const repository of router.repositories.values()) {

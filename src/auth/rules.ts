@@ -1,3 +1,5 @@
+import { matchesGlob } from "../util/glob.js";
+
 export const ACTIONS = ["pull", "push", "delete", "admin"] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -26,29 +28,6 @@ export interface Rule extends Omit<Scope, "actions"> {
   readonly authenticated: readonly Action[];
   readonly users: Readonly<Record<string, readonly Action[]>>;
   readonly groups: Readonly<Record<string, readonly Action[]>>;
-}
-
-function globToRegExp(glob: string): RegExp {
-  let pattern = "";
-  for (let i = 0; i < glob.length; i++) {
-    const char = glob[i] as string;
-    if (char === "*" && glob[i + 1] === "*") {
-      pattern += ".*";
-      i++;
-    } else if (char === "*") pattern += "[^/]*";
-    else pattern += char.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(`^${pattern}$`);
-}
-
-const compiled = new Map<string, RegExp>();
-export function matchesGlob(glob: string, value: string): boolean {
-  let regexp = compiled.get(glob);
-  if (!regexp) {
-    regexp = globToRegExp(glob);
-    compiled.set(glob, regexp);
-  }
-  return regexp.test(value);
 }
 
 /**

@@ -2,8 +2,8 @@ import type { Command } from "commander";
 import { parseDuration } from "../config/duration.js";
 import { createLogger } from "../logger.js";
 import { collectGarbage } from "../ops/gc.js";
-import { openStores } from "../store/open-stores.js";
 import { type CommonOptions, configFrom, withConfigOptions } from "./options.js";
+import { openForCommand } from "./stores.js";
 
 interface GcCommandOptions extends CommonOptions {
   dryRun?: boolean;
@@ -24,7 +24,8 @@ export function registerGc(program: Command): void {
     if (graceMs === undefined) throw new Error(`--grace ${options.grace} is not a duration`);
     const config = await configFrom(options);
     const logger = createLogger({ level: config.log.level });
-    const stores = await openStores(config.data_dir, logger, { maxBytes: config.uploads.max_size });
+    // Beside a running server the staging of its downloads stays: emptying it would break them.
+    const { stores } = await openForCommand(config, logger);
     try {
       const untaggedIn = options.untagged
         ? Object.entries(config.repositories)
@@ -35,6 +36,7 @@ export function registerGc(program: Command): void {
         dryRun: options.dryRun === true,
         untaggedIn,
         graceMs,
+        ingests: stores.ingests,
       });
       const verb = options.dryRun ? "would remove" : "removed";
       for (const m of report.manifests)

@@ -5,9 +5,11 @@ import { registerClientConfig } from "./client-config.js";
 import { registerConfigCheck } from "./config-check.js";
 import { registerGc } from "./gc.js";
 import { registerPrefetch } from "./prefetch.js";
+import { registerPrune } from "./prune.js";
 import { registerServe } from "./serve.js";
 import { registerStatus } from "./status.js";
 import { registerTokens, registerUsers } from "./users.js";
+import { registerVerify } from "./verify.js";
 
 const program = new Command()
   .name("wharf")
@@ -20,6 +22,8 @@ registerStatus(program);
 registerConfigCheck(program);
 registerClientConfig(program);
 registerGc(program);
+registerPrune(program);
+registerVerify(program);
 registerPrefetch(program);
 registerUsers(program);
 registerTokens(program);

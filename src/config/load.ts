@@ -3,6 +3,7 @@ import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } fr
 import type { z } from "zod";
 import { KeyPairError, readKeyPair } from "../util/tls-key-pair.js";
 import { type ConfigIssue, crossCheck } from "./cross-check.js";
+import { parseDuration } from "./duration.js";
 import { type Config, configSchema, DOCKER_HUB_URL } from "./schema.js";
 
 export interface ConfigProblem {
@@ -107,11 +108,19 @@ function registryEnvironment(env: Env): Record<string, unknown> {
   upstream.library_prefix = env.WHARF_LIBRARY_PREFIX ? env.WHARF_LIBRARY_PREFIX !== "false" : true;
   const repository: Record<string, unknown> = { type: "proxy", upstream };
   if (env.WHARF_TAG_TTL) repository.tag_ttl = env.WHARF_TAG_TTL;
+  // registry:v2 expires cached content this long after it was fetched (0: never); wharf counts
+  // from the last pull instead, which is what its users wanted it to do.
+  const ttl = env.REGISTRY_PROXY_TTL;
+  if (ttl && parseDuration(ttl) !== 0) repository.max_unused = ttl;
+  const cache = {
+    ...(env.WHARF_CACHE_MAX_SIZE ? { max_size: env.WHARF_CACHE_MAX_SIZE } : {}),
+    ...(env.WHARF_CACHE_MIN_FREE ? { min_free: env.WHARF_CACHE_MIN_FREE } : {}),
+  };
   // registry:v2's `auth.htpasswd`: its users log in through wharf's token protocol instead.
   const htpasswd = env.REGISTRY_AUTH_HTPASSWD_PATH;
   const enabled = env.WHARF_AUTH !== "off";
   const auth = { auth: { enabled, ...(htpasswd ? { htpasswd } : {}) } };
-  return { repositories: { "docker-hub": repository }, ...auth };
+  return { repositories: { "docker-hub": repository }, ...auth, cache };
 }
 
 /**

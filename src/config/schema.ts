@@ -1,3 +1,4 @@
+import { validRange } from "semver";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { parseSize } from "./size.js";
@@ -12,7 +13,8 @@ const duration = z.union([z.string(), z.number()]).transform((value, context) =>
   return ms;
 });
 
-/** A TCP port; digit strings too, so `port: ${PORT}` works after interpolation. */
+const positiveDuration = duration.refine((ms) => ms > 0, { message: "must be more than 0" });
+
 /** A size in YAML (`500MiB`, `10GB`, a number of bytes) as bytes. */
 const size = z.union([z.string(), z.number()]).transform((value, context) => {
   const bytes = parseSize(value);
@@ -23,6 +25,7 @@ const size = z.union([z.string(), z.number()]).transform((value, context) => {
   return bytes;
 });
 
+/** A TCP port; digit strings too, so `port: ${PORT}` works after interpolation. */
 const port = z
   .union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { error: "must be a port number" })
   .pipe(z.number().int().min(1, "must be 1-65535").max(65535, "must be 1-65535"));
@@ -108,12 +111,78 @@ const common = {
   port: port.optional(),
 };
 
+/**
+ * An image never to evict: a name glob (`library/postgres`, `team/**`) keeps every image of the
+ * names it matches, a `name:tag` glob (`library/node:20*`) the images those tags point at.
+ */
+const keepPattern = z
+  .string()
+  .min(1)
+  .refine((value) => !/[@\s]/.test(value) && value.split(":").length <= 2, {
+    message: "must be an image name glob, optionally with :tag glob (e.g. library/node:20*)",
+  });
+
+/**
+ * One image a proxy keeps fresh on a schedule (zot's periodic sync): the tags listed, and those of
+ * the upstream's tag list that match `regex` and `semver` (both when both are given), of which
+ * only the `newest` N by version when that is given. Unchanged tags cost a HEAD, new ones are pulled
+ * whole; a run pauses while the upstream's remaining pull budget is under `reserve`.
+ */
+const syncEntry = z
+  .object({
+    /** The image name in the repository (`library/nginx`). */
+    image: z.string().min(1),
+    /** Exact tags. */
+    tags: z.array(z.string().min(1)).min(1).optional(),
+    /** Tags matching this regular expression. */
+    regex: z.string().min(1).refine(isRegExp, { message: "must be a regular expression" }).optional(),
+    /** Tags whose version is in this range (`>=1.26 <1.28`, `^20`); `v1.2` and `1.2` read as 1.2.0. */
+    semver: z
+      .string()
+      .min(1)
+      .refine((range) => validRange(range) !== null, {
+        message: "must be a semver range (e.g. >=1.26 <1.28)",
+      })
+      .optional(),
+    /** Of the tags matched (or of every tag that reads as a version), the newest N by version. */
+    newest: z.number().int().min(1).optional(),
+    /** Only these platforms of an index (`linux/amd64`); all by default. */
+    platforms: z
+      .array(z.string().regex(/^[^/\s]+\/[^/\s]+(?:\/[^/\s]+)?$/, "must be os/arch or os/arch/variant"))
+      .min(1)
+      .optional(),
+    interval: positiveDuration.default(3_600_000),
+    /** Pulls of the upstream's budget left to people: below it, the run pauses until the next. */
+    reserve: z.number().int().min(0).default(10),
+  })
+  .strict()
+  .refine((entry) => entry.tags ?? entry.regex ?? entry.semver ?? entry.newest, {
+    message: "say which tags: tags, regex, semver or newest",
+  });
+
+function isRegExp(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const proxyRepository = z
   .object({
     type: z.literal("proxy"),
     upstream,
     /** How long a tag is trusted before a HEAD upstream revalidates it; 0 revalidates every time. */
     tag_ttl: duration.default(60_000),
+    /** The most this repository's cached images may take; eviction keeps it under (see `cache`). */
+    max_size: size.optional(),
+    /** Images nobody pulled for this long are evicted, whatever the sizes (e.g. `30d`). */
+    max_unused: positiveDuration.optional(),
+    /** Images that are never evicted (pins). */
+    keep: z.array(keepPattern).optional(),
+    /** Images kept fresh on a schedule. */
+    sync: z.array(syncEntry).optional(),
     ...common,
   })
   .strict();
@@ -185,8 +254,6 @@ const LIMIT_DEFAULTS = {
   body_min_rate: 1024,
 };
 
-const positiveDuration = duration.refine((ms) => ms > 0, { message: "must be more than 0" });
-
 const limits = z
   .object({
     /** The request line and headers must have arrived within this (slowloris); else 408 and close. */
@@ -209,6 +276,45 @@ const limits = z
     body_idle_timeout: duration.default(LIMIT_DEFAULTS.body_idle_timeout),
     /** Bytes a second a request body must keep up on average; 0 leaves only the idle timeout. */
     body_min_rate: size.default(LIMIT_DEFAULTS.body_min_rate),
+  })
+  .strict();
+
+const CACHE_DEFAULTS = { low_water: 0.9, check_interval: 60_000 };
+
+/**
+ * The bounds of the whole store. Proxies' cached images are evicted, least recently pulled first,
+ * to keep it under `max_size` and the data directory's disk above `min_free`; hosted content and
+ * pinned images are never evicted. Each repository's own `max_size` and `max_unused` apply as well.
+ */
+const cache = z
+  .object({
+    /** The most the store may hold (every repository together, hosted content included). */
+    max_size: size.optional(),
+    /** Free space to keep on the disk of the data directory. */
+    min_free: size.optional(),
+    /**
+     * How far an eviction goes once started: down to this fraction of each cap (and up to
+     * `min_free / low_water` free), so the next one is not due at the next pull.
+     */
+    low_water: z
+      .number()
+      .gt(0, "must be above 0")
+      .max(1, "must be at most 1")
+      .default(CACHE_DEFAULTS.low_water),
+    /** How often sizes and free space are measured (a disk that fills up starts an eviction at once). */
+    check_interval: positiveDuration.default(CACHE_DEFAULTS.check_interval),
+  })
+  .strict();
+
+const USAGE_DEFAULTS = { enabled: true, flush_interval: 60_000 };
+
+/** Pull counts and last-pull times (what eviction orders by), kept in memory and written in batches. */
+const usage = z
+  .object({
+    /** Off, eviction orders images by when they were cached instead of when they were last pulled. */
+    enabled: z.boolean().default(USAGE_DEFAULTS.enabled),
+    /** How often recorded pulls are written: the precision of "last pulled", and what a crash loses. */
+    flush_interval: positiveDuration.default(USAGE_DEFAULTS.flush_interval),
   })
   .strict();
 
@@ -247,6 +353,8 @@ export const configSchema = z
       .default({ max_size: 10 * 1024 ** 3, expire_after: 24 * 3_600_000 }),
     auth: auth.default({ enabled: true, service: "wharf", token_ttl: 300_000 }),
     limits: limits.default(LIMIT_DEFAULTS),
+    cache: cache.default(CACHE_DEFAULTS),
+    usage: usage.default(USAGE_DEFAULTS),
     /** The repository for plain `/v2/<image>/…` on the main port: what dockerd's registry-mirrors sends. */
     default_repository: z.string().optional(),
     /** Names are checked by crossCheck(), which can say what a good name looks like. */
@@ -263,3 +371,6 @@ export type ProxyRepositoryConfig = Extract<RepositoryConfig, { type: "proxy" }>
 export type HostedRepositoryConfig = Extract<RepositoryConfig, { type: "hosted" }>;
 export type GroupRepositoryConfig = Extract<RepositoryConfig, { type: "group" }>;
 export type AuthConfig = NonNullable<Config["auth"]>;
+export type CacheConfig = Config["cache"];
+export type SyncConfig = NonNullable<ProxyRepositoryConfig["sync"]>[number];
+export type UsageConfig = Config["usage"];

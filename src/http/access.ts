@@ -64,17 +64,27 @@ export function scopeOf(request: Pick<AccessRequest, "clientName" | "action">): 
   return `repository:${request.clientName}:${actions}`;
 }
 
+/** Where refused logins are told: the audit log, and whoever counts them (metrics, the activity log). */
+export interface LoginAudit {
+  readonly audit: Logger;
+  readonly loginRefused?: (via: "basic" | "token" | "session", user: string | undefined) => void;
+}
+
 /**
  * A refused login, whichever way it came (Basic on a registry request, the token endpoint, the
  * dashboard's login): one audit event.
  */
 export function auditLoginRefused(
-  audit: Logger,
+  sink: LoginAudit,
   ctx: RequestContext,
   user: string | undefined,
   via: "basic" | "token" | "session",
 ): void {
-  audit.warn({ event: "login.failure", user, remote: ctx.req.socket.remoteAddress, via }, "login refused");
+  sink.audit.warn(
+    { event: "login.failure", user, remote: ctx.req.socket.remoteAddress, via },
+    "login refused",
+  );
+  sink.loginRefused?.(via, user);
 }
 
 /** The user name and password of a `Basic` credential (the part after the scheme). */
@@ -84,14 +94,13 @@ export function decodeBasic(value: string): { username: string; password: string
   return colon < 0 ? undefined : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-export interface TokenAccessOptions {
+export interface TokenAccessOptions extends LoginAudit {
   readonly authenticator: Authenticator;
   readonly signer: TokenSigner;
   readonly rules: AccessRules;
   readonly service: string;
   /** A fixed token realm; by default the one clients can reach: the scheme and host they used. */
   readonly realm: string | undefined;
-  readonly audit: Logger;
 }
 
 /**
@@ -137,7 +146,7 @@ export class TokenAccess implements AccessPolicy {
       ? await this.#options.authenticator.check(credentials.username, credentials.password)
       : undefined;
     if (!principal) {
-      auditLoginRefused(this.#options.audit, ctx, credentials?.username, "basic");
+      auditLoginRefused(this.#options, ctx, credentials?.username, "basic");
       throw this.#unauthorized(ctx, undefined, "wrong user name or password");
     }
     return { principal, via: "basic" };

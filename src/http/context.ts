@@ -26,9 +26,16 @@ export class RequestContext {
   /** The route kind (`manifest`, `blob`…), for metrics. */
   route: string | undefined;
   repository: string | undefined;
+  /** The repository whose content answered: `repository` itself, or a member of that group. */
+  servedBy: string | undefined;
   cache: CacheStatus | undefined;
   /** Response body bytes, as far as the handler knows them. */
   bytes = 0;
+  /**
+   * The whole body went out. A body sent with sendfile reaches the client before the response is
+   * ended, so a client that hangs up at once may close it before it counts as finished.
+   */
+  delivered = false;
   /** The OCI error code sent, if any. */
   errorCode: string | undefined;
 

@@ -70,8 +70,12 @@ export async function sendBody(
     try {
       // Without a length Node frames the body in chunks, which bytes sent past it would break.
       const direct = body.kind !== "stream" && length !== undefined;
-      if (direct && (await sendWithSendfile(ctx.res, body))) return;
+      if (direct && (await sendWithSendfile(ctx.res, body))) {
+        ctx.delivered = true;
+        return;
+      }
       await pipeline(body.stream(), ctx.res);
+      ctx.delivered = true;
     } catch (error) {
       ctx.res.destroy();
       const code = (error as NodeJS.ErrnoException).code;

@@ -68,13 +68,24 @@ export function createRequestHandler(options: {
     const ctx = new RequestContext(req, res, logger, listener, splitTarget(req.url ?? "/"));
     const remote = req.socket.remoteAddress;
     let logged = false;
+    // Metrics wait for the handler as well: a body sent with sendfile may be closed by a client
+    // that has it all before the handler knows it went out (ctx.delivered).
+    let ended: { status: number; seconds: number } | undefined;
+    let settled = false;
+    let observed = false;
+    const report = () => {
+      if (observed || !ended || !settled) return;
+      observed = true;
+      observe?.(ctx, ended.status, ended.seconds);
+    };
     // 'finish' when the whole response was handed to the socket, 'close' alone when it was cut short.
     const log = () => {
       if (logged) return;
       logged = true;
       const seconds = (performance.now() - ctx.started) / 1000;
       const status = res.headersSent ? res.statusCode : 0;
-      observe?.(ctx, status, seconds);
+      ended = { status, seconds };
+      report();
       logger.info(
         {
           reqId: ctx.id,
@@ -112,6 +123,8 @@ export function createRequestHandler(options: {
       .finally(() => {
         socket.off("close", abandon);
         handled?.();
+        settled = true;
+        report();
       });
   };
 }

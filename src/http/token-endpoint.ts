@@ -1,22 +1,20 @@
-import type { Logger } from "pino";
 import type { Authenticator } from "../auth/authenticator.js";
 import { ACTIONS, type AccessRules, type Action, ANONYMOUS, type Principal } from "../auth/rules.js";
 import type { AccessEntry, TokenSigner } from "../auth/token-signer.js";
 import { isValidName } from "../oci/names.js";
 import type { RepositoryRouter } from "../repos/router.js";
 import { readCapped } from "../util/read-capped.js";
-import { auditLoginRefused, decodeBasic, permits } from "./access.js";
+import { auditLoginRefused, decodeBasic, type LoginAudit, permits } from "./access.js";
 import type { RequestContext } from "./context.js";
 import { sendJson } from "./respond.js";
 
-export interface TokenEndpointOptions {
+export interface TokenEndpointOptions extends LoginAudit {
   readonly authenticator: Authenticator;
   readonly signer: TokenSigner;
   readonly rules: AccessRules;
   readonly router: RepositoryRouter;
   readonly service: string;
   readonly ttlSeconds: number;
-  readonly audit: Logger;
 }
 
 interface TokenRequest {
@@ -108,7 +106,7 @@ export function tokenEndpoint(options: TokenEndpointOptions) {
     if (request.username !== undefined) {
       const checked = await options.authenticator.check(request.username, request.password ?? "");
       if (!checked) {
-        auditLoginRefused(options.audit, ctx, request.username, "token");
+        auditLoginRefused(options, ctx, request.username, "token");
         ctx.res.setHeader("www-authenticate", `Basic realm="${options.service}"`);
         oauthError(ctx, 401, "invalid_grant", "wrong user name or password");
         return;

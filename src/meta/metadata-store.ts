@@ -60,6 +60,69 @@ export interface BlobLink {
 }
 
 /**
+ * How an image was used: GETs counted, and the last time a client asked for it (a HEAD too: a
+ * node checking the image it runs is using it). Written in batches by the usage recorder, so
+ * about a minute behind the requests.
+ */
+export interface PullUsage {
+  readonly pulls: number;
+  /** ms since epoch; undefined while no pull was recorded. */
+  readonly lastPulledAt?: number;
+}
+
+/** Usage gathered since the last flush, written together by `recordUsage`. */
+export interface UsageBatch {
+  /** Manifests served, by digest (a pull by tag counts for the digest it resolved to as well). */
+  readonly manifests: ReadonlyArray<{
+    repo: string;
+    name: string;
+    digest: string;
+    pulls: number;
+    at: number;
+  }>;
+  readonly tags: ReadonlyArray<{ repo: string; name: string; tag: string; pulls: number; at: number }>;
+  /** Blobs served: only when, not how often (layers are asked for in parallel and by range). */
+  readonly blobs: ReadonlyArray<{ repo: string; name: string; digest: string; at: number }>;
+}
+
+/** A stored manifest with what eviction weighs: its size, age and use. */
+export interface ManifestEntry extends ManifestNode, PullUsage {
+  readonly size: number;
+  readonly createdAt: number;
+}
+
+export interface TagEntry extends PullUsage {
+  readonly name: string;
+  readonly tag: string;
+  readonly digest: string;
+  readonly updatedAt: number;
+}
+
+export interface BlobLinkEntry {
+  readonly name: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly createdAt: number;
+  readonly lastServedAt?: number;
+}
+
+/** Everything one repository holds, for eviction's planner and for verification. */
+export interface RepositoryContent {
+  readonly manifests: readonly ManifestEntry[];
+  readonly tags: readonly TagEntry[];
+  readonly blobs: readonly BlobLinkEntry[];
+}
+
+/**
+ * Bytes held, counting each digest once per repository (a repository's share) and once overall
+ * (what the store holds for all of them). Manifests count with the blobs: they are files too.
+ */
+export interface ContentBytes {
+  readonly total: number;
+  readonly repositories: Readonly<Record<string, number>>;
+}
+
+/**
  * Everything a store can read and write; inside a transaction, through its handle. The operator's
  * records (time series, activity) live in the same database: `OpsRecords`.
  */
@@ -102,6 +165,28 @@ export interface MetadataTransaction extends OpsRecords {
   /** Repositories that hold any metadata at all (including ones no longer configured). */
   listRepositories(): Promise<string[]>;
   listBlobLinks(): Promise<BlobLink[]>;
+
+  /**
+   * Adds a batch of usage, atomically: pull counts add up, last-pulled times only move forward.
+   * Usage of content that is no longer recorded (evicted meanwhile) is dropped.
+   */
+  recordUsage(batch: UsageBatch): Promise<void>;
+  /** Every manifest, tag and blob link of a repository, with sizes, times and usage. */
+  listContent(repo: string): Promise<RepositoryContent>;
+  /** What the recorded content weighs, per repository and overall. */
+  measureContent(): Promise<ContentBytes>;
+  /**
+   * Whether anything still needs the file of `digest`: a blob link or a manifest of any repository
+   * that is it, or a manifest that references it. The last check before a file is deleted.
+   */
+  isReferenced(digest: string): Promise<boolean>;
+  /**
+   * Removes every blob link to `digest` and every manifest that is `digest` (with its tags), in every
+   * repository: for content whose file is gone or corrupt. Returns what went.
+   */
+  forgetDigest(
+    digest: string,
+  ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }>;
 }
 
 export interface MetadataStore extends MetadataTransaction {

@@ -1,13 +1,16 @@
 import type {
   BlobLink,
+  ContentBytes,
   ManifestNode,
   ManifestRecord,
   MetadataStore,
   MetadataTransaction,
   NewManifest,
   Page,
+  RepositoryContent,
   TagRecord,
   UploadRecord,
+  UsageBatch,
 } from "./metadata-store.js";
 import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
 
@@ -163,6 +166,28 @@ export class SerializedMetadataStore implements MetadataStore {
 
   listBlobLinks(): Promise<BlobLink[]> {
     return this.#outside(() => this.#statements.listBlobLinks());
+  }
+
+  recordUsage(batch: UsageBatch): Promise<void> {
+    return this.#outside(() => this.#statements.recordUsage(batch));
+  }
+
+  listContent(repo: string): Promise<RepositoryContent> {
+    return this.#outside(() => this.#statements.listContent(repo));
+  }
+
+  measureContent(): Promise<ContentBytes> {
+    return this.#outside(() => this.#statements.measureContent());
+  }
+
+  isReferenced(digest: string): Promise<boolean> {
+    return this.#outside(() => this.#statements.isReferenced(digest));
+  }
+
+  forgetDigest(
+    digest: string,
+  ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }> {
+    return this.#outside(() => this.#statements.forgetDigest(digest));
   }
 
   recordSamples(samples: readonly SeriesSample[]): Promise<void> {

@@ -1,13 +1,20 @@
 import type Database from "better-sqlite3";
 import type {
   BlobLink,
+  BlobLinkEntry,
+  ContentBytes,
+  ManifestEntry,
   ManifestNode,
   ManifestRecord,
   MetadataTransaction,
   NewManifest,
   Page,
+  PullUsage,
+  RepositoryContent,
+  TagEntry,
   TagRecord,
   UploadRecord,
+  UsageBatch,
 } from "./metadata-store.js";
 import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
 import { SerializedMetadataStore } from "./serialized-store.js";
@@ -17,10 +24,11 @@ import { OPS_RECORDS_MIGRATION, SqliteOpsRecords } from "./sqlite-ops-records.js
 /**
  * The embedded metadata store. Schema (one row per fact, `repo` + `name` scoping everything):
  *
- *   manifests     (repo, name, digest) → media_type, size, subject, artifact_type, annotations
+ *   manifests     (repo, name, digest) → media_type, size, subject, artifact_type, annotations,
+ *                                         pulls, last_pulled_at
  *   manifest_refs (repo, name, digest, child)   what a manifest needs: blobs and child manifests
- *   tags          (repo, name, tag) → digest, updated_at, validated_at
- *   blobs         (repo, name, digest) → size   which repository may serve which blob
+ *   tags          (repo, name, tag) → digest, updated_at, validated_at, pulls, last_pulled_at
+ *   blobs         (repo, name, digest) → size, last_served_at   which repository may serve which blob
  *   uploads       id → repo, name, offset       blob uploads in progress
  *   series_*, activity                          the operator's records (sqlite-ops-records.ts)
  *
@@ -59,6 +67,14 @@ const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
    );
    CREATE INDEX uploads_by_update ON uploads (updated_at);`,
+  // Usage lives on the rows it describes, so it goes with them when they are evicted or deleted.
+  // Adding a column with a constant default rewrites nothing, however large the tables.
+  `ALTER TABLE manifests ADD COLUMN pulls INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE manifests ADD COLUMN last_pulled_at INTEGER;
+   ALTER TABLE tags ADD COLUMN pulls INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE tags ADD COLUMN last_pulled_at INTEGER;
+   ALTER TABLE blobs ADD COLUMN last_served_at INTEGER;
+   CREATE INDEX manifests_by_digest ON manifests (digest);`,
   OPS_RECORDS_MIGRATION,
 ];
 
@@ -168,6 +184,26 @@ class MetadataStatements implements MetadataTransaction {
     [],
     { repo: string; name: string; digest: string; created_at: number }
   >;
+  readonly #manifestPulled: Database.Statement<[number, number, string, string, string]>;
+  readonly #tagPulled: Database.Statement<[number, number, string, string, string]>;
+  readonly #blobServed: Database.Statement<[number, string, string, string]>;
+  readonly #recordUsageTx: (batch: UsageBatch) => void;
+  readonly #contentManifests: Database.Statement<[string], ManifestEntryRow>;
+  readonly #contentTags: Database.Statement<[string], TagEntryRow>;
+  readonly #contentBlobs: Database.Statement<[string], BlobEntryRow>;
+  readonly #bytesByRepo: Database.Statement<[], { repo: string; bytes: number }>;
+  readonly #bytesTotal: Database.Statement<[], { bytes: number | null }>;
+  readonly #referenced: Database.Statement<[string, string, string], { one: number }>;
+  readonly #linksTo: Database.Statement<
+    [string],
+    { repo: string; name: string; digest: string; created_at: number }
+  >;
+  readonly #manifestsOf: Database.Statement<[string], { repo: string; name: string }>;
+  readonly #unlinkAll: Database.Statement<[string]>;
+  readonly #forgetTx: (digest: string) => {
+    links: BlobLink[];
+    manifests: Array<{ repo: string; name: string }>;
+  };
   readonly #putManifestTx: (repo: string, name: string, manifest: NewManifest, now: number) => void;
   readonly #deleteManifestTx: (repo: string, name: string, digest: string) => boolean;
   readonly #ops: SqliteOpsRecords;
@@ -238,6 +274,62 @@ class MetadataStatements implements MetadataTransaction {
       `SELECT repo FROM manifests UNION SELECT repo FROM tags UNION SELECT repo FROM blobs ORDER BY repo`,
     );
     this.#blobLinks = db.prepare("SELECT repo, name, digest, created_at FROM blobs ORDER BY digest");
+    // Pull counts add up; a last-pulled time never moves back (batches may carry older times).
+    this.#manifestPulled = db.prepare(
+      `UPDATE manifests SET pulls = pulls + ?, last_pulled_at = MAX(COALESCE(last_pulled_at, 0), ?)
+       WHERE repo = ? AND name = ? AND digest = ?`,
+    );
+    this.#tagPulled = db.prepare(
+      `UPDATE tags SET pulls = pulls + ?, last_pulled_at = MAX(COALESCE(last_pulled_at, 0), ?)
+       WHERE repo = ? AND name = ? AND tag = ?`,
+    );
+    this.#blobServed = db.prepare(
+      `UPDATE blobs SET last_served_at = MAX(COALESCE(last_served_at, 0), ?)
+       WHERE repo = ? AND name = ? AND digest = ?`,
+    );
+    this.#recordUsageTx = db.transaction((batch: UsageBatch) => {
+      for (const m of batch.manifests) this.#manifestPulled.run(m.pulls, m.at, m.repo, m.name, m.digest);
+      for (const t of batch.tags) this.#tagPulled.run(t.pulls, t.at, t.repo, t.name, t.tag);
+      for (const b of batch.blobs) this.#blobServed.run(b.at, b.repo, b.name, b.digest);
+    });
+    this.#contentManifests = db.prepare(
+      `SELECT name, digest, subject, size, created_at, pulls, last_pulled_at FROM manifests WHERE repo = ?`,
+    );
+    this.#contentTags = db.prepare(
+      "SELECT name, tag, digest, updated_at, pulls, last_pulled_at FROM tags WHERE repo = ?",
+    );
+    this.#contentBlobs = db.prepare(
+      "SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = ?",
+    );
+    // Each digest once per repository (a name's copy and another name's are one file), then overall.
+    const files = "SELECT repo, digest, size FROM blobs UNION ALL SELECT repo, digest, size FROM manifests";
+    this.#bytesByRepo = db.prepare(
+      `SELECT repo, SUM(size) AS bytes FROM
+         (SELECT repo, digest, MAX(size) AS size FROM (${files}) GROUP BY repo, digest)
+       GROUP BY repo ORDER BY repo`,
+    );
+    this.#bytesTotal = db.prepare(
+      `SELECT SUM(size) AS bytes FROM (SELECT digest, MAX(size) AS size FROM (${files}) GROUP BY digest)`,
+    );
+    this.#referenced = db.prepare(
+      `SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM blobs WHERE digest = ?)
+         OR EXISTS (SELECT 1 FROM manifests WHERE digest = ?)
+         OR EXISTS (SELECT 1 FROM manifest_refs WHERE child = ?)`,
+    );
+    this.#linksTo = db.prepare(
+      "SELECT repo, name, digest, created_at FROM blobs WHERE digest = ? ORDER BY repo, name",
+    );
+    this.#manifestsOf = db.prepare("SELECT repo, name FROM manifests WHERE digest = ? ORDER BY repo, name");
+    this.#unlinkAll = db.prepare("DELETE FROM blobs WHERE digest = ?");
+    this.#forgetTx = db.transaction((digest: string) => {
+      const links = this.#linksTo
+        .all(digest)
+        .map((row) => ({ repo: row.repo, name: row.name, digest: row.digest, createdAt: row.created_at }));
+      const manifests = this.#manifestsOf.all(digest);
+      this.#unlinkAll.run(digest);
+      for (const { repo, name } of manifests) this.#deleteManifestTx(repo, name, digest);
+      return { links, manifests };
+    });
     this.#putManifestTx = db.transaction((repo: string, name: string, manifest: NewManifest, now: number) => {
       this.#insertManifest.run(
         repo,
@@ -351,13 +443,7 @@ class MetadataStatements implements MetadataTransaction {
   }
 
   async listManifestNodes(repo: string): Promise<ManifestNode[]> {
-    const children = new Map<string, string[]>();
-    for (const row of this.#manifestChildren.all(repo)) {
-      const key = `${row.name}@${row.digest}`;
-      const list = children.get(key);
-      if (list) list.push(row.child);
-      else children.set(key, [row.child]);
-    }
+    const children = this.#childrenOf(repo);
     return this.#manifestNodes.all(repo).map((row) => ({
       name: row.name,
       digest: row.digest,
@@ -378,6 +464,72 @@ class MetadataStatements implements MetadataTransaction {
     return this.#blobLinks
       .all()
       .map((row) => ({ repo: row.repo, name: row.name, digest: row.digest, createdAt: row.created_at }));
+  }
+
+  async recordUsage(batch: UsageBatch): Promise<void> {
+    this.#recordUsageTx(batch);
+  }
+
+  async listContent(repo: string): Promise<RepositoryContent> {
+    const children = this.#childrenOf(repo);
+    const manifests = this.#contentManifests.all(repo).map(
+      (row): ManifestEntry => ({
+        name: row.name,
+        digest: row.digest,
+        children: children.get(`${row.name}@${row.digest}`) ?? [],
+        size: row.size,
+        createdAt: row.created_at,
+        ...usageOf(row),
+        ...(row.subject === null ? {} : { subject: row.subject }),
+      }),
+    );
+    const tags = this.#contentTags.all(repo).map(
+      (row): TagEntry => ({
+        name: row.name,
+        tag: row.tag,
+        digest: row.digest,
+        updatedAt: row.updated_at,
+        ...usageOf(row),
+      }),
+    );
+    const blobs = this.#contentBlobs.all(repo).map(
+      (row): BlobLinkEntry => ({
+        name: row.name,
+        digest: row.digest,
+        size: row.size,
+        createdAt: row.created_at,
+        ...(row.last_served_at === null ? {} : { lastServedAt: row.last_served_at }),
+      }),
+    );
+    return { manifests, tags, blobs };
+  }
+
+  async measureContent(): Promise<ContentBytes> {
+    const repositories: Record<string, number> = {};
+    for (const row of this.#bytesByRepo.all()) repositories[row.repo] = row.bytes;
+    return { total: this.#bytesTotal.get()?.bytes ?? 0, repositories };
+  }
+
+  async isReferenced(digest: string): Promise<boolean> {
+    return this.#referenced.get(digest, digest, digest) !== undefined;
+  }
+
+  async forgetDigest(
+    digest: string,
+  ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }> {
+    return this.#forgetTx(digest);
+  }
+
+  /** What each manifest of a repository references, by `name@digest`. */
+  #childrenOf(repo: string): Map<string, string[]> {
+    const children = new Map<string, string[]>();
+    for (const row of this.#manifestChildren.all(repo)) {
+      const key = `${row.name}@${row.digest}`;
+      const list = children.get(key);
+      if (list) list.push(row.child);
+      else children.set(key, [row.child]);
+    }
+    return children;
   }
 
   recordSamples(samples: readonly SeriesSample[]): Promise<void> {
@@ -403,4 +555,36 @@ class MetadataStatements implements MetadataTransaction {
   trimActivity(keep: number): Promise<void> {
     return this.#ops.trimActivity(keep);
   }
+}
+
+interface UsageRow {
+  pulls: number;
+  last_pulled_at: number | null;
+}
+
+interface ManifestEntryRow extends UsageRow {
+  name: string;
+  digest: string;
+  subject: string | null;
+  size: number;
+  created_at: number;
+}
+
+interface TagEntryRow extends UsageRow {
+  name: string;
+  tag: string;
+  digest: string;
+  updated_at: number;
+}
+
+interface BlobEntryRow {
+  name: string;
+  digest: string;
+  size: number;
+  created_at: number;
+  last_served_at: number | null;
+}
+
+function usageOf(row: UsageRow): PullUsage {
+  return { pulls: row.pulls, ...(row.last_pulled_at === null ? {} : { lastPulledAt: row.last_pulled_at }) };
 }

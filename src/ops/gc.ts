@@ -1,3 +1,4 @@
+import { type IngestGuard, LocalIngestGuard } from "../coordination/ingest-guard.js";
 import type { BlobLink, ManifestNode, MetadataStore } from "../meta/metadata-store.js";
 import type { BlobStore } from "../store/blob-store.js";
 
@@ -38,6 +39,8 @@ export interface GcOptions {
   /** Content younger than this is never removed: a push may be about to reference it. */
   readonly graceMs: number;
   readonly now?: number;
+  /** The digests being ingested in this process (a server's own run); none are deleted meanwhile. */
+  readonly ingests?: IngestGuard;
 }
 
 export interface GcReport {
@@ -57,7 +60,9 @@ export type SweptBlobs = Pick<BlobStore, "digests" | "storedAt" | "stat" | "dele
  *
  * The metadata deletions of a run (manifests, blob links) commit as one transaction, and files
  * are deleted only after it: a crash in between leaves files nothing points at, which the next
- * run removes, and never metadata pointing at a deleted file.
+ * run removes, and never metadata pointing at a deleted file. Each file is checked against
+ * metadata once more just before it goes (inside the ingest guard's turn), so a link made since
+ * the run looked keeps it.
  */
 export async function collectGarbage(
   meta: MetadataStore,
@@ -89,16 +94,36 @@ export async function collectGarbage(
   }
   const removed: GcReport["blobs"] = [];
   let bytes = 0;
+  const ingests = options.ingests ?? new LocalIngestGuard();
   for await (const digest of blobs.digests()) {
     if (referenced.has(digest) || linked.has(digest)) continue;
     const storedAt = await blobs.storedAt(digest);
     if (storedAt === undefined || !old(storedAt)) continue;
     const size = (await blobs.stat(digest)) ?? 0;
+    if (!options.dryRun && !(await deleteUnneeded(meta, blobs, ingests, digest))) continue;
     removed.push({ digest, size });
     bytes += size;
-    if (!options.dryRun) await blobs.delete(digest);
   }
   return { manifests, links, blobs: removed, bytes };
+}
+
+/**
+ * Deletes the file of `digest` unless something needs it now: a digest being ingested, or one that
+ * metadata links or references (again). The one way eviction and garbage collection delete files.
+ */
+export async function deleteUnneeded(
+  meta: Pick<MetadataStore, "isReferenced">,
+  blobs: Pick<BlobStore, "delete">,
+  ingests: IngestGuard,
+  digest: string,
+): Promise<boolean> {
+  let deleted = false;
+  await ingests.remove(digest, async () => {
+    if (await meta.isReferenced(digest)) return;
+    await blobs.delete(digest);
+    deleted = true;
+  });
+  return deleted;
 }
 
 /** Every digest a remaining manifest is or references, in any repository (a dry run skips the doomed ones). */

@@ -2,6 +2,7 @@ import type { MetadataStore } from "../meta/metadata-store.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { SmallContent } from "../store/small-content.js";
 import { SingleFlight } from "../util/single-flight.js";
+import { cachedImages } from "./cached-images.js";
 import {
   anatomyOf,
   type ImageAnatomy,
@@ -221,46 +222,49 @@ export class ImageCatalog {
   }
 }
 
-/** The images a repository holds, read from metadata: its top-level manifests and their tags. */
-export class MetadataImageSource implements ImageSource {
+/**
+ * The images a repository holds, as eviction sees them (`cachedImages`: a top-level manifest with
+ * what it brings along), with their tags and use: one read of the repository's content.
+ */
+export class ContentImageSource implements ImageSource {
   readonly #meta: MetadataStore;
-  readonly #blobs: BlobStore;
 
-  constructor(meta: MetadataStore, blobs: BlobStore) {
+  constructor(meta: MetadataStore) {
     this.#meta = meta;
-    this.#blobs = blobs;
   }
 
   async images(repo: string): Promise<CatalogImage[]> {
-    const nodes = await this.#meta.listManifestNodes(repo);
-    const tags = await this.#meta.listAllTags(repo);
+    const content = await this.#meta.listContent(repo);
     const key = (name: string, digest: string) => `${name}@${digest}`;
-    const present = new Set(nodes.map((n) => key(n.name, n.digest)));
-    const children = new Set(nodes.flatMap((n) => n.children.map((c) => key(n.name, c))));
-    const tagged = new Map<string, CatalogTag[]>();
-    for (const t of tags) {
-      const record = await this.#meta.getTag(repo, t.name, t.tag);
-      const list = tagged.get(key(t.name, t.digest)) ?? [];
-      list.push({ tag: t.tag, updatedAt: record?.updatedAt ?? 0 });
-      tagged.set(key(t.name, t.digest), list);
+    const manifests = new Map(content.manifests.map((m) => [key(m.name, m.digest), m]));
+    const tagsOf = new Map<string, CatalogTag[]>();
+    for (const t of content.tags) {
+      const id = key(t.name, t.digest);
+      tagsOf.set(id, [
+        ...(tagsOf.get(id) ?? []),
+        {
+          tag: t.tag,
+          updatedAt: t.updatedAt,
+          pulls: t.pulls,
+          ...(t.lastPulledAt === undefined ? {} : { lastPulledAt: t.lastPulledAt }),
+        },
+      ]);
     }
-    const images: CatalogImage[] = [];
-    for (const node of nodes) {
-      const id = key(node.name, node.digest);
-      const referrer = node.subject !== undefined && present.has(key(node.name, node.subject));
-      if (!tagged.has(id) && (children.has(id) || referrer)) continue;
-      const record = await this.#meta.getManifest(repo, node.name, node.digest);
-      let size = record?.size ?? 0;
-      for (const child of node.children) size += (await this.#blobs.stat(child)) ?? 0;
-      images.push({
-        repo,
-        name: node.name,
-        digest: node.digest,
-        tags: tagged.get(id) ?? [],
-        size,
-        createdAt: record?.createdAt ?? 0,
-      });
-    }
-    return images;
+    return cachedImages(repo, content, []).flatMap((image): CatalogImage[] => {
+      const root = manifests.get(key(image.name, image.digest));
+      if (image.kind !== "image" || !root) return [];
+      return [
+        {
+          repo,
+          name: image.name,
+          digest: image.digest,
+          tags: (tagsOf.get(key(image.name, image.digest)) ?? []).sort((a, b) => byText(a.tag, b.tag)),
+          size: image.size,
+          createdAt: root.createdAt,
+          pulls: root.pulls,
+          ...(image.pulled ? { lastPulledAt: image.lastUsed } : {}),
+        },
+      ];
+    });
   }
 }

@@ -1,8 +1,7 @@
 import { createDigester, parseDigest } from "../oci/digest.js";
 import { formatImageReference, type ImageReference, manifestReference } from "../oci/image-reference.js";
-import { type Descriptor, type ManifestInfo, parseManifest } from "../oci/manifest.js";
-import { isNonDistributable } from "../oci/media-types.js";
-import { type Platform, platformMatches } from "../oci/platform.js";
+import type { Platform } from "../oci/platform.js";
+import { imageBlobs, imageManifests } from "./image-walk.js";
 import type { PullClient, PullTarget } from "./pull-client.js";
 
 /** One blob an image needs, as its manifest describes it. */
@@ -56,9 +55,6 @@ function targetOf(image: ImageReference): PullTarget {
 
 const CACHED: ReadonlySet<string> = new Set(["hit", "revalidated", "stale"]);
 
-/** Indexes of indexes exist (attestations, nested lists); deeper than this is a loop or an attack. */
-const MAX_INDEX_DEPTH = 4;
-
 /**
  * Fills a running wharf's cache by pulling through it as a client would: each image's manifest
  * by tag, the platform manifests an index lists (those asked for, or all), then every config and
@@ -82,19 +78,19 @@ export async function prefetch(
     const target = targetOf(image);
     let needed: PrefetchBlob[];
     try {
-      const infos = await readManifests(
-        options.client,
-        target,
+      const infos = await imageManifests(
+        (reference) => options.client.manifest(target, reference),
         manifestReference(image),
         options.platforms,
-        0,
       );
-      needed = blobsOf(infos, label).filter((blob) => {
-        const key = `${target.ns ?? ""}\n${target.name}\n${blob.digest}`;
-        if (seen.has(key)) return false;
-        seen.add(key);
-        return true;
-      });
+      needed = imageBlobs(infos)
+        .map((descriptor) => ({ image: label, digest: descriptor.digest, size: descriptor.size }))
+        .filter((blob) => {
+          const key = `${target.ns ?? ""}\n${target.name}\n${blob.digest}`;
+          if (seen.has(key)) return false;
+          seen.add(key);
+          return true;
+        });
     } catch (error) {
       failedImages++;
       events.onFailure?.(label, undefined, asError(error));
@@ -130,42 +126,6 @@ export async function prefetch(
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-/** The image manifests a reference stands for: itself, or the chosen entries of its index. */
-async function readManifests(
-  client: PullClient,
-  target: PullTarget,
-  reference: string,
-  platforms: readonly Platform[] | undefined,
-  depth: number,
-): Promise<ManifestInfo[]> {
-  const pulled = await client.manifest(target, reference);
-  const info = parseManifest(pulled.bytes, pulled.mediaType);
-  if (info.kind !== "index") return [info];
-  if (depth >= MAX_INDEX_DEPTH)
-    throw new Error(`indexes nest deeper than ${MAX_INDEX_DEPTH} levels at ${reference}`);
-  // Entries without a platform (nested indexes) are followed: their own entries say which platform.
-  const chosen = platforms
-    ? info.manifests.filter(
-        (entry) => !entry.platform || platforms.some((wanted) => platformMatches(wanted, entry.platform)),
-      )
-    : info.manifests;
-  const found: ManifestInfo[] = [];
-  for (const entry of chosen)
-    found.push(...(await readManifests(client, target, entry.digest, platforms, depth + 1)));
-  if (found.length === 0) throw new Error(`the index ${reference} lists none of the platforms asked for`);
-  return found;
-}
-
-/** Config and layers of every manifest, each digest once; non-distributable layers live elsewhere. */
-function blobsOf(infos: readonly ManifestInfo[], image: string): PrefetchBlob[] {
-  const byDigest = new Map<string, PrefetchBlob>();
-  for (const descriptor of infos.flatMap((info): readonly Descriptor[] => info.blobs)) {
-    if (isNonDistributable(descriptor.mediaType) || byDigest.has(descriptor.digest)) continue;
-    byDigest.set(descriptor.digest, { image, digest: descriptor.digest, size: descriptor.size });
-  }
-  return [...byDigest.values()];
 }
 
 /** Reads one blob to its end, hashing it; its size (when the manifest gives one) and digest must match. */

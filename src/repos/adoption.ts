@@ -1,3 +1,4 @@
+import { ingesting } from "../coordination/ingest-guard.js";
 import { parseManifest } from "../oci/manifest.js";
 import { ALL_MANIFEST_TYPES } from "../oci/media-types.js";
 import type { RangeRequest } from "../oci/range.js";
@@ -12,7 +13,8 @@ import type { BlobContent, ManifestContent, ManifestRequest } from "./repository
  * name (invariant 5: deduplication on disk never leaks content). Each method answers undefined
  * when the store does not hold the content or the upstream cannot confirm now (the caller then
  * downloads, and hears the upstream's failure itself), and throws NotFoundError when the upstream
- * says this name has no such content.
+ * says this name has no such content. Both hold the digest from the look at the store to the new
+ * record, so no eviction deletes the file in between.
  */
 export class Adoption {
   readonly #context: ProxyContext;
@@ -27,16 +29,30 @@ export class Adoption {
     range: RangeRequest | undefined,
   ): Promise<BlobContent | undefined> {
     const { stores, upstream, local, repo } = this.#context;
-    const size = await stores.blobs.stat(digest);
-    if (size === undefined) return undefined;
-    if (!(await this.#confirmed(() => upstream.headBlob(name, digest), "blob"))) return undefined;
-    await remember(this.#context, "blob link", { name, digest }, () =>
-      stores.meta.linkBlob(repo, name, digest, size),
-    );
-    return local.storedBlob(digest, range);
+    // Cheap first: most misses are not in the store at all, and need no hold.
+    if ((await stores.blobs.stat(digest)) === undefined) return undefined;
+    return ingesting(stores.ingests, digest, async () => {
+      const size = await stores.blobs.stat(digest);
+      if (size === undefined) return undefined;
+      if (!(await this.#confirmed(() => upstream.headBlob(name, digest), "blob"))) return undefined;
+      await remember(this.#context, "blob link", { name, digest }, () =>
+        stores.meta.linkBlob(repo, name, digest, size),
+      );
+      return local.storedBlob(digest, range);
+    });
   }
 
   async manifest(
+    name: string,
+    digest: string,
+    request: ManifestRequest,
+  ): Promise<ManifestContent | undefined> {
+    const { stores } = this.#context;
+    if ((await stores.blobs.stat(digest)) === undefined) return undefined;
+    return ingesting(stores.ingests, digest, () => this.#adoptManifest(name, digest, request));
+  }
+
+  async #adoptManifest(
     name: string,
     digest: string,
     request: ManifestRequest,

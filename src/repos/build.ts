@@ -3,23 +3,31 @@ import type { Dispatcher } from "undici";
 import { defaultRepositoryOf } from "../config/derived.js";
 import type { Config, ProxyRepositoryConfig, RepositoryConfig } from "../config/schema.js";
 import { LocalTokenCache } from "../coordination/token-cache.js";
-import { LocalUpstreamState } from "../coordination/upstream-state.js";
+import { LocalUpstreamState, type RateLimitSnapshot } from "../coordination/upstream-state.js";
 import { DOCKER_HUB_HOSTS } from "../oci/docker-hub.js";
 import type { Stores } from "../store/open-stores.js";
-import { UpstreamClient, type UpstreamEvents } from "../upstream/client.js";
+import { UpstreamClient, type UpstreamEvents, type UpstreamExchange } from "../upstream/client.js";
 import { VERSION } from "../version.js";
 import { GroupRepository } from "./group.js";
 import { HostedRepository } from "./hosted.js";
+import type { ContentObserver } from "./observer.js";
 import { ProxyRepository } from "./proxy.js";
 import type { Repository } from "./repository.js";
 import { RepositoryRouter } from "./router.js";
+
+/** Where each proxy's upstream traffic and pull budget are reported (metrics). */
+export interface UpstreamObserver {
+  exchange(repo: string, exchange: UpstreamExchange): void;
+  rateLimit(repo: string, snapshot: RateLimitSnapshot): void;
+}
 
 export interface BuildContext {
   readonly stores: Stores;
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
-  /** Where each upstream's remaining pull budget is reported (a metrics gauge). */
-  readonly budgets: { set(labels: { repo: string }, remaining: number): void };
+  readonly upstreams: UpstreamObserver;
+  /** Told what repositories serve, fetch and fail to keep (usage, metrics, eviction). */
+  readonly observer?: ContentObserver;
 }
 
 function isDockerHub(url: string): boolean {
@@ -27,10 +35,11 @@ function isDockerHub(url: string): boolean {
 }
 
 /** Operator-facing news about an upstream: one log line per change, and the budget as a metric. */
-function upstreamEvents(repo: string, url: string, { logger, budgets }: BuildContext): UpstreamEvents {
+function upstreamEvents(repo: string, url: string, { logger, upstreams }: BuildContext): UpstreamEvents {
   return {
+    response: (exchange) => upstreams.exchange(repo, exchange),
     rateLimit(snapshot) {
-      if (snapshot.remaining !== undefined) budgets.set({ repo }, snapshot.remaining);
+      upstreams.rateLimit(repo, snapshot);
       logger.info({ repo, upstream: url, ...snapshot }, "upstream pull budget");
     },
     unavailable(reason) {
@@ -77,7 +86,9 @@ function createProxy(name: string, config: ProxyRepositoryConfig, context: Build
     blobs: stores.blobs,
     documents: stores.documents,
     coalescer: stores.coalescer,
+    ingests: stores.ingests,
     logger: context.logger,
+    ...(context.observer ? { observer: context.observer } : {}),
   });
 }
 
@@ -96,7 +107,12 @@ export function buildRepositories(config: Config, context: BuildContext): Map<st
         created = createProxy(name, repository, context);
         break;
       case "hosted":
-        created = new HostedRepository({ name, allowDelete: repository.allow_delete, ...context.stores });
+        created = new HostedRepository({
+          name,
+          allowDelete: repository.allow_delete,
+          ...context.stores,
+          ...(context.observer ? { observer: context.observer } : {}),
+        });
         break;
       case "group": {
         const members = repository.members.map((member) =>

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { type IngestGuard, ingesting } from "../coordination/ingest-guard.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import { digestOf, parseDigest } from "../oci/digest.js";
 import { type Descriptor, type ManifestInfo, parseManifest } from "../oci/manifest.js";
@@ -19,9 +20,10 @@ import {
 } from "../util/errors.js";
 import { manifestRecordOf } from "./content.js";
 import { LocalContent } from "./local-content.js";
+import { type ContentObserver, UNOBSERVED } from "./observer.js";
 import type {
   BlobContent,
-  CacheStatus,
+  BlobStat,
   ManifestContent,
   ManifestRequest,
   Repository,
@@ -38,8 +40,11 @@ export interface HostedOptions {
   readonly blobs: BlobStore;
   readonly documents: SmallContent;
   readonly uploads: UploadSessions;
+  readonly ingests: IngestGuard;
   /** When pushed tags are recorded as set. */
   readonly clock?: Clock;
+  /** Told what is served (usage). */
+  readonly observer?: ContentObserver;
 }
 
 /** A manifest may reference non-distributable layers without the blob: they are never pushed. */
@@ -56,12 +61,14 @@ export class HostedRepository implements Repository, RepositoryWriter {
   readonly #options: HostedOptions;
   readonly #local: LocalContent;
   readonly #clock: Clock;
+  readonly #observer: ContentObserver;
 
   constructor(options: HostedOptions) {
     this.name = options.name;
     this.#options = options;
     this.#local = new LocalContent(options.name, options);
     this.#clock = options.clock ?? systemClock;
+    this.#observer = options.observer ?? UNOBSERVED;
   }
 
   visibleTo(): Repository {
@@ -74,15 +81,16 @@ export class HostedRepository implements Repository, RepositoryWriter {
 
   // ---- reading ----
 
-  async statBlob(name: string, digest: string): Promise<{ size: number | undefined; cache: CacheStatus }> {
+  async statBlob(name: string, digest: string): Promise<BlobStat> {
     if (!(await this.#local.hasBlob(name, digest))) throw new NotFoundError("blob", { digest });
-    return { size: await this.#options.blobs.stat(digest), cache: "hit" };
+    return { size: await this.#options.blobs.stat(digest), cache: "hit", servedBy: this.name };
   }
 
   async openBlob(name: string, digest: string, range?: RangeRequest): Promise<BlobContent> {
     const content = await this.#local.blob(name, digest, range);
     if (!content) throw new NotFoundError("blob", { digest });
-    return content;
+    this.#observer.blobServed(this.name, name, digest);
+    return { ...content, servedBy: this.name };
   }
 
   hasLocalBlob(name: string, digest: string): Promise<boolean> {
@@ -97,7 +105,11 @@ export class HostedRepository implements Repository, RepositoryWriter {
     const content =
       digest === undefined ? undefined : await this.#local.manifest(name, digest, request, "hit");
     if (!content) throw new NotFoundError("manifest", { name, reference: referenceString(reference) });
-    return content;
+    this.#observer.manifestServed(this.name, name, content.digest, {
+      ...(reference.kind === "tag" ? { tag: reference.tag } : {}),
+      counted: request.method === "GET" && request.background !== true,
+    });
+    return { ...content, servedBy: this.name };
   }
 
   async listTags(name: string, page: Page): Promise<{ tags: string[]; more: boolean }> {
@@ -148,9 +160,12 @@ export class HostedRepository implements Repository, RepositoryWriter {
   ): Promise<{ digest: string; size: number }> {
     const parsed = parseDigest(digest);
     const upload = await this.#options.uploads.get(this.name, name, id);
-    const blob = await this.#options.uploads.finish(upload, parsed, body, claim);
-    await this.#options.meta.linkBlob(this.name, name, blob.digest, blob.size);
-    return blob;
+    // Held from the commit (which keeps a file already stored, say a proxy's) to the link.
+    return ingesting(this.#options.ingests, parsed.digest, async () => {
+      const blob = await this.#options.uploads.finish(upload, parsed, body, claim);
+      await this.#options.meta.linkBlob(this.name, name, blob.digest, blob.size);
+      return blob;
+    });
   }
 
   async cancelUpload(name: string, id: string): Promise<void> {
@@ -165,10 +180,13 @@ export class HostedRepository implements Repository, RepositoryWriter {
   ): Promise<boolean> {
     parseDigest(digest);
     if (!(await source.hasLocalBlob(sourceName, digest))) return false;
-    const size = await this.#options.blobs.stat(digest);
-    if (size === undefined) return false;
-    await this.#options.meta.linkBlob(this.name, name, digest, size);
-    return true;
+    // Held from the look at the file to the link: the source may be a proxy whose copy is evicted.
+    return ingesting(this.#options.ingests, digest, async () => {
+      const size = await this.#options.blobs.stat(digest);
+      if (size === undefined) return false;
+      await this.#options.meta.linkBlob(this.name, name, digest, size);
+      return true;
+    });
   }
 
   // ---- manifests ----
@@ -192,12 +210,15 @@ export class HostedRepository implements Repository, RepositoryWriter {
     }
     await this.#checkReferences(name, info);
     // Bytes first, then the rows that make them reachable, together: a tag never points at a
-    // manifest whose record is missing, whatever fails in between.
-    await this.#options.documents.write(digest, bytes);
-    await this.#options.meta.transaction(async (tx) => {
-      await tx.putManifest(this.name, name, manifestRecordOf(digest, bytes.byteLength, info));
-      if (reference.kind === "tag")
-        await tx.setTag(this.name, name, reference.tag, digest, this.#clock.now());
+    // manifest whose record is missing, whatever fails in between. Held throughout, as the bytes
+    // may be a proxy's copy that an eviction would otherwise delete before the rows exist.
+    await ingesting(this.#options.ingests, digest, async () => {
+      await this.#options.documents.write(digest, bytes);
+      await this.#options.meta.transaction(async (tx) => {
+        await tx.putManifest(this.name, name, manifestRecordOf(digest, bytes.byteLength, info));
+        if (reference.kind === "tag")
+          await tx.setTag(this.name, name, reference.tag, digest, this.#clock.now());
+      });
     });
     return { digest, ...(info.subject ? { subject: info.subject.digest } : {}) };
   }

@@ -1,9 +1,11 @@
+import type { IngestGuard } from "../coordination/ingest-guard.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import type { Descriptor } from "../oci/manifest.js";
 import { accepts } from "../oci/media-types.js";
 import type { RangeRequest } from "../oci/range.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { SmallContent } from "../store/small-content.js";
+import { NotFoundError } from "../util/errors.js";
 import { descriptorOf, rangeResolver } from "./content.js";
 import type { BlobContent, CacheStatus, ManifestContent, ManifestRequest } from "./repository.js";
 
@@ -11,6 +13,8 @@ export interface ContentStores {
   readonly meta: MetadataStore;
   readonly blobs: BlobStore;
   readonly documents: SmallContent;
+  /** Held while content is made reachable here, so eviction and gc delete no file it relies on. */
+  readonly ingests: IngestGuard;
 }
 
 /**
@@ -44,17 +48,22 @@ export class LocalContent {
     return this.storedBlob(digest, range);
   }
 
-  /** Streams a stored blob without checking links: for callers that just established the right to it. */
+  /**
+   * Streams a stored blob without checking links: for callers that just established the right to
+   * it. A file gone (evicted since the link was read) counts as absent, so a proxy fetches it again.
+   */
   async storedBlob(digest: string, range: RangeRequest | undefined): Promise<BlobContent | undefined> {
     const size = await this.#stores.blobs.stat(digest);
     if (size === undefined) return undefined;
     const selected = range ? rangeResolver(range)(size) : undefined;
-    return {
-      size,
-      body: await this.#stores.blobs.read(digest, selected),
-      cache: "hit",
-      ...(selected ? { range: selected } : {}),
-    };
+    let body: BlobContent["body"];
+    try {
+      body = await this.#stores.blobs.read(digest, selected);
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+    return { size, body, cache: "hit", ...(selected ? { range: selected } : {}) };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { parseDigest } from "../oci/digest.js";
 import type { ByteRange, RangeRequest } from "../oci/range.js";
-import type { Coalescer, Joined } from "../store/coalescer.js";
+import type { Coalescer, DownloadEvents, Joined } from "../store/coalescer.js";
 import { type BlobFill, FillAbortedError } from "../store/fill.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { DigestMismatchError, NotFoundError } from "../util/errors.js";
@@ -8,7 +8,7 @@ import type { Adoption } from "./adoption.js";
 import { rangeResolver } from "./content.js";
 import { blobDownloadKey } from "./flight-keys.js";
 import { absentUpstream, type ProxyContext, remember } from "./proxy-context.js";
-import type { BlobContent, CacheStatus } from "./repository.js";
+import type { BlobContent, BlobStat } from "./repository.js";
 
 /**
  * A proxy's blobs: immutable by digest, so what the store holds for this name is served without
@@ -26,7 +26,7 @@ export class ProxyBlobs {
     this.#coalescer = coalescer;
   }
 
-  async stat(name: string, digest: string): Promise<{ size: number | undefined; cache: CacheStatus }> {
+  async stat(name: string, digest: string): Promise<BlobStat> {
     const { stores, repo, upstream } = this.#context;
     if (await stores.meta.hasBlob(repo, name, digest)) {
       const size = await stores.blobs.stat(digest);
@@ -45,29 +45,33 @@ export class ProxyBlobs {
     const parsed = parseDigest(digest);
     const stored = await this.#stored(name, digest, range);
     if (stored) return stored;
-    let selected: ByteRange | undefined;
-    let joined: Joined;
-    try {
-      joined = await this.#coalescer.join(
-        blobDownloadKey(this.#context.repo, name, digest),
-        parsed,
-        () => this.#context.upstream.getBlob(name, digest),
-        (size) => {
-          selected = range && size !== undefined ? rangeResolver(range)(size) : undefined;
-          return selected;
-        },
-        this.#events(name, digest),
-      );
-    } catch (error) {
-      throw absentUpstream(error, "blob");
-    }
-    if (joined.kind === "stored") {
+    // A download that ended stored just before this joined is read from the store; if eviction
+    // took the file in between, the blob is downloaded again rather than refused.
+    for (let attempt = 0; ; attempt++) {
+      let selected: ByteRange | undefined;
+      let joined: Joined;
+      try {
+        joined = await this.#coalescer.join(
+          blobDownloadKey(this.#context.repo, name, digest),
+          parsed,
+          () => this.#context.upstream.getBlob(name, digest),
+          (size) => {
+            selected = range && size !== undefined ? rangeResolver(range)(size) : undefined;
+            return selected;
+          },
+          this.#events(name, digest),
+        );
+      } catch (error) {
+        throw absentUpstream(error, "blob");
+      }
+      if (joined.kind === "fill") {
+        const { fill, body, kept } = joined;
+        return { size: fill.size, body, cache: "miss", kept, ...(selected ? { range: selected } : {}) };
+      }
       const kept = await this.#stored(name, digest, range);
       if (kept) return kept;
-      throw new NotFoundError("blob", { digest });
+      if (attempt > 0) throw new NotFoundError("blob", { digest });
     }
-    const { fill, body } = joined;
-    return { size: fill.size, body, cache: "miss", ...(selected ? { range: selected } : {}) };
   }
 
   /** The blob from the store when this repository may serve it: linked here already, or adopted. */
@@ -79,31 +83,39 @@ export class ProxyBlobs {
     return (await this.#context.local.blob(name, digest, range)) ?? this.#adoption.blob(name, digest, range);
   }
 
-  /** What the download this request started reports: the link once stored, one log line either way. */
-  #events(name: string, digest: string): Parameters<Coalescer["join"]>[4] {
-    const { logger, repo, clock, stores } = this.#context;
+  /**
+   * What the download this request started reports: the link once stored (while the digest is
+   * still held, so no eviction deletes the file before it), the bytes it fetched, one log line.
+   */
+  #events(name: string, digest: string): DownloadEvents {
+    const { logger, repo, clock, stores, observer } = this.#context;
+    let started = clock.now();
     return {
       onSpoolFailure: (error) =>
         logger.error({ err: error, repo, name, digest }, "cannot spool blob; serving it uncached"),
-      onStoreFailure: (error) =>
+      onStoreFailure: (error) => {
         logger.error(
           { err: error, repo, name, digest },
           "cannot store verified blob; it was served, not kept",
-        ),
+        );
+        observer.cacheFailed(repo, error);
+      },
       onStart: (fill) => {
-        const started = clock.now();
-        fill.done.then(
-          async ({ stored }) => {
-            if (stored)
-              await remember(this.#context, "blob link", { name, digest }, () =>
-                stores.meta.linkBlob(repo, name, digest, fill.received),
-              );
-            logger.info(
-              { repo, name, digest, bytes: fill.received, ms: clock.now() - started, stored },
-              "blob fetched from upstream",
-            );
-          },
-          (error: unknown) => this.#logFailure(error, fill, name, digest),
+        started = clock.now();
+        fill.done.catch((error: unknown) => {
+          observer.fetched(repo, "blob", fill.received);
+          this.#logFailure(error, fill, name, digest);
+        });
+      },
+      onDone: async (fill, stored) => {
+        observer.fetched(repo, "blob", fill.received);
+        if (stored)
+          await remember(this.#context, "blob link", { name, digest }, () =>
+            stores.meta.linkBlob(repo, name, digest, fill.received),
+          );
+        logger.info(
+          { repo, name, digest, bytes: fill.received, ms: clock.now() - started, stored },
+          "blob fetched from upstream",
         );
       },
     };

@@ -4,6 +4,7 @@ import type { UpstreamRegistry } from "../upstream/registry.js";
 import type { Clock } from "../util/clock.js";
 import { type Missing, NotFoundError } from "../util/errors.js";
 import type { ContentStores, LocalContent } from "./local-content.js";
+import type { ContentObserver } from "./observer.js";
 
 /** What every part of one proxy repository works with (`proxy.ts` builds it once). */
 export interface ProxyContext {
@@ -15,6 +16,7 @@ export interface ProxyContext {
   readonly local: LocalContent;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly observer: ContentObserver;
 }
 
 /**
@@ -34,6 +36,7 @@ export async function remember(
       { err: error, repo: context.repo, ...facts },
       `cannot cache ${what}; serving it uncached`,
     );
+    context.observer.cacheFailed(context.repo, error);
   }
 }
 

@@ -1,3 +1,4 @@
+import { ingesting } from "../coordination/ingest-guard.js";
 import { type ManifestInfo, parseManifest } from "../oci/manifest.js";
 import { ALL_MANIFEST_TYPES } from "../oci/media-types.js";
 import type { FetchedManifest } from "../upstream/registry.js";
@@ -52,6 +53,7 @@ export class ProxyManifests {
     } catch (error) {
       throw absentUpstream(error, "manifest");
     }
+    this.#context.observer.fetched(repo, "manifest", fetched.size);
     let info: ManifestInfo;
     try {
       info = parseManifest(fetched.bytes, fetched.mediaType);
@@ -62,10 +64,13 @@ export class ProxyManifests {
       );
       throw new BadUpstreamAnswerError("upstream sent an invalid manifest", { cause: error });
     }
-    await remember(this.#context, "manifest", { name, digest: fetched.digest }, async () => {
-      await stores.documents.write(fetched.digest, fetched.bytes);
-      await stores.meta.putManifest(repo, name, manifestRecordOf(fetched.digest, fetched.size, info));
-    });
+    // Held from the write (which keeps a file already there) to the record that makes it ours.
+    await ingesting(stores.ingests, fetched.digest, () =>
+      remember(this.#context, "manifest", { name, digest: fetched.digest }, async () => {
+        await stores.documents.write(fetched.digest, fetched.bytes);
+        await stores.meta.putManifest(repo, name, manifestRecordOf(fetched.digest, fetched.size, info));
+      }),
+    );
     return {
       digest: fetched.digest,
       mediaType: info.mediaType,

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { IngestGuard } from "../coordination/ingest-guard.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import { DOCKER_HUB_HOSTS } from "../oci/docker-hub.js";
 import type { Descriptor } from "../oci/manifest.js";
@@ -12,6 +13,7 @@ import type { UpstreamRegistry } from "../upstream/registry.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { Adoption } from "./adoption.js";
 import { LocalContent } from "./local-content.js";
+import { type ContentObserver, UNOBSERVED } from "./observer.js";
 import { ProxyBlobs } from "./proxy-blobs.js";
 import type { ProxyContext } from "./proxy-context.js";
 import { ProxyListings } from "./proxy-listings.js";
@@ -19,7 +21,7 @@ import { ProxyManifests } from "./proxy-manifests.js";
 import { ProxyTags } from "./proxy-tags.js";
 import type {
   BlobContent,
-  CacheStatus,
+  BlobStat,
   ManifestContent,
   ManifestRequest,
   Repository,
@@ -36,8 +38,11 @@ export interface ProxyOptions {
   readonly blobs: BlobStore;
   readonly documents: SmallContent;
   readonly coalescer: Coalescer;
+  readonly ingests: IngestGuard;
   readonly logger: Logger;
   readonly clock?: Clock;
+  /** Told what is served (usage), fetched and not kept. */
+  readonly observer?: ContentObserver;
 }
 
 /** The URL as an operator may see it: credentials in it, if any slipped in, are dropped. */
@@ -73,6 +78,7 @@ export class ProxyRepository implements Repository {
   readonly #manifests: ProxyManifests;
   readonly #tags: ProxyTags;
   readonly #listings: ProxyListings;
+  readonly #observer: ContentObserver;
 
   constructor(options: ProxyOptions) {
     this.name = options.name;
@@ -81,6 +87,7 @@ export class ProxyRepository implements Repository {
     const host = options.upstream.host;
     this.registryHosts = options.libraryPrefix ? [host, ...DOCKER_HUB_HOSTS] : [host];
     this.#local = new LocalContent(options.name, options);
+    this.#observer = options.observer ?? UNOBSERVED;
     const context: ProxyContext = {
       repo: options.name,
       upstream: options.upstream,
@@ -88,6 +95,7 @@ export class ProxyRepository implements Repository {
       local: this.#local,
       clock: options.clock ?? systemClock,
       logger: options.logger,
+      observer: this.#observer,
     };
     const adoption = new Adoption(context);
     this.#blobs = new ProxyBlobs(context, adoption, options.coalescer);
@@ -124,19 +132,28 @@ export class ProxyRepository implements Repository {
     return this.#local.hasBlob(this.#canonical(name), digest);
   }
 
-  statBlob(name: string, digest: string): Promise<{ size: number | undefined; cache: CacheStatus }> {
-    return this.#blobs.stat(this.#canonical(name), digest);
+  async statBlob(name: string, digest: string): Promise<BlobStat> {
+    return { ...(await this.#blobs.stat(this.#canonical(name), digest)), servedBy: this.name };
   }
 
-  openBlob(name: string, digest: string, range?: RangeRequest): Promise<BlobContent> {
-    return this.#blobs.open(this.#canonical(name), digest, range);
-  }
-
-  getManifest(name: string, reference: Reference, request: ManifestRequest): Promise<ManifestContent> {
+  async openBlob(name: string, digest: string, range?: RangeRequest): Promise<BlobContent> {
     const canonical = this.#canonical(name);
-    return reference.kind === "digest"
-      ? this.#manifests.byDigest(canonical, reference.digest, request)
-      : this.#tags.manifest(canonical, reference.tag, request);
+    const content = await this.#blobs.open(canonical, digest, range);
+    this.#observer.blobServed(this.name, canonical, digest);
+    return { ...content, servedBy: this.name };
+  }
+
+  async getManifest(name: string, reference: Reference, request: ManifestRequest): Promise<ManifestContent> {
+    const canonical = this.#canonical(name);
+    const content =
+      reference.kind === "digest"
+        ? await this.#manifests.byDigest(canonical, reference.digest, request)
+        : await this.#tags.manifest(canonical, reference.tag, request);
+    this.#observer.manifestServed(this.name, canonical, content.digest, {
+      ...(reference.kind === "tag" ? { tag: reference.tag } : {}),
+      counted: request.method === "GET" && request.background !== true,
+    });
+    return { ...content, servedBy: this.name };
   }
 
   listTags(name: string, page: Page): Promise<{ tags: string[]; more: boolean }> {

@@ -15,6 +15,8 @@ import type { UpstreamSnapshot } from "../upstream/registry.js";
 export type CacheStatus = "hit" | "revalidated" | "miss" | "stale";
 
 export interface BlobContent {
+  /** The repository whose content answered (a group's member): what metrics count it under. */
+  readonly servedBy?: string;
   /** Total size; undefined only while an upstream streams a blob without Content-Length. */
   readonly size: number | undefined;
   /** The bytes selected by the request's Range, when it had a satisfiable one. */
@@ -22,9 +24,13 @@ export interface BlobContent {
   /** The bytes (or where to get them), as the store or the download declares them; http sends or releases it. */
   readonly body: BlobBody;
   readonly cache: CacheStatus;
+  /** For a download: settles once it ended, true when the blob was kept (stored and linked here). */
+  readonly kept?: Promise<boolean>;
 }
 
 export interface ManifestContent {
+  /** The repository whose content answered (a group's member): what metrics count it under. */
+  readonly servedBy?: string;
   readonly digest: string;
   readonly mediaType: string;
   readonly size: number;
@@ -35,10 +41,19 @@ export interface ManifestContent {
   readonly staleReason?: string;
 }
 
+export interface BlobStat {
+  readonly size: number | undefined;
+  readonly cache: CacheStatus;
+  /** The repository that answered (a group's member). */
+  readonly servedBy?: string;
+}
+
 export interface ManifestRequest {
   readonly method: "GET" | "HEAD";
   /** The client's Accept list, parsed; empty when it sent none. */
   readonly accept: readonly string[];
+  /** Asked by wharf itself (sync), not a client: the image counts as used, but no pull is counted. */
+  readonly background?: boolean;
 }
 
 /**
@@ -51,7 +66,7 @@ export interface ManifestRequest {
 export interface RepositoryReader {
   readonly name: string;
 
-  statBlob(name: string, digest: string): Promise<{ size: number | undefined; cache: CacheStatus }>;
+  statBlob(name: string, digest: string): Promise<BlobStat>;
   openBlob(name: string, digest: string, range?: RangeRequest): Promise<BlobContent>;
   getManifest(name: string, reference: Reference, request: ManifestRequest): Promise<ManifestContent>;
   listTags(name: string, page: Page): Promise<{ tags: string[]; more: boolean }>;

@@ -42,6 +42,12 @@ export interface BlobStore {
   /** Removes a blob; absent blobs are not an error. */
   delete(digest: string): Promise<void>;
 
+  /**
+   * Moves a blob whose bytes are not its digest's out of the store, kept for whoever wants to look
+   * at it but never served again. Returns where it went (for the report); undefined when absent.
+   */
+  quarantine(digest: string): Promise<string | undefined>;
+
   /** Every stored digest, for garbage collection and scrubbing. */
   digests(): AsyncIterable<string>;
 }

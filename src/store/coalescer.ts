@@ -1,4 +1,5 @@
 import { type InFlight, LocalInFlight } from "../coordination/in-flight.js";
+import { type IngestGuard, LocalIngestGuard } from "../coordination/ingest-guard.js";
 import type { ParsedDigest } from "../oci/digest.js";
 import type { InProgressBody } from "./blob-body.js";
 import type { BlobStore, ByteRange } from "./blob-store.js";
@@ -6,10 +7,44 @@ import { stageDownload } from "./download-staging.js";
 import { BlobFill, type FillEvents, type FillSource } from "./fill.js";
 import type { Spool } from "./spool.js";
 
+/** What the request that starts a download hears of it, besides its bytes. */
+export interface DownloadEvents extends FillEvents {
+  onStart?(fill: BlobFill): void;
+  /**
+   * Runs once the download is verified (`stored`: it entered the store), while its digest is still
+   * held, so that linking it happens before anything may delete its file. Joiners that find the
+   * download stored read the store only after this ended.
+   */
+  onDone?(fill: BlobFill, stored: boolean): Promise<void>;
+}
+
 export type Joined =
-  | { readonly kind: "fill"; readonly fill: BlobFill; readonly body: InProgressBody }
+  | {
+      readonly kind: "fill";
+      readonly fill: BlobFill;
+      readonly body: InProgressBody;
+      /** Settles once the download ended and its `onDone` ran: true when it was stored. Never rejects. */
+      readonly kept: Promise<boolean>;
+    }
   /** The download finished while we were joining: read the store instead. */
   | { readonly kind: "stored" };
+
+/** What downloads tell their owner: for metrics, and to start an eviction when a disk fills up. */
+export interface DownloadObserver {
+  /** A request joined a download another request started. */
+  joined?(): void;
+  /** A download's staging could not be written (a full disk): it goes on uncached. */
+  spoolFailed?(error: unknown): void;
+  /** A verified download entered the store. */
+  stored?(bytes: number): void;
+}
+
+export interface CoalescerOptions {
+  readonly inFlight?: InFlight<BlobFill>;
+  /** Held for each download from its start until it settled, so nothing deletes the file it may find stored. */
+  readonly ingests?: IngestGuard;
+  readonly observer?: DownloadObserver;
+}
 
 /**
  * One download per blob: concurrent requests with the same key share one upstream request and one
@@ -20,47 +55,131 @@ export class Coalescer {
   readonly #store: BlobStore;
   readonly #spool: Spool;
   readonly #inFlight: InFlight<BlobFill>;
+  readonly #ingests: IngestGuard;
+  readonly #observer: DownloadObserver;
+  /** Settles once a download's `onDone` ran and its hold was released. */
+  readonly #settled = new WeakMap<BlobFill, Promise<void>>();
+  #waiters = 0;
 
   /** `spool` holds the local copy of downloads whose store stages elsewhere (see `stageDownload`). */
-  constructor(store: BlobStore, spool: Spool, inFlight: InFlight<BlobFill> = new LocalInFlight()) {
+  constructor(store: BlobStore, spool: Spool, options: CoalescerOptions = {}) {
     this.#store = store;
     this.#spool = spool;
-    this.#inFlight = inFlight;
+    this.#inFlight = options.inFlight ?? new LocalInFlight();
+    this.#ingests = options.ingests ?? new LocalIngestGuard();
+    this.#observer = options.observer ?? {};
   }
 
   get inflight(): number {
     return this.#inFlight.size;
   }
 
+  /** Requests reading a download that another request started, now. */
+  get waiters(): number {
+    return this.#waiters;
+  }
+
   /**
    * Reads the blob from the running download for `key`, starting one with `open` when none can
    * be joined. `rangeFor` picks the bytes once the size is known (it may throw, e.g. for an
-   * unsatisfiable range; a download this call started then still completes). `onStart` runs
-   * once, for the download this call started.
+   * unsatisfiable range; a download this call started then still completes). `onStart` and
+   * `onDone` run once, for the download this call started.
    */
   join(
     key: string,
     digest: ParsedDigest,
     open: () => Promise<FillSource>,
     rangeFor: (size: number | undefined) => ByteRange | undefined,
-    events: FillEvents & { onStart?(fill: BlobFill): void },
+    events: DownloadEvents,
   ): Promise<Joined> {
-    const start = async () =>
-      BlobFill.create(digest, await open(), () => stageDownload(this.#store, this.#spool), events);
+    const observer = this.#observer;
+    const watched: FillEvents = {
+      ...events,
+      onSpoolFailure: (error) => {
+        events.onSpoolFailure?.(error);
+        observer.spoolFailed?.(error);
+      },
+    };
+    const start = async () => {
+      // Asked at once (joiners in the same tick share it); the fill, and so its commit, waits for the hold.
+      const opening = open();
+      opening.catch(() => {});
+      const lease = await this.#ingests.hold(digest.digest);
+      let fill: BlobFill;
+      try {
+        fill = await BlobFill.create(
+          digest,
+          await opening,
+          () => stageDownload(this.#store, this.#spool),
+          watched,
+        );
+      } catch (error) {
+        lease.release();
+        throw error;
+      }
+      const settled = fill.done.then(
+        async ({ stored }) => {
+          try {
+            await events.onDone?.(fill, stored);
+          } finally {
+            lease.release();
+          }
+          if (stored) observer.stored?.(fill.received);
+        },
+        () => lease.release(),
+      );
+      // A failing onDone is its caller's to report; the hold is released either way.
+      settled.catch(() => {});
+      this.#settled.set(fill, settled);
+      return fill;
+    };
     return this.#inFlight.join<Joined>(key, start, async (fill, started) => {
       if (started) {
         events.onStart?.(fill);
         try {
-          return { kind: "fill", fill, body: fill.createBody(rangeFor(fill.size)) as InProgressBody };
+          const body = fill.createBody(rangeFor(fill.size)) as InProgressBody;
+          return { kind: "fill", fill, body, kept: this.#kept(fill) };
         } finally {
           fill.run();
         }
       }
       if (fill.joinable) {
-        return { kind: "fill", fill, body: fill.createBody(rangeFor(fill.size)) as InProgressBody };
+        const body = fill.createBody(rangeFor(fill.size)) as InProgressBody;
+        observer.joined?.();
+        return { kind: "fill", fill, body: this.#counted(body), kept: this.#kept(fill) };
       }
-      if (fill.state === "verified" && (await fill.done).stored) return { kind: "stored" };
+      if (fill.state === "verified" && (await fill.done).stored) {
+        await this.#settled.get(fill)?.catch(() => {});
+        return { kind: "stored" };
+      }
       return undefined;
     });
+  }
+
+  #kept(fill: BlobFill): Promise<boolean> {
+    const settled = this.#settled.get(fill) ?? Promise.resolve();
+    return settled.then(
+      () =>
+        fill.done.then(
+          ({ stored }) => stored,
+          () => false,
+        ),
+      () => false,
+    );
+  }
+
+  /** A joined request's body, counted among the waiters until it is released. */
+  #counted(body: InProgressBody): InProgressBody {
+    this.#waiters++;
+    let released = false;
+    return {
+      ...body,
+      release: () => {
+        body.release();
+        if (released) return;
+        released = true;
+        this.#waiters--;
+      },
+    };
   }
 }

@@ -25,6 +25,8 @@ export interface FsLayout {
   readonly staging: Spool;
   /** Durable staging of upload sessions, one file per session; kept across restarts. */
   readonly sessions: string;
+  /** Where corrupt blobs are moved; by default `quarantine/` beside `blobs`. */
+  readonly quarantine?: string;
 }
 
 /**
@@ -36,6 +38,7 @@ export interface FsLayout {
  *         abcdef0123…   (the whole hex digest; the two-letter fan-out keeps directories small)
  *   <staging>/blob-<uuid>   a blob being written (scratch)
  *   <sessions>/<id>         an upload session's bytes (durable)
+ *   <quarantine>/<alg>-<hex>-<time>   a blob whose bytes were found not to be its digest's
  *
  * A blob file exists only once complete and verified: it arrives by rename from the staging or
  * sessions directory, on the same filesystem, after an fsync of the file and before one of its
@@ -45,10 +48,12 @@ export class FsBlobStore implements BlobStore {
   readonly #root: string;
   readonly #staging: Spool;
   readonly #sessionsDirectory: string;
+  readonly #quarantine: string;
   readonly sessions: SessionStaging;
 
   constructor(layout: FsLayout) {
     this.#root = layout.blobs;
+    this.#quarantine = layout.quarantine ?? join(dirname(layout.blobs), "quarantine");
     this.#staging = layout.staging;
     this.#sessionsDirectory = layout.sessions;
     this.sessions = {
@@ -121,6 +126,21 @@ export class FsBlobStore implements BlobStore {
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
+  }
+
+  async quarantine(digest: string): Promise<string | undefined> {
+    const { algorithm, hex } = parseDigest(digest);
+    await mkdir(this.#quarantine, { recursive: true });
+    const target = join(this.#quarantine, `${algorithm}-${hex}-${Date.now()}`);
+    try {
+      // The same filesystem (beside the blobs): a rename, so readers see the blob or nothing.
+      await rename(this.#path(digest), target);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+    await fsyncDirectory(dirname(this.#path(digest)));
+    return target;
   }
 
   async *digests(): AsyncIterable<string> {

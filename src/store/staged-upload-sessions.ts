@@ -17,12 +17,23 @@ import type { ChunkClaim, UploadLimits, UploadSessions } from "./upload-sessions
 
 type Hasher = ReturnType<typeof createDigester>;
 
+/** What happens to upload sessions, for metrics. */
+export interface UploadObserver {
+  started?(repo: string): void;
+  /** The closing PUT verified the digest and the blob entered the store. */
+  completed?(repo: string, bytes: number): void;
+  cancelled?(repo: string): void;
+  /** Sessions nobody touched for too long, discarded. */
+  expired?(repo: string): void;
+}
+
 export interface StagedUploadOptions {
   readonly meta: MetadataStore;
   readonly blobs: BlobStore;
   readonly limits: UploadLimits;
   readonly lock?: UploadLock;
   readonly clock?: Clock;
+  readonly observer?: UploadObserver;
 }
 
 /**
@@ -38,6 +49,7 @@ export class StagedUploadSessions implements UploadSessions {
   readonly #limits: UploadLimits;
   readonly #lock: UploadLock;
   readonly #clock: Clock;
+  readonly #observer: UploadObserver;
   /** Running digests, valid for the offset they were computed up to. */
   readonly #hashers = new Map<string, { offset: number; hasher: Hasher; algorithm: string }>();
 
@@ -47,6 +59,7 @@ export class StagedUploadSessions implements UploadSessions {
     this.#limits = options.limits;
     this.#lock = options.lock ?? new LocalUploadLock();
     this.#clock = options.clock ?? systemClock;
+    this.#observer = options.observer ?? {};
   }
 
   async create(repo: string, name: string): Promise<UploadRecord> {
@@ -61,6 +74,7 @@ export class StagedUploadSessions implements UploadSessions {
     }
     // Hash as bytes arrive with the algorithm nearly every client uses, so its PUT needs no re-read.
     this.#hashers.set(upload.id, { offset: 0, hasher: createDigester("sha256"), algorithm: "sha256" });
+    this.#observer.started?.(repo);
     return upload;
   }
 
@@ -103,6 +117,7 @@ export class StagedUploadSessions implements UploadSessions {
         await writer.suspend();
       }
       await this.#end(upload.id);
+      this.#observer.completed?.(upload.repo, current.offset);
       return { digest: digest.digest, size: current.offset };
     });
   }
@@ -111,6 +126,7 @@ export class StagedUploadSessions implements UploadSessions {
     return this.#locked(upload, async () => {
       await this.#end(upload.id);
       await this.#blobs.sessions.discard(upload.id);
+      this.#observer.cancelled?.(upload.repo);
     });
   }
 
@@ -124,6 +140,7 @@ export class StagedUploadSessions implements UploadSessions {
         await this.#end(upload.id);
         await this.#blobs.sessions.discard(upload.id);
         purged += 1;
+        this.#observer.expired?.(upload.repo);
       } finally {
         await lease.release();
       }

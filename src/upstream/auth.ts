@@ -18,6 +18,9 @@ interface FetchedToken {
 /** Tokens without `expires_in` live 60 s, as the token spec says. */
 const DEFAULT_TOKEN_SECONDS = 60;
 
+/** Told of every token request: its status (undefined when none came) and how long it took. */
+export type TokenRequestObserver = (status: number | undefined, seconds: number) => void;
+
 /**
  * The registry auth flows an upstream may ask for: none, Basic, or Docker's Bearer token
  * (challenge → realm → token). Tokens are kept per scope in a TokenCache until shortly before
@@ -29,6 +32,7 @@ export class UpstreamAuth {
   readonly #dispatcher: Dispatcher;
   readonly #tokens: TokenCache;
   readonly #fetching = new SingleFlight<string>();
+  readonly #observe: TokenRequestObserver;
   #challenge: Challenge | undefined;
   #tokenRequests = 0;
 
@@ -37,11 +41,13 @@ export class UpstreamAuth {
     credentials: UpstreamCredentials | undefined,
     dispatcher: Dispatcher,
     tokens: TokenCache,
+    observe: TokenRequestObserver = () => {},
   ) {
     this.#upstream = upstream;
     this.#credentials = credentials;
     this.#dispatcher = dispatcher;
     this.#tokens = tokens;
+    this.#observe = observe;
   }
 
   get tokenRequests(): number {
@@ -111,9 +117,12 @@ export class UpstreamAuth {
     if (this.#credentials) headers.authorization = this.#basic(this.#credentials);
     this.#tokenRequests++;
     let response: Dispatcher.ResponseData;
+    const started = performance.now();
     try {
       response = await request(realm, { method: "GET", headers, dispatcher: this.#dispatcher });
+      this.#observe(response.statusCode, (performance.now() - started) / 1000);
     } catch (cause) {
+      this.#observe(undefined, (performance.now() - started) / 1000);
       throw new UpstreamError("unavailable", `token service ${realm.host} unreachable`, {
         upstream: this.#upstream,
         cause,

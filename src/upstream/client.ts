@@ -44,12 +44,26 @@ export interface UpstreamClientOptions {
  * request: a new pull budget, the upstream going down or coming back, a back-off after a 429.
  */
 export interface UpstreamEvents {
+  /** Every HTTP exchange with the upstream (token service included): for metrics. */
+  response?(exchange: UpstreamExchange): void;
   rateLimit?(snapshot: RateLimitSnapshot): void;
   unavailable?(reason: string): void;
   /** The upstream refuses wharf's credentials (or has none to offer for what was asked). */
   refused?(reason: string): void;
   recovered?(): void;
   backingOff?(seconds: number, reason: string): void;
+}
+
+/** What a request to an upstream was for. */
+export type UpstreamRequestKind = "manifest" | "blob" | "tags" | "referrers" | "token";
+
+export interface UpstreamExchange {
+  readonly kind: UpstreamRequestKind;
+  readonly method: string;
+  /** Undefined when no answer came (connection refused, timeout). */
+  readonly status: number | undefined;
+  /** Until the response headers arrived, or the request failed. */
+  readonly seconds: number;
 }
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -82,7 +96,13 @@ export class UpstreamClient implements UpstreamRegistry {
     this.#options = options;
     this.#base = new URL(options.url.endsWith("/") ? options.url : `${options.url}/`);
     this.rateLimit = options.state;
-    this.#auth = new UpstreamAuth(options.name, options.credentials, options.dispatcher, options.tokens);
+    this.#auth = new UpstreamAuth(
+      options.name,
+      options.credentials,
+      options.dispatcher,
+      options.tokens,
+      (status, seconds) => options.events?.response?.({ kind: "token", method: "GET", status, seconds }),
+    );
   }
 
   get url(): string {
@@ -103,6 +123,7 @@ export class UpstreamClient implements UpstreamRegistry {
 
   async headManifest(name: string, reference: string, accept: readonly string[]): Promise<ManifestHead> {
     const response = await this.#send("HEAD", `v2/${name}/manifests/${reference}`, {
+      kind: "manifest",
       name,
       accept,
       counted: true,
@@ -121,6 +142,7 @@ export class UpstreamClient implements UpstreamRegistry {
 
   async getManifest(name: string, reference: string, accept: readonly string[]): Promise<FetchedManifest> {
     const response = await this.#send("GET", `v2/${name}/manifests/${reference}`, {
+      kind: "manifest",
       name,
       accept,
       counted: true,
@@ -145,7 +167,11 @@ export class UpstreamClient implements UpstreamRegistry {
   }
 
   async headBlob(name: string, digest: string): Promise<{ size: number | undefined }> {
-    const response = await this.#send("HEAD", `v2/${name}/blobs/${digest}`, { name, followRedirects: true });
+    const response = await this.#send("HEAD", `v2/${name}/blobs/${digest}`, {
+      kind: "blob",
+      name,
+      followRedirects: true,
+    });
     await response.body.dump();
     const length = header(response.headers, "content-length");
     return { size: length === undefined ? undefined : Number(length) };
@@ -154,6 +180,7 @@ export class UpstreamClient implements UpstreamRegistry {
   /** Starts a blob download; the caller must consume or destroy `body`. */
   async getBlob(name: string, digest: string, signal?: AbortSignal): Promise<FetchedBlob> {
     const response = await this.#send("GET", `v2/${name}/blobs/${digest}`, {
+      kind: "blob",
       name,
       followRedirects: true,
       signal,
@@ -167,7 +194,7 @@ export class UpstreamClient implements UpstreamRegistry {
     if (limit !== undefined) query.set("n", String(limit));
     if (last !== undefined) query.set("last", last);
     const suffix = query.size > 0 ? `?${query}` : "";
-    const response = await this.#send("GET", `v2/${name}/tags/list${suffix}`, { name });
+    const response = await this.#send("GET", `v2/${name}/tags/list${suffix}`, { kind: "tags", name });
     const body = (await response.body.json()) as { tags?: unknown };
     const tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === "string") : [];
     return { tags, hasMore: header(response.headers, "link") !== undefined };
@@ -177,7 +204,10 @@ export class UpstreamClient implements UpstreamRegistry {
   async referrers(name: string, digest: string, artifactType?: string): Promise<Buffer | undefined> {
     const suffix = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
     try {
-      const response = await this.#send("GET", `v2/${name}/referrers/${digest}${suffix}`, { name });
+      const response = await this.#send("GET", `v2/${name}/referrers/${digest}${suffix}`, {
+        kind: "referrers",
+        name,
+      });
       return await this.#readLimited(response, MAX_MANIFEST_BYTES);
     } catch (error) {
       if (error instanceof UpstreamError && (error.kind === "not-found" || error.status === 400))
@@ -211,6 +241,7 @@ export class UpstreamClient implements UpstreamRegistry {
     method: "GET" | "HEAD",
     path: string,
     options: {
+      kind: UpstreamRequestKind;
       name: string;
       accept?: readonly string[];
       counted?: boolean;
@@ -235,7 +266,7 @@ export class UpstreamClient implements UpstreamRegistry {
       if (options.accept && options.accept.length > 0) headers.accept = options.accept.join(", ");
       const authorization = authorize ? await this.#authorization(scope) : undefined;
       if (authorization) headers.authorization = authorization;
-      const response = await this.#request(method, url, headers, options.signal);
+      const response = await this.#request(method, url, headers, options.signal, options.kind);
       const status = response.statusCode;
       await this.#recordBudget(response.headers);
       if (status >= 200 && status < 300) {
@@ -267,9 +298,18 @@ export class UpstreamClient implements UpstreamRegistry {
     url: URL,
     headers: Record<string, string>,
     signal: AbortSignal | undefined,
+    kind: UpstreamRequestKind,
   ): Promise<Dispatcher.ResponseData> {
+    const started = performance.now();
+    const report = (status: number | undefined) =>
+      this.#options.events?.response?.({
+        kind,
+        method,
+        status,
+        seconds: (performance.now() - started) / 1000,
+      });
     try {
-      return await request(url, {
+      const response = await request(url, {
         method,
         headers,
         dispatcher: this.#options.dispatcher,
@@ -277,7 +317,10 @@ export class UpstreamClient implements UpstreamRegistry {
         bodyTimeout: this.#options.timeouts.bodyMs,
         ...(signal ? { signal } : {}),
       });
+      report(response.statusCode);
+      return response;
     } catch (cause) {
+      report(undefined);
       const reason = cause instanceof Error ? cause.message : String(cause);
       const message = `${method} ${url.host}${url.pathname}: ${reason}`;
       const failure = new UpstreamError("unavailable", message, { upstream: this.name, cause });

@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import type { RateLimitSnapshot } from "../../src/coordination/upstream-state.js";
 import { digestOf } from "../../src/oci/digest.js";
 import { MediaType } from "../../src/oci/media-types.js";
 import { UpstreamError, type UpstreamFailureKind } from "../../src/upstream/errors.js";
@@ -59,6 +60,7 @@ export class FakeUpstream implements UpstreamRegistry {
   readonly #faults = new Map<string, BlobFault>();
   #failure: UpstreamFailure | undefined;
   #gate: Promise<void> | undefined;
+  #rateLimit: RateLimitSnapshot = {};
 
   constructor(url = "https://upstream.test") {
     this.url = url;
@@ -134,6 +136,11 @@ export class FakeUpstream implements UpstreamRegistry {
   }
 
   // ---- faults ----
+
+  /** What the upstream last reported of its pull budget, as the real client's snapshot shows it. */
+  reportBudget(rateLimit: RateLimitSnapshot): void {
+    this.#rateLimit = rateLimit;
+  }
 
   /** Every request meets `failure` from now on; undefined ends it. */
   fail(failure: UpstreamFailure | undefined): void {
@@ -216,7 +223,7 @@ export class FakeUpstream implements UpstreamRegistry {
   }
 
   async snapshot(): Promise<UpstreamSnapshot> {
-    return { rateLimit: {}, tokenRequests: 0 };
+    return { rateLimit: { ...this.#rateLimit }, tokenRequests: 0 };
   }
 
   // ---- internals ----

@@ -18,6 +18,8 @@ export class MemoryVolume {
   readonly staging = new Map<string, Buffer[]>();
   /** Upload sessions' staging by id. */
   readonly sessions = new Map<string, Buffer[]>();
+  /** Blobs moved out of the store, by where they went. */
+  readonly quarantined = new Map<string, Buffer>();
 }
 
 /**
@@ -99,6 +101,16 @@ export class MemoryBlobStore implements BlobStore {
   async delete(digest: string): Promise<void> {
     parseDigest(digest);
     this.volume.blobs.delete(digest);
+  }
+
+  async quarantine(digest: string): Promise<string | undefined> {
+    parseDigest(digest);
+    const blob = this.volume.blobs.get(digest);
+    if (!blob) return undefined;
+    const place = `quarantine/${digest}-${this.volume.quarantined.size}`;
+    this.volume.quarantined.set(place, blob.bytes);
+    this.volume.blobs.delete(digest);
+    return place;
   }
 
   async *digests(): AsyncIterable<string> {

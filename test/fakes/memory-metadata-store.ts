@@ -1,12 +1,19 @@
 import type {
   BlobLink,
+  BlobLinkEntry,
+  ContentBytes,
+  ManifestEntry,
   ManifestNode,
   ManifestRecord,
   MetadataTransaction,
   NewManifest,
   Page,
+  PullUsage,
+  RepositoryContent,
+  TagEntry,
   TagRecord,
   UploadRecord,
+  UsageBatch,
 } from "../../src/meta/metadata-store.js";
 import {
   type ActivityRecord,
@@ -58,22 +65,36 @@ interface StoredManifest {
   readonly name: string;
   readonly record: ManifestRecord;
   readonly references: Set<string>;
+  usage: PullUsage;
 }
 
 interface StoredTag extends TagRecord {
   readonly repo: string;
   readonly name: string;
   readonly tag: string;
+  readonly usage: PullUsage;
+}
+
+interface StoredLink extends BlobLink {
+  readonly size: number;
+  readonly lastServedAt?: number;
 }
 
 interface State {
   manifests: Map<string, StoredManifest>;
   tags: Map<string, StoredTag>;
-  blobs: Map<string, BlobLink>;
+  blobs: Map<string, StoredLink>;
   uploads: Map<string, UploadRecord>;
   series: Record<SeriesResolution, Map<string, SeriesSample>>;
   activity: ActivityRecord[];
   lastActivityId: number;
+}
+
+const NEVER_PULLED: PullUsage = { pulls: 0 };
+
+/** Counts add up, the last time only moves forward: as SQLite's UPDATE … MAX(). */
+function added(usage: PullUsage, pulls: number, at: number): PullUsage {
+  return { pulls: usage.pulls + pulls, lastPulledAt: Math.max(usage.lastPulledAt ?? 0, at) };
 }
 
 /** Lexical order, as SQLite's default collation gives it for these ASCII keys. */
@@ -119,6 +140,7 @@ class Tables implements MetadataTransaction {
       name,
       record: { ...fields, createdAt: this.#clock.now() },
       references: new Set(references),
+      usage: NEVER_PULLED,
     });
   }
 
@@ -154,7 +176,8 @@ class Tables implements MetadataTransaction {
     const id = key(repo, name, tag);
     const existing = this.state.tags.get(id);
     const updatedAt = existing?.digest === digest ? existing.updatedAt : now;
-    this.state.tags.set(id, { repo, name, tag, digest, updatedAt, validatedAt: now });
+    const usage = existing?.usage ?? NEVER_PULLED;
+    this.state.tags.set(id, { repo, name, tag, digest, updatedAt, validatedAt: now, usage });
   }
 
   async markTagValidated(repo: string, name: string, tag: string, now: number): Promise<void> {
@@ -179,10 +202,10 @@ class Tables implements MetadataTransaction {
     return this.state.blobs.has(key(repo, name, digest));
   }
 
-  async linkBlob(repo: string, name: string, digest: string, _size: number): Promise<void> {
+  async linkBlob(repo: string, name: string, digest: string, size: number): Promise<void> {
     const id = key(repo, name, digest);
     if (!this.state.blobs.has(id))
-      this.state.blobs.set(id, { repo, name, digest, createdAt: this.#clock.now() });
+      this.state.blobs.set(id, { repo, name, digest, size, createdAt: this.#clock.now() });
   }
 
   async unlinkBlob(repo: string, name: string, digest: string): Promise<boolean> {
@@ -245,7 +268,109 @@ class Tables implements MetadataTransaction {
   }
 
   async listBlobLinks(): Promise<BlobLink[]> {
-    return [...this.state.blobs.values()].sort((a, b) => lexical(a.digest, b.digest));
+    return [...this.state.blobs.values()]
+      .sort((a, b) => lexical(a.digest, b.digest))
+      .map(({ repo, name, digest, createdAt }) => ({ repo, name, digest, createdAt }));
+  }
+
+  async recordUsage(batch: UsageBatch): Promise<void> {
+    for (const m of batch.manifests) {
+      const stored = this.state.manifests.get(key(m.repo, m.name, m.digest));
+      if (stored) stored.usage = added(stored.usage, m.pulls, m.at);
+    }
+    for (const t of batch.tags) {
+      const id = key(t.repo, t.name, t.tag);
+      const stored = this.state.tags.get(id);
+      if (stored) this.state.tags.set(id, { ...stored, usage: added(stored.usage, t.pulls, t.at) });
+    }
+    for (const b of batch.blobs) {
+      const id = key(b.repo, b.name, b.digest);
+      const stored = this.state.blobs.get(id);
+      if (stored)
+        this.state.blobs.set(id, { ...stored, lastServedAt: Math.max(stored.lastServedAt ?? 0, b.at) });
+    }
+  }
+
+  async listContent(repo: string): Promise<RepositoryContent> {
+    const manifests = [...this.state.manifests.values()]
+      .filter((m) => m.repo === repo)
+      .map(
+        (m): ManifestEntry => ({
+          name: m.name,
+          digest: m.record.digest,
+          children: [...m.references],
+          size: m.record.size,
+          createdAt: m.record.createdAt,
+          ...m.usage,
+          ...(m.record.subject === undefined ? {} : { subject: m.record.subject }),
+        }),
+      );
+    const tags = [...this.state.tags.values()]
+      .filter((t) => t.repo === repo)
+      .map(
+        (t): TagEntry => ({ name: t.name, tag: t.tag, digest: t.digest, updatedAt: t.updatedAt, ...t.usage }),
+      );
+    const blobs = [...this.state.blobs.values()]
+      .filter((b) => b.repo === repo)
+      .map(
+        (b): BlobLinkEntry => ({
+          name: b.name,
+          digest: b.digest,
+          size: b.size,
+          createdAt: b.createdAt,
+          ...(b.lastServedAt === undefined ? {} : { lastServedAt: b.lastServedAt }),
+        }),
+      );
+    return { manifests, tags, blobs };
+  }
+
+  async measureContent(): Promise<ContentBytes> {
+    const files = [
+      ...[...this.state.blobs.values()].map((b) => ({ repo: b.repo, digest: b.digest, size: b.size })),
+      ...[...this.state.manifests.values()].map((m) => ({
+        repo: m.repo,
+        digest: m.record.digest,
+        size: m.record.size,
+      })),
+    ];
+    const perRepo = new Map<string, Map<string, number>>();
+    const overall = new Map<string, number>();
+    for (const file of files) {
+      const sizes = perRepo.get(file.repo) ?? new Map<string, number>();
+      sizes.set(file.digest, Math.max(sizes.get(file.digest) ?? 0, file.size));
+      perRepo.set(file.repo, sizes);
+      overall.set(file.digest, Math.max(overall.get(file.digest) ?? 0, file.size));
+    }
+    const sum = (sizes: Map<string, number>) => [...sizes.values()].reduce((total, size) => total + size, 0);
+    const repositories: Record<string, number> = {};
+    for (const repo of [...perRepo.keys()].sort(lexical))
+      repositories[repo] = sum(perRepo.get(repo) ?? new Map());
+    return { total: sum(overall), repositories };
+  }
+
+  async isReferenced(digest: string): Promise<boolean> {
+    return (
+      [...this.state.blobs.values()].some((b) => b.digest === digest) ||
+      [...this.state.manifests.values()].some((m) => m.record.digest === digest || m.references.has(digest))
+    );
+  }
+
+  async forgetDigest(
+    digest: string,
+  ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }> {
+    const byPlace = (a: { repo: string; name: string }, b: { repo: string; name: string }) =>
+      lexical(a.repo, b.repo) || lexical(a.name, b.name);
+    const links: BlobLink[] = [];
+    for (const [id, link] of this.state.blobs) {
+      if (link.digest !== digest) continue;
+      links.push({ repo: link.repo, name: link.name, digest, createdAt: link.createdAt });
+      this.state.blobs.delete(id);
+    }
+    const manifests = [...this.state.manifests.values()]
+      .filter((m) => m.record.digest === digest)
+      .map(({ repo, name }) => ({ repo, name }));
+    for (const { repo, name } of manifests) await this.deleteManifest(repo, name, digest);
+    return { links: links.sort(byPlace), manifests: manifests.sort(byPlace) };
   }
 
   async recordSamples(samples: readonly SeriesSample[]): Promise<void> {

@@ -26,7 +26,12 @@ async function built(t: Parameters<typeof world>[0]) {
   const dispatcher = new Agent();
   t.after(() => dispatcher.close());
   const stores = { dataDir: "", ...w };
-  return buildRepositories(CONFIG, { stores, dispatcher, logger: w.logger, budgets: { set: () => {} } });
+  return buildRepositories(CONFIG, {
+    stores,
+    dispatcher,
+    logger: w.logger,
+    upstreams: { exchange: () => {}, rateLimit: () => {} },
+  });
 }
 
 test("each repository describes itself; a proxy's upstream URL carries no credentials", async (t) => {
@@ -85,7 +90,7 @@ test("the router built from them sends ?ns= to the proxy of that registry", asyn
     stores: { dataDir: "", ...w },
     dispatcher,
     logger: w.logger,
-    budgets: { set: () => {} },
+    upstreams: { exchange: () => {}, rateLimit: () => {} },
   });
   assert.equal(router.resolve({ name: "x", ns: "docker.io" }).repository.name, "hub");
   assert.equal(router.resolve({ name: "x", ns: "ghcr.io" }).repository.name, "ghcr");

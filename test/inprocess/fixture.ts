@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import pino, { type Logger } from "pino";
+import { LocalIngestGuard } from "../../src/coordination/ingest-guard.js";
 import type { Reference } from "../../src/oci/names.js";
 import type { RangeRequest } from "../../src/oci/range.js";
 import { HostedRepository } from "../../src/repos/hosted.js";
@@ -26,6 +27,7 @@ export interface World {
   readonly documents: SmallContent;
   readonly coalescer: Coalescer;
   readonly uploads: StagedUploadSessions;
+  readonly ingests: LocalIngestGuard;
   readonly logger: Logger;
   /** What the repositories logged, parsed. */
   readonly logs: Array<Record<string, unknown>>;
@@ -46,13 +48,15 @@ export async function world(t: TestContext): Promise<World> {
     { level: "info" },
     { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
   );
+  const ingests = new LocalIngestGuard();
   return {
     clock,
     meta,
     blobs,
     spool,
     documents: new SmallContent(blobs),
-    coalescer: new Coalescer(blobs, spool),
+    coalescer: new Coalescer(blobs, spool, { ingests }),
+    ingests,
     uploads: new StagedUploadSessions({ meta, blobs, limits: { maxBytes: 1024 * 1024 }, clock }),
     logger,
     logs,
@@ -81,6 +85,7 @@ export function proxyOf(
     blobs: w.blobs,
     documents: w.documents,
     coalescer: w.coalescer,
+    ingests: w.ingests,
     logger: w.logger,
     clock: w.clock,
   });
@@ -94,6 +99,7 @@ export function hostedOf(w: World, name = "private", allowDelete = true): Hosted
     blobs: w.blobs,
     documents: w.documents,
     uploads: w.uploads,
+    ingests: w.ingests,
     clock: w.clock,
   });
 }

@@ -99,7 +99,15 @@ describe("group: reads", () => {
     const blob = await b.finishUpload("app", upload.id, digestOf(bytes), Readable.from([bytes]), {});
     const group = new GroupRepository("g", [a, b], a);
     assert.ok((await bytesOf(await group.openBlob("app", blob.digest))).equals(bytes));
-    assert.deepEqual(await group.statBlob("app", blob.digest), { size: bytes.byteLength, cache: "hit" });
+    // Answered by member b: what metrics and usage count it under.
+    assert.deepEqual(await group.statBlob("app", blob.digest), {
+      size: bytes.byteLength,
+      cache: "hit",
+      servedBy: "b",
+    });
+    const opened = await group.openBlob("app", blob.digest);
+    assert.equal(opened.servedBy, "b");
+    if (opened.body.kind !== "redirect") opened.body.release();
     assert.equal(await group.hasLocalBlob("app", blob.digest), true);
     assert.equal(await new GroupRepository("g", [a], a).hasLocalBlob("app", blob.digest), false);
   });

@@ -76,7 +76,11 @@ describe("hosted: uploads", () => {
     );
     assert.deepEqual(blob, { digest: digestOf(LAYER), size: LAYER.byteLength });
     assert.ok((await bytesOf(await hosted.openBlob("app", blob.digest))).equals(LAYER));
-    assert.deepEqual(await hosted.statBlob("app", blob.digest), { size: LAYER.byteLength, cache: "hit" });
+    assert.deepEqual(await hosted.statBlob("app", blob.digest), {
+      size: LAYER.byteLength,
+      cache: "hit",
+      servedBy: "private",
+    });
     await assert.rejects(
       hosted.uploadState("app", upload.id),
       (error: unknown) => heard(error) === "BLOB_UPLOAD_UNKNOWN",

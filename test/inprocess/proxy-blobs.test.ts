@@ -35,13 +35,21 @@ describe("proxy blobs", () => {
     const hit = await proxy.openBlob(NAME, blob);
     assert.equal(hit.cache, "hit");
     assert.ok((await bytesOf(hit)).equals(BIG));
-    assert.deepEqual(await proxy.statBlob(NAME, blob), { size: BIG.byteLength, cache: "hit" });
+    assert.deepEqual(await proxy.statBlob(NAME, blob), {
+      size: BIG.byteLength,
+      cache: "hit",
+      servedBy: "hub",
+    });
     assert.equal(upstream.requests.length, 1);
   });
 
   test("a stat of a blob not cached asks with a HEAD, never a GET, and stores nothing", async (t) => {
     const { w, upstream, blob, proxy } = await setUp(t);
-    assert.deepEqual(await proxy.statBlob(NAME, blob), { size: BIG.byteLength, cache: "miss" });
+    assert.deepEqual(await proxy.statBlob(NAME, blob), {
+      size: BIG.byteLength,
+      cache: "miss",
+      servedBy: "hub",
+    });
     assert.deepEqual([upstream.count("HEAD"), upstream.count("GET")], [1, 0]);
     assert.equal(await w.blobs.stat(blob), undefined);
   });

@@ -250,6 +250,23 @@ export function blobStoreConformance(name: string, factory: BlobStoreFactory): v
       assert.deepEqual(await listed(blobs), expected.slice(1));
     });
 
+    storeTest(
+      "a quarantined blob is no longer stored, listed or readable; an absent one has nowhere to go",
+      async ({ store: blobs }) => {
+        await store(blobs, BLOB);
+        await store(blobs, OTHER);
+        const place = await blobs.quarantine(DIGEST);
+        assert.equal(typeof place, "string");
+        assert.equal(await blobs.stat(DIGEST), undefined);
+        await assert.rejects(blobs.read(DIGEST), isNotFound("blob", { digest: DIGEST }));
+        assert.deepEqual(await listed(blobs), [digestOf(OTHER)]);
+        assert.equal(await blobs.quarantine(DIGEST), undefined);
+        // The digest can be stored again, from good bytes.
+        await store(blobs, BLOB);
+        assert.equal(await blobs.stat(DIGEST), BLOB.byteLength);
+      },
+    );
+
     storeTest("an invalid digest is refused everywhere, committing included", async ({ store: blobs }) => {
       const isDigestInvalid = (error: unknown) =>
         error instanceof OciError && error.code === "DIGEST_INVALID";

@@ -7,11 +7,11 @@ import {
   type Action,
   ANONYMOUS,
   defaultRules,
-  matchesGlob,
   type Principal,
   type Rule,
   type Scope,
 } from "../../src/auth/rules.js";
+import { matchesGlob } from "../../src/util/glob.js";
 
 /** A rule with nothing granted, to be filled in per test. */
 function rule(fields: Partial<Rule>): Rule {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { PassThrough } from "node:stream";
 import { describe, type TestContext, test } from "node:test";
+import { LocalIngestGuard } from "../../src/coordination/ingest-guard.js";
 import type { ByteRange } from "../../src/store/blob-store.js";
 import { Coalescer, type Joined } from "../../src/store/coalescer.js";
 import type { BlobFill, FillEvents, FillSource } from "../../src/store/fill.js";
@@ -260,6 +261,93 @@ for (const kind of STORE_KINDS) {
       assert.ok((await bytes).equals(BLOB));
       for (const joined of await Promise.all(newcomers)) assert.ok((await fillOf(joined).bytes).equals(BLOB));
       assert.equal(opens, 2, `${opens - 1} upstream requests for 3 simultaneous newcomers`);
+    });
+  });
+
+  describe(`Coalescer: the ingest guard and what it tells its observer (${kind} store)`, () => {
+    test("a download holds its digest until it settled: no removal of the file runs meanwhile", async (t) => {
+      const fixture = await storeFixture(t, { kind });
+      const ingests = new LocalIngestGuard();
+      const coalescer = new Coalescer(fixture.store, fixture.spool, { ingests });
+      const upstream = new Upstream();
+      const joining = join(coalescer, upstream);
+      const body = upstream.answer();
+      const { fill, bytes } = fillOf(await joining);
+      assert.equal(
+        await ingests.remove(DIGEST.digest, async () => assert.fail("removed while downloading")),
+        false,
+      );
+      feed(body);
+      assert.ok((await bytes).equals(BLOB));
+      await fill.done;
+      await until(() => ingests.ingesting === 0, "the hold ends with the download");
+      assert.equal(await ingests.remove(DIGEST.digest, async () => {}), true);
+    });
+
+    test("a download that starts during a removal of its digest is created only after it", async (t) => {
+      const fixture = await storeFixture(t, { kind });
+      const ingests = new LocalIngestGuard();
+      const coalescer = new Coalescer(fixture.store, fixture.spool, { ingests });
+      const upstream = new Upstream();
+      let finishRemoval = () => {};
+      const removal = ingests.remove(
+        DIGEST.digest,
+        () =>
+          new Promise<void>((resolve) => {
+            finishRemoval = resolve;
+          }),
+      );
+      let joined = false;
+      const joining = join(coalescer, upstream).then((result) => {
+        joined = true;
+        return result;
+      });
+      assert.equal(upstream.opens, 1, "the upstream is asked at once");
+      const body = upstream.answer();
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(joined, false, "the download began before the removal ended");
+      finishRemoval();
+      await removal;
+      feed(body);
+      assert.ok((await fillOf(await joining).bytes).equals(BLOB));
+    });
+
+    test("joined requests, waiters, stored bytes and a spool failure reach the observer", async (t) => {
+      const seen = { joined: 0, stored: [] as number[], spoolFailures: 0 };
+      const observer = {
+        joined: () => seen.joined++,
+        stored: (bytes: number) => seen.stored.push(bytes),
+        spoolFailed: () => seen.spoolFailures++,
+      };
+      const fixture = await storeFixture(t, { kind });
+      const coalescer = new Coalescer(fixture.store, fixture.spool, { observer });
+      const upstream = new Upstream();
+      const first = join(coalescer, upstream);
+      const body = upstream.answer();
+      const starter = fillOf(await first);
+      const followers = [await join(coalescer, upstream), await join(coalescer, upstream)];
+      assert.equal(seen.joined, 2);
+      assert.equal(coalescer.waiters, 2);
+      const followed = followers.map(fillOf);
+      feed(body);
+      for (const { bytes } of [starter, ...followed]) assert.ok((await bytes).equals(BLOB));
+      for (const follower of followers) if (follower.kind === "fill") follower.body.release();
+      assert.equal(coalescer.waiters, 0);
+      await starter.fill.done;
+      await until(() => seen.stored.length === 1, "the stored download is reported");
+      assert.deepEqual(seen.stored, [BLOB.byteLength]);
+
+      const full = await storeFixture(t, { kind, spoolFor: uncreatable });
+      const failing = new Coalescer(full.store, full.spool, { observer });
+      const again = join(failing, upstream, { events: { onSpoolFailure: () => {} } });
+      feed(upstream.answer());
+      assert.ok((await fillOf(await again).bytes).equals(BLOB));
+      assert.equal(seen.spoolFailures, 1);
+      assert.deepEqual(
+        seen.stored,
+        [BLOB.byteLength],
+        "a download that was not stored is not reported as stored",
+      );
     });
   });
 }

@@ -144,11 +144,21 @@ data_dir: /var/lib/wharf
 log:
   level: debug
 default_repository: all
+cache:
+  max_size: 500GiB
+  min_free: 10GB
+  low_water: 0.8
+  check_interval: 30s
+usage:
+  flush_interval: 2m
 repositories:
   docker-hub:
     type: proxy
     port: 5001
     tag_ttl: 5m
+    max_size: 200GiB
+    max_unused: 30d
+    keep: [library/postgres, "library/node:20*", "team/**"]
     upstream:
       url: https://registry-1.docker.io
       username: bob
@@ -184,6 +194,9 @@ const DEFAULT_LIMITS = {
   body_min_rate: 1024,
 };
 
+const DEFAULT_CACHE = { low_water: 0.9, check_interval: 60_000 };
+const DEFAULT_USAGE = { enabled: true, flush_interval: 60_000 };
+
 /** Every top-level setting but the repositories, as a configuration that sets none of them gets it. */
 const DEFAULT_TOP_LEVEL = {
   listen: ":5000",
@@ -193,6 +206,8 @@ const DEFAULT_TOP_LEVEL = {
   uploads: DEFAULT_UPLOADS,
   auth: DEFAULT_AUTH,
   limits: DEFAULT_LIMITS,
+  cache: DEFAULT_CACHE,
+  usage: DEFAULT_USAGE,
 };
 
 describe("loadConfig from a file", () => {
@@ -224,12 +239,17 @@ describe("loadConfig from a file", () => {
       uploads: DEFAULT_UPLOADS,
       auth: DEFAULT_AUTH,
       limits: DEFAULT_LIMITS,
+      cache: { max_size: 500 * 1024 ** 3, min_free: 10e9, low_water: 0.8, check_interval: 30_000 },
+      usage: { enabled: true, flush_interval: 120_000 },
       default_repository: "all",
       repositories: {
         "docker-hub": {
           type: "proxy",
           port: 5001,
           tag_ttl: 300_000,
+          max_size: 200 * 1024 ** 3,
+          max_unused: 30 * 86_400_000,
+          keep: ["library/postgres", "library/node:20*", "team/**"],
           upstream: {
             url: "https://registry-1.docker.io",
             username: "bob",
@@ -575,6 +595,45 @@ limits:
       message: /body_timeout/,
     },
     {
+      why: "a pin with a digest, which names no image to keep",
+      yaml: `
+repositories:
+  hub:
+    type: proxy
+    upstream:
+      url: https://registry.example
+    keep:
+      - library/busybox@sha256:abc ${MARK}
+`,
+      paths: ["repositories.hub.keep.0"],
+      message: /name glob/,
+    },
+    {
+      why: "a low-water mark above 1",
+      yaml: `
+repositories:
+  hub:
+    type: hosted
+cache:
+  low_water: 1.5 ${MARK}
+`,
+      paths: ["cache.low_water"],
+      message: /at most 1/,
+    },
+    {
+      why: "a size cap that is not a size",
+      yaml: `
+repositories:
+  hub:
+    type: proxy
+    upstream:
+      url: https://registry.example
+    max_size: lots ${MARK}
+`,
+      paths: ["repositories.hub.max_size"],
+      message: /not a size/,
+    },
+    {
       why: "a duplicate key",
       yaml: `
 repositories:
@@ -755,6 +814,19 @@ describe("loadConfig without a file reads registry:v2's environment", () => {
     assert.equal(hub.upstream.username, "bob");
     assert.equal(hub.upstream.password, "s3cret");
     assert.ok(Object.isFrozen(hub.upstream));
+  });
+
+  test("REGISTRY_PROXY_TTL is how long an unused image stays (0: forever); WHARF_CACHE_* bound the store", async () => {
+    const config = await loadConfig({
+      env: { REGISTRY_PROXY_TTL: "168h", WHARF_CACHE_MAX_SIZE: "100GiB", WHARF_CACHE_MIN_FREE: "5GB" },
+    });
+    const hub = config.repositories["docker-hub"];
+    assert.ok(hub?.type === "proxy");
+    assert.equal(hub.max_unused, 168 * 3_600_000);
+    assert.deepEqual(config.cache, { ...DEFAULT_CACHE, max_size: 100 * 1024 ** 3, min_free: 5e9 });
+    const forever = (await loadConfig({ env: { REGISTRY_PROXY_TTL: "0" } })).repositories["docker-hub"];
+    assert.ok(forever?.type === "proxy");
+    assert.equal(forever.max_unused, undefined);
   });
 
   test("a password without a username is ignored", async () => {

@@ -617,6 +617,232 @@ export function metadataStoreConformance(name: string, factory: MetadataStoreFac
       );
     });
 
+    describe("usage and what eviction and verification read", () => {
+      const T1 = T0 + 60_000;
+      const T2 = T0 + 120_000;
+
+      /** The usage listContent reports for a manifest and a tag of REPO/NAME. */
+      async function usageOf(store: MetadataStore, manifestDigest: string, tag: string) {
+        const content = await store.listContent(REPO);
+        const m = content.manifests.find((entry) => entry.name === NAME && entry.digest === manifestDigest);
+        const t = content.tags.find((entry) => entry.name === NAME && entry.tag === tag);
+        return {
+          manifest: m && { pulls: m.pulls, lastPulledAt: m.lastPulledAt },
+          tag: t && { pulls: t.pulls, lastPulledAt: t.lastPulledAt },
+        };
+      }
+
+      test(
+        "pulls add up across batches and the last pull only moves forward",
+        withStore(async (store) => {
+          const image = manifest("used");
+          await store.putManifest(REPO, NAME, image);
+          await store.setTag(REPO, NAME, "latest", image.digest, T0);
+          assert.deepEqual(await usageOf(store, image.digest, "latest"), {
+            manifest: { pulls: 0, lastPulledAt: undefined },
+            tag: { pulls: 0, lastPulledAt: undefined },
+          });
+          await store.recordUsage({
+            manifests: [{ repo: REPO, name: NAME, digest: image.digest, pulls: 3, at: T2 }],
+            tags: [{ repo: REPO, name: NAME, tag: "latest", pulls: 2, at: T1 }],
+            blobs: [],
+          });
+          // A batch that arrives late carries older times: counts still add, times stay.
+          await store.recordUsage({
+            manifests: [{ repo: REPO, name: NAME, digest: image.digest, pulls: 1, at: T1 }],
+            tags: [{ repo: REPO, name: NAME, tag: "latest", pulls: 0, at: T2 }],
+            blobs: [],
+          });
+          assert.deepEqual(await usageOf(store, image.digest, "latest"), {
+            manifest: { pulls: 4, lastPulledAt: T2 },
+            tag: { pulls: 2, lastPulledAt: T2 },
+          });
+        }),
+      );
+
+      test(
+        "a tag keeps its usage when it moves; a deleted manifest takes its usage along",
+        withStore(async (store) => {
+          const first = manifest("first");
+          const second = manifest("second");
+          await store.putManifest(REPO, NAME, first);
+          await store.putManifest(REPO, NAME, second);
+          await store.setTag(REPO, NAME, "latest", first.digest, T0);
+          await store.recordUsage({
+            manifests: [{ repo: REPO, name: NAME, digest: first.digest, pulls: 5, at: T1 }],
+            tags: [{ repo: REPO, name: NAME, tag: "latest", pulls: 5, at: T1 }],
+            blobs: [],
+          });
+          await store.setTag(REPO, NAME, "latest", second.digest, T2);
+          assert.deepEqual((await usageOf(store, second.digest, "latest")).tag, {
+            pulls: 5,
+            lastPulledAt: T1,
+          });
+          await store.deleteManifest(REPO, NAME, first.digest);
+          await store.putManifest(REPO, NAME, first);
+          assert.deepEqual((await usageOf(store, first.digest, "none")).manifest, {
+            pulls: 0,
+            lastPulledAt: undefined,
+          });
+        }),
+      );
+
+      test(
+        "usage of content that is not recorded is dropped, creating nothing",
+        withStore(async (store) => {
+          await store.recordUsage({
+            manifests: [{ repo: REPO, name: NAME, digest: digest("gone"), pulls: 1, at: T1 }],
+            tags: [{ repo: REPO, name: NAME, tag: "gone", pulls: 1, at: T1 }],
+            blobs: [{ repo: REPO, name: NAME, digest: digest("gone-layer"), at: T1 }],
+          });
+          assert.deepEqual(await store.listContent(REPO), { manifests: [], tags: [], blobs: [] });
+          assert.equal(await store.hasName(REPO, NAME), false);
+        }),
+      );
+
+      test(
+        "a repository's content: manifests with size, age, references and use; tags; links with when last served",
+        withStore(async (store) => {
+          const index = manifest("index", { mediaType: MediaType.ociIndex, size: 300 });
+          const signature = manifest("signature", {
+            references: [digest("sig-layer")],
+            subject: index.digest,
+          });
+          await store.putManifest(REPO, NAME, index);
+          await store.putManifest(REPO, NAME, signature);
+          await store.setTag(REPO, NAME, "v1", index.digest, T1);
+          await store.linkBlob(REPO, NAME, digest("index-layer"), 4096);
+          await store.linkBlob(REPO, NAME, digest("never-served"), 7);
+          await store.putManifest("other-repo", NAME, manifest("elsewhere"));
+          await store.recordUsage({
+            manifests: [{ repo: REPO, name: NAME, digest: index.digest, pulls: 1, at: T2 }],
+            tags: [],
+            blobs: [{ repo: REPO, name: NAME, digest: digest("index-layer"), at: T2 }],
+          });
+          const content = await store.listContent(REPO);
+          const manifests = content.manifests
+            .map(({ createdAt, ...rest }) => {
+              assert.ok(createdAt > 0);
+              return { ...rest, children: [...rest.children].sort() };
+            })
+            .sort(byDigest);
+          assert.deepEqual(
+            manifests,
+            [
+              {
+                name: NAME,
+                digest: index.digest,
+                children: [...index.references].sort(),
+                size: 300,
+                pulls: 1,
+                lastPulledAt: T2,
+              },
+              {
+                name: NAME,
+                digest: signature.digest,
+                children: [digest("sig-layer")],
+                subject: index.digest,
+                size: signature.size,
+                pulls: 0,
+              },
+            ].sort(byDigest),
+          );
+          assert.deepEqual(content.tags, [
+            { name: NAME, tag: "v1", digest: index.digest, updatedAt: T1, pulls: 0 },
+          ]);
+          const blobs = content.blobs
+            .map(({ createdAt, ...rest }) => {
+              assert.ok(createdAt > 0);
+              return rest;
+            })
+            .sort(byDigest);
+          assert.deepEqual(
+            blobs,
+            [
+              { name: NAME, digest: digest("index-layer"), size: 4096, lastServedAt: T2 },
+              { name: NAME, digest: digest("never-served"), size: 7 },
+            ].sort(byDigest),
+          );
+          assert.deepEqual(await store.listContent("empty-repo"), { manifests: [], tags: [], blobs: [] });
+        }),
+      );
+
+      test(
+        "content is measured once per digest in each repository, and once overall",
+        withStore(async (store) => {
+          assert.deepEqual(await store.measureContent(), { total: 0, repositories: {} });
+          const image = manifest("measured", { size: 10 });
+          await store.putManifest(REPO, NAME, image);
+          await store.putManifest(REPO, "other-name", image);
+          await store.linkBlob(REPO, NAME, digest("layer"), 1000);
+          await store.linkBlob(REPO, "other-name", digest("layer"), 1000);
+          await store.linkBlob("other-repo", NAME, digest("layer"), 1000);
+          await store.linkBlob("other-repo", NAME, digest("own"), 5);
+          assert.deepEqual(await store.measureContent(), {
+            total: 1015,
+            repositories: { [REPO]: 1010, "other-repo": 1005 },
+          });
+        }),
+      );
+
+      test(
+        "a digest is referenced while any repository links it, has it as a manifest or a manifest references it",
+        withStore(async (store) => {
+          const image = manifest("referenced");
+          const [config, layer] = image.references as [string, string];
+          assert.equal(await store.isReferenced(image.digest), false);
+          await store.putManifest(REPO, NAME, image);
+          await store.linkBlob("other-repo", "x", digest("linked"), 1);
+          for (const d of [image.digest, config, layer, digest("linked")]) {
+            assert.equal(await store.isReferenced(d), true, d);
+          }
+          await store.deleteManifest(REPO, NAME, image.digest);
+          await store.unlinkBlob("other-repo", "x", digest("linked"));
+          for (const d of [image.digest, config, layer, digest("linked")]) {
+            assert.equal(await store.isReferenced(d), false, d);
+          }
+        }),
+      );
+
+      test(
+        "forgetting a digest removes its links and manifests (with their tags) everywhere, and nothing else",
+        withStore(async (store) => {
+          const bad = manifest("bad");
+          const good = manifest("good");
+          await store.putManifest(REPO, NAME, bad);
+          await store.putManifest("other-repo", "x", bad);
+          await store.putManifest(REPO, NAME, good);
+          await store.setTag(REPO, NAME, "bad", bad.digest, T0);
+          await store.setTag(REPO, NAME, "good", good.digest, T0);
+          await store.linkBlob(REPO, NAME, digest("corrupt"), 1);
+          await store.linkBlob("other-repo", "y", digest("corrupt"), 1);
+          await store.linkBlob(REPO, NAME, digest("fine"), 1);
+          const forgotten = await store.forgetDigest(digest("corrupt"));
+          assert.deepEqual(
+            forgotten.links.map((l) => [l.repo, l.name, l.digest]),
+            [
+              [REPO, NAME, digest("corrupt")],
+              ["other-repo", "y", digest("corrupt")],
+            ].sort(),
+          );
+          assert.deepEqual(forgotten.manifests, []);
+          assert.deepEqual(await store.forgetDigest(bad.digest), {
+            links: [],
+            manifests: [
+              { repo: REPO, name: NAME },
+              { repo: "other-repo", name: "x" },
+            ].sort((a, b) => (a.repo < b.repo ? -1 : 1)),
+          });
+          assert.equal(await store.hasBlob(REPO, NAME, digest("corrupt")), false);
+          assert.equal(await store.hasBlob(REPO, NAME, digest("fine")), true);
+          assert.equal(await store.getManifest(REPO, NAME, bad.digest), undefined);
+          assert.equal(await store.getTag(REPO, NAME, "bad"), undefined);
+          assert.equal((await store.getTag(REPO, NAME, "good"))?.digest, good.digest);
+          assert.equal(await store.isReferenced(bad.digest), false);
+        }),
+      );
+    });
+
     describe("transactions", () => {
       const image = manifest("tx-image");
 

@@ -93,4 +93,67 @@ describe("SqliteMetadataStore on disk", () => {
       await store.close();
     }
   });
+
+  test("usage is kept across reopening", async () => {
+    const path = freshFile();
+    const first = new SqliteMetadataStore(path);
+    await first.putManifest("hub", "x", image);
+    await first.setTag("hub", "x", "latest", image.digest, 1000);
+    await first.recordUsage({
+      manifests: [{ repo: "hub", name: "x", digest: image.digest, pulls: 2, at: 5000 }],
+      tags: [{ repo: "hub", name: "x", tag: "latest", pulls: 2, at: 5000 }],
+      blobs: [],
+    });
+    await first.close();
+    const store = new SqliteMetadataStore(path);
+    try {
+      const content = await store.listContent("hub");
+      assert.deepEqual(
+        content.manifests.map((m) => [m.pulls, m.lastPulledAt]),
+        [[2, 5000]],
+      );
+      assert.deepEqual(
+        content.tags.map((t) => [t.pulls, t.lastPulledAt]),
+        [[2, 5000]],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a database of the previous schema gains usage columns, its rows never pulled", async () => {
+    const path = freshFile();
+    const current = new SqliteMetadataStore(path);
+    await current.close();
+    const version = sqliteUserVersion(path);
+    // Take the file back to the schema before usage (the second migration), with a row written by
+    // that version: what came after usage goes too.
+    const db = new Database(path);
+    db.exec(`DROP TABLE series_minute; DROP TABLE series_hour; DROP TABLE activity;
+      DROP INDEX manifests_by_digest;
+      ALTER TABLE manifests DROP COLUMN pulls; ALTER TABLE manifests DROP COLUMN last_pulled_at;
+      ALTER TABLE tags DROP COLUMN pulls; ALTER TABLE tags DROP COLUMN last_pulled_at;
+      ALTER TABLE blobs DROP COLUMN last_served_at;
+      INSERT INTO manifests (repo, name, digest, media_type, size, created_at)
+        VALUES ('hub', 'old', '${image.digest}', '${image.mediaType}', 321, 1000);
+      INSERT INTO blobs (repo, name, digest, size, created_at) VALUES ('hub', 'old', '${image.references[1]}', 42, 1000);
+      PRAGMA user_version = 2;`);
+    db.close();
+    const store = new SqliteMetadataStore(path);
+    try {
+      assert.equal(sqliteUserVersion(path), version);
+      const content = await store.listContent("hub");
+      assert.deepEqual(
+        content.manifests.map((m) => [m.digest, m.size, m.pulls, m.lastPulledAt]),
+        [[image.digest, 321, 0, undefined]],
+      );
+      assert.deepEqual(
+        content.blobs.map((b) => [b.size, b.lastServedAt]),
+        [[42, undefined]],
+      );
+      assert.equal(await store.isReferenced(image.digest), true);
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -8,7 +8,7 @@ import type { ImageCatalog } from "../../ops/image-catalog.js";
 import type { RepositoryRouter } from "../../repos/router.js";
 import type { Clock } from "../../util/clock.js";
 import { VERSION } from "../../version.js";
-import type { AccessPolicy } from "../access.js";
+import type { AccessPolicy, LoginAudit } from "../access.js";
 import type { PrefixRoute } from "../server.js";
 import { AdminApi, API_PREFIX } from "./api.js";
 import { type Endpoint, endpoint } from "./endpoint.js";
@@ -30,6 +30,7 @@ export interface AdminOptions {
   readonly auth: AuthServices | undefined;
   readonly records: OpsRecords;
   readonly activity: ActivityLog;
+  readonly logins: LoginAudit;
   readonly audit: Logger;
   readonly clock: Clock;
 }
@@ -39,7 +40,7 @@ export function adminEndpoints(options: AdminOptions, sessions: Sessions | undef
   const { router, auth, records, audit, clock, activity, catalog, facts, ports, access } = options;
   const anonymous = { principal: ANONYMOUS, via: "anonymous" as const };
   const endpoints: Endpoint[] = [
-    ...sessionEndpoints({ auth, sessions, audit, activity }),
+    ...sessionEndpoints({ auth, sessions, audit, logins: options.logins }),
     ...repositoryEndpoints({
       router,
       catalog,

@@ -91,13 +91,26 @@ export const CacheTotals = component(
 
 export const SyncStatus = component(
   "SyncStatus",
-  "A proxy repository's scheduled sync: its last run and what came of it",
+  "One entry of a proxy repository's `sync:` list: its schedule, its last run and what came of it",
   z.object({
-    lastRunAt: time.nullable(),
-    result: z.string().nullable(),
+    image: z.string(),
+    intervalSeconds: z.number(),
+    /** Sync pauses while the upstream's budget is below this. */
+    reserve: z.number(),
+    lastRun: z
+      .object({
+        startedAt: time,
+        finishedAt: time,
+        result: z.enum(["ok", "paused", "failed"]),
+        /** Tags chosen and looked at. */
+        tags: count,
+        /** Tags whose content was new. */
+        pulled: z.array(z.string()),
+        blobsFetched: count,
+        reason: z.string().nullable(),
+      })
+      .nullable(),
     nextRunAt: time.nullable(),
-    /** Images the sync keeps fresh, after its last run. */
-    images: count.nullable(),
   }),
 );
 
@@ -143,7 +156,7 @@ export const Repository = component(
     images: count,
     size: z.object({ bytes: bytes.nullable(), cap: bytes.nullable() }),
     cache: CacheTotals.nullable(),
-    sync: SyncStatus.nullable(),
+    sync: z.array(SyncStatus),
   }),
 );
 

@@ -20,8 +20,9 @@ function blobHeaders(digest: string, size: number | undefined): OutgoingHttpHead
 
 export async function headBlob(ctx: RequestContext, target: Target, digest: string): Promise<void> {
   parseDigest(digest);
-  const { size, cache } = await target.repository.statBlob(target.name, digest);
+  const { size, cache, servedBy } = await target.repository.statBlob(target.name, digest);
   ctx.cache = cache;
+  ctx.servedBy = servedBy;
   sendEmpty(ctx, 200, { ...blobHeaders(digest, size), "x-wharf-cache": cache });
 }
 
@@ -29,6 +30,7 @@ export async function getBlob(ctx: RequestContext, target: Target, digest: strin
   parseDigest(digest);
   const content = await target.repository.openBlob(target.name, digest, parseRange(ctx.header("range")));
   ctx.cache = content.cache;
+  ctx.servedBy = content.servedBy;
   await sendBlob(ctx, digest, content);
 }
 

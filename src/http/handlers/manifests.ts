@@ -31,6 +31,7 @@ export async function getManifest(ctx: RequestContext, target: Target, reference
     accept: parseAccept(ctx.req.headers.accept),
   });
   ctx.cache = content.cache;
+  ctx.servedBy = content.servedBy;
   const headers = {
     "content-type": content.mediaType,
     "docker-content-digest": content.digest,

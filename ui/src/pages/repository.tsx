@@ -77,10 +77,44 @@ export function RepositoryPage(props: { repository: string; params: URLSearchPar
           {repo.type === "group" ? ` of ${repo.members.join(", ")}` : ""} · {formatCount(repo.images)} images
           {repo.size.bytes !== null ? ` · ${formatBytes(repo.size.bytes)}` : ""}
           {repo.size.cap !== null ? ` of ${formatBytes(repo.size.cap)}` : ""}
-          {repo.sync?.lastRunAt
-            ? ` · synced ${formatAgo(repo.sync.lastRunAt)}: ${repo.sync.result ?? ""}`
-            : ""}
         </p>
+      ) : null}
+      {repo && repo.sync.length > 0 ? (
+        <div class="table-wrap">
+          <table>
+            <caption class="offscreen">Sync</caption>
+            <thead>
+              <tr>
+                <th scope="col">Kept fresh</th>
+                <th scope="col">Last run</th>
+                <th scope="col" class="hide-narrow">
+                  Tags
+                </th>
+                <th scope="col" class="hide-narrow">
+                  Next
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {repo.sync.map((entry) => (
+                <tr key={entry.image}>
+                  <td class="mono">{entry.image}</td>
+                  <td>
+                    {entry.lastRun
+                      ? `${formatAgo(entry.lastRun.finishedAt)}: ${entry.lastRun.result}${entry.lastRun.reason ? ` (${entry.lastRun.reason})` : ""}`
+                      : "not yet"}
+                  </td>
+                  <td class="hide-narrow">
+                    {entry.lastRun
+                      ? `${entry.lastRun.tags} looked at, ${entry.lastRun.pulled.length} new`
+                      : "–"}
+                  </td>
+                  <td class="hide-narrow">{entry.nextRunAt ? formatAgo(entry.nextRunAt) : "–"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       ) : null}
       {repo?.type === "proxy" && repo.actions.includes("pull") ? (
         <Prefetch repository={repository} onDone={images.reload} />

@@ -1,6 +1,7 @@
 import { parseReference } from "../../../oci/names.js";
 import type { ActivityLog } from "../../../ops/activity.js";
 import type { CatalogImage, ImageCatalog } from "../../../ops/image-catalog.js";
+import type { SyncStatus as SyncEntry } from "../../../ops/sync.js";
 import type { Repository } from "../../../repos/repository.js";
 import type { RepositoryRouter } from "../../../repos/router.js";
 import { VERSION } from "../../../version.js";
@@ -20,7 +21,6 @@ import {
   RepositoryList,
   Repository as RepositorySchema,
   type StoreSummaryBody,
-  type SyncStatusBody,
 } from "../schemas.js";
 import { type RepositoryView, viewOf } from "../visibility.js";
 
@@ -54,7 +54,7 @@ export interface OperatorFacts {
     readonly repositories: ReadonlyMap<string, number>;
   };
   traffic(): Promise<{ total: Traffic; repositories: Readonly<Record<string, Traffic>> }>;
-  sync(repository: string): SyncStatusBody | undefined;
+  sync(repository: string): ReadonlyArray<SyncEntry>;
 }
 
 export interface RepositoryServices {
@@ -158,7 +158,15 @@ export function repositoryEndpoints(services: RepositoryServices) {
         cap: facts.caps.repositories.get(repository.name) ?? null,
       },
       cache: seesAll ? cacheTotals(holderNames.flatMap((h) => (traffic[h] ? [traffic[h]] : []))) : null,
-      sync: facts.sync(repository.name) ?? null,
+      sync: facts.sync(repository.name).map((entry) => ({
+        image: entry.image,
+        intervalSeconds: entry.intervalSeconds,
+        reserve: entry.reserve,
+        lastRun: entry.lastRun
+          ? { ...entry.lastRun, pulled: [...entry.lastRun.pulled], reason: entry.lastRun.reason ?? null }
+          : null,
+        nextRunAt: entry.nextRunAt ?? null,
+      })),
     };
   }
 

@@ -1,8 +1,7 @@
 import type { Logger } from "pino";
 import { SESSION_MAX_AGE_MS, type Sessions } from "../../../auth/sessions.js";
 import type { AuthServices } from "../../../auth/setup.js";
-import type { ActivityLog } from "../../../ops/activity.js";
-import { auditLoginRefused } from "../../access.js";
+import { auditLoginRefused, type LoginAudit } from "../../access.js";
 import type { RequestContext } from "../../context.js";
 import { type AdminCaller, SESSION_COOKIE } from "../caller.js";
 import { cookieValues, sessionCookie } from "../cookies.js";
@@ -14,7 +13,8 @@ export interface SessionServices {
   readonly auth: AuthServices | undefined;
   readonly sessions: Sessions | undefined;
   readonly audit: Logger;
-  readonly activity: ActivityLog;
+  /** Where a refused login is told (the audit log, the metrics, the activity log). */
+  readonly logins: LoginAudit;
 }
 
 function tls(ctx: RequestContext): boolean {
@@ -67,8 +67,7 @@ export function sessionEndpoints(services: SessionServices) {
         const principal = await auth.authenticator.check(body.username, body.password);
         // A session stands for its user: an API token's narrower scopes would be lost in it.
         if (!principal || principal.apiToken !== undefined) {
-          auditLoginRefused(services.audit, ctx, body.username, "session");
-          services.activity.record({ kind: "login-refused", user: body.username, detail: "session" });
+          auditLoginRefused(services.logins, ctx, body.username, "session");
           throw new AdminError("UNAUTHORIZED", "wrong user name or password");
         }
         const opened = await sessions.open(body.username);

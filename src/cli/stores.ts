@@ -1,0 +1,24 @@
+import { resolve } from "node:path";
+import type { Logger } from "pino";
+import type { Config } from "../config/schema.js";
+import { runningServer } from "../store/data-dir-owner.js";
+import { openStores, type Stores } from "../store/open-stores.js";
+
+/**
+ * The data directory for a command that runs beside the server or instead of it: `server` is the
+ * pid of a server working on it, if one is, and then the staging its downloads use is left alone.
+ */
+export async function openForCommand(
+  config: Readonly<Config>,
+  logger: Logger,
+): Promise<{ stores: Stores; server: number | undefined }> {
+  const dataDir = resolve(config.data_dir);
+  const server = await runningServer(dataDir);
+  const stores = await openStores(
+    dataDir,
+    logger,
+    { maxBytes: config.uploads.max_size },
+    { sweep: server === undefined },
+  );
+  return { stores, server };
+}

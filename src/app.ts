@@ -25,6 +25,7 @@ import { CacheKeeper } from "./ops/cache-keeper.js";
 import { evictionScopeOf } from "./ops/eviction.js";
 import { ContentImageSource, ImageCatalog } from "./ops/image-catalog.js";
 import { Metrics } from "./ops/metrics.js";
+import { PrefetchJobs } from "./ops/prefetch-jobs.js";
 import { answers, Readiness, spoolWritable } from "./ops/readiness.js";
 import { SeriesSampler, type SeriesSources } from "./ops/series.js";
 import { ImageSync, syncJobsOf } from "./ops/sync.js";
@@ -165,7 +166,13 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       rateLimit: (repo, snapshot) => metrics.rateLimit(repo, snapshot),
     },
     observer: {
-      manifestServed: (repo, name, digest, how) => usage?.manifestServed(repo, name, digest, how),
+      manifestServed: (repo, name, digest, how) => {
+        usage?.manifestServed(repo, name, digest, how);
+        // Content new here that a client asked for: the dashboard's "first pull".
+        if (how.cache === "miss" && how.counted) {
+          activity.record({ kind: "first-pull", repo, name, reference: how.tag ?? digest });
+        }
+      },
       blobServed: (repo, name, digest) => usage?.blobServed(repo, name, digest),
       fetched: (repo, kind, bytes) => metrics.fetchedBytes.inc({ repo, kind }, bytes),
       // A disk that fills up is the one failure eviction mends: it runs at once.
@@ -219,6 +226,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     access,
     auth,
     logins,
+    actions: { jobs: new PrefetchJobs(activity, logger), keeper, meta: stores.meta, scope },
     records: stores.meta,
     activity,
     audit,
@@ -243,6 +251,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   ]);
   const observe: RequestObserver = (ctx, status, seconds) => {
     const repository = ctx.repository ?? "";
+    if (ctx.changed && ctx.route === "manifest" && status >= 200 && status < 300) {
+      const kind = ctx.method === "PUT" ? "push" : "delete";
+      activity.record({ kind, ...ctx.changed, ...(ctx.user === undefined ? {} : { user: ctx.user }) });
+    }
     metrics.request({
       route: ctx.route ?? "other",
       method: ctx.method,

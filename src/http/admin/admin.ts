@@ -13,6 +13,7 @@ import type { PrefixRoute } from "../server.js";
 import { AdminApi, API_PREFIX } from "./api.js";
 import { type Endpoint, endpoint } from "./endpoint.js";
 import { accountEndpoints } from "./endpoints/accounts.js";
+import { type ActionServices, actionEndpoints } from "./endpoints/actions.js";
 import { historyEndpoints } from "./endpoints/history.js";
 import { type OperatorFacts, repositoryEndpoints } from "./endpoints/repositories.js";
 import { sessionEndpoints } from "./endpoints/session.js";
@@ -31,6 +32,7 @@ export interface AdminOptions {
   readonly records: OpsRecords;
   readonly activity: ActivityLog;
   readonly logins: LoginAudit;
+  readonly actions: Omit<ActionServices, "router">;
   readonly audit: Logger;
   readonly clock: Clock;
 }
@@ -50,6 +52,7 @@ export function adminEndpoints(options: AdminOptions, sessions: Sessions | undef
       anonymousMayPull: (repository, name) => access.allows(anonymous, repository, name, "pull"),
     }),
     ...historyEndpoints({ router, records, clock }),
+    ...actionEndpoints({ router, ...options.actions }),
     ...accountEndpoints({ authenticator: auth?.authenticator, audit }),
   ];
   let document: Record<string, unknown> | undefined;

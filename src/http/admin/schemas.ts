@@ -423,12 +423,15 @@ export const Job = component(
     id: z.string(),
     repository: z.string(),
     image: z.string(),
+    user: z.string().nullable(),
     state: z.enum(["running", "done", "failed"]),
     startedAt: time,
     finishedAt: time.nullable(),
-    blobs: count,
-    bytes: bytes,
-    fetchedBytes: bytes,
+    /** Config and layer blobs the image needs, once its manifests are read. */
+    blobs: count.nullable(),
+    /** Of those, the ones downloaded from upstream, and their bytes. */
+    blobsFetched: count.nullable(),
+    bytesFetched: bytes.nullable(),
     error: z.string().nullable(),
   }),
 );

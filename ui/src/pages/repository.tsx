@@ -281,8 +281,11 @@ function Prefetch(props: { repository: string; onDone: () => void }) {
       <Failure error={error} />
       {job ? (
         <p role="status">
-          {job.image}: {job.state}, {formatCount(job.blobs)} blobs, {formatBytes(job.bytes)} (
-          {formatBytes(job.fetchedBytes)} from upstream){job.error ? ` — ${job.error}` : ""}
+          {job.image}: {job.state}
+          {job.blobs !== null
+            ? `, ${formatCount(job.blobs)} blobs, ${formatCount(job.blobsFetched)} of them (${formatBytes(job.bytesFetched)}) fetched from upstream`
+            : ""}
+          {job.error ? `: ${job.error}` : ""}
         </p>
       ) : null}
     </details>

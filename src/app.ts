@@ -132,6 +132,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     ? new UsageRecorder({ meta: stores.meta, flushIntervalMs: config.usage.flush_interval, logger })
     : undefined;
   const activity = new ActivityLog(stores.meta, logger);
+  const catalog = new ImageCatalog(new ContentImageSource(stores.meta), stores);
   keeper = new CacheKeeper({
     meta: stores.meta,
     blobs: stores.blobs,
@@ -145,6 +146,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       evicted: (done) => {
         metrics.evicted(done);
         const { image, reason } = done.eviction;
+        catalog.forget(image.repo);
         activity.record({
           kind: "eviction",
           repo: image.repo,
@@ -168,13 +170,16 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     observer: {
       manifestServed: (repo, name, digest, how) => {
         usage?.manifestServed(repo, name, digest, how);
+        if (how.cache !== "miss") return;
+        catalog.forget(repo);
         // Content new here that a client asked for: the dashboard's "first pull".
-        if (how.cache === "miss" && how.counted) {
-          activity.record({ kind: "first-pull", repo, name, reference: how.tag ?? digest });
-        }
+        if (how.counted) activity.record({ kind: "first-pull", repo, name, reference: how.tag ?? digest });
       },
       blobServed: (repo, name, digest) => usage?.blobServed(repo, name, digest),
-      fetched: (repo, kind, bytes) => metrics.fetchedBytes.inc({ repo, kind }, bytes),
+      fetched: (repo, kind, bytes) => {
+        metrics.fetchedBytes.inc({ repo, kind }, bytes);
+        catalog.forget(repo);
+      },
       // A disk that fills up is the one failure eviction mends: it runs at once.
       cacheFailed: (_repo, error) => {
         if (isNoSpace(error)) keeper?.trigger("the disk is full: content could not be kept");
@@ -211,7 +216,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   const sampler = new SeriesSampler(stores.meta, seriesSources(router, metrics), logger);
   const prefixRoutes = await adminRoutes({
     router,
-    catalog: new ImageCatalog(new ContentImageSource(stores.meta), stores),
+    catalog,
     facts: {
       store: () => keeper?.snapshot,
       caps,
@@ -251,6 +256,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   ]);
   const observe: RequestObserver = (ctx, status, seconds) => {
     const repository = ctx.repository ?? "";
+    if (ctx.changed && status >= 200 && status < 300) catalog.forget(ctx.changed.repo);
     if (ctx.changed && ctx.route === "manifest" && status >= 200 && status < 300) {
       const kind = ctx.method === "PUT" ? "push" : "delete";
       activity.record({ kind, ...ctx.changed, ...(ctx.user === undefined ? {} : { user: ctx.user }) });
@@ -303,6 +309,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   keeper.start();
   sync.start();
   sampler.start();
+  // So that the first look at the dashboard does not wait for every image to be read.
+  const warming = catalog
+    .warm([...router.repositories.keys()])
+    .catch((error: unknown) => logger.warn({ err: error }, "cannot read the images for the dashboard"));
   const purge = setInterval(() => {
     stores.uploads.purgeIdle(config.uploads.expire_after).then(
       (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),
@@ -336,6 +346,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
           await keeper?.stop();
           // The last minute of pulls, traffic and events, before the database closes.
           await usage?.stop();
+          await warming;
           await sampler.stop();
           await activity.flush();
           await stores.meta.close();

@@ -1,6 +1,7 @@
 import type { MetadataStore } from "../meta/metadata-store.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { SmallContent } from "../store/small-content.js";
+import { type Clock, systemClock } from "../util/clock.js";
 import { SingleFlight } from "../util/single-flight.js";
 import { cachedImages } from "./cached-images.js";
 import {
@@ -92,15 +93,35 @@ export class ImageCatalog {
   readonly #platforms = new Map<string, readonly string[]>();
   /** The dashboard asks for a repository's images from several requests at once (overview, page, count). */
   readonly #loading = new SingleFlight<CatalogImage[]>();
+  readonly #read = new Map<string, { at: number; images: CatalogImage[] }>();
+  /** Bumped by every change: a read begun before it is neither joined nor kept after it. */
+  readonly #generation = new Map<string, number>();
+  readonly #maxAgeMs: number;
+  readonly #clock: Clock;
 
+  /**
+   * A repository's images are read whole (10,000 images take a few hundred milliseconds) and kept;
+   * whatever this process changes (a push, a delete, a fill, an eviction) is `forget`-ten at once,
+   * and a read older than `maxAgeMs` is renewed behind the next request, so the age only bounds how
+   * late pull counts and other processes' changes (a `wharf gc`) show.
+   */
   constructor(
     source: ImageSource,
     stores: { meta: MetadataStore; blobs: BlobStore; documents: SmallContent },
+    options: { maxAgeMs?: number; clock?: Clock } = {},
   ) {
     this.#source = source;
     this.#meta = stores.meta;
     this.#blobs = stores.blobs;
     this.#documents = stores.documents;
+    this.#maxAgeMs = options.maxAgeMs ?? 10_000;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** What `repo` holds changed: its images are read again when next asked for. */
+  forget(repo: string): void {
+    this.#read.delete(repo);
+    this.#generation.set(repo, (this.#generation.get(repo) ?? 0) + 1);
   }
 
   /** Every image of these repositories that `visible` admits, unsorted. */
@@ -163,8 +184,31 @@ export class ImageCatalog {
     return undefined;
   }
 
-  #imagesOf(repo: string): Promise<CatalogImage[]> {
-    return this.#loading.run(repo, () => this.#source.images(repo));
+  /** Reads these repositories' images ahead of the first request (at start, in the background). */
+  warm(repos: readonly string[]): Promise<void> {
+    return Promise.all(repos.map((repo) => this.#reread(repo))).then(() => undefined);
+  }
+
+  /**
+   * A repository's images as last read; one older than `maxAgeMs` is answered at once and read
+   * again behind the answer, so no request waits for a read but the first after a change.
+   */
+  async #imagesOf(repo: string): Promise<CatalogImage[]> {
+    const kept = this.#read.get(repo);
+    if (!kept) return this.#reread(repo);
+    if (this.#clock.now() - kept.at >= this.#maxAgeMs) void this.#reread(repo).catch(() => undefined);
+    return kept.images;
+  }
+
+  #reread(repo: string): Promise<CatalogImage[]> {
+    const generation = this.#generation.get(repo) ?? 0;
+    return this.#loading.run(`${generation}\n${repo}`, async () => {
+      const at = this.#clock.now();
+      const images = await this.#source.images(repo);
+      // A change told while this read ran may be missing from it: then it is not kept.
+      if ((this.#generation.get(repo) ?? 0) === generation) this.#read.set(repo, { at, images });
+      return images;
+    });
   }
 
   async anatomy(image: CatalogImage): Promise<ImageAnatomy | undefined> {

@@ -50,6 +50,8 @@ async function seed(dataDir: string): Promise<void> {
       }),
     );
     const now = Date.now();
+    const manifests: Array<{ repo: string; name: string; digest: string; pulls: number; at: number }> = [];
+    const tags: Array<{ repo: string; name: string; tag: string; pulls: number; at: number }> = [];
     for (let i = 0; i < IMAGES; i++) {
       const name = `team-${i % 50}/app-${Math.floor(i / 50) % 10}`;
       const config = configs[i % configs.length] as (typeof configs)[number];
@@ -72,8 +74,17 @@ async function seed(dataDir: string): Promise<void> {
         size: manifest.byteLength,
         references: [config.digest, ...used.map((l) => l.digest)],
       });
-      await stores.meta.setTag(REPO, name, `v${Math.floor(i / 500)}.${i % 7}`, digest, now - i * 1000);
+      const tag = `v${Math.floor(i / 500)}.${i % 7}`;
+      await stores.meta.setTag(REPO, name, tag, digest, now - i * 1000);
+      // Most images pulled some time ago, a few often, some never.
+      if (i % 5 !== 0) {
+        const pulls = (i * 7919) % 97;
+        const at = now - ((i * 104729) % (30 * 86_400_000));
+        manifests.push({ repo: REPO, name, digest, pulls, at });
+        tags.push({ repo: REPO, name, tag, pulls, at });
+      }
     }
+    await stores.meta.recordUsage({ manifests, tags, blobs: [] });
   } finally {
     await stores.meta.close();
   }
@@ -116,18 +127,28 @@ describe(`the dashboard with ${IMAGES.toLocaleString("en")} images`, () => {
       await page.goto("/");
       await page.getByLabel("User name").fill(ADMIN.username);
       await page.getByLabel("Password").fill(ADMIN.password);
+      const table = page.getByRole("table", { name: "Repositories" });
+      const overview = async () => {
+        await table.getByRole("cell", { name: "10,000" }).waitFor({ timeout: 60_000 });
+        await page.locator("figure.chart canvas").first().waitFor();
+      };
+      // The first overview after wharf started (it read the images in the background at start).
+      const coldStart = performance.now();
       await page.getByRole("button", { name: "Log in" }).click();
-      await page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
-      // A cold page load of the overview, as a reload after login gives it.
+      await overview();
+      const coldMs = performance.now() - coldStart;
+      // A fresh page load of the overview, as a reload gives it: interactive once the
+      // repositories, the store's figures and the charts are on the page.
       const overviewStart = performance.now();
       await page.reload();
-      const table = page.getByRole("table", { name: "Repositories" });
-      await table.getByRole("cell", { name: "10,000" }).waitFor({ timeout: 60_000 });
-      await page.locator("figure.chart canvas").first().waitFor();
+      await overview();
+      const overviewMs = performance.now() - overviewStart;
+      const clickStart = performance.now();
       await table.getByRole("link", { name: REPO }).click();
       await page.getByRole("heading", { level: 1, name: REPO }).waitFor();
-      const overviewMs = performance.now() - overviewStart;
       await page.getByText("10,000 images", { exact: true }).waitFor({ timeout: 60_000 });
+      await page.locator("tbody tr").first().waitFor();
+      const repositoryMs = performance.now() - clickStart;
       const imagesStart = performance.now();
       const sorted = page.waitForResponse((response) => response.url().includes("sort=pulls"));
       await page.getByRole("button", { name: "Pulls" }).click();
@@ -149,7 +170,7 @@ describe(`the dashboard with ${IMAGES.toLocaleString("en")} images`, () => {
         };
       });
       await page.screenshot({ path: path.join(screenshotDir("dashboard-scale"), "images-by-pulls.png") });
-      const report = `overview interactive (load, table, charts, first click): ${Math.round(overviewMs)} ms; images re-sorted: ${Math.round(sortMs)} ms; API: repositories ${api.repositories} ms, a page sorted by size ${api.images} ms, a search ${api.search} ms`;
+      const report = `overview interactive (page load to repositories, store figures and charts drawn): ${Math.round(overviewMs)} ms (the first after the start, from the login click: ${Math.round(coldMs)} ms); its repository's first page after a click: ${Math.round(repositoryMs)} ms; re-sorted by pulls: ${Math.round(sortMs)} ms; API: repositories ${api.repositories} ms, a page sorted by size ${api.images} ms, a search ${api.search} ms`;
       t.diagnostic(report);
       process.stdout.write(`# ${report}\n`);
     } finally {

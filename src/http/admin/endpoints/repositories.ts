@@ -362,6 +362,7 @@ export function repositoryEndpoints(services: RepositoryServices) {
         }
         const reference = parseReference(query.reference);
         await holder.writer.deleteManifest(image.name, reference);
+        catalog.forget(holder.name);
         activity.record({
           kind: "delete",
           repo: holder.name,

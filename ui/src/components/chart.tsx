@@ -10,6 +10,11 @@ export interface ChartSeries {
   readonly format?: (value: number) => string;
 }
 
+/** Axis steps in whole binary units (1, 2, 5, 10… KiB, MiB, GiB), so byte ticks read as round numbers. */
+const BYTE_STEPS = [1, 1024, 1024 ** 2, 1024 ** 3, 1024 ** 4]
+  .flatMap((unit) => [1, 2, 5, 10, 20, 50, 100, 200, 500].map((m) => m * unit))
+  .sort((a, b) => a - b);
+
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
 }
@@ -24,6 +29,8 @@ export function Chart(props: {
   times: readonly number[];
   series: readonly ChartSeries[];
   height?: number;
+  /** The values are bytes: ticks in whole binary units. */
+  bytes?: boolean;
 }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -41,7 +48,15 @@ export function Chart(props: {
       legend: { show: true },
       cursor: { y: false },
       scales: { x: { time: true } },
-      axes: [axis, { ...axis, size: 70, ...(format ? { values: (_u, ticks) => ticks.map(format) } : {}) }],
+      axes: [
+        axis,
+        {
+          ...axis,
+          size: 70,
+          ...(format ? { values: (_u: uPlot, ticks: number[]) => ticks.map(format) } : {}),
+          ...(props.bytes ? { incrs: BYTE_STEPS } : {}),
+        },
+      ],
       series: [
         {},
         ...props.series.map((s) => ({
@@ -76,7 +91,7 @@ export function Chart(props: {
       scheme.removeEventListener("change", redraw);
       plot.destroy();
     };
-  }, [props.times, props.series, props.height]);
+  }, [props.times, props.series, props.height, props.bytes]);
   return (
     <figure class="chart">
       <figcaption>{props.title}</figcaption>

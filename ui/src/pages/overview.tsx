@@ -20,6 +20,25 @@ function budgetOf(repository: RepositoryBody): string {
     : `${formatCount(limit.remaining)} / ${formatCount(limit.limit)}`;
 }
 
+/** The period's sums, as the charts show them (the series lags the counters by a minute at most). */
+function periodTotals(series: SeriesBody | undefined) {
+  if (!series) return undefined;
+  const sum = (pick: (p: SeriesBody["points"][number]) => number) =>
+    series.points.reduce((a, p) => a + pick(p), 0);
+  const hits = sum((p) => p.hits);
+  const misses = sum((p) => p.misses);
+  const bytesServed = sum((p) => p.bytesServed);
+  const bytesFetched = sum((p) => p.bytesFetched);
+  return {
+    hits,
+    misses,
+    hitRatio: hits + misses === 0 ? null : hits / (hits + misses),
+    bytesServed,
+    bytesFetched,
+    bytesSaved: Math.max(0, bytesServed - bytesFetched),
+  };
+}
+
 function Charts(props: { series: SeriesBody }) {
   const { points } = props.series;
   const charts = useMemo(() => {
@@ -64,6 +83,7 @@ function Charts(props: { series: SeriesBody }) {
         summary={`${formatBytes(sum(charts.bytes[0]?.values ?? []))} served, ${formatBytes(sum(charts.bytes[1]?.values ?? []))} fetched upstream`}
         times={charts.times}
         series={charts.bytes}
+        bytes
       />
       <Chart
         title="Upstream pull budget"
@@ -87,8 +107,9 @@ export function OverviewPage(props: { caller: CallerBody }) {
   const list = repositories.data;
   // A group's images are its members': counted once, where they are held.
   const images = list?.repositories.filter((r) => r.type !== "group").reduce((sum, r) => sum + r.images, 0);
-  const cache = list?.cache ?? null;
   const store = list?.store ?? null;
+  const period = periodTotals(series.data);
+  const during = range === "day" ? "in the last day" : "in the last month";
   return (
     <>
       <h1>Overview</h1>
@@ -110,18 +131,20 @@ export function OverviewPage(props: { caller: CallerBody }) {
           </Stat>
           <Stat
             label="Hit ratio"
-            value={formatRatio(cache?.hitRatio)}
+            value={formatRatio(period?.hitRatio)}
             sub={
-              cache ? `${formatCount(cache.hits)} hits, ${formatCount(cache.misses)} misses` : "since start"
+              period
+                ? `${formatCount(period.hits)} hits, ${formatCount(period.misses)} misses ${during}`
+                : during
             }
           />
           <Stat
             label="Bytes saved"
-            value={formatBytes(cache?.bytesSaved)}
+            value={formatBytes(period?.bytesSaved)}
             sub={
-              cache
-                ? `${formatBytes(cache.bytesServed)} served, ${formatBytes(cache.bytesFetched)} fetched`
-                : "since start"
+              period
+                ? `${formatBytes(period.bytesServed)} served, ${formatBytes(period.bytesFetched)} fetched upstream ${during}`
+                : during
             }
           />
           <Stat
@@ -166,10 +189,10 @@ export function OverviewPage(props: { caller: CallerBody }) {
                   Size
                 </th>
                 <th scope="col" class="num hide-narrow">
-                  Hit ratio
+                  Hit ratio since start
                 </th>
                 <th scope="col" class="num hide-narrow">
-                  Saved
+                  Saved since start
                 </th>
                 <th scope="col" class="num hide-narrow">
                   Pull budget

@@ -20,6 +20,7 @@ import {
   type SideRoutes,
 } from "./http/server.js";
 import { statusRoutes } from "./http/status.js";
+import type { UsageBatch } from "./meta/metadata-store.js";
 import { ActivityLog } from "./ops/activity.js";
 import { CacheKeeper } from "./ops/cache-keeper.js";
 import { evictionScopeOf } from "./ops/eviction.js";
@@ -128,11 +129,17 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   );
   // So that `wharf prune` knows not to run beside it, and commands leave its staging alone.
   const releaseDataDir = await claimDataDir(dataDir);
-  const usage = config.usage.enabled
-    ? new UsageRecorder({ meta: stores.meta, flushIntervalMs: config.usage.flush_interval, logger })
-    : undefined;
   const activity = new ActivityLog(stores.meta, logger);
   const catalog = new ImageCatalog(new ContentImageSource(stores.meta), stores);
+  // Pull counts written: the dashboard's listings of those repositories are read again.
+  const recordUsage = async (batch: UsageBatch) => {
+    await stores.meta.recordUsage(batch);
+    for (const repo of new Set([...batch.manifests, ...batch.tags].map((entry) => entry.repo)))
+      catalog.forget(repo);
+  };
+  const usage = config.usage.enabled
+    ? new UsageRecorder({ meta: { recordUsage }, flushIntervalMs: config.usage.flush_interval, logger })
+    : undefined;
   keeper = new CacheKeeper({
     meta: stores.meta,
     blobs: stores.blobs,

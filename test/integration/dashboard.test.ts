@@ -340,4 +340,38 @@ describe("the dashboard in Chromium", () => {
       await close();
     }
   });
+
+  test("keyboard alone: skip to the content, open a repository, sort, and open an image", async () => {
+    const { page, problems, close } = await loggedIn(fx.users.admin);
+    try {
+      const focused = () =>
+        page.evaluate(() => {
+          const active = (
+            globalThis as unknown as {
+              document: { activeElement: { textContent: string; id: string } | null };
+            }
+          ).document.activeElement;
+          return `${active?.id ?? ""}|${(active?.textContent ?? "").trim()}`;
+        });
+      await page.keyboard.press("Tab");
+      assert.match(await focused(), /\|Skip to content$/);
+      await page.keyboard.press("Enter");
+      assert.match(await focused(), /^content\|/);
+      // Tab through the page to the repositories table's link to internal, and follow it.
+      for (let i = 0; i < 40 && !/\|internal$/.test(await focused()); i++) await page.keyboard.press("Tab");
+      assert.match(await focused(), /\|internal$/);
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { level: 1, name: "internal" }).waitFor();
+      await page.getByRole("link", { name: "tools/cli" }).waitFor();
+      await page.getByRole("button", { name: "Size" }).focus();
+      await page.keyboard.press("Enter");
+      await page.locator('th[aria-sort="descending"]').getByText("Size").waitFor();
+      await page.getByRole("link", { name: "tools/cli" }).focus();
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { level: 1, name: "tools/cli:latest" }).waitFor();
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
 });

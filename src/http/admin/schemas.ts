@@ -538,7 +538,6 @@ export const CreatedApiToken = component(
 export type CallerBody = z.output<typeof Caller>;
 export type RepositoryBody = z.output<typeof Repository>;
 export type RepositoryListBody = z.output<typeof RepositoryList>;
-export type ImageSummaryBody = z.output<typeof ImageSummary>;
 export type ImagePageBody = z.output<typeof ImagePage>;
 export type ImageDetailBody = z.output<typeof ImageDetail>;
 export type PullCommandBody = z.output<typeof PullCommand>;
@@ -551,7 +550,6 @@ export type UserBody = z.output<typeof User>;
 export type ApiTokenBody = z.output<typeof ApiToken>;
 export type CacheTotalsBody = z.output<typeof CacheTotals>;
 export type StoreSummaryBody = z.output<typeof StoreSummary>;
-export type SyncStatusBody = z.output<typeof SyncStatus>;
 export type ImageSort = (typeof IMAGE_SORTS)[number];
 
 export const OpenApiDocument = component(

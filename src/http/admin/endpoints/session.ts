@@ -73,7 +73,6 @@ export function sessionEndpoints(services: SessionServices) {
         const opened = await sessions.open(body.username);
         const remote = ctx.req.socket.remoteAddress;
         services.audit.info({ event: "login.success", user: body.username, remote, via: "session" }, "login");
-        const live = { principal, csrfToken: opened.csrfToken, expiresAt: opened.expiresAt };
         const cookie = sessionCookie(SESSION_COOKIE, opened.secret, {
           maxAge: SESSION_MAX_AGE_MS / 1000,
           secure: tls(ctx),
@@ -84,8 +83,8 @@ export function sessionEndpoints(services: SessionServices) {
             admin: principal.admin,
             via: "session" as const,
             authEnabled,
-            csrfToken: live.csrfToken,
-            sessionExpiresAt: new Date(live.expiresAt).toISOString(),
+            csrfToken: opened.csrfToken,
+            sessionExpiresAt: new Date(opened.expiresAt).toISOString(),
           },
           headers: { "set-cookie": cookie },
         };

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { migratePostgres } from "../meta/postgres-migrations.js";
 import { openPool, type PostgresOptions } from "../meta/postgres-pool.js";
-import type { ApiTokenRecord, AuthStore, UserRecord } from "./auth-store.js";
+import type { ApiTokenRecord, AuthStore, SessionRecord, UserRecord } from "./auth-store.js";
 import type { Scope } from "./rules.js";
 
 /** The tables of the SQLite auth database, beside the content metadata in the same PostgreSQL database. */
@@ -16,7 +16,31 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX api_tokens_by_user ON api_tokens (user_name);
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  `CREATE TABLE sessions (
+     id_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf_token TEXT NOT NULL,
+     created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL
+   );
+   CREATE INDEX sessions_by_user ON sessions (user_name);
+   CREATE INDEX sessions_by_expiry ON sessions (expires_at);`,
 ];
+
+interface SessionRow {
+  id_hash: string;
+  user_name: string;
+  csrf_token: string;
+  created_at: number;
+  expires_at: number;
+}
+
+const toSession = (row: SessionRow): SessionRecord => ({
+  idHash: row.id_hash,
+  user: row.user_name,
+  csrfToken: row.csrf_token,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+});
+
+const SESSION_COLUMNS = "id_hash, user_name, csrf_token, created_at, expires_at";
 
 interface UserRow {
   name: string;
@@ -59,7 +83,10 @@ const toToken = (row: TokenRow): ApiTokenRecord => ({
 const USER_COLUMNS = "name, password_hash, admin, groups, created_at";
 const TOKEN_COLUMNS = "id, user_name, secret_hash, description, scopes, expires_at, revoked_at, created_at";
 
-/** Users, API tokens and settings on PostgreSQL, shared by every node (a revocation holds everywhere at once). */
+/**
+ * Users, API tokens, browser sessions and settings on PostgreSQL, shared by every node (a revocation
+ * or a logout holds everywhere at once).
+ */
 export class PostgresAuthStore implements AuthStore {
   readonly #pool: pg.Pool;
 
@@ -81,6 +108,11 @@ export class PostgresAuthStore implements AuthStore {
 
   async #rows<R extends pg.QueryResultRow>(name: string, text: string, values: unknown[] = []): Promise<R[]> {
     return (await this.#pool.query<R>({ name: `auth.${name}`, text, values })).rows;
+  }
+
+  /** How many rows a write changed. */
+  async #changed(name: string, text: string, values: unknown[]): Promise<number> {
+    return (await this.#pool.query({ name: `auth.${name}`, text, values })).rowCount ?? 0;
   }
 
   async getUser(name: string): Promise<UserRecord | undefined> {
@@ -110,6 +142,7 @@ export class PostgresAuthStore implements AuthStore {
     const [row] = await this.#rows<{ removed: number }>(
       "deleteUser",
       `WITH tokens AS (DELETE FROM api_tokens WHERE user_name = $1),
+            sessions AS (DELETE FROM sessions WHERE user_name = $1),
             removed AS (DELETE FROM users WHERE name = $1 RETURNING 1)
        SELECT count(*)::int AS removed FROM removed`,
       [name],
@@ -151,12 +184,46 @@ export class PostgresAuthStore implements AuthStore {
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
-    const result = await this.#pool.query({
-      name: "auth.revokeToken",
-      text: "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-      values: [now, id],
-    });
-    return (result.rowCount ?? 0) > 0;
+    const changed = await this.#changed(
+      "revokeToken",
+      "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+      [now, id],
+    );
+    return changed > 0;
+  }
+
+  async createSession(session: SessionRecord): Promise<void> {
+    await this.#rows(
+      "createSession",
+      `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)`,
+      [session.idHash, session.user, session.csrfToken, session.createdAt, session.expiresAt],
+    );
+  }
+
+  async getSession(idHash: string): Promise<SessionRecord | undefined> {
+    const [row] = await this.#rows<SessionRow>(
+      "getSession",
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE id_hash = $1`,
+      [idHash],
+    );
+    return row ? toSession(row) : undefined;
+  }
+
+  async extendSession(idHash: string, expiresAt: number): Promise<boolean> {
+    return (
+      (await this.#changed("extendSession", "UPDATE sessions SET expires_at = $1 WHERE id_hash = $2", [
+        expiresAt,
+        idHash,
+      ])) > 0
+    );
+  }
+
+  async deleteSession(idHash: string): Promise<boolean> {
+    return (await this.#changed("deleteSession", "DELETE FROM sessions WHERE id_hash = $1", [idHash])) > 0;
+  }
+
+  purgeSessions(now: number): Promise<number> {
+    return this.#changed("purgeSessions", "DELETE FROM sessions WHERE expires_at < $1", [now]);
   }
 
   async getSetting(key: string): Promise<string | undefined> {

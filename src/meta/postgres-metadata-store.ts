@@ -16,7 +16,9 @@ import type {
   UploadRecord,
   UsageBatch,
 } from "./metadata-store.js";
+import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
 import { migratePostgres } from "./postgres-migrations.js";
+import { POSTGRES_OPS_RECORDS_MIGRATION, PostgresOpsRecords } from "./postgres-ops-records.js";
 import { inTransaction, openPool, type PostgresOptions, type Queryable } from "./postgres-pool.js";
 import { whileOpen } from "./transaction-handle.js";
 
@@ -66,6 +68,7 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE tags ADD COLUMN pulls BIGINT NOT NULL DEFAULT 0, ADD COLUMN last_pulled_at BIGINT;
    ALTER TABLE blobs ADD COLUMN last_served_at BIGINT;
    CREATE INDEX manifests_by_digest ON manifests (digest);`,
+  POSTGRES_OPS_RECORDS_MIGRATION,
 ];
 
 interface ManifestRow {
@@ -139,9 +142,11 @@ const DEFAULT_PAGE = 10_000;
  */
 class PostgresStatements implements MetadataTransaction {
   readonly #db: Queryable;
+  readonly #ops: PostgresOpsRecords;
 
   constructor(db: Queryable) {
     this.#db = db;
+    this.#ops = new PostgresOpsRecords(db);
   }
 
   async #rows<R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]): Promise<R[]> {
@@ -553,6 +558,30 @@ class PostgresStatements implements MetadataTransaction {
         .filter((row) => row.kind === "manifest")
         .map((row) => ({ repo: row.repo, name: row.name })),
     };
+  }
+
+  recordSamples(samples: readonly SeriesSample[]): Promise<void> {
+    return this.#ops.recordSamples(samples);
+  }
+
+  listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
+    return this.#ops.listSamples(resolution, since);
+  }
+
+  trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
+    return this.#ops.trimSamples(minutesBefore, hoursBefore);
+  }
+
+  appendActivity(events: readonly NewActivity[]): Promise<void> {
+    return this.#ops.appendActivity(events);
+  }
+
+  listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
+    return this.#ops.listActivity(query);
+  }
+
+  trimActivity(keep: number): Promise<void> {
+    return this.#ops.trimActivity(keep);
   }
 
   async listBlobLinks(): Promise<BlobLink[]> {

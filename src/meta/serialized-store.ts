@@ -12,6 +12,7 @@ import type {
   UploadRecord,
   UsageBatch,
 } from "./metadata-store.js";
+import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
 import { whileOpen } from "./transaction-handle.js";
 
 /** A backend with one connection that cannot tell its callers apart (better-sqlite3, memory). */
@@ -188,5 +189,29 @@ export class SerializedMetadataStore implements MetadataStore {
     digest: string,
   ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }> {
     return this.#outside(() => this.#statements.forgetDigest(digest));
+  }
+
+  recordSamples(samples: readonly SeriesSample[]): Promise<void> {
+    return this.#outside(() => this.#statements.recordSamples(samples));
+  }
+
+  listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
+    return this.#outside(() => this.#statements.listSamples(resolution, since));
+  }
+
+  trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
+    return this.#outside(() => this.#statements.trimSamples(minutesBefore, hoursBefore));
+  }
+
+  appendActivity(events: readonly NewActivity[]): Promise<void> {
+    return this.#outside(() => this.#statements.appendActivity(events));
+  }
+
+  listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
+    return this.#outside(() => this.#statements.listActivity(query));
+  }
+
+  trimActivity(keep: number): Promise<void> {
+    return this.#outside(() => this.#statements.trimActivity(keep));
   }
 }

@@ -1,5 +1,5 @@
 // The PostgreSQL metadata and auth stores on a real PostgreSQL of this file's own: the suites the
-// SQLite stores pass, then what PostgreSQL adds: migrations that several nodes run at once, data
+// SQLite stores pass (content metadata, the operator's records, users, tokens and sessions), then what PostgreSQL adds: migrations that several nodes run at once, data
 // that outlives a store, transactions on a connection of their own, and request-path queries
 // that stay index lookups as the tables grow.
 import assert from "node:assert/strict";
@@ -11,6 +11,7 @@ import { MediaType } from "../../src/oci/media-types.js";
 import { type PostgresServer, startPostgres } from "../harness/backends/postgres.js";
 import { ALICE, authStoreConformance } from "../unit/auth-store.suite.js";
 import { metadataStoreConformance } from "../unit/metadata-store.suite.js";
+import { opsRecordsConformance } from "../unit/ops-records.suite.js";
 
 let server: PostgresServer;
 before(async () => {
@@ -26,6 +27,9 @@ function freshUrl(): Promise<string> {
 }
 
 metadataStoreConformance("PostgresMetadataStore", async () =>
+  PostgresMetadataStore.open({ url: await freshUrl(), maxConnections: 4 }),
+);
+opsRecordsConformance("PostgresMetadataStore", async () =>
   PostgresMetadataStore.open({ url: await freshUrl(), maxConnections: 4 }),
 );
 authStoreConformance("PostgresAuthStore", async () =>

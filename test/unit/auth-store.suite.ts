@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { ApiTokenRecord, AuthStore, UserRecord } from "../../src/auth/auth-store.js";
+import type { ApiTokenRecord, AuthStore, SessionRecord, UserRecord } from "../../src/auth/auth-store.js";
 
 export const ALICE: UserRecord = {
   name: "alice",
@@ -20,6 +20,17 @@ export function apiToken(id: string, fields: Partial<ApiTokenRecord> = {}): ApiT
     expiresAt: undefined,
     revokedAt: undefined,
     createdAt: 1_700_000_000_500,
+    ...fields,
+  };
+}
+
+export function session(idHash: string, fields: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    idHash,
+    user: "alice",
+    csrfToken: "c".repeat(43),
+    createdAt: 1_700_000_000_000,
+    expiresAt: 1_700_000_100_000,
     ...fields,
   };
 }
@@ -121,6 +132,41 @@ export function authStoreConformance(label: string, open: () => AuthStore | Prom
         await store.setSetting("rules", "one");
         await store.setSetting("rules", "two");
         assert.equal(await store.getSetting("rules"), "two");
+      } finally {
+        await store.close();
+      }
+    });
+
+    test("sessions: create, get, extend, delete; purging removes only ended ones", async () => {
+      const store = await open();
+      try {
+        await store.putUser(ALICE);
+        await store.createSession(session("h1"));
+        await store.createSession(session("h2", { expiresAt: 1_700_000_200_000 }));
+        assert.deepEqual(await store.getSession("h1"), session("h1"));
+        assert.equal(await store.getSession("nope"), undefined);
+        assert.equal(await store.extendSession("h1", 1_700_000_300_000), true);
+        assert.equal((await store.getSession("h1"))?.expiresAt, 1_700_000_300_000);
+        assert.equal(await store.extendSession("nope", 1), false);
+        assert.equal(await store.purgeSessions(1_700_000_250_000), 1);
+        assert.equal(await store.getSession("h2"), undefined);
+        assert.equal(await store.deleteSession("h1"), true);
+        assert.equal(await store.deleteSession("h1"), false);
+      } finally {
+        await store.close();
+      }
+    });
+
+    test("deleting a user ends its sessions, not other users'", async () => {
+      const store = await open();
+      try {
+        await store.putUser(ALICE);
+        await store.putUser({ ...ALICE, name: "bob" });
+        await store.createSession(session("a1"));
+        await store.createSession(session("b1", { user: "bob" }));
+        await store.deleteUser("alice");
+        assert.equal(await store.getSession("a1"), undefined);
+        assert.equal((await store.getSession("b1"))?.user, "bob");
       } finally {
         await store.close();
       }

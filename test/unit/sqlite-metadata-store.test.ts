@@ -9,6 +9,7 @@ import { digestOf } from "../../src/oci/digest.js";
 import { MediaType } from "../../src/oci/media-types.js";
 import { sqliteUserVersion } from "./helpers.js";
 import { metadataStoreConformance } from "./metadata-store.suite.js";
+import { opsRecordsConformance } from "./ops-records.suite.js";
 
 const directory = mkdtempSync(join(tmpdir(), "wharf-unit-sqlite-"));
 after(() => rmSync(directory, { recursive: true, force: true }));
@@ -21,6 +22,8 @@ function freshFile(): string {
 
 metadataStoreConformance("SqliteMetadataStore(:memory:)", () => new SqliteMetadataStore(":memory:"));
 metadataStoreConformance("SqliteMetadataStore(file)", () => new SqliteMetadataStore(freshFile()));
+opsRecordsConformance("SqliteMetadataStore(:memory:)", () => new SqliteMetadataStore(":memory:"));
+opsRecordsConformance("SqliteMetadataStore(file)", () => new SqliteMetadataStore(freshFile()));
 
 describe("SqliteMetadataStore on disk", () => {
   const image = {
@@ -123,16 +126,18 @@ describe("SqliteMetadataStore on disk", () => {
     const current = new SqliteMetadataStore(path);
     await current.close();
     const version = sqliteUserVersion(path);
-    // Take the file back to the schema before usage, with a row written by that version.
+    // Take the file back to the schema before usage (the second migration), with a row written by
+    // that version: what came after usage goes too.
     const db = new Database(path);
-    db.exec(`DROP INDEX manifests_by_digest;
+    db.exec(`DROP TABLE series_minute; DROP TABLE series_hour; DROP TABLE activity;
+      DROP INDEX manifests_by_digest;
       ALTER TABLE manifests DROP COLUMN pulls; ALTER TABLE manifests DROP COLUMN last_pulled_at;
       ALTER TABLE tags DROP COLUMN pulls; ALTER TABLE tags DROP COLUMN last_pulled_at;
       ALTER TABLE blobs DROP COLUMN last_served_at;
       INSERT INTO manifests (repo, name, digest, media_type, size, created_at)
         VALUES ('hub', 'old', '${image.digest}', '${image.mediaType}', 321, 1000);
       INSERT INTO blobs (repo, name, digest, size, created_at) VALUES ('hub', 'old', '${image.references[1]}', 42, 1000);
-      PRAGMA user_version = ${version - 1};`);
+      PRAGMA user_version = 2;`);
     db.close();
     const store = new SqliteMetadataStore(path);
     try {

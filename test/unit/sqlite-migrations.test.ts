@@ -67,12 +67,12 @@ describe("openSqlite", () => {
     assert.equal(sqliteUserVersion(path), 2);
   });
 
-  test("both stores keep the numbering their databases had: metadata at 3 (usage was the third), auth at 1", async () => {
+  test("both stores number their migrations: metadata at 4 (usage the third, the operator's records the fourth), auth at 2 (sessions)", async () => {
     const meta = freshFile();
     await new SqliteMetadataStore(meta).close();
-    assert.equal(sqliteUserVersion(meta), 3);
+    assert.equal(sqliteUserVersion(meta), 4);
     const auth = freshFile();
     await new SqliteAuthStore(auth).close();
-    assert.equal(sqliteUserVersion(auth), 1);
+    assert.equal(sqliteUserVersion(auth), 2);
   });
 });

@@ -15,7 +15,13 @@ PKG_DIR=${WHARF_TEST_DOCKER_PKG:-/var/cache/wharf-test/docker.io}
 # into vfs storage. g++, make and python3: node-gyp builds the sendfile addon with them, and the
 # tests require it (a user's `npm ci` without them falls back to streaming, the tests do not).
 # wrk: the benchmark's load generator for warm manifests and listings (npm run bench).
-PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl wrk apache2-utils ca-certificates g++ make python3)
+# chromium: the dashboard's end-to-end tests drive Debian's build with playwright-core (Playwright's
+# own browser download needs a network the tests never have).
+# postgresql-15 and ceph-mon, ceph-osd, radosgw, ceph-common (with uuid-runtime and iproute2, which
+# scripts/ceph-rgw.sh uses): the PostgreSQL and S3 backends' tests start their own clusters of them
+# in temp dirs; the packages' own services are never started (see policy-rc.d below).
+PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl wrk apache2-utils ca-certificates g++ make python3 chromium
+  postgresql-15 ceph-mon ceph-osd radosgw ceph-common uuid-runtime iproute2)
 
 if [ "$(id -u)" -ne 0 ]; then
   if ! command -v sudo >/dev/null; then
@@ -82,4 +88,7 @@ echo "install-test-deps: ready:" \
   "skopeo $(dpkg-query -W -f='${Version}' skopeo)," \
   "podman $(dpkg-query -W -f='${Version}' podman)," \
   "containerd $(dpkg-query -W -f='${Version}' containerd)," \
-  "dockerd $("$PKG_DIR/usr/sbin/dockerd" --version 2>/dev/null | sed 's/^Docker version //')"
+  "dockerd $("$PKG_DIR/usr/sbin/dockerd" --version 2>/dev/null | sed 's/^Docker version //')," \
+  "chromium $(dpkg-query -W -f='${Version}' chromium)," \
+  "postgresql $(dpkg-query -W -f='${Version}' postgresql-15)," \
+  "radosgw $(dpkg-query -W -f='${Version}' radosgw)"

@@ -4,7 +4,8 @@
 #   unit         pure logic and the stores, in this process: no root, no peers, under a minute
 #   inprocess    repositories and the HTTP stack wired together in this process over in-memory
 #                stores and fake upstreams, with a manual clock: no root, no peers
-#   integration  real peers on 127.0.0.1 (docker-registry, skopeo, podman, ctr, dockerd): root
+#   integration  real peers on 127.0.0.1 (docker-registry, skopeo, podman, ctr, dockerd, PostgreSQL,
+#                Ceph RGW): root
 #
 # Only test files run (test/<layer>/**/*.test.ts, as compiled into dist/), so the runner's summary
 # counts tests, not the harness modules beside them; listing the sources, not dist/, keeps a
@@ -71,4 +72,22 @@ if [ $needs_root = 1 ]; then
   fi
 fi
 
-exec node --test --test-reporter=spec --test-concurrency=1 "${files[@]}"
+if [ $needs_root = 1 ]; then
+  # One Ceph RGW serves every test file of the run: the first file that needs it starts it
+  # (test/harness/backends/ceph-rgw.ts), the others find it running, and it stops here, after the
+  # last one, unless it was running before the run began.
+  export WHARF_TEST_CEPH_SHARED=1
+  ceph_dir=${WHARF_TEST_CEPH_DIR:-/tmp/wharf-test-ceph}
+  ceph_running() {
+    for daemon in mon.a osd.0 rgw; do
+      [ -f "$ceph_dir/run/$daemon.pid" ] && kill -0 "$(cat "$ceph_dir/run/$daemon.pid")" 2>/dev/null || return 1
+    done
+  }
+  if ! ceph_running; then
+    trap 'scripts/ceph-rgw.sh stop "$ceph_dir" 2>/dev/null || true' EXIT
+  fi
+fi
+
+status=0
+node --test --test-reporter=spec --test-concurrency=1 "${files[@]}" || status=$?
+exit $status

@@ -6,6 +6,7 @@ import { Agent } from "undici";
 import { openAuth } from "./auth/setup.js";
 import type { Config } from "./config/schema.js";
 import { OPEN_ACCESS } from "./http/access.js";
+import { adminRoutes } from "./http/admin/admin.js";
 import { tokenAccess, tokenRoute } from "./http/auth-wiring.js";
 import type { ListenerInfo } from "./http/context.js";
 import { Drain } from "./http/drain.js";
@@ -19,16 +20,22 @@ import {
   type SideRoutes,
 } from "./http/server.js";
 import { statusRoutes } from "./http/status.js";
+import type { UsageBatch } from "./meta/metadata-store.js";
+import { ActivityLog } from "./ops/activity.js";
 import { CacheKeeper } from "./ops/cache-keeper.js";
 import { evictionScopeOf } from "./ops/eviction.js";
+import { ContentImageSource, ImageCatalog } from "./ops/image-catalog.js";
 import { Metrics } from "./ops/metrics.js";
+import { PrefetchJobs } from "./ops/prefetch-jobs.js";
 import { answers, Readiness, spoolWritable } from "./ops/readiness.js";
+import { SeriesSampler, type SeriesSources } from "./ops/series.js";
 import { ImageSync, syncJobsOf } from "./ops/sync.js";
 import { UsageRecorder } from "./ops/usage.js";
 import { buildRouter } from "./repos/build.js";
 import type { RepositoryRouter } from "./repos/router.js";
 import { claimDataDir } from "./store/data-dir-owner.js";
-import { openStores } from "./store/open-stores.js";
+import { openStores, type StoreSettings } from "./store/open-stores.js";
+import { systemClock } from "./util/clock.js";
 import { isNoSpace } from "./util/fs-errors.js";
 import { waitUntil } from "./util/wait-until.js";
 import { VERSION } from "./version.js";
@@ -61,6 +68,32 @@ export interface Wharf {
    * requests that had to be cut off. Calling it again returns the same stop.
    */
   close(options?: StopOptions): Promise<void>;
+}
+
+/** Where the configuration keeps blobs and metadata, in the words of the stores' opener. */
+export function storeSettings(config: Config): StoreSettings {
+  const s3 = config.storage?.s3;
+  return {
+    dataDir: resolve(config.data_dir),
+    limits: { maxBytes: config.uploads.max_size },
+    ...(s3
+      ? {
+          s3: {
+            endpoint: s3.endpoint,
+            region: s3.region,
+            bucket: s3.bucket,
+            accessKey: s3.access_key,
+            secretKey: s3.secret_key,
+            prefix: s3.prefix,
+            redirect: s3.redirect,
+            partBytes: s3.part_size,
+          },
+        }
+      : {}),
+    ...(config.database
+      ? { postgres: { url: config.database.url, maxConnections: config.database.max_connections } }
+      : {}),
+  };
 }
 
 /** `:5000`, `5000`, `127.0.0.1:5000`, `[::1]:5000` → host (undefined = every interface) and port. */
@@ -106,24 +139,27 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     store: () => keeper?.snapshot,
     caps,
   });
-  const stores = await openStores(
-    dataDir,
-    logger,
-    { maxBytes: config.uploads.max_size },
-    {
-      downloads: {
-        joined: () => metrics.downloads.joined?.(),
-        // A download that could not be staged: a full disk, most likely, which eviction mends at once.
-        spoolFailed: () => keeper?.trigger("a download could not be written to disk"),
-        stored: (bytes) => keeper?.grew(bytes),
-      },
-      uploads: metrics.uploadEvents,
+  const stores = await openStores(storeSettings(config), logger, {
+    downloads: {
+      joined: () => metrics.downloads.joined?.(),
+      // A download that could not be staged: a full disk, most likely, which eviction mends at once.
+      spoolFailed: () => keeper?.trigger("a download could not be written to disk"),
+      stored: (bytes) => keeper?.grew(bytes),
     },
-  );
+    uploads: metrics.uploadEvents,
+  });
   // So that `wharf prune` knows not to run beside it, and commands leave its staging alone.
   const releaseDataDir = await claimDataDir(dataDir);
+  const activity = new ActivityLog(stores.meta, logger);
+  const catalog = new ImageCatalog(new ContentImageSource(stores.meta), stores);
+  // Pull counts written: the dashboard's listings of those repositories are read again.
+  const recordUsage = async (batch: UsageBatch) => {
+    await stores.meta.recordUsage(batch);
+    for (const repo of new Set([...batch.manifests, ...batch.tags].map((entry) => entry.repo)))
+      catalog.forget(repo);
+  };
   const usage = config.usage.enabled
-    ? new UsageRecorder({ meta: stores.meta, flushIntervalMs: config.usage.flush_interval, logger })
+    ? new UsageRecorder({ meta: { recordUsage }, flushIntervalMs: config.usage.flush_interval, logger })
     : undefined;
   keeper = new CacheKeeper({
     meta: stores.meta,
@@ -134,7 +170,21 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     checkIntervalMs: config.cache.check_interval,
     ...(usage ? { usage } : {}),
     logger,
-    events: { evicted: (done) => metrics.evicted(done) },
+    events: {
+      evicted: (done) => {
+        metrics.evicted(done);
+        const { image, reason } = done.eviction;
+        catalog.forget(image.repo);
+        activity.record({
+          kind: "eviction",
+          repo: image.repo,
+          name: image.name,
+          reference: image.tags[0] ?? image.digest,
+          bytes: done.bytes,
+          detail: reason,
+        });
+      },
+    },
   });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
   const stopFirst: Array<() => void> = [];
@@ -149,9 +199,18 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       rateLimit: (repo, snapshot) => metrics.rateLimit(repo, snapshot),
     },
     observer: {
-      manifestServed: (repo, name, digest, how) => usage?.manifestServed(repo, name, digest, how),
+      manifestServed: (repo, name, digest, how) => {
+        usage?.manifestServed(repo, name, digest, how);
+        if (how.cache !== "miss") return;
+        catalog.forget(repo);
+        // Content new here that a client asked for: the dashboard's "first pull".
+        if (how.counted) activity.record({ kind: "first-pull", repo, name, reference: how.tag ?? digest });
+      },
       blobServed: (repo, name, digest) => usage?.blobServed(repo, name, digest),
-      fetched: (repo, kind, bytes) => metrics.fetchedBytes.inc({ repo, kind }, bytes),
+      fetched: (repo, kind, bytes) => {
+        metrics.fetchedBytes.inc({ repo, kind }, bytes);
+        catalog.forget(repo);
+      },
       // A disk that fills up is the one failure eviction mends: it runs at once.
       cacheFailed: (_repo, error) => {
         if (isNoSpace(error)) keeper?.trigger("the disk is full: content could not be kept");
@@ -176,12 +235,44 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       }
     }
   }
-  const logins = { audit, loginRefused: (via: "basic" | "token") => metrics.loginsRefused.inc({ via }) };
-  const api = new RegistryApi(router, auth ? tokenAccess(auth, logins) : OPEN_ACCESS);
+  const logins = {
+    audit,
+    loginRefused: (via: "basic" | "token" | "session", user: string | undefined) => {
+      metrics.loginsRefused.inc({ via });
+      activity.record({ kind: "login-refused", ...(user === undefined ? {} : { user }), detail: via });
+    },
+  };
+  const access = auth ? tokenAccess(auth, logins) : OPEN_ACCESS;
+  const api = new RegistryApi(router, access);
+  const sampler = new SeriesSampler(stores.meta, seriesSources(router, metrics), logger);
+  const prefixRoutes = await adminRoutes({
+    router,
+    catalog,
+    facts: {
+      store: () => keeper?.snapshot,
+      caps,
+      traffic: () => metrics.cacheTotals(),
+      sync: (repo) => sync.status().get(repo) ?? [],
+    },
+    ports: new Map(
+      Object.entries(config.repositories).flatMap(([name, repository]) =>
+        repository.port === undefined ? [] : [[name, repository.port] as const],
+      ),
+    ),
+    access,
+    auth,
+    logins,
+    actions: { jobs: new PrefetchJobs(activity, logger), keeper, meta: stores.meta, scope },
+    records: stores.meta,
+    activity,
+    audit,
+    clock: systemClock,
+  });
   const readiness = new Readiness([
     spoolWritable(stores.spool),
     // Names nothing holds: an indexed lookup that only proves the database answers.
     answers("metadata", () => stores.meta.hasName("", "")),
+    ...stores.probes,
     ...(auth ? [answers("auth", () => auth.store.getUser(""))] : []),
   ]);
   const drain = new Drain();
@@ -197,6 +288,11 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   ]);
   const observe: RequestObserver = (ctx, status, seconds) => {
     const repository = ctx.repository ?? "";
+    if (ctx.changed && status >= 200 && status < 300) catalog.forget(ctx.changed.repo);
+    if (ctx.changed && ctx.route === "manifest" && status >= 200 && status < 300) {
+      const kind = ctx.method === "PUT" ? "push" : "delete";
+      activity.record({ kind, ...ctx.changed, ...(ctx.user === undefined ? {} : { user: ctx.user }) });
+    }
     metrics.request({
       route: ctx.route ?? "other",
       method: ctx.method,
@@ -220,7 +316,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   const listening: Listening[] = [];
   const bind = async (address: string, info: ListenerInfo) => {
     const server = createHttpServer(
-      createRequestHandler({ api, sideRoutes, logger, listener: info, observe, body, drain }),
+      createRequestHandler({ api, sideRoutes, prefixRoutes, logger, listener: info, observe, body, drain }),
       serverLimits,
       logger,
       certificate,
@@ -244,6 +340,11 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   usage?.start();
   keeper.start();
   sync.start();
+  sampler.start();
+  // So that the first look at the dashboard does not wait for every image to be read.
+  const warming = catalog
+    .warm([...router.repositories.keys()])
+    .catch((error: unknown) => logger.warn({ err: error }, "cannot read the images for the dashboard"));
   const purge = setInterval(() => {
     stores.uploads.purgeIdle(config.uploads.expire_after).then(
       (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),
@@ -277,13 +378,36 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
           await auth?.store.close();
           await sync.stop();
           await keeper?.stop();
-          // The last minute of pulls, before the database closes.
+          // The last minute of pulls, traffic and events, before the database closes.
           await usage?.stop();
-          await stores.meta.close();
+          await warming;
+          await sampler.stop();
+          await activity.flush();
+          await stores.close();
           await releaseDataDir();
         },
       });
       return stopped;
+    },
+  };
+}
+
+/** What the dashboard's time series samples: the cache counters per repository, each proxy's last reported budget. */
+function seriesSources(router: RepositoryRouter, metrics: Metrics): SeriesSources {
+  return {
+    traffic: async () => (await metrics.cacheTotals()).repositories,
+    budgets: async () => {
+      const budgets: Record<string, { remaining?: number; limit?: number }> = {};
+      for (const repository of router.repositories.values()) {
+        const described = await repository.describe();
+        if (described.type !== "proxy") continue;
+        const { remaining, limit } = described.upstream.rateLimit;
+        budgets[repository.name] = {
+          ...(remaining === undefined ? {} : { remaining }),
+          ...(limit === undefined ? {} : { limit }),
+        };
+      }
+      return budgets;
     },
   };
 }

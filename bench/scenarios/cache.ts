@@ -134,7 +134,7 @@ function putFile(dataDir: string, bytes: Buffer): string {
  * a shared config and a layer of its own, tagged, linked; plus the bench's warm image, pinned.
  */
 async function seed(dataDir: string, count: number, ctx: BenchContext): Promise<void> {
-  const stores = await openStores(dataDir, pino({ level: "silent" }), { maxBytes: 1 << 30 });
+  const stores = await openStores({ dataDir, limits: { maxBytes: 1 << 30 } }, pino({ level: "silent" }));
   try {
     const repo = "docker-hub";
     const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux" }));
@@ -187,7 +187,7 @@ async function seed(dataDir: string, count: number, ctx: BenchContext): Promise<
     }
     ctx.log(`eviction: seeded ${count} cached images`);
   } finally {
-    await stores.meta.close();
+    await stores.close();
   }
 }
 

@@ -80,7 +80,7 @@ function generate(dbPath: string, blobs: number, now: number): { names: number; 
 /** What every point holds besides the bulk: a real image to GET by tag, full catalog and tag pages. */
 async function fixedContent(dataDir: string, now: number): Promise<string> {
   const silent = pino({ level: "silent" });
-  const stores = await openStores(dataDir, silent, { maxBytes: 1024 ** 3 });
+  const stores = await openStores({ dataDir, limits: { maxBytes: 1024 ** 3 } }, silent);
   try {
     const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
     const bytes = Buffer.from(

@@ -24,8 +24,20 @@ export interface ApiTokenRecord {
   readonly createdAt: number;
 }
 
+/** A browser's login: the dashboard's session cookie names it. */
+export interface SessionRecord {
+  /** sha256 of the cookie's secret: a stolen database opens no session. */
+  readonly idHash: string;
+  readonly user: string;
+  /** The token the page sends back in a header on every state-changing request (CSRF). */
+  readonly csrfToken: string;
+  readonly createdAt: number;
+  /** When it ends unless used again; every use moves it forward, up to a fixed maximum age. */
+  readonly expiresAt: number;
+}
+
 /**
- * Users, API tokens and a few settings, kept apart from content metadata in `data/auth.db`.
+ * Users, API tokens, browser sessions and a few settings, kept apart from content metadata in `data/auth.db`.
  * Async like MetadataStore, so a database server can stand behind it too.
  */
 export interface AuthStore {
@@ -43,6 +55,13 @@ export interface AuthStore {
    * out: the authenticator then forgets what it remembered after its 10 s.
    */
   readonly version?: () => number;
+  createSession(session: SessionRecord): Promise<void>;
+  getSession(idHash: string): Promise<SessionRecord | undefined>;
+  /** Moves a session's end; false when it is gone. */
+  extendSession(idHash: string, expiresAt: number): Promise<boolean>;
+  deleteSession(idHash: string): Promise<boolean>;
+  /** Removes the sessions that ended before `now`; returns how many. */
+  purgeSessions(now: number): Promise<number>;
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;
   close(): Promise<void>;
@@ -58,7 +77,29 @@ const MIGRATIONS: readonly string[] = [
      scopes TEXT NOT NULL, expires_at INTEGER, revoked_at INTEGER, created_at INTEGER NOT NULL
    );
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  `CREATE TABLE sessions (
+     id_hash TEXT PRIMARY KEY, user TEXT NOT NULL, csrf_token TEXT NOT NULL,
+     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX sessions_by_user ON sessions (user);
+   CREATE INDEX sessions_by_expiry ON sessions (expires_at);`,
 ];
+
+interface SessionRow {
+  id_hash: string;
+  user: string;
+  csrf_token: string;
+  created_at: number;
+  expires_at: number;
+}
+
+const toSession = (row: SessionRow): SessionRecord => ({
+  idHash: row.id_hash,
+  user: row.user,
+  csrfToken: row.csrf_token,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+});
 
 interface UserRow {
   name: string;
@@ -143,6 +184,7 @@ export class SqliteAuthStore implements AuthStore {
     this.#writes++;
     return this.#db.transaction(() => {
       this.#db.prepare("DELETE FROM api_tokens WHERE user = ?").run(name);
+      this.#db.prepare("DELETE FROM sessions WHERE user = ?").run(name);
       return this.#db.prepare("DELETE FROM users WHERE name = ?").run(name).changes > 0;
     })();
   }
@@ -181,6 +223,36 @@ export class SqliteAuthStore implements AuthStore {
         .prepare("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
         .run(now, id).changes > 0
     );
+  }
+
+  async createSession(session: SessionRecord): Promise<void> {
+    this.#db
+      .prepare(
+        "INSERT INTO sessions (id_hash, user, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+      )
+      .run(session.idHash, session.user, session.csrfToken, session.createdAt, session.expiresAt);
+  }
+
+  async getSession(idHash: string): Promise<SessionRecord | undefined> {
+    const row = this.#db
+      .prepare<[string], SessionRow>("SELECT * FROM sessions WHERE id_hash = ?")
+      .get(idHash);
+    return row ? toSession(row) : undefined;
+  }
+
+  async extendSession(idHash: string, expiresAt: number): Promise<boolean> {
+    return (
+      this.#db.prepare("UPDATE sessions SET expires_at = ? WHERE id_hash = ?").run(expiresAt, idHash)
+        .changes > 0
+    );
+  }
+
+  async deleteSession(idHash: string): Promise<boolean> {
+    return this.#db.prepare("DELETE FROM sessions WHERE id_hash = ?").run(idHash).changes > 0;
+  }
+
+  async purgeSessions(now: number): Promise<number> {
+    return this.#db.prepare("DELETE FROM sessions WHERE expires_at < ?").run(now).changes;
   }
 
   async getSetting(key: string): Promise<string | undefined> {

@@ -30,13 +30,6 @@ export interface Rule extends Omit<Scope, "actions"> {
   readonly groups: Readonly<Record<string, readonly Action[]>>;
 }
 
-function covers(scope: Omit<Scope, "actions">, repository: string, name: string): boolean {
-  return (
-    scope.repositories.some((glob) => matchesGlob(glob, repository)) &&
-    scope.names.some((glob) => matchesGlob(glob, name))
-  );
-}
-
 /**
  * The access rules: each rule names repositories and image names, and grants actions to
  * anonymous clients, to any authenticated user, to named users and to groups. Grants add up;
@@ -51,10 +44,33 @@ export class AccessRules {
 
   /** Everything `principal` may do with `name` in `repository`. */
   actions(principal: Principal, repository: string, name: string): Set<Action> {
+    return this.#granted(principal, repository, (names) => names.some((glob) => matchesGlob(glob, name)));
+  }
+
+  /**
+   * What `principal` may do in `repository` with some name (`some`) and with every name (`all`: a
+   * grant whose names include `**`), so a listing can tell an empty view from a hidden repository
+   * and show a repository's totals only to those who may see all of it.
+   */
+  reach(principal: Principal, repository: string): { some: Set<Action>; all: Set<Action> } {
+    return {
+      some: this.#granted(principal, repository, () => true),
+      all: this.#granted(principal, repository, (names) => names.includes("**")),
+    };
+  }
+
+  /** The actions of the rules (and an API token's scopes) for `repository` whose name patterns `names` accepts. */
+  #granted(
+    principal: Principal,
+    repository: string,
+    names: (patterns: readonly string[]) => boolean,
+  ): Set<Action> {
+    const applies = (scope: Omit<Scope, "actions">) =>
+      scope.repositories.some((glob) => matchesGlob(glob, repository)) && names(scope.names);
     const granted = new Set<Action>();
     if (principal.admin) for (const action of ACTIONS) granted.add(action);
     for (const rule of this.rules) {
-      if (!covers(rule, repository, name)) continue;
+      if (!applies(rule)) continue;
       for (const action of rule.anonymous) granted.add(action);
       if (principal.name === undefined) continue;
       for (const action of rule.authenticated) granted.add(action);
@@ -67,9 +83,7 @@ export class AccessRules {
     if (principal.scopes) {
       const scopes = principal.scopes;
       for (const action of [...granted]) {
-        if (!scopes.some((scope) => scope.actions.includes(action) && covers(scope, repository, name))) {
-          granted.delete(action);
-        }
+        if (!scopes.some((scope) => scope.actions.includes(action) && applies(scope))) granted.delete(action);
       }
     }
     return granted;

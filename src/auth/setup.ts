@@ -10,6 +10,7 @@ import { SqliteAuthStore } from "./auth-store.js";
 import { Authenticator } from "./authenticator.js";
 import { type HtpasswdEntry, parseHtpasswd } from "./htpasswd.js";
 import { generatePassword } from "./passwords.js";
+import { PostgresAuthStore } from "./postgres-auth-store.js";
 import { AccessRules, defaultRules, type Rule } from "./rules.js";
 import { TokenSigner } from "./token-signer.js";
 
@@ -24,6 +25,27 @@ export interface AuthServices {
 /** The data directory's auth files: users and tokens, and the token signing key. */
 export function authPaths(dataDir: string): { database: string; signingKey: string } {
   return { database: join(dataDir, "auth.db"), signingKey: join(dataDir, "auth", "token-signing-key.pem") };
+}
+
+/** Auth reads little (the authenticator remembers successes): a few connections suffice. */
+const AUTH_DB_CONNECTIONS = 4;
+
+/**
+ * Users and tokens where the configuration keeps them: the `database` (beside the content
+ * metadata, shared by every node) when there is one, else `data/auth.db`. The one place that chooses.
+ */
+export async function openAuthStore(config: Config, dataDir: string, logger?: Logger): Promise<AuthStore> {
+  if (!config.database) return new SqliteAuthStore(authPaths(dataDir).database);
+  return PostgresAuthStore.open({
+    url: config.database.url,
+    maxConnections: AUTH_DB_CONNECTIONS,
+    ...(logger
+      ? {
+          onIdleError: (error: Error) =>
+            logger.warn({ err: error }, "an auth database connection failed while idle"),
+        }
+      : {}),
+  });
 }
 
 function rulesOf(config: Config, auth: AuthConfig): Rule[] {
@@ -153,7 +175,7 @@ export async function openAuth(
   const auth = config.auth;
   if (!auth.enabled) return undefined;
   const paths = authPaths(dataDir);
-  const store = new SqliteAuthStore(paths.database);
+  const store = await openAuthStore(config, dataDir, audit);
   // This process's own: the scale-out issue hands in invalidations every node hears.
   const invalidations = new LocalInvalidations<"auth">();
   const authenticator = new Authenticator(store, { changed: () => invalidations.publish("auth") });

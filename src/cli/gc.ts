@@ -51,7 +51,7 @@ export function registerGc(program: Command): void {
         if (purged > 0) process.stdout.write(`discarded ${purged} abandoned uploads\n`);
       }
     } finally {
-      await stores.meta.close();
+      await stores.close();
     }
   });
 }

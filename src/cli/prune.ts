@@ -71,7 +71,7 @@ export function registerPrune(program: Command): void {
       for (const bound of plan.unmet)
         process.stdout.write(`cannot keep ${bound}: what is left is pinned or hosted\n`);
     } finally {
-      await stores.meta.close();
+      await stores.close();
     }
   });
 }

@@ -1,8 +1,9 @@
 import { resolve } from "node:path";
 import type { Logger } from "pino";
+import { storeSettings } from "../app.js";
 import type { Config } from "../config/schema.js";
 import { runningServer } from "../store/data-dir-owner.js";
-import { openStores, type Stores } from "../store/open-stores.js";
+import { type OpenedStores, openStores } from "../store/open-stores.js";
 
 /**
  * The data directory for a command that runs beside the server or instead of it: `server` is the
@@ -11,14 +12,9 @@ import { openStores, type Stores } from "../store/open-stores.js";
 export async function openForCommand(
   config: Readonly<Config>,
   logger: Logger,
-): Promise<{ stores: Stores; server: number | undefined }> {
+): Promise<{ stores: OpenedStores; server: number | undefined }> {
   const dataDir = resolve(config.data_dir);
   const server = await runningServer(dataDir);
-  const stores = await openStores(
-    dataDir,
-    logger,
-    { maxBytes: config.uploads.max_size },
-    { sweep: server === undefined },
-  );
+  const stores = await openStores(storeSettings(config), logger, { sweep: server === undefined });
   return { stores, server };
 }

@@ -2,12 +2,19 @@ import { mkdir, readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { pino } from "pino";
-import { SqliteAuthStore } from "../auth/auth-store.js";
+import {
+  createToken,
+  deleteUser,
+  MIN_PASSWORD_LENGTH,
+  revokeToken,
+  saveUser,
+  tokenState,
+} from "../auth/accounts.js";
 import { Authenticator } from "../auth/authenticator.js";
 import { isValidUserName, parseHtpasswd } from "../auth/htpasswd.js";
 import { generatePassword } from "../auth/passwords.js";
 import { ACTIONS, type Action, type Scope } from "../auth/rules.js";
-import { authPaths, importUser } from "../auth/setup.js";
+import { importUser, openAuthStore } from "../auth/setup.js";
 import { parseDuration } from "../config/duration.js";
 import { type CommonOptions, configFrom, withConfigOptions } from "./options.js";
 import { readStdinSecret } from "./stdin.js";
@@ -25,7 +32,7 @@ async function withAuthenticator<T>(
   const config = await configFrom(options);
   const dataDir = resolve(config.data_dir);
   await mkdir(dataDir, { recursive: true });
-  const store = new SqliteAuthStore(authPaths(dataDir).database);
+  const store = await openAuthStore(config, dataDir);
   try {
     return await work(new Authenticator(store));
   } finally {
@@ -38,7 +45,9 @@ async function readPassword(
 ): Promise<{ password: string; generated: boolean }> {
   if (!fromStdin) return { password: generatePassword(), generated: true };
   const password = await readStdinSecret();
-  if (password.length < 8) throw new Error("passwords have at least 8 characters");
+  if (password.length < MIN_PASSWORD_LENGTH) {
+    throw new Error(`passwords have at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
   return { password, generated: false };
 }
 
@@ -82,14 +91,13 @@ export function registerUsers(program: Command): void {
       if (!isValidUserName(name)) throw new Error(`"${name}" is not a valid user name`);
       const { password, generated } = await readPassword(options.passwordStdin);
       await withAuthenticator(options, (authenticator) =>
-        authenticator.setPassword(
+        saveUser(
+          authenticator,
+          audit,
           { name, admin: options.admin === true, groups: options.group ?? [] },
           password,
+          undefined,
         ),
-      );
-      audit.info(
-        { event: "user.saved", user: name, admin: options.admin === true, groups: options.group ?? [] },
-        "user saved",
       );
       process.stdout.write(
         generated ? `user ${name}: password ${password} (shown once)\n` : `user ${name} saved\n`,
@@ -107,9 +115,7 @@ export function registerUsers(program: Command): void {
   withConfigOptions(
     user.command("delete").argument("<name>").description("delete a user and its API tokens"),
   ).action(async (name: string, options: CommonOptions) => {
-    const deleted = await withAuthenticator(options, (authenticator) => authenticator.store.deleteUser(name));
-    if (!deleted) throw new Error(`no user ${name}`);
-    audit.info({ event: "user.deleted", user: name }, "user deleted");
+    await withAuthenticator(options, (authenticator) => deleteUser(authenticator, audit, name, undefined));
     process.stdout.write(`user ${name} deleted\n`);
   });
   withConfigOptions(
@@ -148,24 +154,13 @@ export function registerTokens(program: Command): void {
       const lifetime = options.expires === undefined ? undefined : parseDuration(options.expires);
       if (options.expires !== undefined && lifetime === undefined)
         throw new Error(`--expires ${options.expires} is not a duration`);
-      const created = await withAuthenticator(options, async (authenticator) => {
-        if (!(await authenticator.store.getUser(options.user))) throw new Error(`no user ${options.user}`);
-        return authenticator.createApiToken(options.user, {
-          description: options.description,
-          scopes:
-            scopes.length > 0 ? scopes : [{ repositories: ["*"], names: ["**"], actions: [...ACTIONS] }],
-          expiresAt: lifetime === undefined ? undefined : Date.now() + lifetime,
-        });
-      });
-      audit.info(
-        {
-          event: "token.created",
-          user: options.user,
-          token: created.record.id,
-          scopes: created.record.scopes,
-          expiresAt: created.record.expiresAt,
-        },
-        "API token created",
+      const created = await withAuthenticator(options, (authenticator) =>
+        createToken(
+          authenticator,
+          audit,
+          { user: options.user, description: options.description, scopes, lifetimeMs: lifetime },
+          undefined,
+        ),
       );
       process.stdout.write(
         `token ${created.record.id} for ${options.user}: ${created.secret}\n(use it as the password of ${options.user}; shown once)\n`,
@@ -176,11 +171,7 @@ export function registerTokens(program: Command): void {
     async (options: CommonOptions) => {
       const tokens = await withAuthenticator(options, (authenticator) => authenticator.store.listTokens());
       for (const t of tokens) {
-        const state = t.revokedAt
-          ? "revoked"
-          : t.expiresAt && t.expiresAt < Date.now()
-            ? "expired"
-            : "active";
+        const state = tokenState(t, Date.now());
         const scopes = t.scopes
           .map((s) => `${s.repositories.join("|")}/${s.names.join("|")}:${s.actions.join(",")}`)
           .join(" ");
@@ -190,9 +181,7 @@ export function registerTokens(program: Command): void {
   );
   withConfigOptions(token.command("revoke").argument("<id>").description("revoke an API token")).action(
     async (id: string, options: CommonOptions) => {
-      const revoked = await withAuthenticator(options, (authenticator) => authenticator.revokeApiToken(id));
-      if (!revoked) throw new Error(`no active token ${id}`);
-      audit.info({ event: "token.revoked", token: id }, "API token revoked");
+      await withAuthenticator(options, (authenticator) => revokeToken(authenticator, audit, id, undefined));
       process.stdout.write(`token ${id} revoked\n`);
     },
   );

@@ -80,7 +80,7 @@ export function registerVerify(program: Command): void {
       process.stderr.write(`wharf verify: ${error instanceof Error ? error.message : error}\n`);
       process.exitCode = 2;
     } finally {
-      await stores.meta.close();
+      await stores.close();
     }
   });
 }

@@ -261,6 +261,60 @@ const auth = z
   })
   .strict();
 
+/**
+ * Blobs and upload sessions in an S3 bucket instead of the data directory: any endpoint, addressed
+ * path-style (Ceph RGW, MinIO, AWS). Several wharf nodes may share one bucket.
+ */
+const s3Storage = z
+  .object({
+    endpoint: z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }),
+    bucket: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-')"),
+    region: z.string().min(1).default("us-east-1"),
+    access_key: z.string().min(1, "must not be empty"),
+    secret_key: z.string().min(1, "must not be empty"),
+    /** Put before every key, so one bucket can hold more than wharf's objects. */
+    prefix: z
+      .string()
+      .default("")
+      .refine((value) => !value.startsWith("/") && !value.includes("//"), {
+        message: "must not start with / or contain //",
+      })
+      .transform((value) => (value === "" || value.endsWith("/") ? value : `${value}/`)),
+    /**
+     * Answer blob GETs with a redirect to a presigned URL, so the bytes flow from the store to the
+     * client: only where every client can reach the store's endpoint.
+     */
+    redirect: z.boolean().default(false),
+    /** Bytes per part of a blob's multipart upload: larger parts, fewer requests per blob. */
+    part_size: size
+      .refine((bytes) => bytes >= 5 * 1024 * 1024, { message: "must be at least 5MiB (S3's smallest part)" })
+      .default(16 * 1024 * 1024),
+  })
+  .strict();
+
+const storage = z
+  .object({
+    s3: s3Storage.optional(),
+  })
+  .strict();
+
+/** Metadata, users and tokens in PostgreSQL instead of the data directory's SQLite files. */
+const database = z
+  .object({
+    /** `postgres://user:password@host:5432/wharf`, with libpq's parameters (`?sslmode=require`). */
+    url: z.string().refine((value) => /^postgres(ql)?:\/\/./.test(value) && URL.canParse(value), {
+      message: "must be a postgres:// URL",
+    }),
+    /** Connections each node keeps at most for content metadata (auth takes a few more). */
+    max_connections: z
+      .union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { error: "must be a number" })
+      .pipe(z.number().int().min(1, "must be at least 1"))
+      .default(10),
+  })
+  .strict();
+
 /** What a fresh wharf allows a client before it refuses or hangs up; see `limits` in the README. */
 const LIMIT_DEFAULTS = {
   headers_timeout: 30_000,
@@ -346,6 +400,10 @@ export const configSchema = z
     listen: listenAddress.default(":5000"),
     data_dir: z.string().min(1).default("./data"),
     tls: tls.optional(),
+    /** Where blobs are kept; without it, `data_dir`. */
+    storage: storage.optional(),
+    /** Where metadata, users and tokens are kept; without it, SQLite files in `data_dir`. */
+    database: database.optional(),
     log: z
       .object({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Authenticator } from "../auth/authenticator.js";
-import { type AccessRules, type Action, ANONYMOUS, type Principal } from "../auth/rules.js";
+import { ACTIONS, type AccessRules, type Action, ANONYMOUS, type Principal } from "../auth/rules.js";
 import type { AccessEntry, TokenSigner } from "../auth/token-signer.js";
 import { OciError } from "../oci/errors.js";
 import { holdersOf, type Repository } from "../repos/repository.js";
@@ -9,7 +9,8 @@ import type { RequestContext } from "./context.js";
 /** Who made a request and how they proved it. */
 export interface Identity {
   readonly principal: Principal;
-  readonly via: "anonymous" | "basic" | "bearer";
+  /** `session`: the dashboard's cookie (the admin API only). */
+  readonly via: "anonymous" | "basic" | "bearer" | "session";
   /** What a bearer token grants; a request needs its scope here as well as in the rules. */
   readonly granted?: readonly AccessEntry[];
 }
@@ -39,6 +40,8 @@ export interface AccessPolicy {
   require(ctx: RequestContext, identity: Identity, request: AccessRequest, permitted: boolean): void;
   /** The rules' answer alone: for filtering what a listing or a group shows. */
   allows(identity: Identity, repository: string, name: string, action: Action): boolean;
+  /** What the rules grant in `repository` for some name and for every name (see `AccessRules.reach`). */
+  reach(identity: Identity, repository: string): { some: Set<Action>; all: Set<Action> };
   /** The 401 for a request that must authenticate first (e.g. `GET /v2/` without credentials). */
   challenge(ctx: RequestContext): OciError;
 }
@@ -51,6 +54,7 @@ export const OPEN_ACCESS: AccessPolicy = {
   identify: async () => OPEN_IDENTITY,
   require: () => {},
   allows: () => true,
+  reach: () => ({ some: new Set(ACTIONS), all: new Set(ACTIONS) }),
   challenge: () => new OciError("UNAUTHORIZED"),
 };
 
@@ -60,24 +64,27 @@ export function scopeOf(request: Pick<AccessRequest, "clientName" | "action">): 
   return `repository:${request.clientName}:${actions}`;
 }
 
-/** Where refused logins are told: the audit log, and a counter for metrics. */
+/** Where refused logins are told: the audit log, and whoever counts them (metrics, the activity log). */
 export interface LoginAudit {
   readonly audit: Logger;
-  readonly loginRefused?: (via: "basic" | "token") => void;
+  readonly loginRefused?: (via: "basic" | "token" | "session", user: string | undefined) => void;
 }
 
-/** A refused login, whichever way it came (Basic on a registry request, the token endpoint): one audit event. */
+/**
+ * A refused login, whichever way it came (Basic on a registry request, the token endpoint, the
+ * dashboard's login): one audit event.
+ */
 export function auditLoginRefused(
   sink: LoginAudit,
   ctx: RequestContext,
   user: string | undefined,
-  via: "basic" | "token",
+  via: "basic" | "token" | "session",
 ): void {
   sink.audit.warn(
     { event: "login.failure", user, remote: ctx.req.socket.remoteAddress, via },
     "login refused",
   );
-  sink.loginRefused?.(via);
+  sink.loginRefused?.(via, user);
 }
 
 /** The user name and password of a `Basic` credential (the part after the scheme). */
@@ -147,6 +154,10 @@ export class TokenAccess implements AccessPolicy {
 
   allows(identity: Identity, repository: string, name: string, action: Action): boolean {
     return this.#options.rules.allows(identity.principal, repository, name, action);
+  }
+
+  reach(identity: Identity, repository: string): { some: Set<Action>; all: Set<Action> } {
+    return this.#options.rules.reach(identity.principal, repository);
   }
 
   #grants(identity: Identity, request: AccessRequest, permitted: boolean): boolean {

@@ -29,6 +29,8 @@ export class RequestContext {
   /** The repository whose content answered: `repository` itself, or a member of that group. */
   servedBy: string | undefined;
   cache: CacheStatus | undefined;
+  /** What a push or delete changed, in the repository that took it: for the activity log. */
+  changed: { readonly repo: string; readonly name: string; readonly reference: string } | undefined;
   /** Response body bytes, as far as the handler knows them. */
   bytes = 0;
   /**

@@ -23,6 +23,15 @@ export interface SideRoute {
 /** Non-registry endpoints by path. */
 export type SideRoutes = ReadonlyMap<string, SideRoute>;
 
+/**
+ * A handler for every path under a prefix (the admin API, the dashboard's files), asked after the
+ * registry API and the side routes, in order: the first whose prefix the path starts with answers.
+ */
+export interface PrefixRoute {
+  readonly prefix: string;
+  handle(ctx: RequestContext): Promise<void>;
+}
+
 /** Called once per finished request, e.g. to count it in metrics. */
 export type RequestObserver = (ctx: RequestContext, status: number, seconds: number) => void;
 
@@ -43,6 +52,7 @@ function loggablePath(ctx: RequestContext): string {
 export function createRequestHandler(options: {
   api: RegistryApi;
   sideRoutes: SideRoutes;
+  prefixRoutes?: readonly PrefixRoute[];
   logger: Logger;
   listener: ListenerInfo;
   observe?: RequestObserver;
@@ -51,6 +61,7 @@ export function createRequestHandler(options: {
   drain?: Drain;
 }): (req: IncomingMessage, res: ServerResponse) => void {
   const { api, sideRoutes, logger, listener, observe, body, drain } = options;
+  const prefixRoutes = options.prefixRoutes ?? [];
   return (req, res) => {
     // First, so that a drain that has begun can still say `Connection: close` in the answer.
     const handled = drain?.track(res);
@@ -107,7 +118,7 @@ export function createRequestHandler(options: {
       guardBody(req, body, () => refuseSlowBody(ctx, socket));
       socket.once("close", abandon);
     }
-    void dispatch(ctx, api, sideRoutes)
+    void dispatch(ctx, api, sideRoutes, prefixRoutes)
       .catch((error: unknown) => sendError(ctx, error))
       .finally(() => {
         socket.off("close", abandon);
@@ -135,7 +146,12 @@ function refuseSlowBody(ctx: RequestContext, socket: Socket): void {
   );
 }
 
-async function dispatch(ctx: RequestContext, api: RegistryApi, sideRoutes: SideRoutes): Promise<void> {
+async function dispatch(
+  ctx: RequestContext,
+  api: RegistryApi,
+  sideRoutes: SideRoutes,
+  prefixRoutes: readonly PrefixRoute[],
+): Promise<void> {
   // Checked here rather than by Node, so the refusal comes in the spec's envelope.
   if (ctx.req.httpVersion === "1.1" && ctx.req.headers.host === undefined) {
     throw new OciError("UNKNOWN", { status: 400, message: "an HTTP/1.1 request needs a Host header" });
@@ -149,6 +165,8 @@ async function dispatch(ctx: RequestContext, api: RegistryApi, sideRoutes: SideR
   const side = sideRoutes.get(ctx.path);
   if (side?.methods.includes(ctx.method)) return side.handle(ctx);
   if (side) throw new OciError("UNSUPPORTED", { message: `${ctx.method} is not supported here` });
+  const prefixed = prefixRoutes.find((route) => ctx.path.startsWith(route.prefix));
+  if (prefixed) return prefixed.handle(ctx);
   throw new OciError("NAME_UNKNOWN", { status: 404, message: `nothing at ${ctx.path}` });
 }
 

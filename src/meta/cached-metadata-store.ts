@@ -13,6 +13,7 @@ import type {
   UploadRecord,
   UsageBatch,
 } from "./metadata-store.js";
+import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
 
 /**
  * What a write changed, as caches drop it: everything recorded for one image name of one
@@ -270,6 +271,25 @@ export class CachedMetadataStore implements MetadataStore {
   ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }> {
     return this.#writes.forgetDigest(digest);
   }
+  // The operator's records change nothing a lookup returns.
+  recordSamples(samples: readonly SeriesSample[]): Promise<void> {
+    return this.#inner.recordSamples(samples);
+  }
+  listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
+    return this.#inner.listSamples(resolution, since);
+  }
+  trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
+    return this.#inner.trimSamples(minutesBefore, hoursBefore);
+  }
+  appendActivity(events: readonly NewActivity[]): Promise<void> {
+    return this.#inner.appendActivity(events);
+  }
+  listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
+    return this.#inner.listActivity(query);
+  }
+  trimActivity(keep: number): Promise<void> {
+    return this.#inner.trimActivity(keep);
+  }
 }
 
 /**
@@ -332,5 +352,11 @@ function bound(inner: MetadataTransaction): MetadataTransaction {
     measureContent: (...a) => inner.measureContent(...a),
     isReferenced: (...a) => inner.isReferenced(...a),
     forgetDigest: (...a) => inner.forgetDigest(...a),
+    recordSamples: (...a) => inner.recordSamples(...a),
+    listSamples: (...a) => inner.listSamples(...a),
+    trimSamples: (...a) => inner.trimSamples(...a),
+    appendActivity: (...a) => inner.appendActivity(...a),
+    listActivity: (...a) => inner.listActivity(...a),
+    trimActivity: (...a) => inner.trimActivity(...a),
   };
 }

@@ -1,4 +1,5 @@
 import type { Page } from "../oci/pagination.js";
+import type { OpsRecords } from "./ops-records.js";
 
 /**
  * What wharf knows about content besides its bytes: which repository may serve which manifest
@@ -121,8 +122,11 @@ export interface ContentBytes {
   readonly repositories: Readonly<Record<string, number>>;
 }
 
-/** Everything a store can read and write; inside a transaction, through its handle. */
-export interface MetadataTransaction {
+/**
+ * Everything a store can read and write; inside a transaction, through its handle. The operator's
+ * records (time series, activity) live in the same database: `OpsRecords`.
+ */
+export interface MetadataTransaction extends OpsRecords {
   getManifest(repo: string, name: string, digest: string): Promise<ManifestRecord | undefined>;
   /** Records a manifest (idempotent) and what it references. */
   putManifest(repo: string, name: string, manifest: NewManifest): Promise<void>;

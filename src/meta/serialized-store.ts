@@ -12,6 +12,8 @@ import type {
   UploadRecord,
   UsageBatch,
 } from "./metadata-store.js";
+import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
+import { whileOpen } from "./transaction-handle.js";
 
 /** A backend with one connection that cannot tell its callers apart (better-sqlite3, memory). */
 export interface SingleConnection {
@@ -188,18 +190,28 @@ export class SerializedMetadataStore implements MetadataStore {
   ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }> {
     return this.#outside(() => this.#statements.forgetDigest(digest));
   }
-}
 
-/** The transaction's handle: the statements while it is open, a refusal for every call after. */
-function whileOpen(statements: MetadataTransaction, isOpen: () => boolean): MetadataTransaction {
-  return new Proxy(statements, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key);
-      if (typeof value !== "function") return value;
-      return (...args: unknown[]): unknown => {
-        if (!isOpen()) return Promise.reject(new Error("this metadata transaction has ended"));
-        return (value as (...args: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
+  recordSamples(samples: readonly SeriesSample[]): Promise<void> {
+    return this.#outside(() => this.#statements.recordSamples(samples));
+  }
+
+  listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
+    return this.#outside(() => this.#statements.listSamples(resolution, since));
+  }
+
+  trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
+    return this.#outside(() => this.#statements.trimSamples(minutesBefore, hoursBefore));
+  }
+
+  appendActivity(events: readonly NewActivity[]): Promise<void> {
+    return this.#outside(() => this.#statements.appendActivity(events));
+  }
+
+  listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
+    return this.#outside(() => this.#statements.listActivity(query));
+  }
+
+  trimActivity(keep: number): Promise<void> {
+    return this.#outside(() => this.#statements.trimActivity(keep));
+  }
 }

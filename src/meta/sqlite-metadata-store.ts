@@ -16,8 +16,10 @@ import type {
   UploadRecord,
   UsageBatch,
 } from "./metadata-store.js";
+import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
 import { SerializedMetadataStore } from "./serialized-store.js";
 import { openSqlite } from "./sqlite-migrations.js";
+import { OPS_RECORDS_MIGRATION, SqliteOpsRecords } from "./sqlite-ops-records.js";
 
 /**
  * The embedded metadata store. Schema (one row per fact, `repo` + `name` scoping everything):
@@ -28,6 +30,7 @@ import { openSqlite } from "./sqlite-migrations.js";
  *   tags          (repo, name, tag) → digest, updated_at, validated_at, pulls, last_pulled_at
  *   blobs         (repo, name, digest) → size, last_served_at   which repository may serve which blob
  *   uploads       id → repo, name, offset       blob uploads in progress
+ *   series_*, activity                          the operator's records (sqlite-ops-records.ts)
  *
  * Migrations run by `openSqlite` (numbered by `PRAGMA user_version`); statements are prepared
  * once. One connection serves every caller: SerializedMetadataStore keeps them out of an open
@@ -72,6 +75,7 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE tags ADD COLUMN last_pulled_at INTEGER;
    ALTER TABLE blobs ADD COLUMN last_served_at INTEGER;
    CREATE INDEX manifests_by_digest ON manifests (digest);`,
+  OPS_RECORDS_MIGRATION,
   // What the content weighs, kept as rows come and go, so that measuring the store (the cache
   // keeper, every minute and at start-up) reads a row per repository instead of every blob.
   // content_held counts the rows (links and manifests) holding each digest in a repository,
@@ -262,8 +266,10 @@ class MetadataStatements implements MetadataTransaction {
   };
   readonly #putManifestTx: (repo: string, name: string, manifest: NewManifest, now: number) => void;
   readonly #deleteManifestTx: (repo: string, name: string, digest: string) => boolean;
+  readonly #ops: SqliteOpsRecords;
 
   constructor(db: Database.Database) {
+    this.#ops = new SqliteOpsRecords(db);
     this.#getManifest = db.prepare(
       "SELECT digest, media_type, size, subject, artifact_type, annotations, created_at FROM manifests WHERE repo = ? AND name = ? AND digest = ?",
     );
@@ -587,6 +593,30 @@ class MetadataStatements implements MetadataTransaction {
       else children.set(key, [row.child]);
     }
     return children;
+  }
+
+  recordSamples(samples: readonly SeriesSample[]): Promise<void> {
+    return this.#ops.recordSamples(samples);
+  }
+
+  listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
+    return this.#ops.listSamples(resolution, since);
+  }
+
+  trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
+    return this.#ops.trimSamples(minutesBefore, hoursBefore);
+  }
+
+  appendActivity(events: readonly NewActivity[]): Promise<void> {
+    return this.#ops.appendActivity(events);
+  }
+
+  listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
+    return this.#ops.listActivity(query);
+  }
+
+  trimActivity(keep: number): Promise<void> {
+    return this.#ops.trimActivity(keep);
   }
 }
 

@@ -168,11 +168,14 @@ export class CacheKeeper {
     while (this.#running) await this.#running.catch(() => undefined);
   }
 
-  /** One run now (after the one in progress): measure, and evict if the bounds say so. */
-  async run(reason = "asked"): Promise<KeeperRun> {
+  /**
+   * One run now (after the one in progress): measure, and evict if the bounds say so. `always`
+   * plans even when no bound is broken, so `max_unused` is applied at once (a prune asked for).
+   */
+  async run(reason = "asked", options: { always?: boolean } = {}): Promise<KeeperRun> {
     // No await between seeing no run and starting this one: two callers never run together.
     while (this.#running) await this.#running.catch(() => undefined);
-    const running = this.#run(reason);
+    const running = this.#run(reason, options.always === true);
     this.#running = running;
     try {
       return await running;
@@ -182,12 +185,12 @@ export class CacheKeeper {
     }
   }
 
-  async #run(reason: string): Promise<KeeperRun> {
+  async #run(reason: string, always: boolean): Promise<KeeperRun> {
     const { meta, scope, logger } = this.#options;
     const started = this.#clock.now();
     const measured = await this.#measure();
     const sweep = this.#clock.now() - this.#lastUnusedSweep >= UNUSED_SWEEP_MS && this.#hasMaxUnused();
-    if (!sweep && !this.#overBounds(measured)) return { snapshot: measured, carried: [] };
+    if (!always && !sweep && !this.#overBounds(measured)) return { snapshot: measured, carried: [] };
     if (sweep) this.#lastUnusedSweep = this.#clock.now();
     await this.#options.usage?.flush();
     const input = await readEvictionInput(meta, scope, {

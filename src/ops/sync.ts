@@ -1,10 +1,9 @@
 import type { Logger } from "pino";
 import type { SyncConfig } from "../config/schema.js";
 import { type Platform, parsePlatform } from "../oci/platform.js";
-import type { ManifestRequest, Repository } from "../repos/repository.js";
-import type { BlobBody } from "../store/blob-body.js";
+import type { Repository } from "../repos/repository.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import { imageBlobs, imageManifests } from "./image-walk.js";
+import { pullThrough } from "./pull-through.js";
 import { needsTagList, selectTags } from "./tag-selection.js";
 
 /** One `sync:` entry of one proxy repository. */
@@ -39,17 +38,6 @@ export interface SyncStatus {
 
 /** The upstream's budget is below the reserve (or it is backing off): stop, and try at the next run. */
 class BudgetLow extends Error {}
-
-/** Sync asks like a client but says it is not one: the image counts as used, no pull is counted. */
-const ASK: ManifestRequest = { method: "GET", accept: [], background: true };
-
-/** Reads a blob body to its end (a download completes and is verified only when read); the caller releases it. */
-async function drain(body: BlobBody): Promise<void> {
-  if (body.kind === "redirect") return;
-  for await (const _ of body.stream()) {
-    // The bytes go to the store by the download itself; here they are only let through.
-  }
-}
 
 export interface ImageSyncOptions {
   readonly repositories: ReadonlyMap<string, Repository>;
@@ -188,35 +176,17 @@ export class ImageSync {
     tag: string,
     checkBudget: () => Promise<void>,
   ): Promise<{ pulled: boolean; blobsFetched: number }> {
-    const { image } = job.entry;
-    const top = await repository.getManifest(image, { kind: "tag", tag }, ASK);
     const platforms = job.entry.platforms?.map(parsePlatform).filter((p): p is Platform => p !== undefined);
-    const infos = await imageManifests(
-      async (reference) => {
-        if (reference === tag && top.bytes) return { bytes: top.bytes, mediaType: top.mediaType };
-        await checkBudget();
-        const child = await repository.getManifest(image, { kind: "digest", digest: reference }, ASK);
-        if (!child.bytes) throw new Error(`manifest ${reference} came without its bytes`);
-        return { bytes: child.bytes, mediaType: child.mediaType };
+    const pulled = await pullThrough(
+      repository,
+      job.entry.image,
+      { kind: "tag", tag },
+      {
+        ...(platforms ? { platforms } : {}),
+        beforeCounted: checkBudget,
       },
-      tag,
-      platforms,
     );
-    let blobsFetched = 0;
-    for (const blob of imageBlobs(infos)) {
-      const content = await repository.openBlob(image, blob.digest);
-      try {
-        if (content.cache === "hit") continue;
-        await drain(content.body);
-        // "ok" means cached: wait until the download is stored and linked, not only verified.
-        if (content.kept && !(await content.kept))
-          throw new Error(`blob ${blob.digest} was served but not kept`);
-        blobsFetched++;
-      } finally {
-        if (content.body.kind !== "redirect") content.body.release();
-      }
-    }
-    return { pulled: top.cache === "miss", blobsFetched };
+    return { pulled: pulled.pulled, blobsFetched: pulled.blobsFetched };
   }
 
   async #checkBudget(repository: Repository, reserve: number): Promise<void> {

@@ -108,6 +108,7 @@ export class HostedRepository implements Repository, RepositoryWriter {
     this.#observer.manifestServed(this.name, name, content.digest, {
       ...(reference.kind === "tag" ? { tag: reference.tag } : {}),
       counted: request.method === "GET" && request.background !== true,
+      cache: content.cache,
     });
     return { ...content, servedBy: this.name };
   }

@@ -58,9 +58,11 @@ export class LocalContent {
     const size = await this.#stores.blobs.stat(digest);
     if (size === undefined) return undefined;
     const selected = range ? rangeResolver(range)(size) : undefined;
+    // A redirect carries no range: the client sends its own Range header there.
+    const url = await this.#stores.blobs.directUrl(digest);
     let body: BlobContent["body"];
     try {
-      body = await this.#stores.blobs.read(digest, selected);
+      body = url ? { kind: "redirect", url } : await this.#stores.blobs.read(digest, selected);
     } catch (error) {
       if (error instanceof NotFoundError) return undefined;
       throw error;

@@ -198,6 +198,7 @@ export class ProxyRepository implements Repository {
     this.#observer.manifestServed(this.name, canonical, content.digest, {
       ...(reference.kind === "tag" ? { tag: reference.tag } : {}),
       counted: request.method === "GET" && request.background !== true,
+      cache: content.cache,
     });
     return { ...content, servedBy: this.name };
   }

@@ -7,7 +7,7 @@ export type { ByteRange };
 /**
  * Content-addressed bytes shared by every repository. The store knows nothing of who may read
  * what (that is metadata's job) and accepts only content whose digest was already verified.
- * Implementations: the filesystem (embedded default); object storage can follow. Every
+ * Implementations: the filesystem (embedded default) and S3-compatible object storage. Every
  * implementation, and the in-memory one tests use, passes `test/suites/blob-store.suite.ts`.
  */
 export interface BlobStore {
@@ -21,10 +21,20 @@ export interface BlobStore {
   read(digest: string, range?: ByteRange): Promise<StoredBody>;
 
   /**
-   * Stages a new blob. Staging is scratch: a process that ends before the commit leaves debris
-   * that `sweepStaging` removes, never a blob.
+   * Where a client may fetch a stored blob itself, when the store is set to send clients there
+   * (object storage's presigned URLs); undefined when wharf serves the bytes. Says nothing of
+   * whether the blob exists: ask `stat` first.
    */
-  begin(): Promise<BlobWriter>;
+  directUrl(digest: string): Promise<string | undefined>;
+
+  /**
+   * Stages a new blob. Staging is scratch: a process that ends before the commit leaves debris
+   * that `sweepStaging` removes, never a blob. `expected` is the digest the caller means to commit,
+   * when it knows it: a store may then write towards that blob while the bytes arrive (object
+   * storage: a multipart upload under its key, invisible until the commit completes it). A commit
+   * of another digest still works.
+   */
+  begin(expected?: string): Promise<BlobWriter>;
 
   /** Staging that survives restarts and is reachable from every node sharing this store. */
   readonly sessions: SessionStaging;

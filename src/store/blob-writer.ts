@@ -24,7 +24,7 @@ export interface BlobWriter {
   /**
    * When the store stages in a local file: a read handle on it, which the caller closes. It keeps
    * reading what was appended, after a commit or an abort too. Undefined for stores that stage
-   * elsewhere (memory, object storage).
+   * elsewhere (memory, an upload session on object storage).
    */
   localFile(): Promise<LocalFile | undefined>;
 }
@@ -34,7 +34,16 @@ export interface BlobWriter {
  * process until it is committed or aborted.
  */
 export interface SessionWriter extends BlobWriter {
-  /** Lets go of the writer and keeps what it staged, for a later resume. Idempotent; a no-op after commit or abort. */
+  /**
+   * Makes everything appended so far durable where the next request finds it (another process or
+   * node), without ending the writer. Metadata may count bytes only once they were persisted.
+   */
+  persist(): Promise<void>;
+
+  /**
+   * Persists, then lets go of the writer, keeping what it staged for a later resume. Idempotent; a
+   * no-op after commit or abort.
+   */
   suspend(): Promise<void>;
 }
 

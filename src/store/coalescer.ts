@@ -116,7 +116,7 @@ export class Coalescer {
         fill = await BlobFill.create(
           digest,
           await opening,
-          () => stageDownload(this.#store, this.#spool),
+          () => stageDownload(this.#store, this.#spool, digest.digest),
           watched,
         );
       } catch (error) {

@@ -11,12 +11,17 @@ export interface DownloadStaging {
 }
 
 /**
- * Begins a blob for a download. Its readers need what already arrived at any offset (late joiners,
- * readers that fell behind, sendfile): a store that stages in a local file offers that file; for
- * any other store (memory, object storage) the same bytes also go to a spool file for them.
+ * Begins a blob for a download of `digest`. Its readers need what already arrived at any offset
+ * (late joiners, readers that fell behind, sendfile): a store that stages in a local file (the
+ * filesystem, object storage's scratch) offers that file; for any other store (memory) the same
+ * bytes also go to a spool file for them.
  */
-export async function stageDownload(store: BlobStore, spool: Spool): Promise<DownloadStaging> {
-  let writer = await store.begin();
+export async function stageDownload(
+  store: BlobStore,
+  spool: Spool,
+  digest: string,
+): Promise<DownloadStaging> {
+  let writer = await store.begin(digest);
   try {
     const own = await writer.localFile();
     if (own) return { writer, file: own };

@@ -111,6 +111,10 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  async directUrl(): Promise<undefined> {
+    return undefined;
+  }
+
   async begin(): Promise<BlobWriter> {
     const { path, handle } = await this.#staging.create("blob");
     return new FsWriter(path, handle, 0, (digest) => this.#path(digest));
@@ -273,6 +277,9 @@ class FsWriter implements SessionWriter {
     await this.#close().catch(() => {});
     await rm(this.#path, { force: true });
   }
+
+  /** A write is in the file, for every process, once it returned: nothing to do. */
+  async persist(): Promise<void> {}
 
   suspend(): Promise<void> {
     return this.#close();

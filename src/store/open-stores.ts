@@ -5,11 +5,15 @@ import { type IngestGuard, LocalIngestGuard } from "../coordination/ingest-guard
 import { LocalInvalidations } from "../coordination/invalidation.js";
 import { CachedMetadataStore, type MetadataChange } from "../meta/cached-metadata-store.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
+import { PostgresMetadataStore } from "../meta/postgres-metadata-store.js";
+import type { PostgresOptions } from "../meta/postgres-pool.js";
 import { SqliteMetadataStore } from "../meta/sqlite-metadata-store.js";
 import { sampled } from "../util/sampled.js";
 import type { BlobStore } from "./blob-store.js";
 import { Coalescer, type DownloadObserver } from "./coalescer.js";
 import { FsBlobStore } from "./fs-blob-store.js";
+import { S3BlobStore } from "./s3-blob-store.js";
+import { type S3Location, S3Objects } from "./s3-objects.js";
 import { SmallContent } from "./small-content.js";
 import { Spool } from "./spool.js";
 import { StagedUploadSessions, type UploadObserver } from "./staged-upload-sessions.js";
@@ -20,6 +24,27 @@ import type { UploadLimits, UploadSessions } from "./upload-sessions.js";
  * rate the question itself would cost more than the lookup it saves.
  */
 const OUTSIDE_CHECK_MS = 1;
+
+/** Where the stores are: the data directory alone (the embedded default), or object storage and a database beside it. */
+export interface StoreSettings {
+  readonly dataDir: string;
+  readonly limits: UploadLimits;
+  /** Blobs and upload sessions in this bucket instead of `<data>/blobs` and `<data>/uploads`. */
+  readonly s3?: S3Location & {
+    /** Blob GETs are answered with a redirect to a presigned URL. */
+    readonly redirect: boolean;
+    /** Bytes per part of a blob's multipart upload. */
+    readonly partBytes: number;
+  };
+  /** Metadata in this PostgreSQL database instead of `<data>/wharf.db`. */
+  readonly postgres?: PostgresOptions;
+}
+
+/** Something the stores need from outside the process (object storage): `/readyz` probes it. */
+export interface StoreProbe {
+  readonly name: string;
+  probe(): Promise<void>;
+}
 
 /** Everything kept in the data directory, opened once and shared by every repository. */
 export interface Stores {
@@ -47,35 +72,98 @@ export interface StoreOptions {
   readonly sweep?: boolean;
 }
 
+/** The stores as opened, with what only their owner (the process) needs. */
+export interface OpenedStores extends Stores {
+  /** What `/readyz` should probe besides the spool and the metadata store. */
+  readonly probes: readonly StoreProbe[];
+  /** Stops the stores' own housekeeping, then closes the metadata store and the object store's connections. */
+  close(): Promise<void>;
+}
+
+/** Multipart uploads are looked over for ones a dead writer left this often, besides at start. */
+const STALE_UPLOAD_SWEEP_MS = 60 * 60_000;
+
 /**
- * Opens the data directory:
+ * Opens the stores the settings name; this is the one place that chooses a backend, and nothing
+ * above sees which it chose. By default, the data directory:
  *
  *   <data>/blobs/     verified content by digest (FsBlobStore)
  *   <data>/tmp/       blobs being written and downloads being verified; emptied here (unless a
  *                     server works on it), since nothing in it can be trusted
  *   <data>/uploads/   push sessions; kept, so clients can resume (expired ones are purged later)
  *   <data>/wharf.db   metadata (SQLite)
+ *
+ * With `s3`, blobs and push sessions live in the bucket (S3BlobStore) and only `tmp/` stays local;
+ * with `postgres`, metadata lives in that database (PostgresMetadataStore).
  */
 export async function openStores(
-  dataDir: string,
+  settings: StoreSettings,
   logger: Logger,
-  limits: UploadLimits,
   options: StoreOptions = {},
-): Promise<Stores> {
+): Promise<OpenedStores> {
+  const { dataDir } = settings;
   await mkdir(dataDir, { recursive: true });
   // One spool for the store's staging and the downloads' own copies: one directory to sweep.
   const spool = new Spool(join(dataDir, "tmp"));
-  const blobs = new FsBlobStore({
-    blobs: join(dataDir, "blobs"),
-    staging: spool,
-    sessions: join(dataDir, "uploads"),
-  });
-  await blobs.init();
-  if (options.sweep ?? true) {
-    const debris = await blobs.sweepStaging();
-    if (debris > 0) logger.info({ files: debris }, "removed leftovers of interrupted writes");
+  await spool.init();
+  const remote = settings.s3 ? openS3(settings.s3, spool, logger) : undefined;
+  const blobs = remote?.blobs ?? (await openFiles(dataDir, spool));
+  try {
+    if (options.sweep ?? true) {
+      const debris = await blobs.sweepStaging();
+      if (debris > 0) logger.info({ files: debris }, "removed leftovers of interrupted writes");
+    }
+    const meta = settings.postgres
+      ? await PostgresMetadataStore.open({
+          ...settings.postgres,
+          onIdleError: (error) =>
+            logger.warn({ err: error }, "a metadata database connection failed while idle"),
+        })
+      : cachedSqlite(new SqliteMetadataStore(join(dataDir, "wharf.db")));
+    logger.info(
+      {
+        blobs: settings.s3 ? `s3 ${settings.s3.endpoint} bucket ${settings.s3.bucket}` : "filesystem",
+        metadata: settings.postgres ? `postgres ${hostOf(settings.postgres.url)}` : "sqlite",
+      },
+      "stores opened",
+    );
+    // This process's own: the scale-out issue hands in one every node shares.
+    const ingests = new LocalIngestGuard();
+    return {
+      dataDir,
+      spool,
+      blobs,
+      meta,
+      documents: new SmallContent(blobs),
+      coalescer: new Coalescer(blobs, spool, {
+        ingests,
+        ...(options.downloads ? { observer: options.downloads } : {}),
+      }),
+      uploads: new StagedUploadSessions({
+        meta,
+        blobs,
+        limits: settings.limits,
+        ...(options.uploads ? { observer: options.uploads } : {}),
+      }),
+      ingests,
+      probes: remote?.probes ?? [],
+      async close() {
+        remote?.close();
+        await meta.close();
+      },
+    };
+  } catch (error) {
+    remote?.close();
+    throw error;
   }
-  const sqlite = new SqliteMetadataStore(join(dataDir, "wharf.db"));
+}
+
+/**
+ * The embedded database behind the request path's cache. PostgreSQL is not cached: the writes of
+ * other nodes reach a cache only through invalidations every node hears, which PostgreSQL's are
+ * to bring.
+ */
+function cachedSqlite(sqlite: SqliteMetadataStore): MetadataStore {
   // This process's own: the scale-out issue hands in invalidations every node hears.
   const invalidations = new LocalInvalidations<MetadataChange>();
   const meta = new CachedMetadataStore(sqlite, {
@@ -84,24 +172,53 @@ export async function openStores(
     changed: (change) => invalidations.publish(change),
   });
   invalidations.subscribe((change) => meta.invalidate(change));
-  // This process's own: the scale-out issue hands in one every node shares.
-  const ingests = new LocalIngestGuard();
-  return {
-    dataDir,
+  return meta;
+}
+
+/** Where a database URL points, without its credentials. */
+function hostOf(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.host}${parsed.pathname}`;
+}
+
+async function openFiles(dataDir: string, spool: Spool): Promise<BlobStore> {
+  const blobs = new FsBlobStore({
+    blobs: join(dataDir, "blobs"),
+    staging: spool,
+    sessions: join(dataDir, "uploads"),
+  });
+  await blobs.init();
+  return blobs;
+}
+
+/** The bucket's store, with its periodic sweep of multipart uploads dead writers left. */
+function openS3(
+  settings: NonNullable<StoreSettings["s3"]>,
+  spool: Spool,
+  logger: Logger,
+): { blobs: S3BlobStore; probes: StoreProbe[]; close(): void } {
+  const objects = new S3Objects(settings);
+  const blobs = new S3BlobStore({
+    objects,
     spool,
+    redirect: settings.redirect,
+    partBytes: settings.partBytes,
+  });
+  const sweep = setInterval(() => {
+    blobs.abortStaleUploads().then(
+      (aborted) =>
+        aborted > 0 &&
+        logger.info({ uploads: aborted }, "aborted multipart uploads left by writers that died"),
+      (error: unknown) => logger.warn({ err: error }, "cannot look over the bucket's multipart uploads"),
+    );
+  }, STALE_UPLOAD_SWEEP_MS);
+  sweep.unref();
+  return {
     blobs,
-    meta,
-    documents: new SmallContent(blobs),
-    coalescer: new Coalescer(blobs, spool, {
-      ingests,
-      ...(options.downloads ? { observer: options.downloads } : {}),
-    }),
-    uploads: new StagedUploadSessions({
-      meta,
-      blobs,
-      limits,
-      ...(options.uploads ? { observer: options.uploads } : {}),
-    }),
-    ingests,
+    probes: [{ name: "blob store", probe: () => objects.check() }],
+    close() {
+      clearInterval(sweep);
+      objects.close();
+    },
   };
 }

@@ -31,7 +31,7 @@ export class SmallContent {
   /** Stores bytes already verified to be `digest`. */
   async write(digest: string, bytes: Uint8Array): Promise<void> {
     if ((await this.#store.stat(digest)) !== undefined) return;
-    const writer = await this.#store.begin();
+    const writer = await this.#store.begin(digest);
     try {
       await appendAll(writer, bytes);
       await writer.commit(digest);

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { LocalUploadLock, type UploadLock } from "../coordination/upload-lock.js";
 import type { MetadataStore, UploadRecord } from "../meta/metadata-store.js";
 import { createDigester, type ParsedDigest } from "../oci/digest.js";
@@ -34,7 +35,17 @@ export interface StagedUploadOptions {
   readonly lock?: UploadLock;
   readonly clock?: Clock;
   readonly observer?: UploadObserver;
+  /**
+   * How long a request waits for the session while another request holds it, before it is refused
+   * as a second writer. A client that lost its connection mid-chunk comes back at once, often
+   * before wharf has seen the old connection close and let go of the session.
+   */
+  readonly lockWaitMs?: number;
 }
+
+/** Long enough for a dropped request to let go of its session, short against any client's timeout. */
+const LOCK_WAIT_MS = 1000;
+const LOCK_RETRY_MS = 20;
 
 /**
  * Upload sessions whose row (id, repository, name, offset) is in metadata and whose bytes are in
@@ -48,6 +59,7 @@ export class StagedUploadSessions implements UploadSessions {
   readonly #blobs: BlobStore;
   readonly #limits: UploadLimits;
   readonly #lock: UploadLock;
+  readonly #lockWaitMs: number;
   readonly #clock: Clock;
   readonly #observer: UploadObserver;
   /** Running digests, valid for the offset they were computed up to. */
@@ -58,6 +70,7 @@ export class StagedUploadSessions implements UploadSessions {
     this.#blobs = options.blobs;
     this.#limits = options.limits;
     this.#lock = options.lock ?? new LocalUploadLock();
+    this.#lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
     this.#clock = options.clock ?? systemClock;
     this.#observer = options.observer ?? {};
   }
@@ -154,7 +167,12 @@ export class StagedUploadSessions implements UploadSessions {
   }
 
   async #locked<T>(upload: UploadRecord, work: () => Promise<T>): Promise<T> {
-    const lease = await this.#lock.tryLock(upload.id);
+    let lease = await this.#lock.tryLock(upload.id);
+    // Real time, not the clock: this waits for another request, which no test clock moves.
+    for (let waited = 0; !lease && waited < this.#lockWaitMs; waited += LOCK_RETRY_MS) {
+      await sleep(LOCK_RETRY_MS);
+      lease = await this.#lock.tryLock(upload.id);
+    }
     if (!lease) throw new UploadOutOfOrderError(upload.offset, "another request is writing this upload");
     try {
       return await work();
@@ -203,7 +221,11 @@ export class StagedUploadSessions implements UploadSessions {
     } finally {
       // Whatever arrived before a disconnect counts: the client resumes from the offset it is told.
       if (running) this.#hashers.set(current.id, { ...running, offset });
-      if (offset !== current.offset) await this.#meta.setUploadOffset(current.id, offset, this.#clock.now());
+      if (offset !== current.offset) {
+        // Counted only once stored where the next request finds them, whichever node it reaches.
+        await writer.persist();
+        await this.#meta.setUploadOffset(current.id, offset, this.#clock.now());
+      }
     }
     const received = offset - current.offset;
     if (claim.length !== undefined && received !== claim.length) {

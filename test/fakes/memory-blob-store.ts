@@ -81,6 +81,10 @@ export class MemoryBlobStore implements BlobStore {
     return streamBody(Readable.from(bytes.byteLength > 0 ? [bytes] : [], { objectMode: false }));
   }
 
+  async directUrl(): Promise<undefined> {
+    return undefined;
+  }
+
   async begin(): Promise<BlobWriter> {
     const id = randomUUID();
     const parts: Buffer[] = [];
@@ -162,6 +166,8 @@ class MemoryWriter implements SessionWriter {
     this.#ended = true;
     this.#drop();
   }
+
+  async persist(): Promise<void> {}
 
   async suspend(): Promise<void> {
     this.#suspended = true;

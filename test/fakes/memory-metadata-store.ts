@@ -15,6 +15,14 @@ import type {
   UploadRecord,
   UsageBatch,
 } from "../../src/meta/metadata-store.js";
+import {
+  type ActivityRecord,
+  addSamples,
+  hourOf,
+  type NewActivity,
+  type SeriesResolution,
+  type SeriesSample,
+} from "../../src/meta/ops-records.js";
 import { SerializedMetadataStore } from "../../src/meta/serialized-store.js";
 import { paginate } from "../../src/oci/pagination.js";
 import { type Clock, systemClock } from "../../src/util/clock.js";
@@ -77,6 +85,9 @@ interface State {
   tags: Map<string, StoredTag>;
   blobs: Map<string, StoredLink>;
   uploads: Map<string, UploadRecord>;
+  series: Record<SeriesResolution, Map<string, SeriesSample>>;
+  activity: ActivityRecord[];
+  lastActivityId: number;
 }
 
 const NEVER_PULLED: PullUsage = { pulls: 0 };
@@ -97,7 +108,15 @@ function paged(values: Iterable<string>, page: Page): { items: string[]; more: b
 
 class Tables implements MetadataTransaction {
   readonly #clock: Clock;
-  state: State = { manifests: new Map(), tags: new Map(), blobs: new Map(), uploads: new Map() };
+  state: State = {
+    manifests: new Map(),
+    tags: new Map(),
+    blobs: new Map(),
+    uploads: new Map(),
+    series: { minute: new Map(), hour: new Map() },
+    activity: [],
+    lastActivityId: 0,
+  };
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -352,5 +371,49 @@ class Tables implements MetadataTransaction {
       .map(({ repo, name }) => ({ repo, name }));
     for (const { repo, name } of manifests) await this.deleteManifest(repo, name, digest);
     return { links: links.sort(byPlace), manifests: manifests.sort(byPlace) };
+  }
+
+  async recordSamples(samples: readonly SeriesSample[]): Promise<void> {
+    for (const sample of samples) {
+      for (const [table, at] of [
+        [this.state.series.minute, sample.at],
+        [this.state.series.hour, hourOf(sample.at)],
+      ] as const) {
+        const id = key(String(at), sample.repo);
+        const existing = table.get(id);
+        table.set(id, existing ? addSamples(existing, sample) : { ...sample, at });
+      }
+    }
+  }
+
+  async listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
+    return [...this.state.series[resolution].values()]
+      .filter((s) => s.at >= since)
+      .sort((a, b) => a.at - b.at || lexical(a.repo, b.repo));
+  }
+
+  async trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
+    for (const [table, before] of [
+      [this.state.series.minute, minutesBefore],
+      [this.state.series.hour, hoursBefore],
+    ] as const) {
+      for (const [id, sample] of table) if (sample.at < before) table.delete(id);
+    }
+  }
+
+  async appendActivity(events: readonly NewActivity[]): Promise<void> {
+    for (const event of events) this.state.activity.push({ ...event, id: ++this.state.lastActivityId });
+  }
+
+  async listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
+    const before = query.before ?? Number.MAX_SAFE_INTEGER;
+    return this.state.activity
+      .filter((e) => e.id < before && (query.repo === undefined || e.repo === query.repo))
+      .reverse()
+      .slice(0, query.limit);
+  }
+
+  async trimActivity(keep: number): Promise<void> {
+    this.state.activity = this.state.activity.slice(Math.max(0, this.state.activity.length - keep));
   }
 }

@@ -1,7 +1,8 @@
 // The OCI distribution-spec conformance suite (the Go suite of the v1.1.x line, ported to node:test
 // in test/conformance/) against a real wharf whose hosted repository receives the pushes, reached
 // three ways: as the default repository, through its path prefix, and through a group that
-// pushes to it. Each run starts its own wharf, so one run's content never meets another's.
+// pushes to it, and on S3 (Ceph RGW) and PostgreSQL instead of files and SQLite. Each run starts its
+// own wharf, so one run's content never meets another's.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -16,6 +17,8 @@ import {
 } from "../conformance/legacy.js";
 import { redesignedContent } from "../conformance/redesign.js";
 import { newTally, SpecTree, type Tally } from "../conformance/specs.js";
+import { cephRgw, s3Prefix } from "../harness/backends/ceph-rgw.js";
+import { type PostgresServer, startPostgres } from "../harness/backends/postgres.js";
 import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 interface Deployment {
@@ -26,6 +29,8 @@ interface Deployment {
   readonly crossmountNamespace: string;
   /** Run with wharf's default authentication on, as the first admin (OCI_USERNAME/OCI_PASSWORD). */
   readonly asAdmin?: boolean;
+  /** Blobs in a bucket of the run's Ceph RGW, metadata and users in a PostgreSQL of this file's. */
+  readonly onS3AndPostgres?: boolean;
 }
 
 const ADMIN = { username: "admin", password: `conformance-${process.pid}-admin` };
@@ -61,7 +66,38 @@ const DEPLOYMENTS: readonly Deployment[] = [
     crossmountNamespace: "myorg/other",
     asAdmin: true,
   },
+  {
+    label: "on S3 (Ceph RGW) and PostgreSQL, authentication on, as the first admin",
+    configYaml: `${HOSTED_ONLY}default_repository: internal\n`,
+    namespace: "myorg/myrepo",
+    crossmountNamespace: "myorg/other",
+    asAdmin: true,
+    onS3AndPostgres: true,
+  },
 ];
+
+let postgres: Promise<PostgresServer> | undefined;
+after(async () => (await postgres)?.stop());
+
+/** The `storage` and `database` sections of a deployment on the shared backends: an empty prefix and schema of its own. */
+async function backendSections(label: string): Promise<string> {
+  postgres ??= startPostgres();
+  const s3 = cephRgw();
+  const url = await (await postgres).schemaUrl(
+    `conformance_${label.toLowerCase().replace(/\W+/g, "_").slice(0, 40)}`,
+  );
+  return `
+storage:
+  s3:
+    endpoint: ${s3.endpoint}
+    bucket: ${s3.bucket}
+    access_key: ${s3.accessKey}
+    secret_key: ${s3.secretKey}
+    prefix: ${s3Prefix("conformance")}
+database:
+  url: "${url}"
+`;
+}
 
 /**
  * What a user sets for a registry that supports everything but automatic cross-mounting: wharf
@@ -110,7 +146,9 @@ for (const deployment of DEPLOYMENTS) {
 
     before(async () => {
       wharf = await startWharf({
-        configYaml: deployment.configYaml,
+        configYaml: deployment.onS3AndPostgres
+          ? `${deployment.configYaml}${await backendSections(deployment.label)}`
+          : deployment.configYaml,
         ...(deployment.asAdmin ? { secured: true, env: { WHARF_ADMIN_PASSWORD: ADMIN.password } } : {}),
       });
       // OCI_ROOT_URL is known only now, with the port wharf got

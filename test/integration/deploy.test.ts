@@ -102,7 +102,11 @@ describe("deploy/Dockerfile", () => {
     const runs = all(build!, "RUN").join(" && ");
     const steps = ["npm ci", "npm run build", "npm prune --omit=dev"].map((step) => runs.indexOf(step));
     assert.ok(steps.every((at) => at >= 0) && steps[0]! < steps[1]! && steps[1]! < steps[2]!, runs);
-    assert.equal(PACKAGE.scripts.build, "tsc -p tsconfig.json", "npm run build is the TypeScript build");
+    assert.match(
+      PACKAGE.scripts.build ?? "",
+      /^tsc -p tsconfig\.json && tsc -p ui\/tsconfig\.json && vite build -c ui\/vite\.config\.ts\b/,
+      "npm run build is the TypeScript build, then the dashboard's type check and bundle",
+    );
     assert.match(
       PACKAGE.scripts.install ?? "",
       /node-gyp rebuild/,
@@ -150,8 +154,10 @@ describe("deploy/Dockerfile", () => {
     assert.ok(command, health);
     assert.match(command[1] ?? "", /--interval=\S+ .*--timeout=\S+/);
     assert.deepEqual(execForm(command[2] ?? ""), ["node", binary, "status"]);
-    // The copies put the package where the entrypoint looks: /app/dist/src from tsc's outDir.
+    // The copies put the package where the entrypoint looks: /app/dist/src from tsc's outDir, and
+    // the dashboard beside it, where wharf looks for it (dist/ui).
     assert.ok(all(run!, "COPY").includes("--from=build /src/dist/src ./dist/src"));
+    assert.ok(all(run!, "COPY").includes("--from=build /src/dist/ui ./dist/ui"));
     assert.ok(all(run!, "WORKDIR").includes("/app"), "the package is in /app");
   });
 

@@ -164,6 +164,30 @@ export function uploadSessionsConformance(name: string, factory: UploadSessionsF
       },
     );
 
+    sessionTest(
+      "a writer that comes back while the previous request lets go waits for it, then continues",
+      async (fixture) => {
+        const { sessions } = fixture;
+        const upload = await sessions.create(REPO, NAME);
+        const dropped = new PassThrough();
+        const letting = sessions.append(upload, dropped, {});
+        dropped.write(BLOB.subarray(0, 1000));
+        const next = sessions.append(upload, body(BLOB.subarray(1000, 2000)), { start: 1000 });
+        // The first request ends a moment later (its connection's close seen), well within the wait.
+        await new Promise((resolve) => setImmediate(resolve));
+        dropped.end();
+        assert.equal((await letting).offset, 1000);
+        assert.equal((await next).offset, 2000);
+        await sessions.finish(
+          await sessions.get(REPO, NAME, upload.id),
+          DIGEST,
+          body(BLOB.subarray(2000)),
+          {},
+        );
+        await assertStored(fixture, BLOB);
+      },
+    );
+
     sessionTest("too large when announced: refused before a byte is written", async (fixture) => {
       const { sessions } = fixture;
       const upload = await sessions.create(REPO, NAME);

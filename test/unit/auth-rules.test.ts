@@ -195,3 +195,38 @@ describe("defaultRules: safe and convenient without any configuration", () => {
     assert.deepEqual(actions(new AccessRules(hostedOnly), ANONYMOUS, "anything", "x"), []);
   });
 });
+
+describe("reach: what the rules grant in a repository for some name and for every name", () => {
+  const rules = new AccessRules([
+    rule({ repositories: ["hub"], anonymous: ["pull"] }),
+    rule({ repositories: ["internal"], names: ["team/**"], groups: { devs: ["pull", "push"] } }),
+    rule({ repositories: ["internal"], authenticated: ["pull"], names: ["public/*"] }),
+    rule({ repositories: ["internal"], users: { carol: ["pull"] } }),
+  ]);
+  const reach = (who: Principal, repository: string) => {
+    const { some, all } = rules.reach(who, repository);
+    return { some: [...some].sort(), all: [...all].sort() };
+  };
+
+  test("a grant on `**` names reaches every name; a narrower pattern only some", () => {
+    assert.deepEqual(reach(ANONYMOUS, "hub"), { some: ["pull"], all: ["pull"] });
+    assert.deepEqual(reach(user("bob", { groups: ["devs"] }), "internal"), {
+      some: ["pull", "push"],
+      all: [],
+    });
+    assert.deepEqual(reach(user("carol"), "internal"), { some: ["pull"], all: ["pull"] });
+    assert.deepEqual(reach(ANONYMOUS, "internal"), { some: [], all: [] });
+    assert.deepEqual(reach(user("alice"), "secret"), { some: [], all: [] });
+  });
+
+  test("admins reach everything; an API token's scopes narrow its user's reach", () => {
+    assert.deepEqual(reach(user("root", { admin: true }), "anything"), {
+      some: ["admin", "delete", "pull", "push"],
+      all: ["admin", "delete", "pull", "push"],
+    });
+    const token = user("carol", {
+      scopes: [{ repositories: ["internal"], names: ["ci/**"], actions: ["pull"] }],
+    });
+    assert.deepEqual(reach(token, "internal"), { some: ["pull"], all: [] });
+  });
+});

@@ -215,7 +215,7 @@ export function bodyKindCases(mode: "sendfile" | "streamed"): void {
             const fill = await BlobFill.create(
               parsedDigestOf(bytes),
               { size: bytes.byteLength, body: source },
-              () => stageDownload(store, spool),
+              () => stageDownload(store, spool, digestOf(bytes)),
             );
             const uses: Use[] = [];
             const base = await serve(t, (requested) =>
@@ -256,7 +256,7 @@ export function bodyKindCases(mode: "sendfile" | "streamed"): void {
         });
         const source = new PassThrough();
         const fill = await BlobFill.create(parsedDigestOf(BIG), { size: BIG.byteLength, body: source }, () =>
-          stageDownload(store, spool),
+          stageDownload(store, spool, digestOf(BIG)),
         );
         const base = await serve(t, (requested) =>
           content(BIG.byteLength, requested, () => fill.createBody() as BytesBody)(),

@@ -966,3 +966,122 @@ tls:
     assert.match(half.message, /path of a file/);
   });
 });
+
+describe("the storage and database sections", () => {
+  const BACKENDS = `
+storage:
+  s3:
+    endpoint: \${S3_ENDPOINT}
+    bucket: wharf-blobs
+    access_key: \${S3_ACCESS_KEY}
+    secret_key: \${S3_SECRET_KEY}
+    prefix: site-a
+database:
+  url: postgres://wharf:\${PGPASSWORD}@db.example:5432/wharf
+repositories:
+  internal:
+    type: hosted
+`;
+  const ENV = {
+    S3_ENDPOINT: "http://127.0.0.1:7480",
+    S3_ACCESS_KEY: "AK",
+    S3_SECRET_KEY: "SK",
+    PGPASSWORD: "pw",
+  };
+
+  test("name a bucket and a database, from the environment, with their defaults; left out, the data directory", async (t) => {
+    const config = await load(t, BACKENDS, { env: ENV });
+    assert.deepEqual(config.storage, {
+      s3: {
+        endpoint: "http://127.0.0.1:7480",
+        bucket: "wharf-blobs",
+        region: "us-east-1",
+        access_key: "AK",
+        secret_key: "SK",
+        prefix: "site-a/",
+        redirect: false,
+        part_size: 16 * 1024 * 1024,
+      },
+    });
+    assert.deepEqual(config.database, {
+      url: "postgres://wharf:pw@db.example:5432/wharf",
+      max_connections: 10,
+    });
+    const plain = await load(t, MINIMAL);
+    assert.equal(plain.storage, undefined);
+    assert.equal(plain.database, undefined);
+  });
+
+  const mistakes: ReadonlyArray<{ why: string; yaml: string; path: string; message: RegExp }> = [
+    {
+      why: "a bucket name S3 refuses",
+      yaml: `
+storage:
+  s3:
+    endpoint: http://127.0.0.1:7480
+    bucket: Wharf_Blobs ${MARK}
+    access_key: a
+    secret_key: b
+`,
+      path: "storage.s3.bucket",
+      message: /bucket name/,
+    },
+    {
+      why: "no credentials",
+      yaml: `
+storage:
+  s3:
+    endpoint: http://127.0.0.1:7480 ${MARK}
+    bucket: wharf
+`,
+      path: "storage.s3.access_key",
+      message: /./,
+    },
+    {
+      why: "an endpoint that is no URL",
+      yaml: `
+storage:
+  s3:
+    endpoint: 127.0.0.1:7480 ${MARK}
+    bucket: wharf
+    access_key: a
+    secret_key: b
+`,
+      path: "storage.s3.endpoint",
+      message: /http/,
+    },
+    {
+      why: "registry:v2's spelling of the section",
+      yaml: `
+storage:
+  s3:
+    endpoint: http://127.0.0.1:7480
+    bucket: wharf
+    accesskey: a ${MARK}
+    access_key: a
+    secret_key: b
+`,
+      path: "storage.s3.accesskey",
+      message: /unknown field|Unrecognized/i,
+    },
+    {
+      why: "a database URL of another kind",
+      yaml: `
+database:
+  url: mysql://db.example/wharf ${MARK}
+`,
+      path: "database.url",
+      message: /postgres:\/\//,
+    },
+  ];
+  for (const { why, yaml, path, message } of mistakes) {
+    test(why, async (t) => {
+      const problem = findProblem(await problemsOf(load(t, yaml)), [path]);
+      assert.match(problem.message, message);
+      assert.ok(
+        problem.line !== undefined && markedLines(yaml).includes(problem.line),
+        `line ${problem.line}`,
+      );
+    });
+  }
+});

@@ -76,8 +76,8 @@ function latch(): { promise: Promise<void>; open: () => void } {
 class Planned extends Error {}
 
 /**
- * The behaviour every MetadataStore must have, whatever stands behind it (SQLite now, PostgreSQL
- * later): run it with a factory that gives a fresh, empty store.
+ * The behaviour every MetadataStore must have, whatever stands behind it (SQLite, PostgreSQL,
+ * memory): run it with a factory that gives a fresh, empty store.
  */
 export function metadataStoreConformance(name: string, factory: MetadataStoreFactory): void {
   /** A test body that receives a fresh store and closes it afterwards, pass or fail. */

@@ -9,6 +9,7 @@ import { digestOf } from "../../src/oci/digest.js";
 import { MediaType } from "../../src/oci/media-types.js";
 import { sqliteUserVersion } from "./helpers.js";
 import { metadataStoreConformance } from "./metadata-store.suite.js";
+import { opsRecordsConformance } from "./ops-records.suite.js";
 
 const directory = mkdtempSync(join(tmpdir(), "wharf-unit-sqlite-"));
 after(() => rmSync(directory, { recursive: true, force: true }));
@@ -21,8 +22,10 @@ function freshFile(): string {
 
 metadataStoreConformance("SqliteMetadataStore(:memory:)", () => new SqliteMetadataStore(":memory:"));
 metadataStoreConformance("SqliteMetadataStore(file)", () => new SqliteMetadataStore(freshFile()));
+opsRecordsConformance("SqliteMetadataStore(:memory:)", () => new SqliteMetadataStore(":memory:"));
+opsRecordsConformance("SqliteMetadataStore(file)", () => new SqliteMetadataStore(freshFile()));
 
-/** What the fourth script made, undone: a database as the versions before it wrote them. */
+/** What the fifth script made, undone: a database as the versions before it wrote them. */
 const UNDO_CONTENT_SIZES = `DROP TRIGGER blobs_held; DROP TRIGGER blobs_released; DROP TRIGGER manifests_held;
   DROP TRIGGER manifests_released; DROP TABLE content_held; DROP TABLE content_files;
   DROP TABLE content_bytes; DROP TABLE content_total;`;
@@ -43,9 +46,9 @@ describe("SqliteMetadataStore on disk", () => {
     await first.linkBlob("cache", "app", d("l"), 1000);
     const before = await first.measureContent();
     await first.close();
-    // As a store written before the sizes were kept: the tables and triggers gone, version 3.
+    // As a store written before the sizes were kept: the tables and triggers gone, version 4.
     const db = new Database(path);
-    db.exec(`${UNDO_CONTENT_SIZES} PRAGMA user_version = 3;`);
+    db.exec(`${UNDO_CONTENT_SIZES} PRAGMA user_version = 4;`);
     db.close();
     const migrated = new SqliteMetadataStore(path);
     try {
@@ -158,9 +161,10 @@ describe("SqliteMetadataStore on disk", () => {
     const current = new SqliteMetadataStore(path);
     await current.close();
     const version = sqliteUserVersion(path);
-    // Take the file back to the schema before usage (the third script), with a row written by that version.
+    // Take the file back to the schema before usage (the second migration), with a row written by
+    // that version: what came after usage goes too.
     const db = new Database(path);
-    db.exec(`${UNDO_CONTENT_SIZES}
+    db.exec(`${UNDO_CONTENT_SIZES} DROP TABLE series_minute; DROP TABLE series_hour; DROP TABLE activity;
       DROP INDEX manifests_by_digest;
       ALTER TABLE manifests DROP COLUMN pulls; ALTER TABLE manifests DROP COLUMN last_pulled_at;
       ALTER TABLE tags DROP COLUMN pulls; ALTER TABLE tags DROP COLUMN last_pulled_at;
@@ -168,7 +172,7 @@ describe("SqliteMetadataStore on disk", () => {
       INSERT INTO manifests (repo, name, digest, media_type, size, created_at)
         VALUES ('hub', 'old', '${image.digest}', '${image.mediaType}', 321, 1000);
       INSERT INTO blobs (repo, name, digest, size, created_at) VALUES ('hub', 'old', '${image.references[1]}', 42, 1000);
-      PRAGMA user_version = ${version - 2};`);
+      PRAGMA user_version = ${version - 3};`);
     db.close();
     const store = new SqliteMetadataStore(path);
     try {

@@ -166,7 +166,7 @@ export function createFill(
   return BlobFill.create(
     digest,
     source,
-    () => stageDownload(fixture.store, fixture.spool),
+    () => stageDownload(fixture.store, fixture.spool, digest.digest),
     onSpoolFailure ? { onSpoolFailure } : {},
   );
 }

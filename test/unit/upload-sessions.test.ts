@@ -12,6 +12,9 @@ import { type UploadSessionsFactory, uploadSessionsConformance } from "../suites
 import { tempDir } from "./helpers.js";
 
 /** Sessions over the blob store `open` gives and a SQLite database; a restart is a new instance over both. */
+/** Short, so the refusals of a second writer come quickly; the suite finishes a first writer within it. */
+const LOCK_WAIT_MS = 200;
+
 function stagedSessions(
   open: (t: TestContext) => Promise<{ blobs: BlobStore; staged(): Promise<string[]> }>,
 ): UploadSessionsFactory {
@@ -20,7 +23,7 @@ function stagedSessions(
     t.after(() => meta.close());
     const clock = new ManualClock();
     const { blobs, staged } = await open(t);
-    const sessions = () => new StagedUploadSessions({ meta, blobs, limits, clock });
+    const sessions = () => new StagedUploadSessions({ meta, blobs, limits, clock, lockWaitMs: LOCK_WAIT_MS });
     return { sessions: sessions(), blobs, clock, restart: sessions, staged };
   };
 }

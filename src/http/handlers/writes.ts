@@ -21,13 +21,16 @@ function audit(
   target: Target,
   what: Record<string, string>,
 ): void {
+  const repo = target.repository.writer?.name ?? target.repository.name;
+  const reference = what.reference ?? what.digest;
+  if (reference !== undefined) ctx.changed = { repo, name: target.name, reference };
   ctx.log.info(
     {
       audit: true,
       event,
       user: ctx.user ?? null,
       remote: ctx.req.socket.remoteAddress,
-      repo: target.repository.writer?.name ?? target.repository.name,
+      repo,
       name: target.name,
       ...what,
     },

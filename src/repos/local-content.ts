@@ -54,12 +54,12 @@ export class LocalContent {
    * it. A file gone (evicted since the link was read) counts as absent, so a proxy fetches it again.
    */
   async storedBlob(digest: string, range: RangeRequest | undefined): Promise<BlobContent | undefined> {
-    if (range === undefined) return this.#wholeBlob(digest);
+    // A redirect carries no range: the client sends its own Range header there.
+    const url = await this.#stores.blobs.directUrl(digest);
+    if (range === undefined && url === undefined) return this.#wholeBlob(digest);
     const size = await this.#stores.blobs.stat(digest);
     if (size === undefined) return undefined;
     const selected = range ? rangeResolver(range)(size) : undefined;
-    // A redirect carries no range: the client sends its own Range header there.
-    const url = await this.#stores.blobs.directUrl(digest);
     let body: BlobContent["body"];
     try {
       body = url ? { kind: "redirect", url } : await this.#stores.blobs.read(digest, selected);

@@ -89,7 +89,9 @@ export class ProxyBlobs {
       }
       if (joined.kind === "fill") {
         const { fill, body, kept } = joined;
-        return { size: fill.size, body, cache: "miss", kept, ...(selected ? { range: selected } : {}) };
+        // Joined once verified (while it is committed): every byte is here, nothing waits upstream.
+        const cache = fill.state === "verified" ? "hit" : "miss";
+        return { size: fill.size, body, cache, kept, ...(selected ? { range: selected } : {}) };
       }
       const kept = await this.#stored(name, digest, range);
       if (kept) return kept;

@@ -81,8 +81,9 @@ async function prepareImage(
   name: "big" | "many",
   repo: string,
   layerMb: number,
+  seed = 1,
 ): Promise<BenchImage> {
-  const image = getImage(name, { bigLayerBytes: Math.round(layerMb * MiB) });
+  const image = getImage(name, { seed, bigLayerBytes: Math.round(layerMb * MiB) });
   await pushImage(image, upstream, `${repo}:latest`, { timeoutMs: 10 * 60_000 });
   return { image, repo, info: imageInfo(image, repo) };
 }
@@ -113,6 +114,10 @@ async function run(opts: Options): Promise<number> {
     log(`upstream docker-registry with token auth at ${upstream.url}; pushing images`);
     const big = await prepareImage(upstream, "big", "library/big", opts.layerMb);
     const many = await prepareImage(upstream, "many", "library/many", opts.layerMb);
+    const warmUp = [
+      await prepareImage(upstream, "big", "library/warm-up-big", Math.min(8, opts.layerMb), 2),
+      await prepareImage(upstream, "many", "library/warm-up-many", opts.layerMb, 2),
+    ];
     const wharf = await startWharfTarget(upstream);
     targets.push(wharf);
     const registry = await startRegistryTarget(upstream);
@@ -125,6 +130,7 @@ async function run(opts: Options): Promise<number> {
       direct: directTarget(upstream),
       big,
       many,
+      warmUp,
       rounds: opts.rounds,
       client: opts.client,
       log,

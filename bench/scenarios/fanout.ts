@@ -6,6 +6,7 @@ import type { BenchContext } from "../context.js";
 import type { FanoutResult } from "../results.js";
 import { MB, round1, round3 } from "../stats.js";
 import { countSince, markUpstream } from "../upstream-counts.js";
+import { coldStart } from "../warm-up.js";
 
 const CLIENTS = 100;
 const REPO = "library/onegig";
@@ -35,7 +36,7 @@ export async function runFanout(ctx: BenchContext, gb: number): Promise<FanoutRe
   await pushImage(image, ctx.upstream, `${REPO}:latest`, { timeoutMs: 30 * 60_000 });
   const blob = image.manifests[0]?.layers[0];
   if (!blob) throw new Error("the single-blob image has no layer");
-  await ctx.wharf.reset();
+  await coldStart(ctx.wharf, ctx.warmUp);
   const pid = ctx.wharf.pid();
   const idle = pid === undefined ? undefined : processMemory(pid);
   const mark = markUpstream(ctx.upstream);

@@ -7,6 +7,7 @@ import type { BenchContext } from "../context.js";
 import type { RangedResult, RangedRound } from "../results.js";
 import { minOf, round3 } from "../stats.js";
 import type { PullTarget } from "../targets.js";
+import { coldStart } from "../warm-up.js";
 
 /** How much each ranged GET asks for: a lazy-pulling snapshotter reads chunks of this order. */
 const RANGE_BYTES = 1024 * 1024;
@@ -62,7 +63,7 @@ export async function runRanged(ctx: BenchContext): Promise<RangedResult> {
   const upstreamToken = await fetchToken(tokenServer, [`repository:${repo}:pull`], ctx.upstream.creds);
   const rounds: RangedRound[] = [];
   const proxied = async (target: PullTarget, afterManifest: boolean): Promise<FirstByte> => {
-    await target.reset();
+    await coldStart(target, ctx.warmUp);
     // Either way the proxy gets its upstream token first, as the direct GET has one: a HEAD of
     // the blob (free, nothing downloads) or the manifest (which starts fetching the layers ahead).
     const first = afterManifest

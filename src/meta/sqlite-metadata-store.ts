@@ -1,23 +1,28 @@
 import type Database from "better-sqlite3";
 import type {
   BlobLink,
-  BlobLinkEntry,
   ContentBytes,
-  ManifestEntry,
   ManifestNode,
   ManifestRecord,
   MetadataTransaction,
   NewManifest,
   Page,
-  PullUsage,
   RepositoryContent,
-  TagEntry,
   TagRecord,
   UploadRecord,
   UsageBatch,
 } from "./metadata-store.js";
 import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
 import { SerializedMetadataStore } from "./serialized-store.js";
+import {
+  BackgroundContentReader,
+  type BlobEntryRow,
+  type ChildRow,
+  CONTENT_QUERIES,
+  contentFrom,
+  type ManifestEntryRow,
+  type TagEntryRow,
+} from "./sqlite-content.js";
 import { openSqlite } from "./sqlite-migrations.js";
 import { OPS_RECORDS_MIGRATION, SqliteOpsRecords } from "./sqlite-ops-records.js";
 
@@ -184,6 +189,8 @@ export class SqliteMetadataStore extends SerializedMetadataStore {
    * see outside changes (a few microseconds, so they ask at most once a millisecond).
    */
   readonly dataVersion: () => number;
+  /** Whole repositories are read beside the request path, on a connection of their own. */
+  readonly #contentReader: BackgroundContentReader | undefined;
 
   constructor(path: string) {
     const db = openSqlite(path, MIGRATIONS);
@@ -203,6 +210,17 @@ export class SqliteMetadataStore extends SerializedMetadataStore {
     });
     const version = db.prepare<[], number>("PRAGMA data_version").pluck();
     this.dataVersion = () => (db.open ? (version.get() as number) : 0);
+    // An in-memory database has no file another connection could read.
+    this.#contentReader = path === ":memory:" ? undefined : new BackgroundContentReader(path);
+  }
+
+  override listContent(repo: string): Promise<RepositoryContent> {
+    return this.#contentReader ? this.#contentReader.listContent(repo) : super.listContent(repo);
+  }
+
+  override close(): Promise<void> {
+    this.#contentReader?.close();
+    return super.close();
   }
 }
 
@@ -237,7 +255,7 @@ class MetadataStatements implements MetadataTransaction {
     [string],
     { name: string; digest: string; subject: string | null }
   >;
-  readonly #manifestChildren: Database.Statement<[string], { name: string; digest: string; child: string }>;
+  readonly #manifestChildren: Database.Statement<[string], ChildRow>;
   readonly #allTags: Database.Statement<[string], { name: string; tag: string; digest: string }>;
   readonly #repositories: Database.Statement<[], { repo: string }>;
   readonly #blobLinks: Database.Statement<
@@ -337,7 +355,7 @@ class MetadataStatements implements MetadataTransaction {
       "SELECT id, repo, name, offset, created_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY updated_at",
     );
     this.#manifestNodes = db.prepare("SELECT name, digest, subject FROM manifests WHERE repo = ?");
-    this.#manifestChildren = db.prepare("SELECT name, digest, child FROM manifest_refs WHERE repo = ?");
+    this.#manifestChildren = db.prepare(CONTENT_QUERIES.children);
     this.#allTags = db.prepare("SELECT name, tag, digest FROM tags WHERE repo = ? ORDER BY name, tag");
     this.#repositories = db.prepare(
       `SELECT repo FROM manifests UNION SELECT repo FROM tags UNION SELECT repo FROM blobs ORDER BY repo`,
@@ -361,15 +379,9 @@ class MetadataStatements implements MetadataTransaction {
       for (const t of batch.tags) this.#tagPulled.run(t.pulls, t.at, t.repo, t.name, t.tag);
       for (const b of batch.blobs) this.#blobServed.run(b.at, b.repo, b.name, b.digest);
     });
-    this.#contentManifests = db.prepare(
-      `SELECT name, digest, subject, size, created_at, pulls, last_pulled_at FROM manifests WHERE repo = ?`,
-    );
-    this.#contentTags = db.prepare(
-      "SELECT name, tag, digest, updated_at, pulls, last_pulled_at FROM tags WHERE repo = ?",
-    );
-    this.#contentBlobs = db.prepare(
-      "SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = ?",
-    );
+    this.#contentManifests = db.prepare(CONTENT_QUERIES.manifests);
+    this.#contentTags = db.prepare(CONTENT_QUERIES.tags);
+    this.#contentBlobs = db.prepare(CONTENT_QUERIES.blobs);
     // Each digest once per repository (a name's copy and another name's are one file), then
     // overall: kept by the content_* triggers, so this reads a row per repository.
     this.#bytesByRepo = db.prepare("SELECT repo, bytes FROM content_bytes ORDER BY repo");
@@ -534,37 +546,12 @@ class MetadataStatements implements MetadataTransaction {
   }
 
   async listContent(repo: string): Promise<RepositoryContent> {
-    const children = this.#childrenOf(repo);
-    const manifests = this.#contentManifests.all(repo).map(
-      (row): ManifestEntry => ({
-        name: row.name,
-        digest: row.digest,
-        children: children.get(`${row.name}@${row.digest}`) ?? [],
-        size: row.size,
-        createdAt: row.created_at,
-        ...usageOf(row),
-        ...(row.subject === null ? {} : { subject: row.subject }),
-      }),
-    );
-    const tags = this.#contentTags.all(repo).map(
-      (row): TagEntry => ({
-        name: row.name,
-        tag: row.tag,
-        digest: row.digest,
-        updatedAt: row.updated_at,
-        ...usageOf(row),
-      }),
-    );
-    const blobs = this.#contentBlobs.all(repo).map(
-      (row): BlobLinkEntry => ({
-        name: row.name,
-        digest: row.digest,
-        size: row.size,
-        createdAt: row.created_at,
-        ...(row.last_served_at === null ? {} : { lastServedAt: row.last_served_at }),
-      }),
-    );
-    return { manifests, tags, blobs };
+    return contentFrom({
+      children: this.#manifestChildren.all(repo),
+      manifests: this.#contentManifests.all(repo),
+      tags: this.#contentTags.all(repo),
+      blobs: this.#contentBlobs.all(repo),
+    });
   }
 
   async measureContent(): Promise<ContentBytes> {
@@ -618,36 +605,4 @@ class MetadataStatements implements MetadataTransaction {
   trimActivity(keep: number): Promise<void> {
     return this.#ops.trimActivity(keep);
   }
-}
-
-interface UsageRow {
-  pulls: number;
-  last_pulled_at: number | null;
-}
-
-interface ManifestEntryRow extends UsageRow {
-  name: string;
-  digest: string;
-  subject: string | null;
-  size: number;
-  created_at: number;
-}
-
-interface TagEntryRow extends UsageRow {
-  name: string;
-  tag: string;
-  digest: string;
-  updated_at: number;
-}
-
-interface BlobEntryRow {
-  name: string;
-  digest: string;
-  size: number;
-  created_at: number;
-  last_served_at: number | null;
-}
-
-function usageOf(row: UsageRow): PullUsage {
-  return { pulls: row.pulls, ...(row.last_pulled_at === null ? {} : { lastPulledAt: row.last_pulled_at }) };
 }

@@ -1,6 +1,6 @@
 import type pg from "pg";
+import { type ActivityRow, type SampleRow, toActivity, toSample } from "./ops-record-rows.js";
 import type {
-  ActivityKind,
   ActivityRecord,
   NewActivity,
   OpsRecords,
@@ -37,58 +37,6 @@ export const POSTGRES_OPS_RECORDS_MIGRATION = `
     repo TEXT, name TEXT, reference TEXT, user_name TEXT, bytes BIGINT, count BIGINT NOT NULL, detail TEXT
   );
   CREATE INDEX activity_by_repo ON activity (repo, id);`;
-
-interface SampleRow {
-  at: number;
-  repo: string;
-  hits: number;
-  misses: number;
-  bytes_served: number;
-  bytes_fetched: number;
-  budget_remaining: number | null;
-  budget_limit: number | null;
-}
-
-interface ActivityRow {
-  id: number;
-  at: number;
-  kind: string;
-  repo: string | null;
-  name: string | null;
-  reference: string | null;
-  user_name: string | null;
-  bytes: number | null;
-  count: number;
-  detail: string | null;
-}
-
-function toSample(row: SampleRow): SeriesSample {
-  return {
-    at: row.at,
-    repo: row.repo,
-    hits: row.hits,
-    misses: row.misses,
-    bytesServed: row.bytes_served,
-    bytesFetched: row.bytes_fetched,
-    ...(row.budget_remaining === null ? {} : { budgetRemaining: row.budget_remaining }),
-    ...(row.budget_limit === null ? {} : { budgetLimit: row.budget_limit }),
-  };
-}
-
-function toActivity(row: ActivityRow): ActivityRecord {
-  return {
-    id: row.id,
-    at: row.at,
-    kind: row.kind as ActivityKind,
-    count: row.count,
-    ...(row.repo === null ? {} : { repo: row.repo }),
-    ...(row.name === null ? {} : { name: row.name }),
-    ...(row.reference === null ? {} : { reference: row.reference }),
-    ...(row.user_name === null ? {} : { user: row.user_name }),
-    ...(row.bytes === null ? {} : { bytes: row.bytes }),
-    ...(row.detail === null ? {} : { detail: row.detail }),
-  };
-}
 
 const SAMPLE_COLUMNS = "at, repo, hits, misses, bytes_served, bytes_fetched, budget_remaining, budget_limit";
 
@@ -199,12 +147,12 @@ export class PostgresOpsRecords implements OpsRecords {
       query.repo === undefined
         ? await this.#rows<ActivityRow>(
             "listActivity",
-            "SELECT * FROM activity WHERE id < $1 ORDER BY id DESC LIMIT $2",
+            'SELECT id, at, kind, repo, name, reference, user_name AS "user", bytes, count, detail FROM activity WHERE id < $1 ORDER BY id DESC LIMIT $2',
             [before, query.limit],
           )
         : await this.#rows<ActivityRow>(
             "listActivityOf",
-            "SELECT * FROM activity WHERE repo = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+            'SELECT id, at, kind, repo, name, reference, user_name AS "user", bytes, count, detail FROM activity WHERE repo = $1 AND id < $2 ORDER BY id DESC LIMIT $3',
             [query.repo, before, query.limit],
           );
     return rows.map(toActivity);

@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
+import { type ActivityRow, type SampleRow, toActivity, toSample } from "./ops-record-rows.js";
 import {
-  type ActivityKind,
   type ActivityRecord,
   hourOf,
   type NewActivity,
@@ -37,58 +37,6 @@ export const OPS_RECORDS_MIGRATION = `
     repo TEXT, name TEXT, reference TEXT, user TEXT, bytes INTEGER, count INTEGER NOT NULL, detail TEXT
   );
   CREATE INDEX activity_by_repo ON activity (repo, id);`;
-
-interface SampleRow {
-  at: number;
-  repo: string;
-  hits: number;
-  misses: number;
-  bytes_served: number;
-  bytes_fetched: number;
-  budget_remaining: number | null;
-  budget_limit: number | null;
-}
-
-interface ActivityRow {
-  id: number;
-  at: number;
-  kind: string;
-  repo: string | null;
-  name: string | null;
-  reference: string | null;
-  user: string | null;
-  bytes: number | null;
-  count: number;
-  detail: string | null;
-}
-
-function toSample(row: SampleRow): SeriesSample {
-  return {
-    at: row.at,
-    repo: row.repo,
-    hits: row.hits,
-    misses: row.misses,
-    bytesServed: row.bytes_served,
-    bytesFetched: row.bytes_fetched,
-    ...(row.budget_remaining === null ? {} : { budgetRemaining: row.budget_remaining }),
-    ...(row.budget_limit === null ? {} : { budgetLimit: row.budget_limit }),
-  };
-}
-
-function toActivity(row: ActivityRow): ActivityRecord {
-  return {
-    id: row.id,
-    at: row.at,
-    kind: row.kind as ActivityKind,
-    count: row.count,
-    ...(row.repo === null ? {} : { repo: row.repo }),
-    ...(row.name === null ? {} : { name: row.name }),
-    ...(row.reference === null ? {} : { reference: row.reference }),
-    ...(row.user === null ? {} : { user: row.user }),
-    ...(row.bytes === null ? {} : { bytes: row.bytes }),
-    ...(row.detail === null ? {} : { detail: row.detail }),
-  };
-}
 
 /** Adds a sample into a series table's row: counts add up, the budget keeps its lowest and highest. */
 const UPSERT = (table: string) => `

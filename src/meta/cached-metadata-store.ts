@@ -13,7 +13,7 @@ import type {
   UploadRecord,
   UsageBatch,
 } from "./metadata-store.js";
-import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
+import { ForwardedOpsRecords } from "./ops-records.js";
 
 /**
  * What a write changed, as caches drop it: everything recorded for one image name of one
@@ -67,7 +67,7 @@ const scopeOf = (repo: string, name: string): string => `${repo}\n${name}`;
  * Tag freshness is unaffected: a cached tag carries its `validatedAt`, judged against the clock at
  * each request as before. Everything else goes straight to the store.
  */
-export class CachedMetadataStore implements MetadataStore {
+export class CachedMetadataStore extends ForwardedOpsRecords implements MetadataStore {
   readonly #inner: MetadataStore;
   readonly #options: MetadataCacheOptions;
   readonly #now: () => number;
@@ -77,8 +77,12 @@ export class CachedMetadataStore implements MetadataStore {
   #version: number | undefined;
   readonly #writes: MetadataTransaction;
 
+  protected readonly opsRecords: MetadataStore;
+
   constructor(inner: MetadataStore, options: MetadataCacheOptions = {}) {
+    super();
     this.#inner = inner;
+    this.opsRecords = inner;
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#names = new Lru({ maxEntries: options.maxNames ?? DEFAULT_MAX_NAMES });
@@ -270,25 +274,6 @@ export class CachedMetadataStore implements MetadataStore {
     digest: string,
   ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }> {
     return this.#writes.forgetDigest(digest);
-  }
-  // The operator's records change nothing a lookup returns.
-  recordSamples(samples: readonly SeriesSample[]): Promise<void> {
-    return this.#inner.recordSamples(samples);
-  }
-  listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
-    return this.#inner.listSamples(resolution, since);
-  }
-  trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
-    return this.#inner.trimSamples(minutesBefore, hoursBefore);
-  }
-  appendActivity(events: readonly NewActivity[]): Promise<void> {
-    return this.#inner.appendActivity(events);
-  }
-  listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
-    return this.#inner.listActivity(query);
-  }
-  trimActivity(keep: number): Promise<void> {
-    return this.#inner.trimActivity(keep);
   }
 }
 

@@ -92,3 +92,35 @@ export function addSamples(into: SeriesSample, more: SeriesSample): SeriesSample
     ...(highest.length > 0 ? { budgetLimit: Math.max(...highest) } : {}),
   };
 }
+
+/**
+ * A metadata implementation that hands the operator's records to what keeps them: they change
+ * nothing a metadata lookup returns, so no store does anything of its own with them.
+ */
+export abstract class ForwardedOpsRecords implements OpsRecords {
+  protected abstract readonly opsRecords: OpsRecords;
+
+  recordSamples(samples: readonly SeriesSample[]): Promise<void> {
+    return this.opsRecords.recordSamples(samples);
+  }
+
+  listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
+    return this.opsRecords.listSamples(resolution, since);
+  }
+
+  trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
+    return this.opsRecords.trimSamples(minutesBefore, hoursBefore);
+  }
+
+  appendActivity(events: readonly NewActivity[]): Promise<void> {
+    return this.opsRecords.appendActivity(events);
+  }
+
+  listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
+    return this.opsRecords.listActivity(query);
+  }
+
+  trimActivity(keep: number): Promise<void> {
+    return this.opsRecords.trimActivity(keep);
+  }
+}

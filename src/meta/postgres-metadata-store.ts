@@ -16,7 +16,7 @@ import type {
   UploadRecord,
   UsageBatch,
 } from "./metadata-store.js";
-import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
+import { ForwardedOpsRecords } from "./ops-records.js";
 import { migratePostgres } from "./postgres-migrations.js";
 import { POSTGRES_OPS_RECORDS_MIGRATION, PostgresOpsRecords } from "./postgres-ops-records.js";
 import { inTransaction, openPool, type PostgresOptions, type Queryable } from "./postgres-pool.js";
@@ -140,13 +140,14 @@ const DEFAULT_PAGE = 10_000;
  * transaction's client. Writes that touch several tables are one statement each (data-modifying
  * CTEs), so they are atomic outside a transaction too, in one round trip.
  */
-class PostgresStatements implements MetadataTransaction {
+class PostgresStatements extends ForwardedOpsRecords implements MetadataTransaction {
   readonly #db: Queryable;
-  readonly #ops: PostgresOpsRecords;
+  protected readonly opsRecords: PostgresOpsRecords;
 
   constructor(db: Queryable) {
+    super();
     this.#db = db;
-    this.#ops = new PostgresOpsRecords(db);
+    this.opsRecords = new PostgresOpsRecords(db);
   }
 
   async #rows<R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]): Promise<R[]> {
@@ -558,30 +559,6 @@ class PostgresStatements implements MetadataTransaction {
         .filter((row) => row.kind === "manifest")
         .map((row) => ({ repo: row.repo, name: row.name })),
     };
-  }
-
-  recordSamples(samples: readonly SeriesSample[]): Promise<void> {
-    return this.#ops.recordSamples(samples);
-  }
-
-  listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
-    return this.#ops.listSamples(resolution, since);
-  }
-
-  trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
-    return this.#ops.trimSamples(minutesBefore, hoursBefore);
-  }
-
-  appendActivity(events: readonly NewActivity[]): Promise<void> {
-    return this.#ops.appendActivity(events);
-  }
-
-  listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
-    return this.#ops.listActivity(query);
-  }
-
-  trimActivity(keep: number): Promise<void> {
-    return this.#ops.trimActivity(keep);
   }
 
   async listBlobLinks(): Promise<BlobLink[]> {

@@ -12,7 +12,7 @@ import type {
   UploadRecord,
   UsageBatch,
 } from "./metadata-store.js";
-import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
+import { ForwardedOpsRecords } from "./ops-records.js";
 import { SerializedMetadataStore } from "./serialized-store.js";
 import {
   BackgroundContentReader,
@@ -225,7 +225,7 @@ export class SqliteMetadataStore extends SerializedMetadataStore {
 }
 
 /** The schema's statements on one connection, run as they are called. */
-class MetadataStatements implements MetadataTransaction {
+class MetadataStatements extends ForwardedOpsRecords implements MetadataTransaction {
   readonly #getManifest: Database.Statement<[string, string, string], ManifestRow>;
   readonly #insertManifest: Database.Statement<unknown[]>;
   readonly #insertRef: Database.Statement<[string, string, string, string]>;
@@ -284,10 +284,11 @@ class MetadataStatements implements MetadataTransaction {
   };
   readonly #putManifestTx: (repo: string, name: string, manifest: NewManifest, now: number) => void;
   readonly #deleteManifestTx: (repo: string, name: string, digest: string) => boolean;
-  readonly #ops: SqliteOpsRecords;
+  protected readonly opsRecords: SqliteOpsRecords;
 
   constructor(db: Database.Database) {
-    this.#ops = new SqliteOpsRecords(db);
+    super();
+    this.opsRecords = new SqliteOpsRecords(db);
     this.#getManifest = db.prepare(
       "SELECT digest, media_type, size, subject, artifact_type, annotations, created_at FROM manifests WHERE repo = ? AND name = ? AND digest = ?",
     );
@@ -580,29 +581,5 @@ class MetadataStatements implements MetadataTransaction {
       else children.set(key, [row.child]);
     }
     return children;
-  }
-
-  recordSamples(samples: readonly SeriesSample[]): Promise<void> {
-    return this.#ops.recordSamples(samples);
-  }
-
-  listSamples(resolution: SeriesResolution, since: number): Promise<SeriesSample[]> {
-    return this.#ops.listSamples(resolution, since);
-  }
-
-  trimSamples(minutesBefore: number, hoursBefore: number): Promise<void> {
-    return this.#ops.trimSamples(minutesBefore, hoursBefore);
-  }
-
-  appendActivity(events: readonly NewActivity[]): Promise<void> {
-    return this.#ops.appendActivity(events);
-  }
-
-  listActivity(query: { limit: number; before?: number; repo?: string }): Promise<ActivityRecord[]> {
-    return this.#ops.listActivity(query);
-  }
-
-  trimActivity(keep: number): Promise<void> {
-    return this.#ops.trimActivity(keep);
   }
 }

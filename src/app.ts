@@ -1,10 +1,12 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { Agent } from "undici";
 import { openAuth } from "./auth/setup.js";
 import type { Config } from "./config/schema.js";
+import { TOPICS } from "./coordination/coordination.js";
 import { OPEN_ACCESS } from "./http/access.js";
 import { adminRoutes } from "./http/admin/admin.js";
 import { tokenAccess, tokenRoute } from "./http/auth-wiring.js";
@@ -96,6 +98,17 @@ export function storeSettings(config: Config): StoreSettings {
   };
 }
 
+/**
+ * Where the other nodes reach this one: the main listener's address, or the machine's name when it
+ * listens on every interface.
+ */
+function advertisedUrl(main: Listening | undefined, tls: boolean): string {
+  if (!main) throw new Error("no listener to advertise");
+  const everywhere = main.address === "0.0.0.0" || main.address === "::";
+  const host = everywhere ? hostname() : main.address.includes(":") ? `[${main.address}]` : main.address;
+  return `${tls ? "https" : "http"}://${host}:${main.port}`;
+}
+
 /** `:5000`, `5000`, `127.0.0.1:5000`, `[::1]:5000` → host (undefined = every interface) and port. */
 export function parseListen(value: string): { host: string | undefined; port: number } {
   const match = /^(?:(\[[^\]]+\]|[^:]*):)?(\d+)$/.exec(value);
@@ -165,6 +178,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     meta: stores.meta,
     blobs: stores.blobs,
     ingests: stores.ingests,
+    turn: stores.coordination.eviction,
     scope,
     dataDir,
     checkIntervalMs: config.cache.check_interval,
@@ -221,7 +235,9 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     events: { ran: (job, run) => metrics.syncRan(job.repo, run) },
   });
   const audit = logger.child({ audit: true });
-  const auth = await openAuth(config, dataDir, audit);
+  const auth = await openAuth(config, dataDir, audit, { signingKey: stores.coordination.signingKey });
+  // Users and tokens another node (or a command) changed: the checks this node remembers are dropped.
+  if (auth) await stores.coordination.changes.subscribe(TOPICS.auth, () => auth.authenticator.forget());
   if (!auth) {
     for (const [name, repository] of Object.entries(config.repositories)) {
       if (repository.type === "hosted") {
@@ -334,6 +350,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       });
     }
   }
+  await stores.coordination.nodes.join(advertisedUrl(listening[0], certificate !== undefined));
   usage?.start();
   keeper.start();
   sync.start();

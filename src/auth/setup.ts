@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { AuthConfig, Config } from "../config/schema.js";
-import { FileSigningKey } from "../coordination/signing-key.js";
+import { FileSigningKey, type SigningKeySource } from "../coordination/signing-key.js";
 import type { AuthStore } from "./auth-store.js";
 import { SqliteAuthStore } from "./auth-store.js";
 import { Authenticator } from "./authenticator.js";
@@ -164,19 +164,27 @@ async function auditRuleChanges(store: AuthStore, rules: readonly Rule[], audit:
   await store.setSetting("rules", JSON.stringify({ lines }));
 }
 
-/** Opens users, tokens and the signing key, imports htpasswd, creates the first admin, loads the rules. */
+/**
+ * Opens users, tokens and the signing key, imports htpasswd, creates the first admin, loads the
+ * rules. The key is the cluster's when `signingKey` is given (shared coordination), else the data
+ * directory's file.
+ */
 export async function openAuth(
   config: Config,
   dataDir: string,
   audit: Logger,
-  env = process.env,
+  options: { env?: NodeJS.ProcessEnv; signingKey?: SigningKeySource | undefined } = {},
 ): Promise<AuthServices | undefined> {
+  const env = options.env ?? process.env;
   const auth = config.auth;
   if (!auth.enabled) return undefined;
   const paths = authPaths(dataDir);
   const store = await openAuthStore(config, dataDir, audit);
   const authenticator = new Authenticator(store);
-  const signer = await TokenSigner.open(new FileSigningKey(paths.signingKey), auth.service);
+  const signer = await TokenSigner.open(
+    options.signingKey ?? new FileSigningKey(paths.signingKey),
+    auth.service,
+  );
   if (auth.htpasswd) await importHtpasswd(auth.htpasswd, authenticator, audit);
   await ensureAdmin(authenticator, audit, env);
   const rules = rulesOf(config, auth);

@@ -1,7 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { type IngestGuard, LocalIngestGuard } from "../coordination/ingest-guard.js";
+import { type Coordination, LocalCoordination } from "../coordination/coordination.js";
+import type { IngestGuard } from "../coordination/ingest-guard.js";
+import { PostgresCoordination } from "../coordination/postgres-coordination.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import { PostgresMetadataStore } from "../meta/postgres-metadata-store.js";
 import type { PostgresOptions } from "../meta/postgres-pool.js";
@@ -49,6 +52,8 @@ export interface Stores {
   readonly uploads: UploadSessions;
   /** Digests being made reachable: eviction and garbage collection delete none of their files. */
   readonly ingests: IngestGuard;
+  /** What this node shares with the other nodes of its cluster (with `postgres`), or keeps alone. */
+  readonly coordination: Coordination;
 }
 
 export interface StoreOptions {
@@ -61,6 +66,8 @@ export interface StoreOptions {
    * downloads in progress stage there.
    */
   readonly sweep?: boolean;
+  /** This node's id among the cluster's nodes; random by default. */
+  readonly nodeId?: string;
 }
 
 /** The stores as opened, with what only their owner (the process) needs. */
@@ -118,8 +125,13 @@ export async function openStores(
       },
       "stores opened",
     );
-    // This process's own: the scale-out issue hands in one every node shares.
-    const ingests = new LocalIngestGuard();
+    const coordination = await openCoordination(settings, logger, options.nodeId ?? randomUUID()).catch(
+      async (error: unknown) => {
+        await meta.close();
+        throw error;
+      },
+    );
+    const { ingests } = coordination;
     return {
       dataDir,
       spool,
@@ -134,12 +146,15 @@ export async function openStores(
         meta,
         blobs,
         limits: settings.limits,
+        lock: coordination.uploadLock,
         ...(options.uploads ? { observer: options.uploads } : {}),
       }),
       ingests,
+      coordination,
       probes: remote?.probes ?? [],
       async close() {
         remote?.close();
+        await coordination.close();
         await meta.close();
       },
     };
@@ -148,6 +163,25 @@ export async function openStores(
     throw error;
   }
 }
+
+/** Shared state in the metadata's database when there is one; this process's own otherwise. */
+async function openCoordination(
+  settings: StoreSettings,
+  logger: Logger,
+  self: string,
+): Promise<Coordination> {
+  if (!settings.postgres) return new LocalCoordination(self);
+  return PostgresCoordination.open({
+    url: settings.postgres.url,
+    maxConnections: COORDINATION_CONNECTIONS,
+    self,
+    onTrouble: (error, what) =>
+      logger.warn({ err: error, what }, "cluster coordination: a database connection failed"),
+  });
+}
+
+/** Single-row statements, each short: a few connections carry every node's back-off checks and leases. */
+const COORDINATION_CONNECTIONS = 4;
 
 /** Where a database URL points, without its credentials. */
 function hostOf(url: string): string {

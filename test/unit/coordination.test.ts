@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { LocalChangeFeed } from "../../src/coordination/change-feed.js";
 import { LocalInFlight } from "../../src/coordination/in-flight.js";
+import { LocalTurn } from "../../src/coordination/turn.js";
 import { LocalUploadLock } from "../../src/coordination/upload-lock.js";
+import { LocalUpstreamState } from "../../src/coordination/upstream-state.js";
+import {
+  changeFeedConformance,
+  turnConformance,
+  uploadLockConformance,
+  upstreamStateConformance,
+} from "../suites/coordination.suite.js";
 
 /** A download the test ends by hand. */
 function download(label: string): { label: string; done: Promise<void>; end(): void } {
@@ -114,3 +123,24 @@ describe("LocalUploadLock", () => {
     await other.release();
   });
 });
+
+const local =
+  <T>(make: () => T) =>
+  async () => {
+    const shared = make();
+    return [shared, shared] as const;
+  };
+upstreamStateConformance("local", (clock) => local(() => new LocalUpstreamState(clock))());
+uploadLockConformance(
+  "local",
+  local(() => new LocalUploadLock()),
+);
+turnConformance(
+  "local",
+  local(() => new LocalTurn()),
+  false,
+);
+changeFeedConformance(
+  "local",
+  local(() => new LocalChangeFeed()),
+);

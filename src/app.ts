@@ -12,6 +12,7 @@ import { adminRoutes } from "./http/admin/admin.js";
 import { tokenAccess, tokenRoute } from "./http/auth-wiring.js";
 import type { ListenerInfo } from "./http/context.js";
 import { Drain } from "./http/drain.js";
+import { internalFillRoutes } from "./http/internal-fills.js";
 import { RegistryApi } from "./http/registry-api.js";
 import { sendfileAvailable } from "./http/sendfile.js";
 import { ServedCertificate } from "./http/served-certificate.js";
@@ -298,6 +299,9 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       cache: { store: () => keeper?.snapshot, caps, sync: () => sync.status() },
     }),
     ...(auth ? [["/token", tokenRoute(auth, router, logins)] as const] : []),
+    ...(stores.coordination.downloads
+      ? internalFillRoutes(stores.coalescer, stores.coordination.downloads.auth)
+      : []),
   ]);
   const observe: RequestObserver = (ctx, status, seconds) => {
     const repository = ctx.repository ?? "";

@@ -1,6 +1,8 @@
+import type { BlobLeases } from "./blob-leases.js";
 import { type ChangeFeed, LocalChangeFeed } from "./change-feed.js";
 import type { IngestGuard } from "./ingest-guard.js";
 import { LocalIngestGuard } from "./ingest-guard.js";
+import type { NodeAuth } from "./node-auth.js";
 import { LocalNodeDirectory, type NodeDirectory } from "./nodes.js";
 import type { SigningKeySource } from "./signing-key.js";
 import { LocalTokenCache, type TokenCache } from "./token-cache.js";
@@ -13,6 +15,11 @@ export const TOPICS = {
   /** Users or API tokens changed (announced by the auth tables' trigger on PostgreSQL). */
   auth: "auth",
 } as const;
+
+export interface SharedDownloads {
+  readonly leases: BlobLeases;
+  readonly auth: NodeAuth;
+}
 
 /**
  * Everything a node shares with the others, from one backend: this process alone
@@ -36,6 +43,11 @@ export interface Coordination {
   readonly eviction: Turn;
   readonly changes: ChangeFeed;
   readonly nodes: NodeDirectory;
+  /**
+   * Across nodes: who downloads each blob, and the credentials nodes show each other when one
+   * streams another's download. Undefined in one process, where the coalescer's map decides.
+   */
+  readonly downloads: SharedDownloads | undefined;
   /** Leaves the cluster and closes its connections. */
   close(): Promise<void>;
 }
@@ -46,6 +58,7 @@ export class LocalCoordination implements Coordination {
   readonly ingests = new LocalIngestGuard();
   readonly eviction = new LocalTurn();
   readonly changes = new LocalChangeFeed();
+  readonly downloads = undefined;
   readonly nodes: NodeDirectory;
 
   constructor(self: string) {

@@ -2,7 +2,9 @@ import type pg from "pg";
 import { migratePostgres } from "../meta/postgres-migrations.js";
 import { openPool, type PostgresOptions } from "../meta/postgres-pool.js";
 import { type Clock, systemClock } from "../util/clock.js";
-import type { Coordination } from "./coordination.js";
+import type { Coordination, SharedDownloads } from "./coordination.js";
+import { NodeAuth } from "./node-auth.js";
+import { PostgresBlobLeases } from "./postgres-blob-leases.js";
 import { PostgresChangeFeed } from "./postgres-change-feed.js";
 import { PostgresIngestGuard } from "./postgres-ingest-guard.js";
 import { PostgresNodeDirectory } from "./postgres-nodes.js";
@@ -24,6 +26,7 @@ export interface PostgresCoordinationOptions extends PostgresOptions {
   /** Lease and heartbeat lengths, shortened by tests. */
   readonly uploadLeaseMs?: number;
   readonly heartbeatMs?: number;
+  readonly blobLeaseMs?: number;
 }
 
 /**
@@ -39,11 +42,17 @@ export class PostgresCoordination implements Coordination {
   readonly eviction: PostgresTurn;
   readonly changes: PostgresChangeFeed;
   readonly nodes: PostgresNodeDirectory;
+  readonly downloads: SharedDownloads;
   readonly #pool: pg.Pool;
   readonly #session: PostgresSession;
   readonly #clock: Clock;
 
-  private constructor(pool: pg.Pool, session: PostgresSession, options: PostgresCoordinationOptions) {
+  private constructor(
+    pool: pg.Pool,
+    session: PostgresSession,
+    auth: NodeAuth,
+    options: PostgresCoordinationOptions,
+  ) {
     this.#pool = pool;
     this.#session = session;
     this.#clock = options.clock ?? systemClock;
@@ -61,6 +70,13 @@ export class PostgresCoordination implements Coordination {
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
       onBeatFailed: (error) => options.onTrouble?.(error, "heartbeat"),
     });
+    this.downloads = {
+      leases: new PostgresBlobLeases(pool, options.self, {
+        ...clock,
+        ...(options.blobLeaseMs === undefined ? {} : { leaseMs: options.blobLeaseMs }),
+      }),
+      auth,
+    };
   }
 
   /** Connects, migrates the coordination tables and opens this node's session. */
@@ -78,12 +94,13 @@ export class PostgresCoordination implements Coordination {
     try {
       await migratePostgres(pool, "coordination", COORDINATION_MIGRATIONS);
       await session.open();
+      const auth = await NodeAuth.open(new PostgresSigningKey(pool));
+      return new PostgresCoordination(pool, session, auth, options);
     } catch (error) {
       await session.close();
       await pool.end().catch(() => {});
       throw error;
     }
-    return new PostgresCoordination(pool, session, options);
   }
 
   upstreamState(repo: string): UpstreamState {

@@ -9,6 +9,7 @@
  *   upload_locks    the expiring lease of the request writing an upload session
  *   signing_key     the one ES256 key that signs registry tokens for every node
  *   cluster_nodes   who is up: id, the URL other nodes reach it at, last heartbeat
+ *   blob_leases     which node downloads a blob (by download key) from upstream, until when
  */
 export const COORDINATION_MIGRATIONS: readonly string[] = [
   `CREATE TABLE upstream_state (
@@ -19,6 +20,9 @@ export const COORDINATION_MIGRATIONS: readonly string[] = [
    CREATE TABLE signing_key (id INTEGER PRIMARY KEY CHECK (id = 1), pem TEXT NOT NULL);
    CREATE TABLE cluster_nodes (
      id TEXT PRIMARY KEY, internal_url TEXT NOT NULL, started_at BIGINT NOT NULL, heartbeat_at BIGINT NOT NULL
+   );`,
+  `CREATE TABLE blob_leases (
+     key TEXT PRIMARY KEY, node TEXT NOT NULL, holder TEXT NOT NULL, expires_at BIGINT NOT NULL
    );`,
 ];
 

@@ -10,8 +10,10 @@ import { PostgresMetadataStore } from "../meta/postgres-metadata-store.js";
 import type { PostgresOptions } from "../meta/postgres-pool.js";
 import { SqliteMetadataStore } from "../meta/sqlite-metadata-store.js";
 import type { BlobStore } from "./blob-store.js";
+import { ClusterRelay } from "./cluster-relay.js";
 import { Coalescer, type DownloadObserver } from "./coalescer.js";
 import { FsBlobStore } from "./fs-blob-store.js";
+import { PeerFills } from "./peer-fills.js";
 import { S3BlobStore } from "./s3-blob-store.js";
 import { type S3Location, S3Objects } from "./s3-objects.js";
 import { SmallContent } from "./small-content.js";
@@ -132,6 +134,8 @@ export async function openStores(
       },
     );
     const { ingests } = coordination;
+    const shared = coordination.downloads;
+    const peers = shared ? new PeerFills(shared.auth) : undefined;
     return {
       dataDir,
       spool,
@@ -140,6 +144,7 @@ export async function openStores(
       documents: new SmallContent(blobs),
       coalescer: new Coalescer(blobs, spool, {
         ingests,
+        ...(shared && peers ? { relay: new ClusterRelay(shared.leases, peers, blobs) } : {}),
         ...(options.downloads ? { observer: options.downloads } : {}),
       }),
       uploads: new StagedUploadSessions({
@@ -154,6 +159,7 @@ export async function openStores(
       probes: remote?.probes ?? [],
       async close() {
         remote?.close();
+        await peers?.close();
         await coordination.close();
         await meta.close();
       },

@@ -11,7 +11,7 @@ import { cephRgw, s3Prefix } from "../harness/backends/ceph-rgw.js";
 import { type PostgresServer, startPostgres } from "../harness/backends/postgres.js";
 import { skopeoCopy } from "../harness/clients/index.js";
 import { type ProxyFixture, withProxy } from "../harness/fixtures/proxy.js";
-import { ACCEPT_MANIFESTS, rawRequest, sha256 } from "../harness/http/requests.js";
+import { ACCEPT_MANIFESTS, rawRequest, sha256, streamGet } from "../harness/http/requests.js";
 import {
   closeUpload,
   locationPath,
@@ -34,6 +34,8 @@ describe("three nodes from examples/cluster.yaml, one cache", () => {
   const small = getImage("small");
   const big = getImage("big");
   const many = getImage("many");
+  const multi = getImage("multi");
+  const fresh = getImage("big", { seed: 2, bigLayerCount: 1 });
   const node = (i: number) => nodes[i % NODES] as Wharf;
 
   before(async () => {
@@ -45,6 +47,8 @@ describe("three nodes from examples/cluster.yaml, one cache", () => {
           { image: small, ref: "library/small:latest" },
           { image: big, ref: "library/big:latest" },
           { image: many, ref: "library/many:latest" },
+          { image: multi, ref: "library/multi:latest" },
+          { image: fresh, ref: "library/fresh:latest" },
         ],
       },
       faults: {},
@@ -108,13 +112,6 @@ describe("three nodes from examples/cluster.yaml, one cache", () => {
     for (const layer of big.manifests[0]?.layers ?? []) {
       assert.equal(gets[layer.digest], 1, `${layer.digest}: upstream GETs across the three nodes`);
     }
-    const relayed = nodes.flatMap((wharf) =>
-      wharf.logLines().filter((line) => line.msg === "request" && String(line.path).startsWith("/_wharf/fill")),
-    );
-    assert.ok(
-      relayed.some((line) => line.status === 200),
-      "the other nodes streamed the downloads from the node that ran them",
-    );
   });
 
   test("a chunked push may send each request to another node", async () => {
@@ -179,5 +176,106 @@ describe("three nodes from examples/cluster.yaml, one cache", () => {
     }
     const again = await skopeoCopy(`${node(1).host}/library/small:latest`, makeTempDir("pull"));
     assert.deepEqual(again.content, expectedContent(small));
+  });
+  test("a client of a node that is not downloading gets the bytes as they arrive, from the node that is", async () => {
+    const layer = fresh.manifests[0]?.layers[0];
+    assert.ok(layer);
+    const path = `/v2/library/fresh/blobs/${layer.digest}`;
+    fx.faults.resetStats();
+    // 8 MiB at 2 MiB/s: four seconds upstream.
+    fx.faults.setMode("slow-blob", { digests: [layer.digest], bytesPerSec: 2 * 1024 * 1024 });
+    try {
+      const started = Date.now();
+      const leading = streamGet(node(0).url, path);
+      for (let waited = 0; (fx.faults.stats().blobGet[layer.digest] ?? 0) === 0; waited += 10) {
+        assert.ok(waited < 10_000, "node 0 began its download");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      let firstMiB: number | undefined;
+      const following = await streamGet(node(1).url, path, {
+        onData: (received) => {
+          if (firstMiB === undefined && received >= 1024 * 1024) firstMiB = Date.now() - started;
+        },
+      });
+      const total = Date.now() - started;
+      assert.equal(following.digest, layer.digest);
+      assert.equal((await leading).digest, layer.digest);
+      assert.ok(
+        firstMiB !== undefined && firstMiB < total / 2,
+        `first MiB after ${firstMiB} ms of ${total} ms`,
+      );
+      assert.equal(fx.faults.stats().blobGet[layer.digest], 1);
+      // (a 404 may come first: node 0 held the lease a moment before its download was open)
+      await node(0).waitLog(
+        (line) =>
+          line.msg === "request" && String(line.path).startsWith("/_wharf/fill") && line.status === 200,
+      );
+    } finally {
+      fx.faults.setMode("ok");
+    }
+  });
+
+  test("the internal endpoint answers only the cluster's nodes", async () => {
+    const key = Buffer.from("blob\ndocker-hub\nlibrary/big\nsha256:0").toString("base64url");
+    for (const headers of [{}, { "x-wharf-node": `${Date.now() + 30_000}.AAAA` }]) {
+      const refused = await rawRequest(node(0).url, `/_wharf/fill?key=${key}`, { headers });
+      assert.equal(refused.status, 401, refused.body.toString());
+    }
+  });
+
+  // Last: it kills a node.
+  test("a node killed with SIGKILL in the middle of a download: the pulls through the others complete, the lease passes on", async () => {
+    const layer = multi.manifests[0]?.layers.at(-1);
+    assert.ok(layer);
+    const path = `/v2/library/multi/blobs/${layer.digest}`;
+    fx.faults.resetStats();
+    // About six seconds upstream: time to join, and to kill the node that downloads.
+    fx.faults.setMode("slow-blob", { digests: [layer.digest], bytesPerSec: 256 * 1024 });
+    try {
+      const victim = node(2);
+      const leader = streamGet(victim.url, path).catch(() => undefined);
+      for (let waited = 0; (fx.faults.stats().blobGet[layer.digest] ?? 0) === 0; waited += 20) {
+        assert.ok(waited < 10_000, "the victim began its download");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      let followed = 0;
+      const followers = [0, 1].map((i) =>
+        streamGet(node(i).url, path, {
+          onData: (received) => {
+            followed = Math.max(followed, received);
+          },
+        }),
+      );
+      for (let waited = 0; followed < 256 * 1024; waited += 20) {
+        assert.ok(waited < 10_000, "the followers are streaming the victim's download");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      process.kill(victim.pid(), "SIGKILL");
+      await leader;
+      for (const [i, first] of (await Promise.all(followers)).entries()) {
+        // Cut with its source, as a cut upstream download: never complete with wrong bytes.
+        if (first.complete) assert.equal(first.digest, layer.digest, `node ${i}'s first answer`);
+        else assert.ok(first.bytes < layer.size);
+      }
+      // The clients retry, as they do after a short body: the lease of the dead node passes on.
+      const retried = await Promise.all([0, 1].map((i) => streamGet(node(i).url, path)));
+      for (const [i, again] of retried.entries()) {
+        assert.equal(again.status, 200, `node ${i}`);
+        assert.ok(again.complete, `node ${i}`);
+        assert.equal(again.digest, layer.digest, `node ${i}`);
+      }
+      assert.equal(
+        fx.faults.stats().blobGet[layer.digest],
+        2,
+        "the dead node's download and one by the node that took its lease over",
+      );
+    } finally {
+      fx.faults.setMode("ok");
+    }
+    const stored = await rawRequest(node(1).url, path);
+    assert.equal(stored.headers["x-wharf-cache"], "hit");
+    assert.equal(sha256(stored.body), layer.digest);
+    const { rows } = await postgres.query("SELECT count(*)::int AS leases FROM cluster.blob_leases");
+    assert.deepEqual(rows, [{ leases: 0 }], "no lease left behind");
   });
 });

@@ -46,16 +46,16 @@ export class ClusterRelay {
 
   async open(key: string, digest: string, upstream: () => Promise<FillSource>): Promise<OpenedDownload> {
     const started = Date.now();
-    for (let sawHolder = false; ; sawHolder = true) {
+    for (;;) {
       const answer = await this.#leases.take(key);
-      if ("taken" in answer) return this.#download(answer.taken, digest, upstream, sawHolder);
+      if ("taken" in answer) return this.#download(answer.taken, digest, upstream);
       const asked = answer.node
         ? await this.#peers.open(answer.node.url, key)
         : ({ kind: "unreachable", reason: "not in the nodes table" } as const);
       if (asked.kind === "streaming") return { source: asked.source, relayed: true };
       if (asked.kind === "unreachable" || Date.now() - started > PATIENCE_MS) {
         const lease = await this.#leases.takeOver(key, answer.holder);
-        if (lease) return this.#download(lease, digest, upstream, true);
+        if (lease) return this.#download(lease, digest, upstream);
         continue;
       }
       await sleep(POLL_MS);
@@ -66,12 +66,11 @@ export class ClusterRelay {
     lease: DownloadLease,
     digest: string,
     upstream: () => Promise<FillSource>,
-    afterAnother: boolean,
   ): Promise<OpenedDownload> {
     try {
-      // Another node had it: its download may have ended stored just before this lease was free.
-      if (afterAnother && (await this.#store.stat(digest)) !== undefined)
-        throw new StoredMeanwhileError(digest);
+      // Another node's download may have ended (stored, linked, lease released) between this
+      // request's look at metadata and its lease: small blobs, asked for by many at once, often do.
+      if ((await this.#store.stat(digest)) !== undefined) throw new StoredMeanwhileError(digest);
       return { source: await upstream(), lease, relayed: false };
     } catch (error) {
       await lease.release();

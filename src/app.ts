@@ -100,8 +100,8 @@ export function storeSettings(config: Config): StoreSettings {
 }
 
 /**
- * Where the other nodes reach this one: the main listener's address, or the machine's name when it
- * listens on every interface.
+ * Where the other nodes reach this one unless `cluster.advertise` says: the main listener's address,
+ * or the machine's name when it listens on every interface.
  */
 function advertisedUrl(main: Listening | undefined, tls: boolean): string {
   if (!main) throw new Error("no listener to advertise");
@@ -354,7 +354,9 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       });
     }
   }
-  await stores.coordination.nodes.join(advertisedUrl(listening[0], certificate !== undefined));
+  await stores.coordination.nodes.join(
+    config.cluster?.advertise ?? advertisedUrl(listening[0], certificate !== undefined),
+  );
   usage?.start();
   keeper.start();
   sync.start();

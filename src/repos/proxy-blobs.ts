@@ -100,22 +100,23 @@ export class ProxyBlobs {
         );
         observer.cacheFailed(repo, error);
       },
-      onStart: (fill) => {
+      onStart: (fill, from) => {
         started = clock.now();
         fill.done.catch((error: unknown) => {
-          observer.fetched(repo, "blob", fill.received);
+          // Bytes another node fetched are that node's to count.
+          if (from === "upstream") observer.fetched(repo, "blob", fill.received);
           this.#logFailure(error, fill, name, digest);
         });
       },
-      onDone: async (fill, stored) => {
-        observer.fetched(repo, "blob", fill.received);
+      onDone: async (fill, stored, from) => {
+        if (from === "upstream") observer.fetched(repo, "blob", fill.received);
         if (stored)
           await remember(this.#context, "blob link", { name, digest }, () =>
             stores.meta.linkBlob(repo, name, digest, fill.received),
           );
         logger.info(
           { repo, name, digest, bytes: fill.received, ms: clock.now() - started, stored },
-          "blob fetched from upstream",
+          from === "upstream" ? "blob fetched from upstream" : "blob streamed from the node fetching it",
         );
       },
     };

@@ -10,14 +10,17 @@ import { BlobFill, type FillEvents, type FillSource } from "./fill.js";
 import type { Spool } from "./spool.js";
 
 /** What the request that starts a download hears of it, besides its bytes. */
+/** Where a download's bytes came from: the upstream, or the node of the cluster that downloads them. */
+export type DownloadSource = "upstream" | "peer";
+
 export interface DownloadEvents extends FillEvents {
-  onStart?(fill: BlobFill): void;
+  onStart?(fill: BlobFill, from: DownloadSource): void;
   /**
    * Runs once the download is verified (`stored`: it entered the store), while its digest is still
    * held, so that linking it happens before anything may delete its file. Joiners that find the
    * download stored read the store only after this ended.
    */
-  onDone?(fill: BlobFill, stored: boolean): Promise<void>;
+  onDone?(fill: BlobFill, stored: boolean, from: DownloadSource): Promise<void>;
 }
 
 export type Joined =
@@ -67,6 +70,8 @@ export class Coalescer {
   readonly #relay: ClusterRelay | undefined;
   /** Downloads this node runs from upstream, by key: what other nodes may stream. */
   readonly #upstreamFills = new Map<string, BlobFill>();
+  /** Downloads this node streams from another node. */
+  readonly #relayed = new WeakSet<BlobFill>();
   /** Settles once a download's `onDone` ran and its hold was released. */
   readonly #settled = new WeakMap<BlobFill, Promise<void>>();
   #waiters = 0;
@@ -136,7 +141,8 @@ export class Coalescer {
         throw error;
       }
       const download = opened.relayed ? undefined : opened.lease;
-      if (download) this.#upstreamFills.set(key, fill);
+      if (!download) this.#relayed.add(fill);
+      else if (this.#relay) this.#upstreamFills.set(key, fill);
       const ended = async () => {
         lease.release();
         if (this.#upstreamFills.get(key) === fill) this.#upstreamFills.delete(key);
@@ -146,7 +152,7 @@ export class Coalescer {
       const settled = fill.done.then(
         async ({ stored }) => {
           try {
-            await events.onDone?.(fill, stored);
+            await events.onDone?.(fill, stored, download ? "upstream" : "peer");
           } finally {
             await ended();
           }
@@ -161,7 +167,7 @@ export class Coalescer {
     };
     const joined = this.#inFlight.join<Joined>(key, start, async (fill, started) => {
       if (started) {
-        events.onStart?.(fill);
+        events.onStart?.(fill, this.#relayed.has(fill) ? "peer" : "upstream");
         try {
           const body = fill.createBody(rangeFor(fill.size)) as InProgressBody;
           return { kind: "fill", fill, body, kept: this.#kept(fill) };

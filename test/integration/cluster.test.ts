@@ -210,6 +210,9 @@ describe("three nodes from examples/cluster.yaml, one cache", () => {
         (line) =>
           line.msg === "request" && String(line.path).startsWith("/_wharf/fill") && line.status === 200,
       );
+      await node(1).waitLog(
+        (line) => line.msg === "blob streamed from the node fetching it" && line.stored === true,
+      );
     } finally {
       fx.faults.setMode("ok");
     }

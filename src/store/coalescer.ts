@@ -9,10 +9,10 @@ import { stageDownload, stageRelay } from "./download-staging.js";
 import { BlobFill, type FillEvents, type FillSource } from "./fill.js";
 import type { Spool } from "./spool.js";
 
-/** What the request that starts a download hears of it, besides its bytes. */
 /** Where a download's bytes came from: the upstream, or the node of the cluster that downloads them. */
 export type DownloadSource = "upstream" | "peer";
 
+/** What the request that starts a download hears of it, besides its bytes. */
 export interface DownloadEvents extends FillEvents {
   onStart?(fill: BlobFill, from: DownloadSource): void;
   /**

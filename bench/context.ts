@@ -22,6 +22,8 @@ export interface BenchContext {
   big: BenchImage;
   /** The 40-layer image. */
   many: BenchImage;
+  /** Images a restarted proxy serves before a cold measurement (see warm-up.ts). */
+  warmUp: readonly BenchImage[];
   rounds: number;
   client: LoadClient;
   log(message: string): void;

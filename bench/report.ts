@@ -4,7 +4,10 @@ import type {
   ImageInfo,
   ImagePulls,
   LoadSeries,
+  ManifestsResult,
   PullSeries,
+  RangedResult,
+  ScaleResult,
   ThroughputResult,
 } from "./results.js";
 import { SERVER_LABELS } from "./results.js";
@@ -175,9 +178,9 @@ function barsSection(r: BenchResult): string {
   const t = r.throughput;
   if (t) {
     const { sequential, parallel8 } = t.ratiosToNginx.wharf;
-    const ok = sequential !== null && parallel8 !== null ? sequential >= 0.8 && parallel8 >= 0.8 : undefined;
+    const ok = sequential !== null && parallel8 !== null ? sequential >= 1 && parallel8 >= 1 : undefined;
     lines.push(
-      `[${verdict(ok)}] warm blob throughput >= 0.8x nginx: sequential ${times(sequential)}, 8 parallel ${times(parallel8)}` +
+      `[${verdict(ok)}] warm blob throughput >= 1.0x nginx: sequential ${times(sequential)}, 8 parallel ${times(parallel8)}` +
         ` (docker-registry ${times(t.ratiosToNginx.registry.sequential)}, ${times(t.ratiosToNginx.registry.parallel8)})`,
     );
   }
@@ -254,6 +257,161 @@ function cacheSection(r: BenchResult): string | undefined {
   return lines.length === 0 ? undefined : ["CACHE UPKEEP", ...lines].join("\n");
 }
 
+function manifestsSection(m: ManifestsResult, rounds: number): string {
+  const rows = m.loads.map((l) => [
+    SERVER_LABELS[l.server],
+    `by ${l.by}`,
+    num(l.best?.requestsPerSecond, 0),
+    l.runs.map((run) => (run.errors ? "ERR" : run.requestsPerSecond.toFixed(0))).join(" "),
+    num(l.best?.p50Ms),
+    num(l.best?.p99Ms),
+  ]);
+  return [
+    `WARM MANIFEST GETs: wrk ${m.threads} threads x ${m.connections} connections, ${m.seconds} s a run, best of ${rounds} (wharf with a Bearer token, authentication on)`,
+    table(["server", "reference", "req/s", "rounds", "p50 ms", "p99 ms"], rows),
+  ].join("\n");
+}
+
+function rangedSection(g: RangedResult): string {
+  const rows = g.rounds.map((round, i) => [
+    String(i + 1),
+    `${num(round.direct.ms, 1)} (${round.direct.status})`,
+    `${num(round.wharf.ms, 1)} (${round.wharf.status}${round.wharf.exact ? "" : ", WRONG"})`,
+    `${num(round.wharfAfterManifest.ms, 1)} (${round.wharfAfterManifest.status}${round.wharfAfterManifest.exact ? "" : ", WRONG"})`,
+    `${num(round.registry.ms, 1)} (${round.registry.status}${round.registry.exact ? "" : ", wrong"})`,
+  ]);
+  return [
+    `COLD RANGED GET, first byte ms: bytes ${g.range.start}-${g.range.end} of ${g.blob.digest.slice(0, 19)}… (${mb(g.blob.size)}), each round from an empty cache after the manifest`,
+    table(["round", "upstream", "wharf", "wharf after the manifest", "docker-registry proxy"], rows),
+  ].join("\n");
+}
+
+function scaleSection(c: ScaleResult): string {
+  const rows = c.points.map((p) => [
+    String(p.blobs),
+    String(p.manifests),
+    num(p.generateSeconds, 1),
+    num(p.startSeconds),
+    num(p.firstGetMs, 1),
+    `${num(p.manifestByTag.requestsPerSecond, 0)} / ${num(p.manifestByTag.p99Ms)}`,
+    `${num(p.tagsPage.requestsPerSecond, 0)} / ${num(p.tagsPage.p99Ms)}`,
+    `${num(p.catalogPage.requestsPerSecond, 0)} / ${num(p.catalogPage.p99Ms)}`,
+    num(p.gcSeconds),
+    num(p.evictionPlanSeconds),
+  ]);
+  return [
+    "COSTS AT SCALE: metadata generated straight into wharf.db; req/s / p99 ms under wrk; gc and prune --dry-run in s",
+    table(
+      [
+        "blobs",
+        "manifests",
+        "generate s",
+        "start s",
+        "first GET ms",
+        "by tag",
+        "tags page",
+        "catalog page",
+        "gc",
+        "prune",
+      ],
+      rows,
+    ),
+  ].join("\n");
+}
+
+/** The table of issue 11, with this run's figures. */
+function issueSection(r: BenchResult): string {
+  const rows: string[][] = [];
+  const add = (figure: string, measured: string, bar: string, ok: boolean | undefined) =>
+    rows.push([figure, measured, bar, verdict(ok)]);
+  const pull = (repo: string) => r.pulls?.find((p) => p.image.repo === repo);
+  const many = pull("library/many");
+  const big = pull("library/big");
+  const cold = (p: ImagePulls | undefined, bar: number, figure: string) => {
+    const v = p?.ratios.wharfColdVsDirect ?? null;
+    add(
+      figure,
+      p ? `${times(v)} (${num(p.wharf.cold.bestSeconds)} s vs ${num(p.direct.bestSeconds)} s)` : "not run",
+      `<= ${bar.toFixed(1)}x`,
+      v === null ? undefined : v <= bar,
+    );
+  };
+  cold(many, 0.9, "cold pull, 40 layers, vs direct");
+  cold(big, 1.0, "cold pull, 4 x 40 MB, vs direct");
+  const wall = (server: string) => r.concurrent?.runs.find((run) => run.server === server);
+  const cw = wall("wharf");
+  const cd = wall("direct");
+  const concurrentRatio = cw && cd && cw.allOk && cd.allOk ? ratioOf(cw.wallSeconds, cd.wallSeconds) : null;
+  add(
+    "10 concurrent cold pulls, wall vs 10 direct",
+    cw && cd
+      ? `${times(concurrentRatio)} (${num(cw.wallSeconds)} s vs ${num(cd.wallSeconds)} s), layer GETs ${cw.layerDownloads}/${cw.idealLayerDownloads}`
+      : "not run",
+    "<= 1.0x, one download",
+    concurrentRatio === null
+      ? undefined
+      : concurrentRatio <= 1 && cw?.layerDownloads === cw?.idealLayerDownloads,
+  );
+  const t = r.throughput?.ratiosToNginx.wharf;
+  add(
+    "warm blob, sequential / 8 parallel, vs nginx",
+    t ? `${times(t.sequential)} / ${times(t.parallel8)}` : "not run",
+    ">= 1.0x / >= 1.0x",
+    t && t.sequential !== null && t.parallel8 !== null ? t.sequential >= 1 && t.parallel8 >= 1 : undefined,
+  );
+  for (const by of ["tag", "digest"] as const) {
+    const w = r.manifests?.loads.find((l) => l.server === "wharf" && l.by === by)?.best;
+    const g = r.manifests?.loads.find((l) => l.server === "registry" && l.by === by)?.best;
+    add(
+      `warm manifest GET by ${by}, auth on, wrk 2x32`,
+      w
+        ? `${num(w.requestsPerSecond, 0)} req/s, p99 ${num(w.p99Ms)} ms (registry:v2 ${num(g?.requestsPerSecond, 0)})`
+        : "not run",
+      ">= 10,000 req/s, p99 < 10 ms",
+      w ? w.requestsPerSecond >= 10_000 && (w.p99Ms ?? Number.POSITIVE_INFINITY) < 10 : undefined,
+    );
+  }
+  const g = r.ranged;
+  const diff =
+    g && g.bestMs.wharf !== null && g.bestMs.direct !== null ? g.bestMs.wharf - g.bestMs.direct : null;
+  add(
+    "first byte of a cold ranged GET far into a large blob vs upstream's",
+    g
+      ? `wharf ${num(g.bestMs.wharf, 1)} ms vs upstream ${num(g.bestMs.direct, 1)} ms (+${num(diff, 1)} ms; after the manifest ${num(g.bestMs.wharfAfterManifest, 1)} ms)`
+      : "not run",
+    "<= upstream + 10 ms",
+    diff === null ? undefined : diff <= 10,
+  );
+  const f = r.fanout;
+  add(
+    `${f?.clients ?? 100} concurrent cold GETs of one ${f ? mb(f.blob.size) : "1 GB"} blob: upstream GETs, peak RSS`,
+    f
+      ? `${f.upstreamGets}, ${num(f.peakHwmMB, 0)} MB (${num(f.wallSeconds, 1)} s, all ok ${f.allOk})`
+      : "not run",
+    "1, < 250 MB",
+    f ? f.allOk && f.upstreamGets === 1 && (f.peakHwmMB ?? Number.POSITIVE_INFINITY) < 250 : undefined,
+  );
+  const c = r.scale;
+  const largest = c?.points.at(-1);
+  add(
+    `manifest GET by tag at ${largest?.blobs ?? "1M"} blobs / ${largest?.manifests ?? "100k"} manifests vs empty store`,
+    c ? `${times(c.manifestByTagSlowdown)} slower` : "not run",
+    "<= 1.2x",
+    c?.manifestByTagSlowdown === null || c === undefined ? undefined : c.manifestByTagSlowdown <= 1.2,
+  );
+  if (c) {
+    const slowest = Math.max(...c.points.map((p) => p.startSeconds));
+    add("start-up at every scale", `<= ${num(slowest)} s`, "< 2 s", slowest < 2);
+  }
+  return ["ISSUE 11: FASTER THAN PULLING DIRECT", table(["figure", "measured", "bar", "verdict"], rows)].join(
+    "\n",
+  );
+}
+
+function ratioOf(a: number, b: number): number | null {
+  return b > 0 ? Math.round((a / b) * 1000) / 1000 : null;
+}
+
 export function formatReport(r: BenchResult): string {
   const e = r.environment;
   const images = [r.pulls?.map((p) => p.image), r.concurrent?.image, r.big?.image]
@@ -282,9 +440,13 @@ export function formatReport(r: BenchResult): string {
       ),
     );
   if (r.big) sections.push(concurrentSection(`10 CONCURRENT COLD PULLS of ${r.big.image.repo}`, r.big));
+  if (r.manifests) sections.push(manifestsSection(r.manifests, r.options.rounds));
+  if (r.ranged) sections.push(rangedSection(r.ranged));
+  if (r.scale) sections.push(scaleSection(r.scale));
   const upkeep = cacheSection(r);
   if (upkeep) sections.push(upkeep);
   sections.push(barsSection(r));
+  sections.push(issueSection(r));
   const errors = Object.entries(r.errors);
   if (errors.length) sections.push(["ERRORS", ...errors.map(([k, v]) => `${k}: ${v}`)].join("\n"));
   if (r.notes.length) sections.push(["NOTES", ...r.notes].join("\n"));

@@ -1,5 +1,6 @@
 // The shape of the JSON a run writes (--out) and the report prints from. Seconds are wall clock,
 // MB is 1e6 bytes (memory too), MiB 2^20 bytes.
+import type { WrkRun } from "./wrk.js";
 
 /** What serves a pull or a blob: the two proxies, the upstream itself, and nginx (the ceiling). */
 export type ServerName = "wharf" | "registry" | "direct" | "nginx";
@@ -147,6 +148,90 @@ export interface EvictionResult {
   failedPulls: number;
 }
 
+/** One wrk run, as bench/wrk.ts reads wrk's report. */
+export type { WrkRun } from "./wrk.js";
+
+export interface ManifestLoad {
+  server: "wharf" | "registry";
+  by: "tag" | "digest";
+  runs: WrkRun[];
+  /** The round with the most requests a second and no errors; null when every round had errors. */
+  best: WrkRun | null;
+}
+
+/** Warm manifest GETs under wrk, authentication on for wharf. */
+export interface ManifestsResult {
+  threads: number;
+  connections: number;
+  seconds: number;
+  loads: ManifestLoad[];
+}
+
+export interface FirstByteMeasure {
+  ms: number;
+  status: number;
+  /** The bytes were exactly the blob's for the range. */
+  exact: boolean;
+}
+
+export interface RangedRound {
+  direct: FirstByteMeasure;
+  /** The range on an empty cache, after a HEAD of the blob (which gets the proxy its upstream token). */
+  wharf: FirstByteMeasure;
+  /** The manifest first, its layers then fetched ahead, then the range. */
+  wharfAfterManifest: FirstByteMeasure;
+  registry: FirstByteMeasure;
+}
+
+/** The first byte of a cold ranged GET far into a large blob, against the upstream's. */
+export interface RangedResult {
+  blob: { digest: string; size: number };
+  range: { start: number; end: number };
+  rounds: RangedRound[];
+  /** Best of the rounds answered 206 with the right bytes; null when none was. */
+  bestMs: {
+    direct: number | null;
+    wharf: number | null;
+    wharfAfterManifest: number | null;
+    registry: number | null;
+  };
+}
+
+/** 100 concurrent cold GETs of one big blob. */
+export interface FanoutResult {
+  clients: number;
+  blob: { digest: string; size: number };
+  wallSeconds: number;
+  allOk: boolean;
+  upstreamGets: number;
+  idleHwmMB: number | null;
+  peakHwmMB: number | null;
+}
+
+/** What one metadata scale costs: generated rows, then wharf started on them and measured. */
+export interface ScalePoint {
+  blobs: number;
+  manifests: number;
+  tags: number;
+  names: number;
+  generateSeconds: number;
+  /** From spawning `wharf serve` to its first answer. */
+  startSeconds: number;
+  /** The first manifest GET after the start: what a scan at start-up would delay. */
+  firstGetMs: number;
+  manifestByTag: WrkRun;
+  tagsPage: WrkRun;
+  catalogPage: WrkRun;
+  gcSeconds: number;
+  evictionPlanSeconds: number;
+}
+
+export interface ScaleResult {
+  points: ScalePoint[];
+  /** Empty store's manifest-by-tag req/s over the largest scale's: the issue's bar is 1.2. */
+  manifestByTagSlowdown: number | null;
+}
+
 export interface Environment {
   date: string;
   machine: {
@@ -175,6 +260,10 @@ export interface BenchResult {
   big?: ConcurrentResult;
   usage?: UsageResult;
   eviction?: EvictionResult;
+  manifests?: ManifestsResult;
+  ranged?: RangedResult;
+  fanout?: FanoutResult;
+  scale?: ScaleResult;
   /** Scenario name -> error message, for scenarios that failed as a whole. */
   errors: Record<string, string>;
   notes: string[];

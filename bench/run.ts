@@ -15,14 +15,29 @@ import type { BenchResult } from "./results.js";
 import { runBig } from "./scenarios/big.js";
 import { runEviction, runUsage } from "./scenarios/cache.js";
 import { runConcurrent } from "./scenarios/concurrent.js";
+import { runFanout } from "./scenarios/fanout.js";
+import { runManifests } from "./scenarios/manifests.js";
 import { runPulls } from "./scenarios/pulls.js";
+import { runRanged } from "./scenarios/ranged.js";
+import { runScale, SCALES } from "./scenarios/scale.js";
 import { runThroughput } from "./scenarios/throughput.js";
 import { MiB, round1 } from "./stats.js";
 import { directTarget, type PullTarget, startRegistryTarget, startWharfTarget } from "./targets.js";
 
-const SCENARIOS = ["pulls", "throughput", "concurrent", "big", "usage", "eviction"] as const;
+const SCENARIOS = [
+  "pulls",
+  "throughput",
+  "concurrent",
+  "manifests",
+  "ranged",
+  "fanout",
+  "scale",
+  "big",
+  "usage",
+  "eviction",
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
-const DEFAULT_SCENARIOS: Scenario[] = ["pulls", "throughput", "concurrent", "usage", "eviction"];
+const DEFAULT_SCENARIOS: Scenario[] = SCENARIOS.filter((s) => s !== "big");
 
 interface Options {
   layerMb: number;
@@ -30,6 +45,9 @@ interface Options {
   scenarios?: Scenario[];
   bigGb?: number;
   client: LoadClient;
+  wrkSeconds: number;
+  fanoutGb: number;
+  scaleMax: number;
   out?: string;
   keep?: boolean;
 }
@@ -63,8 +81,9 @@ async function prepareImage(
   name: "big" | "many",
   repo: string,
   layerMb: number,
+  seed = 1,
 ): Promise<BenchImage> {
-  const image = getImage(name, { bigLayerBytes: Math.round(layerMb * MiB) });
+  const image = getImage(name, { seed, bigLayerBytes: Math.round(layerMb * MiB) });
   await pushImage(image, upstream, `${repo}:latest`, { timeoutMs: 10 * 60_000 });
   return { image, repo, info: imageInfo(image, repo) };
 }
@@ -95,6 +114,10 @@ async function run(opts: Options): Promise<number> {
     log(`upstream docker-registry with token auth at ${upstream.url}; pushing images`);
     const big = await prepareImage(upstream, "big", "library/big", opts.layerMb);
     const many = await prepareImage(upstream, "many", "library/many", opts.layerMb);
+    const warmUp = [
+      await prepareImage(upstream, "big", "library/warm-up-big", Math.min(8, opts.layerMb), 2),
+      await prepareImage(upstream, "many", "library/warm-up-many", opts.layerMb, 2),
+    ];
     const wharf = await startWharfTarget(upstream);
     targets.push(wharf);
     const registry = await startRegistryTarget(upstream);
@@ -107,6 +130,7 @@ async function run(opts: Options): Promise<number> {
       direct: directTarget(upstream),
       big,
       many,
+      warmUp,
       rounds: opts.rounds,
       client: opts.client,
       log,
@@ -130,6 +154,18 @@ async function run(opts: Options): Promise<number> {
     });
     await attempt("concurrent", async () => {
       result.concurrent = await runConcurrent(ctx, big, [wharf, registry, ctx.direct], 10 * 60_000);
+    });
+    await attempt("manifests", async () => {
+      result.manifests = await runManifests(ctx, opts.wrkSeconds);
+    });
+    await attempt("ranged", async () => {
+      result.ranged = await runRanged(ctx);
+    });
+    await attempt("fanout", async () => {
+      result.fanout = await runFanout(ctx, opts.fanoutGb);
+    });
+    await attempt("scale", async () => {
+      result.scale = await runScale(ctx, Math.max(3, Math.round(opts.wrkSeconds / 2)), opts.scaleMax);
     });
     await attempt("big", async () => {
       result.big = await runBig(ctx, bigGb);
@@ -191,6 +227,21 @@ const program = new Command()
     new Option("--client <name>", "HTTP client of the throughput runs")
       .choices(["curl", "undici"])
       .default("curl"),
+  )
+  .addOption(
+    new Option("--wrk-seconds <s>", "how long each wrk run of the manifests scenario lasts (scale: half)")
+      .argParser(positive(true))
+      .default(10),
+  )
+  .addOption(
+    new Option("--fanout-gb <GiB>", "size of the blob 100 clients GET at once from a cold cache")
+      .argParser(positive(false))
+      .default(1),
+  )
+  .addOption(
+    new Option("--scale-max <blobs>", `largest metadata scale measured, of ${SCALES.join(", ")}`)
+      .argParser(positive(true))
+      .default(1_000_000),
   )
   .option("--out <file>", "also write every figure as JSON")
   .option("--keep", "keep temp dirs (upstream storage, proxies' data and logs)")

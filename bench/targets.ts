@@ -34,8 +34,9 @@ export async function startWharfTarget(upstream: Upstream): Promise<PullTarget> 
       REGISTRY_PROXY_USERNAME: upstream.creds.username,
       REGISTRY_PROXY_PASSWORD: upstream.creds.password,
     },
-    // authentication on, as a fresh wharf runs: the pulls are anonymous, which a proxy allows
+    // authentication and fetch-ahead on, as a fresh wharf runs: the pulls are anonymous, which a proxy allows
     secured: true,
+    fetchAhead: true,
   });
   return {
     name: "wharf",

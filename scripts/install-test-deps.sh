@@ -14,12 +14,13 @@ PKG_DIR=${WHARF_TEST_DOCKER_PKG:-/var/cache/wharf-test/docker.io}
 # slirp4netns, fuse-overlayfs, buildah) are for rootless use and building; the tests pull as root
 # into vfs storage. g++, make and python3: node-gyp builds the sendfile addon with them, and the
 # tests require it (a user's `npm ci` without them falls back to streaming, the tests do not).
+# wrk: the benchmark's load generator for warm manifests and listings (npm run bench).
 # chromium: the dashboard's end-to-end tests drive Debian's build with playwright-core (Playwright's
 # own browser download needs a network the tests never have).
 # postgresql-15 and ceph-mon, ceph-osd, radosgw, ceph-common (with uuid-runtime and iproute2, which
 # scripts/ceph-rgw.sh uses): the PostgreSQL and S3 backends' tests start their own clusters of them
 # in temp dirs; the packages' own services are never started (see policy-rc.d below).
-PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl apache2-utils ca-certificates g++ make python3 chromium
+PACKAGES=(docker-registry skopeo podman containerd nginx openssl curl wrk apache2-utils ca-certificates g++ make python3 chromium
   postgresql-15 ceph-mon ceph-osd radosgw ceph-common uuid-runtime iproute2)
 
 if [ "$(id -u)" -ne 0 ]; then

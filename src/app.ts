@@ -202,7 +202,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     },
   });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
+  const stopFirst: Array<() => void> = [];
   const router = buildRouter(config, {
+    aheadRoom: (repo, bytes) => keeper?.hasRoomFor(repo, bytes) ?? true,
+    onStop: (stop) => stopFirst.push(stop),
     stores,
     dispatcher,
     logger,
@@ -236,9 +239,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     events: { ran: (job, run) => metrics.syncRan(job.repo, run) },
   });
   const audit = logger.child({ audit: true });
-  const auth = await openAuth(config, dataDir, audit, { signingKey: stores.coordination.signingKey });
-  // Users and tokens another node (or a command) changed: the checks this node remembers are dropped.
-  if (auth) await stores.coordination.changes.subscribe(TOPICS.auth, () => auth.authenticator.forget());
+  const auth = await openAuth(config, dataDir, audit, {
+    signingKey: stores.coordination.signingKey,
+    invalidations: stores.coordination.invalidations(TOPICS.auth, "auth" as const),
+  });
   if (!auth) {
     for (const [name, repository] of Object.entries(config.repositories)) {
       if (repository.type === "hosted") {
@@ -384,6 +388,8 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     close(options = {}) {
       // No new sync run starts while requests drain; one running is waited for below.
       void sync.stop();
+      // Downloads nobody asked for are not worth the grace period.
+      for (const stop of stopFirst) stop();
       stopped ??= stopGracefully(options, {
         logger,
         readiness,

@@ -5,6 +5,7 @@ import type { ConcurrentResult, ConcurrentRun, Memory } from "../results.js";
 import { MB, round1, round3 } from "../stats.js";
 import type { PullTarget } from "../targets.js";
 import { countSince, formatCounts, markUpstream } from "../upstream-counts.js";
+import { coldStart } from "../warm-up.js";
 
 const CLIENTS = 10;
 
@@ -14,7 +15,8 @@ async function coldConcurrent(
   img: BenchImage,
   timeoutMs: number,
 ): Promise<ConcurrentRun> {
-  await target.reset();
+  if (target.name === "direct") await target.reset();
+  else await coldStart(target, ctx.warmUp);
   const pid = target.pid();
   const idle = pid === undefined ? undefined : processMemory(pid);
   const mark = markUpstream(ctx.upstream);

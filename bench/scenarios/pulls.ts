@@ -4,6 +4,7 @@ import type { ImagePulls, PullRound, PullSeries } from "../results.js";
 import { minOf, ratio, round3 } from "../stats.js";
 import type { PullTarget } from "../targets.js";
 import { countSince, formatCounts, markUpstream } from "../upstream-counts.js";
+import { coldStart } from "../warm-up.js";
 
 const PULL_TIMEOUT_MS = 300_000;
 
@@ -52,7 +53,7 @@ export async function runPulls(ctx: BenchContext): Promise<ImagePulls[]> {
       direct.push(d);
       ctx.log(`pull ${img.repo} round ${r}: direct ${describe(d)}`);
       for (const [name, target] of proxies) {
-        await target.reset();
+        await coldStart(target, ctx.warmUp);
         const cold = await timedPull(ctx, target, img);
         const warm = await timedPull(ctx, target, img);
         rounds[name].cold.push(cold);

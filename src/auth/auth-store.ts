@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import { openSqlite } from "../meta/sqlite-migrations.js";
+import { sampled } from "../util/sampled.js";
 import type { Scope } from "./rules.js";
 
 export interface UserRecord {
@@ -48,6 +49,12 @@ export interface AuthStore {
   getToken(id: string): Promise<ApiTokenRecord | undefined>;
   listTokens(): Promise<ApiTokenRecord[]>;
   revokeToken(id: string, now: number): Promise<boolean>;
+  /**
+   * A number that moves whenever users or tokens changed, by this store or any other writer (the
+   * CLI beside a server), so caches can see changes at once. A store that cannot tell leaves it
+   * out: the authenticator then forgets what it remembered after its 10 s.
+   */
+  readonly version?: () => number;
   createSession(session: SessionRecord): Promise<void>;
   getSession(idHash: string): Promise<SessionRecord | undefined>;
   /** Moves a session's end; false when it is gone. */
@@ -135,10 +142,22 @@ const toToken = (row: TokenRow): ApiTokenRecord => ({
 /** The embedded AuthStore. */
 export class SqliteAuthStore implements AuthStore {
   readonly #db: Database.Database;
+  /** Writes through this connection: SQLite's `data_version` counts only the others'. */
+  #writes = 0;
+  /**
+   * This connection's writes plus SQLite's `data_version`, which moves whenever another
+   * connection committed (`wharf token revoke`, `wharf user` beside a server).
+   */
+  readonly version: () => number;
 
   /** `path` is a file, or `:memory:` for tests. */
   constructor(path: string) {
     this.#db = openSqlite(path, MIGRATIONS);
+    const statement = this.#db.prepare<[], number>("PRAGMA data_version").pluck();
+    // Asked once a millisecond at most (another process's commit is seen within that); this
+    // connection's own writes count at once.
+    const dataVersion = sampled(() => (this.#db.open ? (statement.get() as number) : 0), 1);
+    this.version = () => this.#writes + dataVersion();
   }
 
   async getUser(name: string): Promise<UserRecord | undefined> {
@@ -151,6 +170,7 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async putUser(user: UserRecord): Promise<void> {
+    this.#writes++;
     this.#db
       .prepare(
         `INSERT INTO users (name, password_hash, admin, groups, created_at) VALUES (?, ?, ?, ?, ?)
@@ -161,6 +181,7 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async deleteUser(name: string): Promise<boolean> {
+    this.#writes++;
     return this.#db.transaction(() => {
       this.#db.prepare("DELETE FROM api_tokens WHERE user = ?").run(name);
       this.#db.prepare("DELETE FROM sessions WHERE user = ?").run(name);
@@ -169,6 +190,7 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async createToken(token: ApiTokenRecord): Promise<void> {
+    this.#writes++;
     this.#db
       .prepare(
         `INSERT INTO api_tokens (id, user, secret_hash, description, scopes, expires_at, revoked_at, created_at)
@@ -195,6 +217,7 @@ export class SqliteAuthStore implements AuthStore {
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
+    this.#writes++;
     return (
       this.#db
         .prepare("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")

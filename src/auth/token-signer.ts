@@ -1,8 +1,13 @@
 import { createHash, createPublicKey, randomUUID } from "node:crypto";
 import { type CryptoKey, importPKCS8, importSPKI, jwtVerify, SignJWT } from "jose";
 import { SIGNING_ALGORITHM as ALGORITHM, type SigningKeySource } from "../coordination/signing-key.js";
+import { Lru } from "../util/lru.js";
 
 const ISSUER = "wharf";
+/** Clocks of wharf's nodes and its clients may disagree this much. */
+const CLOCK_TOLERANCE_SECONDS = 30;
+/** Verified tokens remembered: a pull's worth for each of thousands of clients. */
+const VERIFIED_TOKENS = 10_000;
 
 /** One grant in a registry token, as Docker's token specification writes it. */
 export interface AccessEntry {
@@ -30,6 +35,9 @@ export class TokenSigner {
   readonly #publicKey: CryptoKey;
   readonly #keyId: string;
   readonly #audience: string;
+  readonly #verified = new Lru<string, { claims: TokenClaims; until: number }>({
+    maxEntries: VERIFIED_TOKENS,
+  });
 
   private constructor(privateKey: CryptoKey, publicKey: CryptoKey, keyId: string, audience: string) {
     this.#privateKey = privateKey;
@@ -64,19 +72,31 @@ export class TokenSigner {
       .sign(this.#privateKey);
   }
 
-  /** The claims of a token this signer issued and that is still valid; throws otherwise. */
-  async verify(token: string): Promise<TokenClaims> {
+  /**
+   * The claims of a token this signer issued and that is still valid; throws otherwise. A token
+   * verified once is remembered until it expires: clients send the same one on every request of
+   * a pull, and its signature cannot become wrong. Whether its subject or API token still stands
+   * is not the signature's business: the authenticator answers that at each request.
+   */
+  async verify(token: string, now = Date.now()): Promise<TokenClaims> {
+    const remembered = this.#verified.get(token);
+    if (remembered && now < remembered.until) return remembered.claims;
     const { payload } = await jwtVerify(token, this.#publicKey, {
       algorithms: [ALGORITHM],
       issuer: ISSUER,
       audience: this.#audience,
-      clockTolerance: 30,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      currentDate: new Date(now),
     });
     const access = Array.isArray(payload.access) ? (payload.access as AccessEntry[]) : [];
-    return {
+    const claims: TokenClaims = {
       subject: typeof payload.sub === "string" ? payload.sub : "",
       access,
       ...(typeof payload.tid === "string" ? { apiToken: payload.tid } : {}),
     };
+    // jose refuses a token without `exp` unless asked not to; ours always carry one.
+    if (typeof payload.exp === "number")
+      this.#verified.set(token, { claims, until: (payload.exp + CLOCK_TOLERANCE_SECONDS) * 1000 });
+    return claims;
   }
 }

@@ -225,7 +225,20 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Readonly<Co
     ].filter((p) => !causedByUnset(p)),
   ];
   if (problems.length > 0 || !parsed.success) throw new ConfigError(source, problems);
-  return deepFreeze(parsed.data);
+  return deepFreeze(env.WHARF_FETCH_AHEAD === "off" ? withoutFetchAhead(parsed.data) : parsed.data);
+}
+
+/** `WHARF_FETCH_AHEAD=off`: no proxy fetches ahead, whatever the file says (a switch for operators and tests). */
+function withoutFetchAhead(config: Config): Config {
+  const repositories = Object.fromEntries(
+    Object.entries(config.repositories).map(([name, repository]) => [
+      name,
+      repository.type === "proxy"
+        ? { ...repository, fetch_ahead: { ...repository.fetch_ahead, enabled: false } }
+        : repository,
+    ]),
+  );
+  return { ...config, repositories };
 }
 
 function deepFreeze<T>(value: T): T {

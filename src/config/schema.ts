@@ -169,6 +169,22 @@ function isRegExp(source: string): boolean {
   }
 }
 
+const FETCH_AHEAD_DEFAULTS = { enabled: true, concurrency: 4, idle_timeout: 30_000 };
+
+/**
+ * Layers fetched ahead: once a manifest is fetched or revalidated, the image's blobs not cached
+ * yet are downloaded before clients ask for them (see the README's Performance section).
+ */
+const fetchAhead = z
+  .object({
+    enabled: z.boolean().default(FETCH_AHEAD_DEFAULTS.enabled),
+    /** Downloads nobody asked for yet that run at once in this repository. */
+    concurrency: z.number().int().min(1).max(64).default(FETCH_AHEAD_DEFAULTS.concurrency),
+    /** An image nobody asked anything of for this long is abandoned: the rest is not fetched. */
+    idle_timeout: positiveDuration.default(FETCH_AHEAD_DEFAULTS.idle_timeout),
+  })
+  .strict();
+
 const proxyRepository = z
   .object({
     type: z.literal("proxy"),
@@ -183,6 +199,7 @@ const proxyRepository = z
     keep: z.array(keepPattern).optional(),
     /** Images kept fresh on a schedule. */
     sync: z.array(syncEntry).optional(),
+    fetch_ahead: fetchAhead.default(FETCH_AHEAD_DEFAULTS),
     ...common,
   })
   .strict();

@@ -1,7 +1,7 @@
 import type { BlobLeases } from "./blob-leases.js";
-import { type ChangeFeed, LocalChangeFeed } from "./change-feed.js";
 import type { IngestGuard } from "./ingest-guard.js";
 import { LocalIngestGuard } from "./ingest-guard.js";
+import { type Invalidations, LocalInvalidations } from "./invalidation.js";
 import type { NodeAuth } from "./node-auth.js";
 import { LocalNodeDirectory, type NodeDirectory } from "./nodes.js";
 import type { SigningKeySource } from "./signing-key.js";
@@ -10,10 +10,12 @@ import { LocalTurn, type Turn } from "./turn.js";
 import { LocalUploadLock, type UploadLock } from "./upload-lock.js";
 import { LocalUpstreamState, type UpstreamState } from "./upstream-state.js";
 
-/** Topics of the change feed. */
+/** Topics of the invalidations. */
 export const TOPICS = {
-  /** Users or API tokens changed (announced by the auth tables' trigger on PostgreSQL). */
+  /** Users or API tokens changed (also announced by the auth tables' trigger on PostgreSQL). */
   auth: "auth",
+  /** Content metadata changed, by repository and name. */
+  metadata: "metadata",
 } as const;
 
 export interface SharedDownloads {
@@ -41,7 +43,11 @@ export interface Coordination {
   readonly ingests: IngestGuard;
   /** Eviction's turn: one node evicts at a time. */
   readonly eviction: Turn;
-  readonly changes: ChangeFeed;
+  /**
+   * How caches hear of each other's changes to `topic`: across nodes, listeners hear `everything`
+   * when some change may have been missed (or one cannot be read).
+   */
+  invalidations<Change>(topic: string, everything: Change): Invalidations<Change>;
   readonly nodes: NodeDirectory;
   /**
    * Across nodes: who downloads each blob, and the credentials nodes show each other when one
@@ -57,7 +63,6 @@ export class LocalCoordination implements Coordination {
   readonly uploadLock = new LocalUploadLock();
   readonly ingests = new LocalIngestGuard();
   readonly eviction = new LocalTurn();
-  readonly changes = new LocalChangeFeed();
   readonly downloads = undefined;
   readonly nodes: NodeDirectory;
 
@@ -71,6 +76,10 @@ export class LocalCoordination implements Coordination {
 
   tokenCache(_repo: string): TokenCache {
     return new LocalTokenCache();
+  }
+
+  invalidations<Change>(_topic: string, _everything: Change): Invalidations<Change> {
+    return new LocalInvalidations<Change>();
   }
 
   async close(): Promise<void> {}

@@ -28,6 +28,12 @@ export interface InFlight<D extends Download> {
     use: (download: D, started: boolean) => R | undefined | Promise<R | undefined>,
   ): Promise<R>;
 
+  /**
+   * The download of `key` this node runs, once it has started (its opening resolved); undefined
+   * while none does, or while it is still opening. For callers deciding whether to wait for it.
+   */
+  current(key: string): D | undefined;
+
   /** Downloads in flight that this node runs. */
   readonly size: number;
 }
@@ -40,9 +46,15 @@ export interface InFlight<D extends Download> {
 export class LocalInFlight<D extends Download> implements InFlight<D> {
   /** Set before any await, so that callers in the same tick find the download being opened. */
   readonly #running = new Map<string, Promise<D>>();
+  /** The running downloads whose opening resolved, for `current`. */
+  readonly #opened = new Map<string, D>();
 
   get size(): number {
     return this.#running.size;
+  }
+
+  current(key: string): D | undefined {
+    return this.#opened.get(key);
   }
 
   async join<R>(
@@ -59,10 +71,18 @@ export class LocalInFlight<D extends Download> implements InFlight<D> {
     }
     const starting = start();
     this.#running.set(key, starting);
+    let opened: D | undefined;
     const forget = () => {
       if (this.#running.get(key) === starting) this.#running.delete(key);
+      if (opened !== undefined && this.#opened.get(key) === opened) this.#opened.delete(key);
     };
-    starting.then((download) => download.done.then(forget, forget), forget);
+    starting.then((download) => {
+      if (this.#running.get(key) === starting) {
+        opened = download;
+        this.#opened.set(key, download);
+      }
+      return download.done.then(forget, forget);
+    }, forget);
     const result = await use(await starting, true);
     if (result === undefined) throw new Error(`the download of ${key} it started was refused by its caller`);
     return result;

@@ -5,8 +5,8 @@ import { type Clock, systemClock } from "../util/clock.js";
 import type { Coordination, SharedDownloads } from "./coordination.js";
 import { NodeAuth } from "./node-auth.js";
 import { PostgresBlobLeases } from "./postgres-blob-leases.js";
-import { PostgresChangeFeed } from "./postgres-change-feed.js";
 import { PostgresIngestGuard } from "./postgres-ingest-guard.js";
+import { PostgresInvalidations } from "./postgres-invalidations.js";
 import { PostgresNodeDirectory } from "./postgres-nodes.js";
 import { COORDINATION_MIGRATIONS } from "./postgres-schema.js";
 import { PostgresSession } from "./postgres-session.js";
@@ -40,12 +40,12 @@ export class PostgresCoordination implements Coordination {
   readonly uploadLock: PostgresUploadLock;
   readonly ingests: PostgresIngestGuard;
   readonly eviction: PostgresTurn;
-  readonly changes: PostgresChangeFeed;
   readonly nodes: PostgresNodeDirectory;
   readonly downloads: SharedDownloads;
   readonly #pool: pg.Pool;
   readonly #session: PostgresSession;
   readonly #clock: Clock;
+  readonly #onTrouble: PostgresCoordinationOptions["onTrouble"];
 
   private constructor(
     pool: pg.Pool,
@@ -56,6 +56,7 @@ export class PostgresCoordination implements Coordination {
     this.#pool = pool;
     this.#session = session;
     this.#clock = options.clock ?? systemClock;
+    this.#onTrouble = options.onTrouble;
     const clock = { clock: this.#clock };
     this.signingKey = new PostgresSigningKey(pool);
     this.uploadLock = new PostgresUploadLock(pool, {
@@ -64,7 +65,6 @@ export class PostgresCoordination implements Coordination {
     });
     this.ingests = new PostgresIngestGuard(session);
     this.eviction = new PostgresTurn(session, "eviction");
-    this.changes = new PostgresChangeFeed(pool, session);
     this.nodes = new PostgresNodeDirectory(pool, options.self, {
       ...clock,
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
@@ -109,6 +109,12 @@ export class PostgresCoordination implements Coordination {
 
   tokenCache(_repo: string): TokenCache {
     return new LocalTokenCache();
+  }
+
+  invalidations<Change>(topic: string, everything: Change): PostgresInvalidations<Change> {
+    return new PostgresInvalidations(this.#pool, this.#session, topic, everything, (error) =>
+      this.#onTrouble?.(error, "invalidations"),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import type { Action } from "../auth/rules.js";
 import { OciError } from "../oci/errors.js";
 import { assertValidName } from "../oci/names.js";
-import { paginate } from "../oci/pagination.js";
+import type { Page } from "../oci/pagination.js";
 import { holdersOf, type Repository } from "../repos/repository.js";
 import type { RepositoryRouter, Routed, RouteQuery } from "../repos/router.js";
 import { type AccessPolicy, type AccessRequest, type Identity, permits, scopeOf } from "./access.js";
@@ -56,13 +56,7 @@ export class RegistryApi {
       sendJson(ctx, 200, {});
       return;
     }
-    if (route.kind === "catalog") {
-      return listCatalog(ctx, async (page) => {
-        // Filtering happens before paging, so a page is never short because of names one may not see.
-        const { values, more } = paginate(await this.#catalogNames(ctx, identity), page);
-        return { names: values, more };
-      });
-    }
+    if (route.kind === "catalog") return listCatalog(ctx, (page) => this.#catalogPage(ctx, identity, page));
     const target = this.#target(ctx, route.name, actionOf(route, ctx.method), identity, route.kind);
     switch (route.kind) {
       case "manifest":
@@ -179,21 +173,69 @@ export class RegistryApi {
   }
 
   /**
-   * The names this identity may read in the catalog's repository: each repository holding content
-   * for it (itself, or a group's members) lists its names, kept where the rules let this identity
-   * pull them.
+   * One page of the names this identity may read in the catalog's repository: each repository
+   * holding content for it (itself, or a group's members) is read in order from `last` on, a batch
+   * at a time, keeping the names the rules let this identity pull, merged until the page is full.
+   * Filtering happens before paging, so a page is never short because of names one may not see,
+   * and a page costs what it shows (plus what it skipped), not the whole catalog.
    */
-  async #catalogNames(ctx: RequestContext, identity: Identity): Promise<Set<string>> {
+  async #catalogPage(
+    ctx: RequestContext,
+    identity: Identity,
+    page: Page,
+  ): Promise<{ names: string[]; more: boolean }> {
     const bound = ctx.listener.boundRepository;
     const repository = bound === undefined ? this.#router.defaultRepository : this.#router.repository(bound);
     if (!repository) throw new OciError("UNSUPPORTED", { message: "no default repository to list" });
     ctx.repository = repository.name;
-    const names = new Set<string>();
-    for (const holder of holdersOf(repository)) {
-      for (const name of (await holder.listNames({})).names) {
-        if (this.#access.allows(identity, holder.name, name, "pull")) names.add(name);
-      }
-    }
-    return names;
+    const limit = page.limit ?? CATALOG_PAGE;
+    const sources = holdersOf(repository).map((holder) =>
+      readableNames(holder, page.last, (name) => this.#access.allows(identity, holder.name, name, "pull")),
+    );
+    const names = await mergeSorted(sources, limit + 1);
+    return { names: names.slice(0, limit), more: names.length > limit };
   }
+}
+
+/** A catalog page without `n`: as many names as a store pages at once. */
+const CATALOG_PAGE = 10_000;
+/** Names read from a repository at a time while filling a catalog page. */
+const CATALOG_BATCH = 500;
+
+/** A repository's names after `last`, in order, those `readable` admits. */
+async function* readableNames(
+  holder: Repository,
+  last: string | undefined,
+  readable: (name: string) => boolean,
+): AsyncGenerator<string> {
+  let after = last;
+  for (;;) {
+    const { names, more } = await holder.listNames({
+      limit: CATALOG_BATCH,
+      ...(after === undefined ? {} : { last: after }),
+    });
+    for (const name of names) if (readable(name)) yield name;
+    if (!more || names.length === 0) return;
+    after = names.at(-1);
+  }
+}
+
+/** The first `count` distinct values of sorted sources, merged in order. */
+async function mergeSorted(sources: AsyncGenerator<string>[], count: number): Promise<string[]> {
+  const heads = await Promise.all(sources.map((source) => source.next()));
+  const merged: string[] = [];
+  while (merged.length < count) {
+    let lowest = -1;
+    for (const [i, head] of heads.entries()) {
+      if (head.done) continue;
+      const current = heads[lowest];
+      if (lowest < 0 || (current && !current.done && head.value < current.value)) lowest = i;
+    }
+    const head = heads[lowest];
+    if (!head || head.done) break;
+    if (merged.at(-1) !== head.value) merged.push(head.value);
+    heads[lowest] = await (sources[lowest] as AsyncGenerator<string>).next();
+  }
+  for (const source of sources) await source.return(undefined);
+  return merged;
 }

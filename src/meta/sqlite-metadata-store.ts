@@ -1,23 +1,28 @@
 import type Database from "better-sqlite3";
 import type {
   BlobLink,
-  BlobLinkEntry,
   ContentBytes,
-  ManifestEntry,
   ManifestNode,
   ManifestRecord,
   MetadataTransaction,
   NewManifest,
   Page,
-  PullUsage,
   RepositoryContent,
-  TagEntry,
   TagRecord,
   UploadRecord,
   UsageBatch,
 } from "./metadata-store.js";
 import type { ActivityRecord, NewActivity, SeriesResolution, SeriesSample } from "./ops-records.js";
 import { SerializedMetadataStore } from "./serialized-store.js";
+import {
+  BackgroundContentReader,
+  type BlobEntryRow,
+  type ChildRow,
+  CONTENT_QUERIES,
+  contentFrom,
+  type ManifestEntryRow,
+  type TagEntryRow,
+} from "./sqlite-content.js";
 import { openSqlite } from "./sqlite-migrations.js";
 import { OPS_RECORDS_MIGRATION, SqliteOpsRecords } from "./sqlite-ops-records.js";
 
@@ -76,7 +81,58 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE blobs ADD COLUMN last_served_at INTEGER;
    CREATE INDEX manifests_by_digest ON manifests (digest);`,
   OPS_RECORDS_MIGRATION,
+  // What the content weighs, kept as rows come and go, so that measuring the store (the cache
+  // keeper, every minute and at start-up) reads a row per repository instead of every blob.
+  // content_held counts the rows (links and manifests) holding each digest in a repository,
+  // content_files those holding it anywhere; a digest's size counts once in each.
+  `CREATE TABLE content_held (
+     repo TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL, rows INTEGER NOT NULL,
+     PRIMARY KEY (repo, digest)
+   ) WITHOUT ROWID;
+   CREATE TABLE content_files (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, rows INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE content_bytes (repo TEXT PRIMARY KEY, bytes INTEGER NOT NULL, digests INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE content_total (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
+   INSERT INTO content_held (repo, digest, size, rows)
+     SELECT repo, digest, MAX(size), COUNT(*) FROM
+       (SELECT repo, digest, size FROM blobs UNION ALL SELECT repo, digest, size FROM manifests)
+     GROUP BY repo, digest;
+   INSERT INTO content_files (digest, size, rows)
+     SELECT digest, MAX(size), SUM(rows) FROM content_held GROUP BY digest;
+   INSERT INTO content_bytes (repo, bytes, digests)
+     SELECT repo, SUM(size), COUNT(*) FROM content_held GROUP BY repo;
+   INSERT INTO content_total (id, bytes) SELECT 0, COALESCE(SUM(size), 0) FROM content_files;
+   ${["blobs", "manifests"].map(heldBy).join("\n")}`,
 ];
+
+/** The triggers that keep content_* right as rows of `table` (blobs or manifests) come and go. */
+function heldBy(table: string): string {
+  return `CREATE TRIGGER ${table}_held AFTER INSERT ON ${table} BEGIN
+     INSERT INTO content_bytes (repo, bytes, digests)
+       SELECT NEW.repo, NEW.size, 1
+       WHERE NOT EXISTS (SELECT 1 FROM content_held WHERE repo = NEW.repo AND digest = NEW.digest)
+       ON CONFLICT (repo) DO UPDATE SET bytes = bytes + excluded.bytes, digests = digests + 1;
+     INSERT INTO content_held (repo, digest, size, rows) VALUES (NEW.repo, NEW.digest, NEW.size, 1)
+       ON CONFLICT (repo, digest) DO UPDATE SET rows = rows + 1;
+     UPDATE content_total SET bytes = bytes + NEW.size
+       WHERE NOT EXISTS (SELECT 1 FROM content_files WHERE digest = NEW.digest);
+     INSERT INTO content_files (digest, size, rows) VALUES (NEW.digest, NEW.size, 1)
+       ON CONFLICT (digest) DO UPDATE SET rows = rows + 1;
+   END;
+   CREATE TRIGGER ${table}_released AFTER DELETE ON ${table} BEGIN
+     UPDATE content_held SET rows = rows - 1 WHERE repo = OLD.repo AND digest = OLD.digest;
+     UPDATE content_bytes SET
+         bytes = bytes - (SELECT size FROM content_held WHERE repo = OLD.repo AND digest = OLD.digest),
+         digests = digests - 1
+       WHERE repo = OLD.repo
+         AND (SELECT rows FROM content_held WHERE repo = OLD.repo AND digest = OLD.digest) = 0;
+     DELETE FROM content_held WHERE repo = OLD.repo AND digest = OLD.digest AND rows = 0;
+     DELETE FROM content_bytes WHERE repo = OLD.repo AND digests = 0;
+     UPDATE content_files SET rows = rows - 1 WHERE digest = OLD.digest;
+     UPDATE content_total SET bytes = bytes - (SELECT size FROM content_files WHERE digest = OLD.digest)
+       WHERE (SELECT rows FROM content_files WHERE digest = OLD.digest) = 0;
+     DELETE FROM content_files WHERE digest = OLD.digest AND rows = 0;
+   END;`;
+}
 
 interface ManifestRow {
   digest: string;
@@ -127,6 +183,15 @@ const DEFAULT_PAGE = 10_000;
 
 /** `path` is a file, or `:memory:` for tests. */
 export class SqliteMetadataStore extends SerializedMetadataStore {
+  /**
+   * SQLite's `data_version`: it moves whenever another connection (a CLI command beside the
+   * server) committed to the database, never for this connection's own writes. Caches ask it to
+   * see outside changes (a few microseconds, so they ask at most once a millisecond).
+   */
+  readonly dataVersion: () => number;
+  /** Whole repositories are read beside the request path, on a connection of their own. */
+  readonly #contentReader: BackgroundContentReader | undefined;
+
   constructor(path: string) {
     const db = openSqlite(path, MIGRATIONS);
     // WAL with synchronous=NORMAL survives process crashes; only an OS crash can lose the last commits.
@@ -143,6 +208,19 @@ export class SqliteMetadataStore extends SerializedMetadataStore {
       },
       close: () => db.close(),
     });
+    const version = db.prepare<[], number>("PRAGMA data_version").pluck();
+    this.dataVersion = () => (db.open ? (version.get() as number) : 0);
+    // An in-memory database has no file another connection could read.
+    this.#contentReader = path === ":memory:" ? undefined : new BackgroundContentReader(path);
+  }
+
+  override listContent(repo: string): Promise<RepositoryContent> {
+    return this.#contentReader ? this.#contentReader.listContent(repo) : super.listContent(repo);
+  }
+
+  override close(): Promise<void> {
+    this.#contentReader?.close();
+    return super.close();
   }
 }
 
@@ -167,7 +245,7 @@ class MetadataStatements implements MetadataTransaction {
   readonly #hasBlob: Database.Statement<[string, string, string], { one: number }>;
   readonly #linkBlob: Database.Statement<[string, string, string, number, number]>;
   readonly #unlinkBlob: Database.Statement<[string, string, string]>;
-  readonly #listNames: Database.Statement<[string, string, number], { name: string }>;
+  readonly #listNames: Database.Statement<[{ repo: string; last: string; limit: number }], { name: string }>;
   readonly #insertUpload: Database.Statement<[string, string, string, number, number, number]>;
   readonly #getUpload: Database.Statement<[string], UploadRow>;
   readonly #setUploadOffset: Database.Statement<[number, number, string]>;
@@ -177,7 +255,7 @@ class MetadataStatements implements MetadataTransaction {
     [string],
     { name: string; digest: string; subject: string | null }
   >;
-  readonly #manifestChildren: Database.Statement<[string], { name: string; digest: string; child: string }>;
+  readonly #manifestChildren: Database.Statement<[string], ChildRow>;
   readonly #allTags: Database.Statement<[string], { name: string; tag: string; digest: string }>;
   readonly #repositories: Database.Statement<[], { repo: string }>;
   readonly #blobLinks: Database.Statement<
@@ -253,8 +331,17 @@ class MetadataStatements implements MetadataTransaction {
       "INSERT OR IGNORE INTO blobs (repo, name, digest, size, created_at) VALUES (?, ?, ?, ?, ?)",
     );
     this.#unlinkBlob = db.prepare("DELETE FROM blobs WHERE repo = ? AND name = ? AND digest = ?");
+    // From one name to the next by an index seek each (a skip scan), so a page costs its length,
+    // not the number of manifests under the names it passes: DISTINCT read every one of them.
     this.#listNames = db.prepare(
-      "SELECT DISTINCT name FROM manifests WHERE repo = ? AND name > ? ORDER BY name LIMIT ?",
+      `WITH RECURSIVE page(name) AS (
+         SELECT (SELECT MIN(name) FROM manifests WHERE repo = @repo AND name > @last)
+         UNION ALL
+         SELECT (SELECT MIN(name) FROM manifests WHERE repo = @repo AND name > page.name)
+         FROM page WHERE page.name IS NOT NULL
+         LIMIT @limit
+       )
+       SELECT name FROM page WHERE name IS NOT NULL`,
     );
     this.#insertUpload = db.prepare(
       "INSERT INTO uploads (id, repo, name, offset, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -268,7 +355,7 @@ class MetadataStatements implements MetadataTransaction {
       "SELECT id, repo, name, offset, created_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY updated_at",
     );
     this.#manifestNodes = db.prepare("SELECT name, digest, subject FROM manifests WHERE repo = ?");
-    this.#manifestChildren = db.prepare("SELECT name, digest, child FROM manifest_refs WHERE repo = ?");
+    this.#manifestChildren = db.prepare(CONTENT_QUERIES.children);
     this.#allTags = db.prepare("SELECT name, tag, digest FROM tags WHERE repo = ? ORDER BY name, tag");
     this.#repositories = db.prepare(
       `SELECT repo FROM manifests UNION SELECT repo FROM tags UNION SELECT repo FROM blobs ORDER BY repo`,
@@ -292,25 +379,13 @@ class MetadataStatements implements MetadataTransaction {
       for (const t of batch.tags) this.#tagPulled.run(t.pulls, t.at, t.repo, t.name, t.tag);
       for (const b of batch.blobs) this.#blobServed.run(b.at, b.repo, b.name, b.digest);
     });
-    this.#contentManifests = db.prepare(
-      `SELECT name, digest, subject, size, created_at, pulls, last_pulled_at FROM manifests WHERE repo = ?`,
-    );
-    this.#contentTags = db.prepare(
-      "SELECT name, tag, digest, updated_at, pulls, last_pulled_at FROM tags WHERE repo = ?",
-    );
-    this.#contentBlobs = db.prepare(
-      "SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = ?",
-    );
-    // Each digest once per repository (a name's copy and another name's are one file), then overall.
-    const files = "SELECT repo, digest, size FROM blobs UNION ALL SELECT repo, digest, size FROM manifests";
-    this.#bytesByRepo = db.prepare(
-      `SELECT repo, SUM(size) AS bytes FROM
-         (SELECT repo, digest, MAX(size) AS size FROM (${files}) GROUP BY repo, digest)
-       GROUP BY repo ORDER BY repo`,
-    );
-    this.#bytesTotal = db.prepare(
-      `SELECT SUM(size) AS bytes FROM (SELECT digest, MAX(size) AS size FROM (${files}) GROUP BY digest)`,
-    );
+    this.#contentManifests = db.prepare(CONTENT_QUERIES.manifests);
+    this.#contentTags = db.prepare(CONTENT_QUERIES.tags);
+    this.#contentBlobs = db.prepare(CONTENT_QUERIES.blobs);
+    // Each digest once per repository (a name's copy and another name's are one file), then
+    // overall: kept by the content_* triggers, so this reads a row per repository.
+    this.#bytesByRepo = db.prepare("SELECT repo, bytes FROM content_bytes ORDER BY repo");
+    this.#bytesTotal = db.prepare("SELECT bytes FROM content_total WHERE id = 0");
     this.#referenced = db.prepare(
       `SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM blobs WHERE digest = ?)
          OR EXISTS (SELECT 1 FROM manifests WHERE digest = ?)
@@ -410,7 +485,7 @@ class MetadataStatements implements MetadataTransaction {
 
   async listNames(repo: string, page: Page = {}): Promise<{ names: string[]; more: boolean }> {
     const limit = page.limit ?? DEFAULT_PAGE;
-    const rows = this.#listNames.all(repo, page.last ?? "", limit + 1);
+    const rows = this.#listNames.all({ repo, last: page.last ?? "", limit: limit + 1 });
     return { names: rows.slice(0, limit).map((row) => row.name), more: rows.length > limit };
   }
 
@@ -471,37 +546,12 @@ class MetadataStatements implements MetadataTransaction {
   }
 
   async listContent(repo: string): Promise<RepositoryContent> {
-    const children = this.#childrenOf(repo);
-    const manifests = this.#contentManifests.all(repo).map(
-      (row): ManifestEntry => ({
-        name: row.name,
-        digest: row.digest,
-        children: children.get(`${row.name}@${row.digest}`) ?? [],
-        size: row.size,
-        createdAt: row.created_at,
-        ...usageOf(row),
-        ...(row.subject === null ? {} : { subject: row.subject }),
-      }),
-    );
-    const tags = this.#contentTags.all(repo).map(
-      (row): TagEntry => ({
-        name: row.name,
-        tag: row.tag,
-        digest: row.digest,
-        updatedAt: row.updated_at,
-        ...usageOf(row),
-      }),
-    );
-    const blobs = this.#contentBlobs.all(repo).map(
-      (row): BlobLinkEntry => ({
-        name: row.name,
-        digest: row.digest,
-        size: row.size,
-        createdAt: row.created_at,
-        ...(row.last_served_at === null ? {} : { lastServedAt: row.last_served_at }),
-      }),
-    );
-    return { manifests, tags, blobs };
+    return contentFrom({
+      children: this.#manifestChildren.all(repo),
+      manifests: this.#contentManifests.all(repo),
+      tags: this.#contentTags.all(repo),
+      blobs: this.#contentBlobs.all(repo),
+    });
   }
 
   async measureContent(): Promise<ContentBytes> {
@@ -555,36 +605,4 @@ class MetadataStatements implements MetadataTransaction {
   trimActivity(keep: number): Promise<void> {
     return this.#ops.trimActivity(keep);
   }
-}
-
-interface UsageRow {
-  pulls: number;
-  last_pulled_at: number | null;
-}
-
-interface ManifestEntryRow extends UsageRow {
-  name: string;
-  digest: string;
-  subject: string | null;
-  size: number;
-  created_at: number;
-}
-
-interface TagEntryRow extends UsageRow {
-  name: string;
-  tag: string;
-  digest: string;
-  updated_at: number;
-}
-
-interface BlobEntryRow {
-  name: string;
-  digest: string;
-  size: number;
-  created_at: number;
-  last_served_at: number | null;
-}
-
-function usageOf(row: UsageRow): PullUsage {
-  return { pulls: row.pulls, ...(row.last_pulled_at === null ? {} : { lastPulledAt: row.last_pulled_at }) };
 }

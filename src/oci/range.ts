@@ -45,6 +45,27 @@ export function resolveRange(request: RangeRequest, size: number): ByteRange | "
   return { start: request.start, end: Math.min(request.end ?? size - 1, size - 1) };
 }
 
+/** The `Range` header that asks another server for `request`; undefined when nothing can satisfy it. */
+export function rangeHeader(request: RangeRequest): string | undefined {
+  if (request.kind === "backwards") return undefined;
+  if (request.kind === "suffix") return `bytes=-${request.length}`;
+  return `bytes=${request.start}-${request.end ?? ""}`;
+}
+
+/**
+ * The `Content-Range` of a 206 answer (`bytes <start>-<end>/<size>`): which bytes came, out of how
+ * many. Undefined for anything else, an unknown size (`/*`) included: a range of an unknown
+ * whole cannot be checked against the blob later.
+ */
+export function parseAnsweredRange(
+  header: string | undefined,
+): { range: ByteRange; size: number } | undefined {
+  const match = /^bytes (\d{1,15})-(\d{1,15})\/(\d{1,15})$/.exec(header?.trim() ?? "");
+  if (!match) return undefined;
+  const [start, end, size] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  return start <= end && end < size ? { range: { start, end }, size } : undefined;
+}
+
 /**
  * The `Content-Range` of an upload chunk. The spec writes it `<start>-<end>` (inclusive);
  * `bytes <start>-<end>/<total>` as in HTTP responses is accepted too. Undefined when absent,

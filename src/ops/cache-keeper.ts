@@ -53,6 +53,8 @@ export interface CacheKeeperOptions {
 /** `max_unused` is looked for this often at most: it counts in days, and a plan reads every repository. */
 const UNUSED_SWEEP_MS = 3_600_000;
 const DEFAULT_TRIGGER_GAP_MS = 5_000;
+/** Free space a download nobody asked for must leave on the disk when no `min_free` is set. */
+const AHEAD_DISK_RESERVE = 1024 ** 3;
 
 /**
  * Keeps the store within its bounds in the background: measures it every `check_interval`, plans
@@ -115,6 +117,25 @@ export class CacheKeeper {
     else if (policy.minFree !== undefined && free !== undefined && free < policy.minFree) {
       this.trigger("the disk went under its free-space floor");
     }
+  }
+
+  /**
+   * Whether `bytes` more for `repo` fit without an eviction, by the last measurement and what was
+   * stored since: under the store's cap and the repository's, and leaving the disk its floor
+   * (`min_free`, or AHEAD_DISK_RESERVE when none is set). Unknown before the first measurement:
+   * then only the disk is asked of, by its last reading, which there is none of yet, so yes.
+   */
+  hasRoomFor(repo: string, bytes: number): boolean {
+    const snapshot = this.#snapshot;
+    if (!snapshot) return true;
+    const { policy } = this.#options.scope;
+    const total = snapshot.total + this.#grown + bytes;
+    if (policy.maxSize !== undefined && total > policy.maxSize) return false;
+    const repoCap = policy.repositories.get(repo)?.maxSize;
+    if (repoCap !== undefined && (snapshot.repositories[repo] ?? 0) + this.#grown + bytes > repoCap)
+      return false;
+    if (snapshot.freeBytes === undefined) return true;
+    return snapshot.freeBytes - this.#grown - bytes >= (policy.minFree ?? AHEAD_DISK_RESERVE);
   }
 
   /**

@@ -7,6 +7,7 @@ import { DOCKER_HUB_HOSTS } from "../oci/docker-hub.js";
 import type { Stores } from "../store/open-stores.js";
 import { UpstreamClient, type UpstreamEvents, type UpstreamExchange } from "../upstream/client.js";
 import { VERSION } from "../version.js";
+import type { AheadRoom } from "./fetch-ahead.js";
 import { GroupRepository } from "./group.js";
 import { HostedRepository } from "./hosted.js";
 import type { ContentObserver } from "./observer.js";
@@ -27,6 +28,10 @@ export interface BuildContext {
   readonly upstreams: UpstreamObserver;
   /** Told what repositories serve, fetch and fail to keep (usage, metrics, eviction). */
   readonly observer?: ContentObserver;
+  /** Whether a blob fetched ahead fits without an eviction (the cache keeper knows). */
+  readonly aheadRoom?: AheadRoom;
+  /** Handed what must stop when wharf stops: proxies' fetching ahead. */
+  readonly onStop?: (stop: () => void) => void;
 }
 
 function isDockerHub(url: string): boolean {
@@ -75,7 +80,8 @@ function createProxy(name: string, config: ProxyRepositoryConfig, context: Build
     state: stores.coordination.upstreamState(name),
     tokens: stores.coordination.tokenCache(name),
   });
-  return new ProxyRepository({
+  const ahead = config.fetch_ahead;
+  const proxy = new ProxyRepository({
     name,
     upstream: client,
     libraryPrefix: upstream.library_prefix ?? isDockerHub(upstream.url),
@@ -87,7 +93,11 @@ function createProxy(name: string, config: ProxyRepositoryConfig, context: Build
     ingests: stores.ingests,
     logger: context.logger,
     ...(context.observer ? { observer: context.observer } : {}),
+    ...(ahead.enabled ? { fetchAhead: { concurrency: ahead.concurrency, idleMs: ahead.idle_timeout } } : {}),
+    ...(context.aheadRoom ? { aheadRoom: context.aheadRoom } : {}),
   });
+  context.onStop?.(() => proxy.stopFetchingAhead());
+  return proxy;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { MetadataStore } from "../meta/metadata-store.js";
 import type { Descriptor } from "../oci/manifest.js";
 import { accepts } from "../oci/media-types.js";
 import type { RangeRequest } from "../oci/range.js";
+import type { StoredBody } from "../store/blob-body.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { SmallContent } from "../store/small-content.js";
 import { NotFoundError } from "../util/errors.js";
@@ -53,11 +54,12 @@ export class LocalContent {
    * it. A file gone (evicted since the link was read) counts as absent, so a proxy fetches it again.
    */
   async storedBlob(digest: string, range: RangeRequest | undefined): Promise<BlobContent | undefined> {
+    // A redirect carries no range: the client sends its own Range header there.
+    const url = await this.#stores.blobs.directUrl(digest);
+    if (range === undefined && url === undefined) return this.#wholeBlob(digest);
     const size = await this.#stores.blobs.stat(digest);
     if (size === undefined) return undefined;
     const selected = range ? rangeResolver(range)(size) : undefined;
-    // A redirect carries no range: the client sends its own Range header there.
-    const url = await this.#stores.blobs.directUrl(digest);
     let body: BlobContent["body"];
     try {
       body = url ? { kind: "redirect", url } : await this.#stores.blobs.read(digest, selected);
@@ -66,6 +68,23 @@ export class LocalContent {
       throw error;
     }
     return { size, body, cache: "hit", ...(selected ? { range: selected } : {}) };
+  }
+
+  /** A whole stored blob: a file body knows its length, so a warm GET opens the file and asks nothing more. */
+  async #wholeBlob(digest: string): Promise<BlobContent | undefined> {
+    let body: StoredBody;
+    try {
+      body = await this.#stores.blobs.read(digest);
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+    const size = body.kind === "file" ? body.length : await this.#stores.blobs.stat(digest);
+    if (size === undefined) {
+      body.release();
+      return undefined;
+    }
+    return { size, body, cache: "hit" };
   }
 
   /**

@@ -6,12 +6,14 @@ import type { Descriptor } from "../oci/manifest.js";
 import type { Reference } from "../oci/names.js";
 import type { Page } from "../oci/pagination.js";
 import type { RangeRequest } from "../oci/range.js";
+import type { BlobBody } from "../store/blob-body.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { Coalescer } from "../store/coalescer.js";
 import type { SmallContent } from "../store/small-content.js";
 import type { UpstreamRegistry } from "../upstream/registry.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { Adoption } from "./adoption.js";
+import { type AheadRoom, FetchAhead, type FetchAheadSettings } from "./fetch-ahead.js";
 import { LocalContent } from "./local-content.js";
 import { type ContentObserver, UNOBSERVED } from "./observer.js";
 import { ProxyBlobs } from "./proxy-blobs.js";
@@ -43,6 +45,10 @@ export interface ProxyOptions {
   readonly clock?: Clock;
   /** Told what is served (usage), fetched and not kept. */
   readonly observer?: ContentObserver;
+  /** Layers fetched ahead of clients' requests; off when absent. */
+  readonly fetchAhead?: FetchAheadSettings;
+  /** Whether a blob fetched ahead fits without an eviction; everything fits when absent. */
+  readonly aheadRoom?: AheadRoom;
 }
 
 /** The URL as an operator may see it: credentials in it, if any slipped in, are dropped. */
@@ -79,6 +85,7 @@ export class ProxyRepository implements Repository {
   readonly #tags: ProxyTags;
   readonly #listings: ProxyListings;
   readonly #observer: ContentObserver;
+  readonly #ahead: FetchAhead | undefined;
 
   constructor(options: ProxyOptions) {
     this.name = options.name;
@@ -98,7 +105,18 @@ export class ProxyRepository implements Repository {
       observer: this.#observer,
     };
     const adoption = new Adoption(context);
-    this.#blobs = new ProxyBlobs(context, adoption, options.coalescer);
+    const blobs = new ProxyBlobs(context, adoption, options.coalescer);
+    this.#blobs = blobs;
+    this.#ahead = options.fetchAhead
+      ? new FetchAhead({
+          repo: options.name,
+          settings: options.fetchAhead,
+          source: (name, digest) => blobs.ahead(name, digest),
+          ...(options.aheadRoom ? { room: options.aheadRoom } : {}),
+          clock: context.clock,
+          logger: options.logger,
+        })
+      : undefined;
     this.#manifests = new ProxyManifests(context, adoption);
     this.#tags = new ProxyTags(context, this.#manifests, options.tagTtlMs);
     this.#listings = new ProxyListings(context);
@@ -132,23 +150,51 @@ export class ProxyRepository implements Repository {
     return this.#local.hasBlob(this.#canonical(name), digest);
   }
 
+  /** Fetching ahead ends: nothing more is queued, and what runs for nobody is cancelled. */
+  stopFetchingAhead(): void {
+    this.#ahead?.stop();
+  }
+
+  /** What fetching ahead does now, for tests and status. */
+  get fetchingAhead(): { running: number; queued: number } {
+    return { running: this.#ahead?.running ?? 0, queued: this.#ahead?.queued ?? 0 };
+  }
+
   async statBlob(name: string, digest: string): Promise<BlobStat> {
-    return { ...(await this.#blobs.stat(this.#canonical(name), digest)), servedBy: this.name };
+    const canonical = this.#canonical(name);
+    this.#ahead?.touch(canonical);
+    return { ...(await this.#blobs.stat(canonical, digest)), servedBy: this.name };
   }
 
   async openBlob(name: string, digest: string, range?: RangeRequest): Promise<BlobContent> {
     const canonical = this.#canonical(name);
-    const content = await this.#blobs.open(canonical, digest, range);
+    // The image stays "wanted" while its blobs are being sent, however long that takes.
+    const ended = this.#ahead?.requestStarted(canonical);
+    let content: BlobContent;
+    try {
+      content = await this.#blobs.open(canonical, digest, range);
+    } catch (error) {
+      ended?.();
+      throw error;
+    }
     this.#observer.blobServed(this.name, canonical, digest);
-    return { ...content, servedBy: this.name };
+    return {
+      ...content,
+      body: ended ? whenReleased(content.body, ended) : content.body,
+      servedBy: this.name,
+    };
   }
 
   async getManifest(name: string, reference: Reference, request: ManifestRequest): Promise<ManifestContent> {
     const canonical = this.#canonical(name);
+    this.#ahead?.touch(canonical);
     const content =
       reference.kind === "digest"
         ? await this.#manifests.byDigest(canonical, reference.digest, request)
         : await this.#tags.manifest(canonical, reference.tag, request);
+    // What upstream just gave or confirmed is what clients are about to pull: its blobs go ahead.
+    if (content.bytes && (content.cache === "miss" || content.cache === "revalidated"))
+      this.#ahead?.manifestServed(canonical, content.bytes, content.mediaType);
     this.#observer.manifestServed(this.name, canonical, content.digest, {
       ...(reference.kind === "tag" ? { tag: reference.tag } : {}),
       counted: request.method === "GET" && request.background !== true,
@@ -168,4 +214,19 @@ export class ProxyRepository implements Repository {
   listNames(page: Page): Promise<{ names: string[]; more: boolean }> {
     return this.#listings.names(page);
   }
+}
+
+/** `body`, telling `ended` once it is released (a redirect carries nothing to release: at once). */
+function whenReleased(body: BlobBody, ended: () => void): BlobBody {
+  if (body.kind === "redirect") {
+    ended();
+    return body;
+  }
+  return {
+    ...body,
+    release: () => {
+      body.release();
+      ended();
+    },
+  };
 }

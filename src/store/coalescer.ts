@@ -95,6 +95,12 @@ export class Coalescer {
     return this.#waiters;
   }
 
+  /** The download of `key` running here (receiving, or verified and being stored), if any. */
+  current(key: string): BlobFill | undefined {
+    const fill = this.#inFlight.current(key);
+    return fill?.state === "failed" ? undefined : fill;
+  }
+
   /**
    * Reads the blob from the running download for `key`, starting one with `open` when none can
    * be joined. `rangeFor` picks the bytes once the size is known (it may throw, e.g. for an

@@ -19,6 +19,14 @@ export class FillAbortedError extends Error {
   }
 }
 
+/** The download was ended on purpose (`BlobFill.cancel`), not by the upstream. */
+export class FillCancelledError extends FillAbortedError {
+  constructor(reason: string) {
+    super(`cancelled: ${reason}`);
+    this.name = "FillCancelledError";
+  }
+}
+
 export interface FillEvents {
   /** The staging could not be written (e.g. a full disk): this download continues uncached. */
   onSpoolFailure?(error: unknown): void;
@@ -85,6 +93,11 @@ export class BlobFill {
   readonly size: number | undefined;
   /** Settles when the download ends: resolves once verified (and stored unless pass-through). */
   readonly done: Promise<{ stored: boolean }>;
+  /**
+   * Settles as soon as every byte arrived and the digest matched (resolves), or the download
+   * failed (rejects): before `done`, which waits for the blob to be stored (an fsync, a rename).
+   */
+  readonly downloaded: Promise<void>;
 
   readonly #source: FillSource;
   readonly #events: FillEvents;
@@ -128,9 +141,14 @@ export class BlobFill {
     });
     // Nobody may be awaiting `done`; the failure is reported through readers and the caller's log.
     this.done.catch(() => {});
+    this.downloaded = new Promise((resolve, reject) => {
+      this.#downloaded = (error) => (error ? reject(error) : resolve());
+    });
+    this.downloaded.catch(() => {});
   }
 
   #settle: (error?: Error) => void = () => {};
+  #downloaded: (error?: Error) => void = () => {};
 
   /**
    * Prepares a download of `source` into what `stage` begins. Readers may be created at once; no
@@ -154,6 +172,18 @@ export class BlobFill {
     return fill;
   }
 
+  /**
+   * Ends a download nobody reads any more (e.g. one fetched ahead for a client that went away): it
+   * fails at once, so nobody joins it from now on, the upstream response is destroyed and nothing
+   * it staged is kept. A reader still attached would see a short body: callers cancel only
+   * downloads with `readerCount` 0. Does nothing once the download ended.
+   */
+  cancel(reason: string): void {
+    if (this.#state !== "filling") return;
+    this.#fail(new FillCancelledError(reason));
+    this.#source.body.destroy();
+  }
+
   /** Pumps the source into the writer and, once verified, commits it. Call once. */
   run(): void {
     if (this.#running) return;
@@ -169,8 +199,16 @@ export class BlobFill {
     return this.#received;
   }
 
-  /** New readers may join only while the download runs and every byte from 0 is still reachable. */
+  /**
+   * New readers may join while the download runs and every byte from 0 is still reachable, and
+   * once it is verified, while its local file holds every byte: the commit (an fsync, a rename)
+   * and the link may take a while, and a client asking right then (the usual case for a blob
+   * fetched ahead) is served the verified bytes at once instead of waiting for them.
+   */
   get joinable(): boolean {
+    if (this.#state === "verified") {
+      return !this.#passThrough && this.#file !== undefined && this.#fileEnd === this.#received;
+    }
     if (this.#state !== "filling") return false;
     const fileCoversFrom = this.#file ? this.#fileEnd : 0;
     const windowStart = this.#window[0]?.offset ?? this.#received;
@@ -222,6 +260,8 @@ export class BlobFill {
         if (this.#passThrough) await this.#drainWindow();
         else await this.#keepUpWithDisk();
       }
+      // Cancelled: whatever the source did after that is of no use.
+      if (this.#state !== "filling") return;
       if (this.size !== undefined && this.#received !== this.size) {
         throw new FillAbortedError(`upstream ended after ${this.#received} of ${this.size} bytes`);
       }
@@ -232,8 +272,10 @@ export class BlobFill {
       this.#fail(error instanceof Error ? error : new Error(String(error)));
       return;
     }
+    if (this.#state !== "filling") return;
     // Proven: readers may finish now; storing it (fsync, rename) is not their business.
     this.#state = "verified";
+    this.#downloaded();
     this.#wake();
     await this.#store();
     this.#settled = true;
@@ -357,6 +399,7 @@ export class BlobFill {
     if (this.#state !== "filling") return;
     this.#state = "failed";
     this.#error = error;
+    this.#downloaded(error);
     this.#settled = true;
     this.#settle(error);
     // Destroyed now, not when they next read: an idle or paused client must not keep the file open.

@@ -2,13 +2,19 @@ import { randomUUID } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { type Coordination, LocalCoordination } from "../coordination/coordination.js";
+import { type Coordination, LocalCoordination, TOPICS } from "../coordination/coordination.js";
 import type { IngestGuard } from "../coordination/ingest-guard.js";
 import { PostgresCoordination } from "../coordination/postgres-coordination.js";
+import {
+  CachedMetadataStore,
+  type MetadataCacheOptions,
+  type MetadataChange,
+} from "../meta/cached-metadata-store.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import { PostgresMetadataStore } from "../meta/postgres-metadata-store.js";
 import type { PostgresOptions } from "../meta/postgres-pool.js";
 import { SqliteMetadataStore } from "../meta/sqlite-metadata-store.js";
+import { sampled } from "../util/sampled.js";
 import type { BlobStore } from "./blob-store.js";
 import { ClusterRelay } from "./cluster-relay.js";
 import { Coalescer, type DownloadObserver } from "./coalescer.js";
@@ -20,6 +26,12 @@ import { SmallContent } from "./small-content.js";
 import { Spool } from "./spool.js";
 import { StagedUploadSessions, type UploadObserver } from "./staged-upload-sessions.js";
 import type { UploadLimits, UploadSessions } from "./upload-sessions.js";
+
+/**
+ * How often the metadata cache asks SQLite whether another process committed: at a warm GET's
+ * rate the question itself would cost more than the lookup it saves.
+ */
+const OUTSIDE_CHECK_MS = 1;
 
 /** Where the stores are: the data directory alone (the embedded default), or object storage and a database beside it. */
 export interface StoreSettings {
@@ -113,25 +125,34 @@ export async function openStores(
       const debris = await blobs.sweepStaging();
       if (debris > 0) logger.info({ files: debris }, "removed leftovers of interrupted writes");
     }
-    const meta = settings.postgres
-      ? await PostgresMetadataStore.open({
+    // First: the metadata cache hears the other nodes through it.
+    const coordination = await openCoordination(settings, logger, options.nodeId ?? randomUUID());
+    let meta: MetadataStore;
+    try {
+      if (settings.postgres) {
+        const shared = await PostgresMetadataStore.open({
           ...settings.postgres,
           onIdleError: (error) =>
             logger.warn({ err: error }, "a metadata database connection failed while idle"),
-        })
-      : new SqliteMetadataStore(join(dataDir, "wharf.db"));
+        });
+        meta = cached(shared, coordination, { maxAgeMs: SHARED_CACHE_MAX_AGE_MS });
+      } else {
+        const sqlite = new SqliteMetadataStore(join(dataDir, "wharf.db"));
+        // Asked once a millisecond at most: another process's commit is seen within that.
+        meta = cached(sqlite, coordination, {
+          outsideVersion: sampled(sqlite.dataVersion, OUTSIDE_CHECK_MS),
+        });
+      }
+    } catch (error) {
+      await coordination.close();
+      throw error;
+    }
     logger.info(
       {
         blobs: settings.s3 ? `s3 ${settings.s3.endpoint} bucket ${settings.s3.bucket}` : "filesystem",
         metadata: settings.postgres ? `postgres ${hostOf(settings.postgres.url)}` : "sqlite",
       },
       "stores opened",
-    );
-    const coordination = await openCoordination(settings, logger, options.nodeId ?? randomUUID()).catch(
-      async (error: unknown) => {
-        await meta.close();
-        throw error;
-      },
     );
     const { ingests } = coordination;
     const shared = coordination.downloads;
@@ -188,6 +209,29 @@ async function openCoordination(
 
 /** Single-row statements, each short: a few connections carry every node's back-off checks and leases. */
 const COORDINATION_CONNECTIONS = 4;
+
+/**
+ * The database behind the request path's cache, which hears every other writer: SQLite's own
+ * change counter tells of another process's commits (the CLI beside a server), and the
+ * coordination's invalidations of another node's (on PostgreSQL, NOTIFY), with an age bound for
+ * what a lost notification could leave.
+ */
+function cached(
+  inner: MetadataStore,
+  coordination: Coordination,
+  staleness: Pick<MetadataCacheOptions, "outsideVersion" | "maxAgeMs">,
+): MetadataStore {
+  const invalidations = coordination.invalidations<MetadataChange>(TOPICS.metadata, { everything: true });
+  const meta = new CachedMetadataStore(inner, {
+    ...staleness,
+    changed: (change) => invalidations.publish(change),
+  });
+  invalidations.subscribe((change) => meta.invalidate(change));
+  return meta;
+}
+
+/** Nothing another node changed is served from this node's memory for longer, should its notification be lost. */
+const SHARED_CACHE_MAX_AGE_MS = 10_000;
 
 /** Where a database URL points, without its credentials. */
 function hostOf(url: string): string {

@@ -4,6 +4,7 @@ import type { RateLimitSnapshot, UpstreamState } from "../coordination/upstream-
 import { digestOf, tryParseDigest } from "../oci/digest.js";
 import { MAX_MANIFEST_BYTES } from "../oci/manifest.js";
 import { baseMediaType } from "../oci/media-types.js";
+import { parseAnsweredRange, type RangeRequest, rangeHeader } from "../oci/range.js";
 import { readCapped } from "../util/read-capped.js";
 import { UpstreamAuth, type UpstreamCredentials } from "./auth.js";
 import { failureKindOf, parseRetryAfter, UpstreamError } from "./errors.js";
@@ -11,6 +12,7 @@ import { pullBudgetOf } from "./rate-limit.js";
 import type {
   FetchedBlob,
   FetchedManifest,
+  FetchedRange,
   ManifestHead,
   TagPage,
   UpstreamRegistry,
@@ -189,6 +191,37 @@ export class UpstreamClient implements UpstreamRegistry {
     return { size: length === undefined ? undefined : Number(length), body: response.body };
   }
 
+  async getBlobRange(
+    name: string,
+    digest: string,
+    range: RangeRequest,
+    signal?: AbortSignal,
+  ): Promise<FetchedRange | undefined> {
+    const wanted = rangeHeader(range);
+    if (wanted === undefined) return undefined;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#send("GET", `v2/${name}/blobs/${digest}`, {
+        kind: "blob",
+        name,
+        followRedirects: true,
+        signal,
+        range: wanted,
+      });
+    } catch (error) {
+      // 416 says nothing the download will not say better (it knows the size): let it answer.
+      if (error instanceof UpstreamError && error.status === 416) return undefined;
+      throw error;
+    }
+    const answered = parseAnsweredRange(header(response.headers, "content-range"));
+    if (response.statusCode !== 206 || !answered) {
+      // The whole blob (a server ignoring Range): the download in progress serves it better.
+      response.body.destroy();
+      return undefined;
+    }
+    return { range: answered.range, size: answered.size, body: response.body };
+  }
+
   async listTags(name: string, limit?: number, last?: string): Promise<TagPage> {
     const query = new URLSearchParams();
     if (limit !== undefined) query.set("n", String(limit));
@@ -247,6 +280,8 @@ export class UpstreamClient implements UpstreamRegistry {
       counted?: boolean;
       followRedirects?: boolean;
       signal?: AbortSignal | undefined;
+      /** A `Range` header value. */
+      range?: string;
     },
   ): Promise<Dispatcher.ResponseData> {
     // Asked before every counted request: another node may have hit a 429 since the last one.
@@ -264,6 +299,7 @@ export class UpstreamClient implements UpstreamRegistry {
     for (let attempt = 0, redirects = 0; ; ) {
       const headers: Record<string, string> = { "user-agent": this.#options.userAgent };
       if (options.accept && options.accept.length > 0) headers.accept = options.accept.join(", ");
+      if (options.range) headers.range = options.range;
       const authorization = authorize ? await this.#authorization(scope) : undefined;
       if (authorization) headers.authorization = authorization;
       const response = await this.#request(method, url, headers, options.signal, options.kind);

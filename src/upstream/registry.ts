@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { RateLimitSnapshot } from "../coordination/upstream-state.js";
+import type { ByteRange, RangeRequest } from "../oci/range.js";
 
 export interface ManifestHead {
   readonly digest: string;
@@ -14,6 +15,15 @@ export interface FetchedManifest extends ManifestHead {
 export interface FetchedBlob {
   /** From Content-Length; undefined when the upstream streams without one. */
   readonly size: number | undefined;
+  readonly body: Readable;
+}
+
+/** Part of a blob, as an upstream answered a ranged GET with 206. */
+export interface FetchedRange {
+  /** The bytes the upstream says it sent (its `Content-Range`). */
+  readonly range: ByteRange;
+  /** The whole blob's size, from `Content-Range`. */
+  readonly size: number;
   readonly body: Readable;
 }
 
@@ -47,6 +57,18 @@ export interface UpstreamRegistry {
   headBlob(name: string, digest: string): Promise<{ size: number | undefined }>;
   /** Starts a blob download; the caller must consume or destroy `body`. Its bytes are not verified here. */
   getBlob(name: string, digest: string, signal?: AbortSignal): Promise<FetchedBlob>;
+  /**
+   * Part of a blob (a ranged GET), for a client's Range while the whole blob is still being
+   * downloaded. Undefined when the upstream does not serve that range as one part (it answered
+   * 200 with the whole blob, 416, or an unreadable Content-Range): the caller then waits for its
+   * own download. Its bytes are not verified here, and cannot be: a range has no digest.
+   */
+  getBlobRange(
+    name: string,
+    digest: string,
+    range: RangeRequest,
+    signal?: AbortSignal,
+  ): Promise<FetchedRange | undefined>;
   /** One page of tags as the upstream gives it (it may ignore `limit` and `last`). */
   listTags(name: string, limit?: number, last?: string): Promise<TagPage>;
   /** The upstream's referrers index, or undefined when it has no referrers API. */

@@ -2,10 +2,12 @@ import { Readable } from "node:stream";
 import type { RateLimitSnapshot } from "../../src/coordination/upstream-state.js";
 import { digestOf } from "../../src/oci/digest.js";
 import { MediaType } from "../../src/oci/media-types.js";
+import { type RangeRequest, rangeHeader, resolveRange } from "../../src/oci/range.js";
 import { UpstreamError, type UpstreamFailureKind } from "../../src/upstream/errors.js";
 import type {
   FetchedBlob,
   FetchedManifest,
+  FetchedRange,
   ManifestHead,
   TagPage,
   UpstreamRegistry,
@@ -29,7 +31,15 @@ export interface FakeRequest {
   readonly method: "GET" | "HEAD";
   /** As the upstream would see it: `/v2/<name>/manifests/<reference>`, `/v2/<name>/blobs/<digest>`… */
   readonly path: string;
+  /** The `Range` of a ranged blob GET. */
+  readonly range?: string;
 }
+
+/**
+ * How the upstream answers ranged GETs: with the bytes asked (`serve`), with the whole blob as a
+ * server ignoring Range does (`ignore`), or with the right length of wrong bytes (`lie`).
+ */
+export type RangeMode = "serve" | "ignore" | "lie";
 
 export interface PushedImage {
   readonly name: string;
@@ -61,6 +71,7 @@ export class FakeUpstream implements UpstreamRegistry {
   #failure: UpstreamFailure | undefined;
   #gate: Promise<void> | undefined;
   #rateLimit: RateLimitSnapshot = {};
+  #ranges: RangeMode = "serve";
 
   constructor(url = "https://upstream.test") {
     this.url = url;
@@ -147,6 +158,11 @@ export class FakeUpstream implements UpstreamRegistry {
     this.#failure = failure;
   }
 
+  /** How ranged GETs are answered from now on. */
+  answerRanges(mode: RangeMode): void {
+    this.#ranges = mode;
+  }
+
   faultBlob(digest: string, fault: BlobFault | undefined): void {
     if (fault) this.#faults.set(digest, fault);
     else this.#faults.delete(digest);
@@ -169,10 +185,16 @@ export class FakeUpstream implements UpstreamRegistry {
 
   // ---- counting ----
 
-  /** Requests seen with `method` whose path matches `path` (a substring or a pattern). */
+  /** Requests seen with `method` whose path matches `path` (a substring or a pattern); ranged GETs apart. */
   count(method: "GET" | "HEAD", path: string | RegExp = ""): number {
     const matches = (p: string) => (typeof path === "string" ? p.includes(path) : path.test(p));
-    return this.requests.filter((r) => r.method === method && matches(r.path)).length;
+    return this.requests.filter((r) => r.method === method && r.range === undefined && matches(r.path))
+      .length;
+  }
+
+  /** Ranged blob GETs seen for `digest`. */
+  countRanged(digest: string): number {
+    return this.requests.filter((r) => r.range !== undefined && r.path.endsWith(`/blobs/${digest}`)).length;
   }
 
   // ---- the registry's read side ----
@@ -206,6 +228,15 @@ export class FakeUpstream implements UpstreamRegistry {
     return { size: bytes.byteLength, body: Readable.from(body(), { objectMode: false }) };
   }
 
+  async getBlobRange(name: string, digest: string, range: RangeRequest): Promise<FetchedRange | undefined> {
+    const bytes = this.#blob("GET", name, digest, rangeHeader(range) ?? "");
+    const resolved = resolveRange(range, bytes.byteLength);
+    if (this.#ranges === "ignore" || resolved === "unsatisfiable") return undefined;
+    const part = bytes.subarray(resolved.start, resolved.end + 1);
+    const sent = this.#ranges === "lie" ? corrupted(part) : part;
+    return { range: resolved, size: bytes.byteLength, body: Readable.from([sent]) };
+  }
+
   async listTags(name: string): Promise<TagPage> {
     this.#request("GET", `/v2/${name}/tags/list`);
     const prefix = key(name, "");
@@ -237,17 +268,17 @@ export class FakeUpstream implements UpstreamRegistry {
     return { digest, ...stored };
   }
 
-  #blob(method: "GET" | "HEAD", name: string, digest: string): Buffer {
+  #blob(method: "GET" | "HEAD", name: string, digest: string, range?: string): Buffer {
     const path = `/v2/${name}/blobs/${digest}`;
-    this.#request(method, path);
+    this.#request(method, path, range);
     const bytes = this.#blobs.get(key(name, digest));
     if (!bytes) throw this.#error("not-found", method, path, 404);
     return bytes;
   }
 
   /** Counts the request, then lets the failure switched on, if any, answer it. */
-  #request(method: "GET" | "HEAD", path: string): void {
-    this.requests.push({ method, path });
+  #request(method: "GET" | "HEAD", path: string, range?: string): void {
+    this.requests.push({ method, path, ...(range === undefined ? {} : { range }) });
     const failure = this.#failure;
     if (failure?.kind === "down") {
       throw new UpstreamError("unavailable", `${method} ${this.host}${path}: connect ECONNREFUSED`, {

@@ -4,8 +4,11 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import pino, { type Logger } from "pino";
 import { LocalIngestGuard } from "../../src/coordination/ingest-guard.js";
+import { CachedMetadataStore } from "../../src/meta/cached-metadata-store.js";
+import type { MetadataStore } from "../../src/meta/metadata-store.js";
 import type { Reference } from "../../src/oci/names.js";
 import type { RangeRequest } from "../../src/oci/range.js";
+import type { AheadRoom, FetchAheadSettings } from "../../src/repos/fetch-ahead.js";
 import { HostedRepository } from "../../src/repos/hosted.js";
 import { ProxyRepository } from "../../src/repos/proxy.js";
 import type { BlobContent, ManifestRequest } from "../../src/repos/repository.js";
@@ -21,7 +24,8 @@ import { tempDir } from "../unit/helpers.js";
 
 export interface World {
   readonly clock: ManualClock;
-  readonly meta: MemoryMetadataStore;
+  /** The in-memory store behind the request path's cache, as wharf reads its database. */
+  readonly meta: MetadataStore;
   readonly blobs: MemoryBlobStore;
   readonly spool: Spool;
   readonly documents: SmallContent;
@@ -40,7 +44,9 @@ export interface World {
 export async function world(t: TestContext): Promise<World> {
   const clock = new ManualClock();
   const blobs = new MemoryBlobStore({ clock });
-  const meta = new MemoryMetadataStore(clock);
+  // Every repository test goes through the cache wharf puts in front of its database, so each one
+  // also proves that no moved tag, deleted manifest or unlinked blob is served from memory.
+  const meta = new CachedMetadataStore(new MemoryMetadataStore(clock), { now: () => clock.now() });
   const spool = new Spool(join(await tempDir(t, "inprocess"), "tmp"));
   await spool.init();
   const logs: Array<Record<string, unknown>> = [];
@@ -67,6 +73,11 @@ export interface ProxySettings {
   readonly name?: string;
   readonly tagTtlMs?: number;
   readonly libraryPrefix?: boolean;
+  /** Off unless given. */
+  readonly fetchAhead?: FetchAheadSettings;
+  readonly aheadRoom?: AheadRoom;
+  /** Another coalescer than the world's (e.g. over a store that fails). */
+  readonly coalescer?: Coalescer;
 }
 
 export const TTL_MS = 60_000;
@@ -84,10 +95,12 @@ export function proxyOf(
     meta: w.meta,
     blobs: w.blobs,
     documents: w.documents,
-    coalescer: w.coalescer,
+    coalescer: settings.coalescer ?? w.coalescer,
     ingests: w.ingests,
     logger: w.logger,
     clock: w.clock,
+    ...(settings.fetchAhead ? { fetchAhead: settings.fetchAhead } : {}),
+    ...(settings.aheadRoom ? { aheadRoom: settings.aheadRoom } : {}),
   });
 }
 

@@ -170,6 +170,9 @@ describe("API tokens for robots", () => {
     assert.equal((await withJwt()).status, 200);
     assert.equal((await basicGet(ci.creds, path)).status, 200, "used (and remembered) before the revocation");
     await revokeApiToken(fx.wharf, ci.id);
+    // the CLI's commit is seen by the server's caches at the next request (SQLite's data_version)
+    assert.equal((await withJwt()).status, 401, "a registry token issued before: refused at once");
+    assert.equal((await basicGet(ci.creds, path)).status, 401, "Basic: refused at once");
     // both clocks run at once: the registry token is the one docker and podman keep using, for its
     // expires_in (60 s here, 5 min by default), to push on after the revocation
     const [basic, registryToken] = await Promise.allSettled([

@@ -5,7 +5,9 @@
 // again), one signing key for nodes starting together, the nodes table, and the auth tables'
 // trigger telling every node that users or tokens changed.
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import pino from "pino";
 import { PostgresAuthStore } from "../../src/auth/postgres-auth-store.js";
 import { TOPICS } from "../../src/coordination/coordination.js";
 import { ingesting } from "../../src/coordination/ingest-guard.js";
@@ -13,10 +15,13 @@ import {
   PostgresCoordination,
   type PostgresCoordinationOptions,
 } from "../../src/coordination/postgres-coordination.js";
+import { openStores } from "../../src/store/open-stores.js";
 import type { Clock } from "../../src/util/clock.js";
 import { type PostgresServer, startPostgres } from "../harness/backends/postgres.js";
+import { makeTempDir } from "../harness/system/tmp.js";
 import {
-  changeFeedConformance,
+  invalidationsConformance,
+  type Note,
   turnConformance,
   uploadLockConformance,
   upstreamStateConformance,
@@ -78,9 +83,17 @@ turnConformance(
   },
   true,
 );
-changeFeedConformance("postgres", async (clock) => {
-  const [a, b] = await two(clock);
-  return [a.changes, b.changes];
+/** Both nodes' invalidations of one topic, once each LISTENs. */
+let invalidationsCluster: Promise<readonly [PostgresCoordination, PostgresCoordination]> | undefined;
+invalidationsConformance("postgres", async (topic) => {
+  invalidationsCluster ??= two({ now: () => Date.now() });
+  const [a, b] = await invalidationsCluster;
+  const pair = [
+    a.invalidations<Note>(topic, { everything: true }),
+    b.invalidations<Note>(topic, { everything: true }),
+  ] as const;
+  await Promise.all(pair.map((invalidations) => invalidations.listening));
+  return pair;
 });
 
 async function eventually(
@@ -204,8 +217,10 @@ describe("postgres: what only a cluster has", () => {
   test("a node that dies lets go of its ingests' locks; one whose connection is cut takes them again", async () => {
     const [a, b] = await two({ now: () => Date.now() });
     const digest = `sha256:${"4".repeat(64)}`;
-    const heard: Array<string | undefined> = [];
-    await a.changes.subscribe("news", (detail) => heard.push(detail));
+    const heard: Note[] = [];
+    const news = a.invalidations<Note>("news", { everything: true });
+    await news.listening;
+    news.subscribe((change) => heard.push(change));
     let release = () => {};
     const ingest = ingesting(a.ingests, digest, () => new Promise<void>((resolve) => (release = resolve)));
     await eventually(async () => (await advisoryHolders("ShareLock")).length === 1, "the shared lock taken");
@@ -215,7 +230,7 @@ describe("postgres: what only a cluster has", () => {
       const now = await advisoryHolders("ShareLock");
       return now.length === 1 && now[0] !== holder;
     }, "the reconnected session holding the lock again");
-    assert.deepEqual(heard, [undefined], "the feed's listeners hear that they may have missed news");
+    assert.deepEqual(heard, [{ everything: true }], "listeners hear that they may have missed changes");
     assert.equal(await b.ingests.remove(digest, async () => {}), false);
     await a.close();
     assert.equal(await b.ingests.remove(digest, async () => {}), true, "a closed (dead) node holds nothing");
@@ -246,16 +261,19 @@ describe("postgres: what only a cluster has", () => {
     assert.deepEqual(await b.nodes.live(), [], "nobody beat within three heartbeats");
   });
 
-  test("a change to users or tokens, by any writer, reaches every node's feed", async () => {
+  test("a change to users or tokens, by any writer, reaches every node's auth invalidations", async () => {
     const { url, nodes } = await cluster(2);
     const store = await PostgresAuthStore.open({ url, maxConnections: 2 });
     try {
       const heard: string[] = [];
-      for (const node of nodes)
-        await node.changes.subscribe(TOPICS.auth, (detail) => heard.push(`${detail}`));
+      for (const node of nodes) {
+        const invalidations = node.invalidations(TOPICS.auth, "auth" as const);
+        await invalidations.listening;
+        invalidations.subscribe((change) => heard.push(change));
+      }
+      // The store publishes nothing itself: the tables' trigger does, whoever writes.
       await store.putUser({ name: "alice", passwordHash: "x", admin: false, groups: [], createdAt: 1 });
       await eventually(() => heard.length === 2, "both nodes told");
-      assert.deepEqual(heard, ["users", "users"]);
       await store.createToken({
         id: "t1",
         user: "alice",
@@ -268,9 +286,44 @@ describe("postgres: what only a cluster has", () => {
       });
       await store.revokeToken("t1", 2);
       await eventually(() => heard.length === 6, "both nodes told of both token writes");
-      assert.deepEqual(heard.slice(2), ["api_tokens", "api_tokens", "api_tokens", "api_tokens"]);
+      assert.deepEqual(new Set(heard), new Set(["auth"]));
     } finally {
       await store.close();
+    }
+  });
+
+  test("each node's metadata cache hears another node's writes at once", async () => {
+    schemas += 1;
+    const url = await server.schemaUrl(`coordination_${schemas}`);
+    const open = async () =>
+      openStores(
+        {
+          dataDir: join(makeTempDir("node"), "data"),
+          limits: { maxBytes: 1024 },
+          postgres: { url, maxConnections: 2 },
+        },
+        pino({ level: "silent" }),
+      );
+    const a = await open();
+    const b = await open();
+    try {
+      const digest = `sha256:${"5".repeat(64)}`;
+      // Node B looks first: "not linked" is cached, for up to 10 s were nobody to tell it.
+      assert.equal(await b.meta.hasBlob("hub", "library/x", digest), false);
+      assert.equal(await b.meta.hasBlob("hub", "library/x", digest), false);
+      await a.meta.linkBlob("hub", "library/x", digest, 10);
+      const started = Date.now();
+      await eventually(() => b.meta.hasBlob("hub", "library/x", digest), "node B sees node A's link", 2000);
+      assert.ok(Date.now() - started < 2000);
+      await a.meta.setTag("hub", "library/x", "latest", digest, 1);
+      await eventually(
+        async () => (await b.meta.getTag("hub", "library/x", "latest"))?.digest === digest,
+        "the tag too",
+        2000,
+      );
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 });

@@ -65,8 +65,9 @@ describe("real clients pull through wharf as their docker.io mirror", () => {
 
   /** Cold: each of the image's blobs fetched once. Warm: no blob, no manifest GET upstream. */
   async function coldThenWarm(image: TestImage, pull: (wharf: Wharf) => Promise<void>): Promise<void> {
-    // the default, authentication on: these pulls are anonymous, which proxies allow
-    const wharf = await fx.startWharf({ secured: true });
+    // the defaults, authentication and fetch-ahead on: these pulls are anonymous, which proxies
+    // allow, and a blob fetched ahead of the client still crosses once
+    const wharf = await fx.startWharf({ secured: true, fetchAhead: true });
     try {
       const cold = await traffic(() => pull(wharf));
       const want = Object.fromEntries(expectedContent(image).blobs.map((b) => [b.digest, 1]));

@@ -4,7 +4,7 @@
 // state, as two nodes see it: in one process both are the same object.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { ChangeFeed } from "../../src/coordination/change-feed.js";
+import type { Invalidations } from "../../src/coordination/invalidation.js";
 import type { Turn } from "../../src/coordination/turn.js";
 import type { UploadLock } from "../../src/coordination/upload-lock.js";
 import type { UpstreamState } from "../../src/coordination/upstream-state.js";
@@ -112,18 +112,40 @@ export function turnConformance(label: string, pair: Pair<Turn>, exclusive: bool
   });
 }
 
-export function changeFeedConformance(label: string, pair: Pair<ChangeFeed>): void {
-  describe(`${label}: ChangeFeed`, () => {
-    test("an announcement reaches every subscriber of its topic, on either node, and no other topic's", async () => {
-      const [one, other] = await pair(new ManualClock());
+/** Two nodes' invalidations of `topic` (created on each node at once, as every node does at start). */
+export type InvalidationsPair = (
+  topic: string,
+) => Promise<readonly [Invalidations<Note>, Invalidations<Note>]>;
+
+/** What the suite's changes are; `everything` is what a listener hears when changes may have been missed. */
+export type Note = { readonly scope: string } | { readonly everything: true };
+
+export function invalidationsConformance(label: string, pair: InvalidationsPair): void {
+  describe(`${label}: Invalidations`, () => {
+    test("a published change reaches the subscribers of its topic on either node, and no other topic's", async () => {
+      const [one, other] = await pair("t1");
+      const [, elsewhere] = await pair("t2");
       const heard: string[] = [];
-      await other.subscribe("t1", (detail) => heard.push(`other ${detail}`));
-      await one.subscribe("t1", (detail) => heard.push(`one ${detail}`));
-      await other.subscribe("t2", (detail) => heard.push(`t2 ${detail}`));
-      await one.announce("t1", "users");
+      other.subscribe((change) => heard.push(`other ${JSON.stringify(change)}`));
+      const unsubscribe = one.subscribe((change) => heard.push(`one ${JSON.stringify(change)}`));
+      elsewhere.subscribe((change) => heard.push(`t2 ${JSON.stringify(change)}`));
+      one.publish({ scope: "hub\nlibrary/busybox" });
       for (let waited = 0; heard.length < 2 && waited < 2000; waited += 10)
         await new Promise((resolve) => setTimeout(resolve, 10));
-      assert.deepEqual(heard.sort(), ["one users", "other users"]);
+      assert.deepEqual(heard.sort(), [
+        'one {"scope":"hub\\nlibrary/busybox"}',
+        'other {"scope":"hub\\nlibrary/busybox"}',
+      ]);
+      unsubscribe();
+      other.publish({ everything: true });
+      for (let waited = 0; heard.length < 3 && waited < 2000; waited += 10)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(
+        heard.slice(2),
+        ['other {"everything":true}'],
+        "an unsubscribed listener hears nothing",
+      );
     });
   });
 }

@@ -1,9 +1,13 @@
 // The Authenticator: passwords and API tokens turned into principals, and the 10 s memory of
-// accepted credentials (a revocation through this process forgets at once, one made by another
-// process — the CLI — bites when the memory runs out).
+// accepted credentials and registry-token subjects (a revocation through this process, or by
+// another process the store can tell of — the CLI — forgets at once; one nothing announces bites
+// when the memory runs out).
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { before, beforeEach, describe, mock, test } from "node:test";
 import { SqliteAuthStore } from "../../src/auth/auth-store.js";
 import { Authenticator } from "../../src/auth/authenticator.js";
@@ -174,14 +178,56 @@ describe("Authenticator", () => {
       assert.equal(await auth.revokeApiToken(created.record.id), false, "revoking twice");
     });
 
-    test("revoked by another process: refused once the 10 s memory has run out", async () => {
+    test("revoked by another process (the CLI, on its own connection): refused within a millisecond", async (t) => {
+      const directory = mkdtempSync(join(tmpdir(), "wharf-unit-auth-"));
+      t.after(() => rmSync(directory, { recursive: true, force: true }));
+      const server = new SqliteAuthStore(join(directory, "auth.db"));
+      const cli = new SqliteAuthStore(join(directory, "auth.db"));
+      t.after(async () => {
+        await cli.close();
+        await server.close();
+      });
+      await server.putUser({
+        name: "bob",
+        passwordHash: hashes.bob ?? "",
+        admin: false,
+        groups: [],
+        createdAt: 1,
+      });
+      const onServer = new Authenticator(server);
+      const created = await onServer.createApiToken("bob", {
+        description: "ci",
+        scopes: [SCOPE],
+        expiresAt: undefined,
+      });
+      assert.ok(await onServer.check("bob", created.secret));
+      assert.ok(await onServer.forSubject("bob", created.record.id));
+      // what `wharf token revoke` does: the database changes on another connection
+      await cli.revokeToken(created.record.id, Date.now());
+      // the server's store looks at SQLite's change counter once a millisecond at most
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      assert.equal(await onServer.check("bob", created.secret), undefined);
+      assert.equal(await onServer.forSubject("bob", created.record.id), undefined);
+    });
+
+    test("a store that cannot tell of changes: one made elsewhere bites when the 10 s memory runs out", async () => {
+      const blind = new Proxy(store, {
+        get: (target, key) => {
+          const value: unknown = Reflect.get(target, key, target);
+          if (key === "version") return undefined;
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+      const unaware = new Authenticator(blind);
       const created = await token();
       const t0 = Date.now();
-      assert.ok(await auth.check("bob", created.secret, t0));
-      // what `wharf token revoke` does: the database changes, this process's memory does not
+      assert.ok(await unaware.check("bob", created.secret, t0));
+      assert.ok(await unaware.forSubject("bob", created.record.id, t0));
       await store.revokeToken(created.record.id, t0);
-      assert.ok(await auth.check("bob", created.secret, t0 + CACHE_MS - 1), "remembered for up to 10 s");
-      assert.equal(await auth.check("bob", created.secret, t0 + CACHE_MS), undefined);
+      assert.ok(await unaware.check("bob", created.secret, t0 + CACHE_MS - 1), "remembered for up to 10 s");
+      assert.ok(await unaware.forSubject("bob", created.record.id, t0 + CACHE_MS - 1));
+      assert.equal(await unaware.check("bob", created.secret, t0 + CACHE_MS), undefined);
+      assert.equal(await unaware.forSubject("bob", created.record.id, t0 + CACHE_MS), undefined);
     });
 
     test("expired: refused from its expiry on, remembered or not", async () => {
@@ -212,5 +258,33 @@ describe("Authenticator", () => {
     assert.equal(await auth.forSubject(""), undefined);
     await store.deleteUser("bob");
     assert.equal(await auth.forSubject("bob"), undefined);
+  });
+
+  test("forSubject is remembered: a warm request reads no database until something changes", async () => {
+    let reads = 0;
+    const countingStore = new Proxy(store, {
+      get: (target, key) => {
+        const value: unknown = Reflect.get(target, key, target);
+        if (typeof value !== "function") return value;
+        if (key !== "getUser" && key !== "getToken") return value.bind(target);
+        return (...args: [string]) => {
+          reads++;
+          return (value as (id: string) => Promise<unknown>).apply(target, args);
+        };
+      },
+    });
+    const remembering = new Authenticator(countingStore);
+    const created = await remembering.createApiToken("bob", {
+      description: "ci",
+      scopes: [SCOPE],
+      expiresAt: undefined,
+    });
+    for (let i = 0; i < 5; i++) assert.ok(await remembering.forSubject("bob", created.record.id));
+    assert.equal(reads, 2, "the API token and the user, once");
+    await remembering.revokeApiToken(created.record.id);
+    assert.equal(await remembering.forSubject("bob", created.record.id), undefined, "revoked: at once");
+    for (let i = 0; i < 3; i++) assert.ok(await remembering.forSubject("root"));
+    await store.putUser({ name: "root", passwordHash: "x", admin: false, groups: [], createdAt: 1 });
+    assert.equal((await remembering.forSubject("root"))?.admin, false, "a change to the user: at once");
   });
 });

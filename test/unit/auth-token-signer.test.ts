@@ -61,6 +61,18 @@ describe("TokenSigner", () => {
     assert.equal(Number(payload.exp) - Number(payload.iat), 120);
   });
 
+  test("a verified token is remembered until it expires, and refused from then on", async () => {
+    const token = await signer.sign(CLAIMS, 60);
+    const now = Date.now();
+    assert.deepEqual(await signer.verify(token, now), CLAIMS);
+    // Remembered: the same answer again, and again once its own lifetime has nearly gone.
+    assert.deepEqual(await signer.verify(token, now + 1_000), CLAIMS);
+    assert.deepEqual(await signer.verify(token, now + 60_000 + 25_000), CLAIMS, "within the tolerance");
+    await assert.rejects(signer.verify(token, now + 60_000 + 31_000), { code: EXPIRED }, "remembered or not");
+    // A forged token is never remembered as valid, whatever came before it.
+    await refused(signer, tampered(token, { sub: "mallory" }), WRONG_SIGNATURE, "payload changed");
+  });
+
   test("an anonymous token has an empty subject", async () => {
     const claims = await signer.verify(await signer.sign({ subject: "", access: [] }, 60));
     assert.deepEqual(claims, { subject: "", access: [] });

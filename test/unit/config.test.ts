@@ -210,6 +210,9 @@ const DEFAULT_TOP_LEVEL = {
   usage: DEFAULT_USAGE,
 };
 
+/** Layers fetched ahead: on, four at a time, an image abandoned after 30 s without a request. */
+const DEFAULT_FETCH_AHEAD = { enabled: true, concurrency: 4, idle_timeout: 30_000 };
+
 describe("loadConfig from a file", () => {
   test("a minimal file gets every default", async (t) => {
     assert.deepEqual(await load(t, MINIMAL), {
@@ -219,6 +222,7 @@ describe("loadConfig from a file", () => {
           type: "proxy",
           upstream: { url: "https://registry-1.docker.io", timeouts: DEFAULT_TIMEOUTS },
           tag_ttl: 60_000,
+          fetch_ahead: DEFAULT_FETCH_AHEAD,
         },
       },
     });
@@ -247,6 +251,7 @@ describe("loadConfig from a file", () => {
           type: "proxy",
           port: 5001,
           tag_ttl: 300_000,
+          fetch_ahead: DEFAULT_FETCH_AHEAD,
           max_size: 200 * 1024 ** 3,
           max_unused: 30 * 86_400_000,
           keep: ["library/postgres", "library/node:20*", "team/**"],
@@ -261,6 +266,7 @@ describe("loadConfig from a file", () => {
         "ghcr.io": {
           type: "proxy",
           tag_ttl: 0,
+          fetch_ahead: DEFAULT_FETCH_AHEAD,
           upstream: { url: "https://ghcr.io", timeouts: DEFAULT_TIMEOUTS },
         },
         private: { type: "hosted", allow_delete: false },
@@ -781,6 +787,7 @@ describe("loadConfig without a file reads registry:v2's environment", () => {
           type: "proxy",
           upstream: { url: "https://registry-1.docker.io", library_prefix: true, timeouts: DEFAULT_TIMEOUTS },
           tag_ttl: 60_000,
+          fetch_ahead: DEFAULT_FETCH_AHEAD,
         },
       },
     });

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { LocalChangeFeed } from "../../src/coordination/change-feed.js";
 import { LocalInFlight } from "../../src/coordination/in-flight.js";
+import { LocalInvalidations } from "../../src/coordination/invalidation.js";
 import { LocalTurn } from "../../src/coordination/turn.js";
 import { LocalUploadLock } from "../../src/coordination/upload-lock.js";
 import { LocalUpstreamState } from "../../src/coordination/upstream-state.js";
 import {
-  changeFeedConformance,
+  invalidationsConformance,
+  type Note,
   turnConformance,
   uploadLockConformance,
   upstreamStateConformance,
@@ -140,7 +141,10 @@ turnConformance(
   local(() => new LocalTurn()),
   false,
 );
-changeFeedConformance(
-  "local",
-  local(() => new LocalChangeFeed()),
-);
+/** One process: every topic's invalidations are one object per cache; both "nodes" share it. */
+const topics = new Map<string, LocalInvalidations<Note>>();
+invalidationsConformance("local", async (topic) => {
+  const shared = topics.get(topic) ?? new LocalInvalidations<Note>();
+  topics.set(topic, shared);
+  return [shared, shared] as const;
+});

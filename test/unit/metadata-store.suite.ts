@@ -786,6 +786,38 @@ export function metadataStoreConformance(name: string, factory: MetadataStoreFac
       );
 
       test(
+        "measuring follows removals: unlinked, deleted, evicted and forgotten content stops counting",
+        withStore(async (store) => {
+          const image = manifest("gone", { size: 10 });
+          await store.putManifest(REPO, NAME, image);
+          await store.linkBlob(REPO, NAME, digest("layer"), 1000);
+          await store.linkBlob(REPO, "other-name", digest("layer"), 1000);
+          await store.linkBlob("other-repo", NAME, digest("layer"), 1000);
+          await store.linkBlob("other-repo", NAME, digest("own"), 5);
+          await store.unlinkBlob(REPO, NAME, digest("layer"));
+          assert.deepEqual(await store.measureContent(), {
+            total: 1015,
+            repositories: { [REPO]: 1010, "other-repo": 1005 },
+          });
+          await store.unlinkBlob(REPO, "other-name", digest("layer"));
+          assert.deepEqual(await store.measureContent(), {
+            total: 1015,
+            repositories: { [REPO]: 10, "other-repo": 1005 },
+          });
+          await store.forgetDigest(digest("layer"));
+          assert.deepEqual(await store.measureContent(), {
+            total: 15,
+            repositories: { [REPO]: 10, "other-repo": 5 },
+          });
+          await store.transaction(async (tx) => {
+            await tx.deleteManifest(REPO, NAME, image.digest);
+            await tx.unlinkBlob("other-repo", NAME, digest("own"));
+          });
+          assert.deepEqual(await store.measureContent(), { total: 0, repositories: {} });
+        }),
+      );
+
+      test(
         "a digest is referenced while any repository links it, has it as a manifest or a manifest references it",
         withStore(async (store) => {
           const image = manifest("referenced");

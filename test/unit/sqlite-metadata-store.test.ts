@@ -25,7 +25,42 @@ metadataStoreConformance("SqliteMetadataStore(file)", () => new SqliteMetadataSt
 opsRecordsConformance("SqliteMetadataStore(:memory:)", () => new SqliteMetadataStore(":memory:"));
 opsRecordsConformance("SqliteMetadataStore(file)", () => new SqliteMetadataStore(freshFile()));
 
+/** What the fifth script made, undone: a database as the versions before it wrote them. */
+const UNDO_CONTENT_SIZES = `DROP TRIGGER blobs_held; DROP TRIGGER blobs_released; DROP TRIGGER manifests_held;
+  DROP TRIGGER manifests_released; DROP TABLE content_held; DROP TABLE content_files;
+  DROP TABLE content_bytes; DROP TABLE content_total;`;
+
 describe("SqliteMetadataStore on disk", () => {
+  test("migrating a store that has content measures it as it was: the sizes kept from then on", async () => {
+    const path = freshFile();
+    const first = new SqliteMetadataStore(path);
+    const d = (text: string) => digestOf(Buffer.from(text));
+    await first.putManifest("hub", "app", {
+      digest: d("m"),
+      mediaType: MediaType.ociManifest,
+      size: 10,
+      references: [],
+    });
+    await first.linkBlob("hub", "app", d("l"), 1000);
+    await first.linkBlob("hub", "other", d("l"), 1000);
+    await first.linkBlob("cache", "app", d("l"), 1000);
+    const before = await first.measureContent();
+    await first.close();
+    // As a store written before the sizes were kept: the tables and triggers gone, version 4.
+    const db = new Database(path);
+    db.exec(`${UNDO_CONTENT_SIZES} PRAGMA user_version = 4;`);
+    db.close();
+    const migrated = new SqliteMetadataStore(path);
+    try {
+      assert.deepEqual(await migrated.measureContent(), before);
+      assert.deepEqual(before, { total: 1010, repositories: { cache: 1000, hub: 1010 } });
+      await migrated.unlinkBlob("cache", "app", d("l"));
+      assert.deepEqual(await migrated.measureContent(), { total: 1010, repositories: { hub: 1010 } });
+    } finally {
+      await migrated.close();
+    }
+  });
+
   const image = {
     digest: digestOf(Buffer.from("image")),
     mediaType: MediaType.ociManifest,
@@ -129,7 +164,7 @@ describe("SqliteMetadataStore on disk", () => {
     // Take the file back to the schema before usage (the second migration), with a row written by
     // that version: what came after usage goes too.
     const db = new Database(path);
-    db.exec(`DROP TABLE series_minute; DROP TABLE series_hour; DROP TABLE activity;
+    db.exec(`${UNDO_CONTENT_SIZES} DROP TABLE series_minute; DROP TABLE series_hour; DROP TABLE activity;
       DROP INDEX manifests_by_digest;
       ALTER TABLE manifests DROP COLUMN pulls; ALTER TABLE manifests DROP COLUMN last_pulled_at;
       ALTER TABLE tags DROP COLUMN pulls; ALTER TABLE tags DROP COLUMN last_pulled_at;
@@ -137,7 +172,7 @@ describe("SqliteMetadataStore on disk", () => {
       INSERT INTO manifests (repo, name, digest, media_type, size, created_at)
         VALUES ('hub', 'old', '${image.digest}', '${image.mediaType}', 321, 1000);
       INSERT INTO blobs (repo, name, digest, size, created_at) VALUES ('hub', 'old', '${image.references[1]}', 42, 1000);
-      PRAGMA user_version = 2;`);
+      PRAGMA user_version = ${version - 3};`);
     db.close();
     const store = new SqliteMetadataStore(path);
     try {

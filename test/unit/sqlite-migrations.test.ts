@@ -67,10 +67,10 @@ describe("openSqlite", () => {
     assert.equal(sqliteUserVersion(path), 2);
   });
 
-  test("both stores number their migrations: metadata at 4 (usage the third, the operator's records the fourth), auth at 2 (sessions)", async () => {
+  test("both stores number their migrations: metadata at 5 (usage the third, the operator's records the fourth, content sizes the fifth), auth at 2 (sessions)", async () => {
     const meta = freshFile();
     await new SqliteMetadataStore(meta).close();
-    assert.equal(sqliteUserVersion(meta), 4);
+    assert.equal(sqliteUserVersion(meta), 5);
     const auth = freshFile();
     await new SqliteAuthStore(auth).close();
     assert.equal(sqliteUserVersion(auth), 2);

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+
 import { onFreePort, PORT_TAKEN } from "../system/ports.js";
 import { type Daemon, spawnDaemon, waitHttp } from "../system/proc.js";
 import { makeTempDir, removeTempDir } from "../system/tmp.js";
@@ -30,15 +31,22 @@ export interface WharfOptions {
    * unless their configuration or environment says something about auth itself.
    */
   secured?: boolean;
+  /**
+   * Keep wharf's default fetch-ahead on. Off by default here: most tests count the upstream
+   * requests a client's pull makes, which blobs fetched ahead of the client would change; the
+   * tests about fetching ahead (and the bench) turn it on.
+   */
+  fetchAhead?: boolean;
 }
 
-/** The configuration and environment with authentication off, unless the test asked for it. */
+/** The configuration and environment with authentication (and fetch-ahead) off, unless the test asked for it. */
 function openUnlessSecured(opts: WharfOptions): {
   configYaml: string | undefined;
   env: Record<string, string>;
 } {
   const env = { ...opts.env };
   let configYaml = opts.configYaml;
+  if (!opts.fetchAhead) env.WHARF_FETCH_AHEAD ??= "off";
   if (opts.secured) return { configYaml, env };
   if (configYaml !== undefined) {
     if (!/^auth:/m.test(configYaml)) configYaml = `${configYaml}\nauth:\n  enabled: false\n`;

@@ -219,6 +219,8 @@ export interface ScalePoint {
   startSeconds: number;
   /** The first manifest GET after the start: what a scan at start-up would delay. */
   firstGetMs: number;
+  /** The start's background read of every image for the dashboard (requests served meanwhile). */
+  catalogReadSeconds: number;
   manifestByTag: WrkRun;
   tagsPage: WrkRun;
   catalogPage: WrkRun;

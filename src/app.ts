@@ -366,9 +366,11 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   sync.start();
   sampler.start();
   // So that the first look at the dashboard does not wait for every image to be read.
-  const warming = catalog
-    .warm([...router.repositories.keys()])
-    .catch((error: unknown) => logger.warn({ err: error }, "cannot read the images for the dashboard"));
+  const warmStarted = performance.now();
+  const warming = catalog.warm([...router.repositories.keys()]).then(
+    () => logger.info({ ms: Math.round(performance.now() - warmStarted) }, "images read for the dashboard"),
+    (error: unknown) => logger.warn({ err: error }, "cannot read the images for the dashboard"),
+  );
   const purge = setInterval(() => {
     stores.uploads.purgeIdle(config.uploads.expire_after).then(
       (purged: number) => purged > 0 && logger.info({ uploads: purged }, "discarded abandoned uploads"),

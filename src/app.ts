@@ -1,15 +1,18 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { Agent } from "undici";
 import { openAuth } from "./auth/setup.js";
 import type { Config } from "./config/schema.js";
+import { TOPICS } from "./coordination/coordination.js";
 import { OPEN_ACCESS } from "./http/access.js";
 import { adminRoutes } from "./http/admin/admin.js";
 import { tokenAccess, tokenRoute } from "./http/auth-wiring.js";
 import type { ListenerInfo } from "./http/context.js";
 import { Drain } from "./http/drain.js";
+import { internalFillRoutes } from "./http/internal-fills.js";
 import { RegistryApi } from "./http/registry-api.js";
 import { sendfileAvailable } from "./http/sendfile.js";
 import { ServedCertificate } from "./http/served-certificate.js";
@@ -96,6 +99,17 @@ export function storeSettings(config: Config): StoreSettings {
   };
 }
 
+/**
+ * Where the other nodes reach this one unless `cluster.advertise` says: the main listener's address,
+ * or the machine's name when it listens on every interface.
+ */
+function advertisedUrl(main: Listening | undefined, tls: boolean): string {
+  if (!main) throw new Error("no listener to advertise");
+  const everywhere = main.address === "0.0.0.0" || main.address === "::";
+  const host = everywhere ? hostname() : main.address.includes(":") ? `[${main.address}]` : main.address;
+  return `${tls ? "https" : "http"}://${host}:${main.port}`;
+}
+
 /** `:5000`, `5000`, `127.0.0.1:5000`, `[::1]:5000` → host (undefined = every interface) and port. */
 export function parseListen(value: string): { host: string | undefined; port: number } {
   const match = /^(?:(\[[^\]]+\]|[^:]*):)?(\d+)$/.exec(value);
@@ -165,6 +179,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     meta: stores.meta,
     blobs: stores.blobs,
     ingests: stores.ingests,
+    turn: stores.coordination.eviction,
     scope,
     dataDir,
     checkIntervalMs: config.cache.check_interval,
@@ -224,7 +239,10 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
     events: { ran: (job, run) => metrics.syncRan(job.repo, run) },
   });
   const audit = logger.child({ audit: true });
-  const auth = await openAuth(config, dataDir, audit);
+  const auth = await openAuth(config, dataDir, audit, {
+    signingKey: stores.coordination.signingKey,
+    invalidations: stores.coordination.invalidations(TOPICS.auth, "auth" as const),
+  });
   if (!auth) {
     for (const [name, repository] of Object.entries(config.repositories)) {
       if (repository.type === "hosted") {
@@ -285,6 +303,9 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       cache: { store: () => keeper?.snapshot, caps, sync: () => sync.status() },
     }),
     ...(auth ? [["/token", tokenRoute(auth, router, logins)] as const] : []),
+    ...(stores.coordination.downloads
+      ? internalFillRoutes(stores.coalescer, stores.coordination.downloads.auth)
+      : []),
   ]);
   const observe: RequestObserver = (ctx, status, seconds) => {
     const repository = ctx.repository ?? "";
@@ -337,6 +358,9 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
       });
     }
   }
+  await stores.coordination.nodes.join(
+    config.cluster?.advertise ?? advertisedUrl(listening[0], certificate !== undefined),
+  );
   usage?.start();
   keeper.start();
   sync.start();

@@ -1,4 +1,6 @@
 import type pg from "pg";
+import { TOPICS } from "../coordination/coordination.js";
+import { channelOf } from "../coordination/postgres-invalidations.js";
 import { migratePostgres } from "../meta/postgres-migrations.js";
 import { openPool, type PostgresOptions } from "../meta/postgres-pool.js";
 import type { ApiTokenRecord, AuthStore, SessionRecord, UserRecord } from "./auth-store.js";
@@ -22,6 +24,14 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX sessions_by_user ON sessions (user_name);
    CREATE INDEX sessions_by_expiry ON sessions (expires_at);`,
+  // Every node remembers successful checks for a few seconds: any write to users or tokens, by a
+  // node or by a command, tells them all to forget (the auth topic's invalidations), at its commit.
+  `CREATE FUNCTION wharf_auth_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN PERFORM pg_notify('${channelOf(TOPICS.auth)}', TG_TABLE_NAME); RETURN NULL; END $$;
+   CREATE TRIGGER users_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users
+     FOR EACH STATEMENT EXECUTE FUNCTION wharf_auth_changed();
+   CREATE TRIGGER api_tokens_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON api_tokens
+     FOR EACH STATEMENT EXECUTE FUNCTION wharf_auth_changed();`,
 ];
 
 interface SessionRow {

@@ -3,8 +3,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { AuthConfig, Config } from "../config/schema.js";
-import { LocalInvalidations } from "../coordination/invalidation.js";
-import { FileSigningKey } from "../coordination/signing-key.js";
+import { type Invalidations, LocalInvalidations } from "../coordination/invalidation.js";
+import { FileSigningKey, type SigningKeySource } from "../coordination/signing-key.js";
 import type { AuthStore } from "./auth-store.js";
 import { SqliteAuthStore } from "./auth-store.js";
 import { Authenticator } from "./authenticator.js";
@@ -165,22 +165,34 @@ async function auditRuleChanges(store: AuthStore, rules: readonly Rule[], audit:
   await store.setSetting("rules", JSON.stringify({ lines }));
 }
 
+/** What a node shares with the others for auth (its coordination); alone, the data directory's key and nothing to hear. */
+export interface SharedAuth {
+  readonly env?: NodeJS.ProcessEnv;
+  /** The cluster's signing key; without it, the data directory's file. */
+  readonly signingKey?: SigningKeySource | undefined;
+  /** How changes to users and tokens reach every node's authenticator; without it, this process's. */
+  readonly invalidations?: Invalidations<"auth">;
+}
+
 /** Opens users, tokens and the signing key, imports htpasswd, creates the first admin, loads the rules. */
 export async function openAuth(
   config: Config,
   dataDir: string,
   audit: Logger,
-  env = process.env,
+  options: SharedAuth = {},
 ): Promise<AuthServices | undefined> {
+  const env = options.env ?? process.env;
   const auth = config.auth;
   if (!auth.enabled) return undefined;
   const paths = authPaths(dataDir);
   const store = await openAuthStore(config, dataDir, audit);
-  // This process's own: the scale-out issue hands in invalidations every node hears.
-  const invalidations = new LocalInvalidations<"auth">();
+  const invalidations = options.invalidations ?? new LocalInvalidations<"auth">();
   const authenticator = new Authenticator(store, { changed: () => invalidations.publish("auth") });
   invalidations.subscribe(() => authenticator.invalidate());
-  const signer = await TokenSigner.open(new FileSigningKey(paths.signingKey), auth.service);
+  const signer = await TokenSigner.open(
+    options.signingKey ?? new FileSigningKey(paths.signingKey),
+    auth.service,
+  );
   if (auth.htpasswd) await importHtpasswd(auth.htpasswd, authenticator, audit);
   await ensureAdmin(authenticator, audit, env);
   const rules = rulesOf(config, auth);

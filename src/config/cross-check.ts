@@ -18,6 +18,12 @@ const REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 export function crossCheck(raw: unknown): ConfigIssue[] {
   if (!isRecord(raw)) return [];
   const issues: ConfigIssue[] = [];
+  if (raw.cluster !== undefined && raw.database === undefined) {
+    issues.push({
+      path: ["cluster"],
+      message: "the nodes of a cluster share a database: add a database section",
+    });
+  }
   const repositories = isRecord(raw.repositories) ? raw.repositories : undefined;
   if (raw.repositories !== undefined && repositories === undefined) return issues;
   if (repositories === undefined) return issues;

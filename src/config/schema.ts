@@ -389,6 +389,17 @@ const usage = z
   })
   .strict();
 
+/**
+ * This node among the nodes sharing a database: where the others reach it (to stream a download it
+ * runs). Without it, its main listener's address, or the machine's host name when it listens on
+ * every interface.
+ */
+const cluster = z
+  .object({
+    advertise: z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }),
+  })
+  .strict();
+
 /** How `wharf serve` writes its log; also `--log-format` and `WHARF_LOG_FORMAT`. */
 export const LOG_FORMATS = ["auto", "json", "pretty"] as const;
 export type LogFormatSetting = (typeof LOG_FORMATS)[number];
@@ -404,6 +415,8 @@ export const configSchema = z
     storage: storage.optional(),
     /** Where metadata, users and tokens are kept; without it, SQLite files in `data_dir`. */
     database: database.optional(),
+    /** How this node is reached by the other nodes sharing its `database`. */
+    cluster: cluster.optional(),
     log: z
       .object({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),

@@ -7,9 +7,10 @@ export interface Download {
  * Who downloads which blob right now, and how the others get its bytes while it runs
  * (invariant 3: one upstream fetch per blob, however many clients ask at once).
  *
- * In one process that is a map of running downloads (`LocalInFlight`). Across nodes it becomes a
- * lease in the shared database deciding which node downloads, with the other nodes' callers handed
- * a download that streams from the leaseholder; the callers below do not change.
+ * Within one process that is a map of running downloads (`LocalInFlight`). Across nodes, the
+ * downloads it holds are themselves chosen by lease (`BlobLeases`, through the coalescer's
+ * `ClusterRelay`): a node's download either comes from upstream or streams from the node that holds
+ * the lease, and this map coalesces the node's own callers onto it either way.
  */
 export interface InFlight<D extends Download> {
   /**

@@ -10,8 +10,8 @@
  * the digest before it has linked, and any that holds it later waited, then finds the file gone and
  * commits its own bytes.
  *
- * In one process this is a map (`LocalIngestGuard`); across nodes it becomes shared leases, and the
- * callers do not change.
+ * In one process this is a map (`LocalIngestGuard`); across nodes, advisory locks in the shared
+ * database (`PostgresIngestGuard`), and the callers do not change.
  */
 export interface IngestGuard {
   /**

@@ -6,8 +6,8 @@ export interface UploadLease {
 
 /**
  * One writer per upload session: a second request writing the same session at once is refused,
- * never interleaved with the first. Across nodes this becomes a lease in the shared database that
- * expires when its node dies; in one process it is a set (`LocalUploadLock`).
+ * never interleaved with the first. Across nodes it is a lease in the shared database that expires
+ * when its node dies (`PostgresUploadLock`); in one process it is a set (`LocalUploadLock`).
  */
 export interface UploadLock {
   /** Takes the lock of session `id` when nobody holds it; undefined when someone does. Never waits. */

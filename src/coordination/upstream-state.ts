@@ -44,6 +44,11 @@ export interface UpstreamState {
 /** An upstream may ask for anything in Retry-After; a day is longer than any real rate-limit window. */
 const MAX_BACKOFF_SECONDS = 86_400;
 
+/** The back-off a requested number of seconds amounts to: never negative, at most a day. */
+export function boundedBackoffSeconds(seconds: number): number {
+  return Math.min(Math.max(0, seconds), MAX_BACKOFF_SECONDS);
+}
+
 /** The state of one upstream in this process alone: what a single node needs. */
 export class LocalUpstreamState implements UpstreamState {
   readonly #clock: Clock;
@@ -75,8 +80,7 @@ export class LocalUpstreamState implements UpstreamState {
   async backOff(seconds: number, reason: string): Promise<boolean> {
     const now = this.#clock.now();
     const wasBackingOff = this.#backoffUntil > now;
-    const bounded = Math.min(Math.max(0, seconds), MAX_BACKOFF_SECONDS);
-    this.#backoffUntil = Math.max(this.#backoffUntil, now + bounded * 1000);
+    this.#backoffUntil = Math.max(this.#backoffUntil, now + boundedBackoffSeconds(seconds) * 1000);
     this.#snapshot = {
       ...this.#snapshot,
       backoffUntil: new Date(this.#backoffUntil).toISOString(),

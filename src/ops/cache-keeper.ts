@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { IngestGuard } from "../coordination/ingest-guard.js";
+import type { Turn } from "../coordination/turn.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import type { BlobStore } from "../store/blob-store.js";
 import { freeBytes } from "../store/disk-space.js";
@@ -34,6 +35,8 @@ export interface CacheKeeperOptions {
   readonly meta: MetadataStore;
   readonly blobs: Pick<BlobStore, "delete">;
   readonly ingests: IngestGuard;
+  /** Eviction's turn among the nodes sharing the stores: a node finding another evicting skips its plan. */
+  readonly turn?: Turn;
   readonly scope: EvictionScope;
   readonly dataDir: string;
   readonly checkIntervalMs: number;
@@ -186,12 +189,25 @@ export class CacheKeeper {
   }
 
   async #run(reason: string, always: boolean): Promise<KeeperRun> {
-    const { meta, scope, logger } = this.#options;
+    const { logger } = this.#options;
     const started = this.#clock.now();
     const measured = await this.#measure();
     const sweep = this.#clock.now() - this.#lastUnusedSweep >= UNUSED_SWEEP_MS && this.#hasMaxUnused();
     if (!always && !sweep && !this.#overBounds(measured)) return { snapshot: measured, carried: [] };
     if (sweep) this.#lastUnusedSweep = this.#clock.now();
+    const turn = this.#options.turn;
+    if (!turn) return this.#evict(reason, measured, started);
+    let run: KeeperRun = { snapshot: measured, carried: [] };
+    const alone = await turn.ifAlone(async () => {
+      run = await this.#evict(reason, measured, started);
+    });
+    if (!alone) logger.debug({ reason }, "another node is evicting; this one leaves it the run");
+    return run;
+  }
+
+  /** Plans against the measurement and carries the plan out. */
+  async #evict(reason: string, measured: StoreSnapshot, started: number): Promise<KeeperRun> {
+    const { meta, scope, logger } = this.#options;
     await this.#options.usage?.flush();
     const input = await readEvictionInput(meta, scope, {
       now: this.#clock.now(),

@@ -2,8 +2,7 @@ import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import { defaultRepositoryOf } from "../config/derived.js";
 import type { Config, ProxyRepositoryConfig, RepositoryConfig } from "../config/schema.js";
-import { LocalTokenCache } from "../coordination/token-cache.js";
-import { LocalUpstreamState, type RateLimitSnapshot } from "../coordination/upstream-state.js";
+import type { RateLimitSnapshot } from "../coordination/upstream-state.js";
 import { DOCKER_HUB_HOSTS } from "../oci/docker-hub.js";
 import type { Stores } from "../store/open-stores.js";
 import { UpstreamClient, type UpstreamEvents, type UpstreamExchange } from "../upstream/client.js";
@@ -78,9 +77,8 @@ function createProxy(name: string, config: ProxyRepositoryConfig, context: Build
     dispatcher: context.dispatcher,
     userAgent: `wharf/${VERSION}`,
     events: upstreamEvents(name, upstream.url, context),
-    // This process's own: the scale-out issue hands in ones every node shares.
-    state: new LocalUpstreamState(),
-    tokens: new LocalTokenCache(),
+    state: stores.coordination.upstreamState(name),
+    tokens: stores.coordination.tokenCache(name),
   });
   const ahead = config.fetch_ahead;
   const proxy = new ProxyRepository({

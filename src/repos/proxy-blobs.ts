@@ -128,9 +128,9 @@ export class ProxyBlobs {
       () => undefined,
       {
         ...events,
-        onStart: (fill) => {
+        onStart: (fill, from) => {
           started = true;
-          events.onStart?.(fill);
+          events.onStart?.(fill, from);
         },
       },
     );
@@ -260,15 +260,16 @@ export class ProxyBlobs {
         );
         observer.cacheFailed(repo, error);
       },
-      onStart: (fill) => {
+      onStart: (fill, from) => {
         started = clock.now();
         fill.done.catch((error: unknown) => {
-          observer.fetched(repo, "blob", fill.received);
+          // Bytes another node fetched are that node's to count.
+          if (from === "upstream") observer.fetched(repo, "blob", fill.received);
           this.#logFailure(error, fill, name, digest);
         });
       },
-      onDone: async (fill, stored) => {
-        observer.fetched(repo, "blob", fill.received);
+      onDone: async (fill, stored, from) => {
+        if (from === "upstream") observer.fetched(repo, "blob", fill.received);
         if (stored)
           await remember(this.#context, "blob link", { name, digest }, () =>
             stores.meta.linkBlob(repo, name, digest, fill.received),
@@ -283,7 +284,7 @@ export class ProxyBlobs {
             stored,
             ...(how.ahead ? { ahead: true } : {}),
           },
-          "blob fetched from upstream",
+          from === "upstream" ? "blob fetched from upstream" : "blob streamed from the node fetching it",
         );
       },
     };

@@ -1,21 +1,26 @@
+import type { DownloadLease } from "../coordination/blob-leases.js";
 import { type InFlight, LocalInFlight } from "../coordination/in-flight.js";
 import { type IngestGuard, LocalIngestGuard } from "../coordination/ingest-guard.js";
 import type { ParsedDigest } from "../oci/digest.js";
 import type { InProgressBody } from "./blob-body.js";
 import type { BlobStore, ByteRange } from "./blob-store.js";
-import { stageDownload } from "./download-staging.js";
+import { type ClusterRelay, type OpenedDownload, StoredMeanwhileError } from "./cluster-relay.js";
+import { stageDownload, stageRelay } from "./download-staging.js";
 import { BlobFill, type FillEvents, type FillSource } from "./fill.js";
 import type { Spool } from "./spool.js";
 
+/** Where a download's bytes came from: the upstream, or the node of the cluster that downloads them. */
+export type DownloadSource = "upstream" | "peer";
+
 /** What the request that starts a download hears of it, besides its bytes. */
 export interface DownloadEvents extends FillEvents {
-  onStart?(fill: BlobFill): void;
+  onStart?(fill: BlobFill, from: DownloadSource): void;
   /**
    * Runs once the download is verified (`stored`: it entered the store), while its digest is still
    * held, so that linking it happens before anything may delete its file. Joiners that find the
    * download stored read the store only after this ended.
    */
-  onDone?(fill: BlobFill, stored: boolean): Promise<void>;
+  onDone?(fill: BlobFill, stored: boolean, from: DownloadSource): Promise<void>;
 }
 
 export type Joined =
@@ -44,7 +49,12 @@ export interface CoalescerOptions {
   /** Held for each download from its start until it settled, so nothing deletes the file it may find stored. */
   readonly ingests?: IngestGuard;
   readonly observer?: DownloadObserver;
+  /** Across nodes: who downloads each blob, the others streaming it from there. Without it, this process decides alone. */
+  readonly relay?: ClusterRelay;
 }
+
+/** The lease of a download no other node could want: this process is alone. */
+const ALONE: DownloadLease = { release: async () => {} };
 
 /**
  * One download per blob: concurrent requests with the same key share one upstream request and one
@@ -57,6 +67,11 @@ export class Coalescer {
   readonly #inFlight: InFlight<BlobFill>;
   readonly #ingests: IngestGuard;
   readonly #observer: DownloadObserver;
+  readonly #relay: ClusterRelay | undefined;
+  /** Downloads this node runs from upstream, by key: what other nodes may stream. */
+  readonly #upstreamFills = new Map<string, BlobFill>();
+  /** Downloads this node streams from another node. */
+  readonly #relayed = new WeakSet<BlobFill>();
   /** Settles once a download's `onDone` ran and its hold was released. */
   readonly #settled = new WeakMap<BlobFill, Promise<void>>();
   #waiters = 0;
@@ -68,6 +83,7 @@ export class Coalescer {
     this.#inFlight = options.inFlight ?? new LocalInFlight();
     this.#ingests = options.ingests ?? new LocalIngestGuard();
     this.#observer = options.observer ?? {};
+    this.#relay = options.relay;
   }
 
   get inflight(): number {
@@ -108,40 +124,56 @@ export class Coalescer {
     };
     const start = async () => {
       // Asked at once (joiners in the same tick share it); the fill, and so its commit, waits for the hold.
-      const opening = open();
+      const opening = this.#open(key, digest, open);
       opening.catch(() => {});
       const lease = await this.#ingests.hold(digest.digest);
       let fill: BlobFill;
+      let opened: OpenedDownload | undefined;
       try {
+        opened = await opening;
+        const relayed = opened.relayed;
         fill = await BlobFill.create(
           digest,
-          await opening,
-          () => stageDownload(this.#store, this.#spool, digest.digest),
+          opened.source,
+          () =>
+            relayed
+              ? stageRelay(this.#store, this.#spool, digest.digest)
+              : stageDownload(this.#store, this.#spool, digest.digest),
           watched,
         );
       } catch (error) {
         lease.release();
+        if (opened && !opened.relayed) await opened.lease.release();
         throw error;
       }
+      const download = opened.relayed ? undefined : opened.lease;
+      if (!download) this.#relayed.add(fill);
+      else if (this.#relay) this.#upstreamFills.set(key, fill);
+      const ended = async () => {
+        lease.release();
+        if (this.#upstreamFills.get(key) === fill) this.#upstreamFills.delete(key);
+        // Only now may another node take the blob on: it finds it stored and linked.
+        await download?.release();
+      };
       const settled = fill.done.then(
         async ({ stored }) => {
           try {
-            await events.onDone?.(fill, stored);
+            await events.onDone?.(fill, stored, download ? "upstream" : "peer");
           } finally {
-            lease.release();
+            await ended();
           }
           if (stored) observer.stored?.(fill.received);
         },
-        () => lease.release(),
+        () => ended(),
       );
       // A failing onDone is its caller's to report; the hold is released either way.
       settled.catch(() => {});
       this.#settled.set(fill, settled);
       return fill;
     };
-    return this.#inFlight.join<Joined>(key, start, async (fill, started) => {
+    const joined = this.#inFlight.join<Joined>(key, start, async (fill, started) => {
       if (started) {
-        events.onStart?.(fill);
+        events.onStart?.(fill, this.#relayed.has(fill) ? "peer" : "upstream");
         try {
           const body = fill.createBody(rangeFor(fill.size)) as InProgressBody;
           return { kind: "fill", fill, body, kept: this.#kept(fill) };
@@ -160,6 +192,26 @@ export class Coalescer {
       }
       return undefined;
     });
+    return joined.catch((error: unknown) => {
+      if (error instanceof StoredMeanwhileError) return { kind: "stored" } as const;
+      throw error;
+    });
+  }
+
+  /**
+   * The download of `key` this node runs from upstream, as a body from its first byte, for another
+   * node to stream (`ClusterRelay` there): undefined when there is none or its start is gone.
+   */
+  forPeer(key: string): { readonly size: number | undefined; readonly body: InProgressBody } | undefined {
+    const fill = this.#upstreamFills.get(key);
+    const body = fill?.createBody();
+    return fill && body ? { size: fill.size, body } : undefined;
+  }
+
+  /** Where the download's bytes come from: upstream in one process; by lease across nodes. */
+  #open(key: string, digest: ParsedDigest, open: () => Promise<FillSource>): Promise<OpenedDownload> {
+    if (this.#relay) return this.#relay.open(key, digest.digest, open);
+    return open().then((source) => ({ source, lease: ALONE, relayed: false }));
   }
 
   #kept(fill: BlobFill): Promise<boolean> {

@@ -33,6 +33,55 @@ export async function stageDownload(
   }
 }
 
+/** How long a relayed download's commit waits for the node that downloads it to have stored the blob. */
+const PEER_COMMIT_WAIT_MS = 30_000;
+const PEER_COMMIT_POLL_MS = 50;
+
+/**
+ * Stages a download streamed from the node that downloads it (`ClusterRelay`): the bytes go to a
+ * spool file only, for this node's readers, since that node keeps the blob. Its commit therefore
+ * stores nothing: it waits until the store has the digest (that node's commit), so a verified
+ * relayed download counts as stored exactly when the blob is there to link.
+ */
+export async function stageRelay(
+  store: Pick<BlobStore, "stat">,
+  spool: Spool,
+  digest: string,
+): Promise<DownloadStaging> {
+  const writer = await SpoolMirror.create(new StoredByPeer(store, digest), spool);
+  return { writer, file: (await writer.localFile()) as LocalFile };
+}
+
+/** The store's part of a relayed download: nothing to write, a commit that waits for the peer's. */
+class StoredByPeer implements BlobWriter {
+  readonly #store: Pick<BlobStore, "stat">;
+  readonly #digest: string;
+
+  constructor(store: Pick<BlobStore, "stat">, digest: string) {
+    this.#store = store;
+    this.#digest = digest;
+  }
+
+  async append(chunks: readonly Uint8Array[]): Promise<number> {
+    return chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+  }
+
+  async commit(digest: string): Promise<void> {
+    if (digest !== this.#digest) throw new Error(`relayed ${this.#digest}, asked to commit ${digest}`);
+    for (const started = Date.now(); (await this.#store.stat(digest)) === undefined; ) {
+      if (Date.now() - started > PEER_COMMIT_WAIT_MS)
+        throw new Error(`the node that downloaded ${digest} did not store it`);
+      await new Promise((resolve) => setTimeout(resolve, PEER_COMMIT_POLL_MS));
+    }
+  }
+
+  async abort(): Promise<void> {}
+
+  async localFile(): Promise<undefined> {
+    return undefined;
+  }
+}
+
 /**
  * A writer that writes every byte to a spool file before handing it to the store's writer, so the
  * spool file always holds at least what the store took. The spool file goes when the writer ends;

@@ -1,17 +1,25 @@
+import { randomUUID } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { type IngestGuard, LocalIngestGuard } from "../coordination/ingest-guard.js";
-import { LocalInvalidations } from "../coordination/invalidation.js";
-import { CachedMetadataStore, type MetadataChange } from "../meta/cached-metadata-store.js";
+import { type Coordination, LocalCoordination, TOPICS } from "../coordination/coordination.js";
+import type { IngestGuard } from "../coordination/ingest-guard.js";
+import { PostgresCoordination } from "../coordination/postgres-coordination.js";
+import {
+  CachedMetadataStore,
+  type MetadataCacheOptions,
+  type MetadataChange,
+} from "../meta/cached-metadata-store.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import { PostgresMetadataStore } from "../meta/postgres-metadata-store.js";
 import type { PostgresOptions } from "../meta/postgres-pool.js";
 import { SqliteMetadataStore } from "../meta/sqlite-metadata-store.js";
 import { sampled } from "../util/sampled.js";
 import type { BlobStore } from "./blob-store.js";
+import { ClusterRelay } from "./cluster-relay.js";
 import { Coalescer, type DownloadObserver } from "./coalescer.js";
 import { FsBlobStore } from "./fs-blob-store.js";
+import { PeerFills } from "./peer-fills.js";
 import { S3BlobStore } from "./s3-blob-store.js";
 import { type S3Location, S3Objects } from "./s3-objects.js";
 import { SmallContent } from "./small-content.js";
@@ -58,6 +66,8 @@ export interface Stores {
   readonly uploads: UploadSessions;
   /** Digests being made reachable: eviction and garbage collection delete none of their files. */
   readonly ingests: IngestGuard;
+  /** What this node shares with the other nodes of its cluster (with `postgres`), or keeps alone. */
+  readonly coordination: Coordination;
 }
 
 export interface StoreOptions {
@@ -70,6 +80,8 @@ export interface StoreOptions {
    * downloads in progress stage there.
    */
   readonly sweep?: boolean;
+  /** This node's id among the cluster's nodes; random by default. */
+  readonly nodeId?: string;
 }
 
 /** The stores as opened, with what only their owner (the process) needs. */
@@ -113,13 +125,28 @@ export async function openStores(
       const debris = await blobs.sweepStaging();
       if (debris > 0) logger.info({ files: debris }, "removed leftovers of interrupted writes");
     }
-    const meta = settings.postgres
-      ? await PostgresMetadataStore.open({
+    // First: the metadata cache hears the other nodes through it.
+    const coordination = await openCoordination(settings, logger, options.nodeId ?? randomUUID());
+    let meta: MetadataStore;
+    try {
+      if (settings.postgres) {
+        const shared = await PostgresMetadataStore.open({
           ...settings.postgres,
           onIdleError: (error) =>
             logger.warn({ err: error }, "a metadata database connection failed while idle"),
-        })
-      : cachedSqlite(new SqliteMetadataStore(join(dataDir, "wharf.db")));
+        });
+        meta = cached(shared, coordination, { maxAgeMs: SHARED_CACHE_MAX_AGE_MS });
+      } else {
+        const sqlite = new SqliteMetadataStore(join(dataDir, "wharf.db"));
+        // Asked once a millisecond at most: another process's commit is seen within that.
+        meta = cached(sqlite, coordination, {
+          outsideVersion: sampled(sqlite.dataVersion, OUTSIDE_CHECK_MS),
+        });
+      }
+    } catch (error) {
+      await coordination.close();
+      throw error;
+    }
     logger.info(
       {
         blobs: settings.s3 ? `s3 ${settings.s3.endpoint} bucket ${settings.s3.bucket}` : "filesystem",
@@ -127,8 +154,9 @@ export async function openStores(
       },
       "stores opened",
     );
-    // This process's own: the scale-out issue hands in one every node shares.
-    const ingests = new LocalIngestGuard();
+    const { ingests } = coordination;
+    const shared = coordination.downloads;
+    const peers = shared ? new PeerFills(shared.auth) : undefined;
     return {
       dataDir,
       spool,
@@ -137,18 +165,23 @@ export async function openStores(
       documents: new SmallContent(blobs),
       coalescer: new Coalescer(blobs, spool, {
         ingests,
+        ...(shared && peers ? { relay: new ClusterRelay(shared.leases, peers, blobs) } : {}),
         ...(options.downloads ? { observer: options.downloads } : {}),
       }),
       uploads: new StagedUploadSessions({
         meta,
         blobs,
         limits: settings.limits,
+        lock: coordination.uploadLock,
         ...(options.uploads ? { observer: options.uploads } : {}),
       }),
       ingests,
+      coordination,
       probes: remote?.probes ?? [],
       async close() {
         remote?.close();
+        await peers?.close();
+        await coordination.close();
         await meta.close();
       },
     };
@@ -158,22 +191,47 @@ export async function openStores(
   }
 }
 
+/** Shared state in the metadata's database when there is one; this process's own otherwise. */
+async function openCoordination(
+  settings: StoreSettings,
+  logger: Logger,
+  self: string,
+): Promise<Coordination> {
+  if (!settings.postgres) return new LocalCoordination(self);
+  return PostgresCoordination.open({
+    url: settings.postgres.url,
+    maxConnections: COORDINATION_CONNECTIONS,
+    self,
+    onTrouble: (error, what) =>
+      logger.warn({ err: error, what }, "cluster coordination: a database connection failed"),
+  });
+}
+
+/** Single-row statements, each short: a few connections carry every node's back-off checks and leases. */
+const COORDINATION_CONNECTIONS = 4;
+
 /**
- * The embedded database behind the request path's cache. PostgreSQL is not cached: the writes of
- * other nodes reach a cache only through invalidations every node hears, which PostgreSQL's are
- * to bring.
+ * The database behind the request path's cache, which hears every other writer: SQLite's own
+ * change counter tells of another process's commits (the CLI beside a server), and the
+ * coordination's invalidations of another node's (on PostgreSQL, NOTIFY), with an age bound for
+ * what a lost notification could leave.
  */
-function cachedSqlite(sqlite: SqliteMetadataStore): MetadataStore {
-  // This process's own: the scale-out issue hands in invalidations every node hears.
-  const invalidations = new LocalInvalidations<MetadataChange>();
-  const meta = new CachedMetadataStore(sqlite, {
-    // Asked once a millisecond at most: another process's commit is seen within that.
-    outsideVersion: sampled(sqlite.dataVersion, OUTSIDE_CHECK_MS),
+function cached(
+  inner: MetadataStore,
+  coordination: Coordination,
+  staleness: Pick<MetadataCacheOptions, "outsideVersion" | "maxAgeMs">,
+): MetadataStore {
+  const invalidations = coordination.invalidations<MetadataChange>(TOPICS.metadata, { everything: true });
+  const meta = new CachedMetadataStore(inner, {
+    ...staleness,
     changed: (change) => invalidations.publish(change),
   });
   invalidations.subscribe((change) => meta.invalidate(change));
   return meta;
 }
+
+/** Nothing another node changed is served from this node's memory for longer, should its notification be lost. */
+const SHARED_CACHE_MAX_AGE_MS = 10_000;
 
 /** Where a database URL points, without its credentials. */
 function hostOf(url: string): string {

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Agent } from "undici";
 import { configSchema } from "../../src/config/schema.js";
+import { LocalCoordination } from "../../src/coordination/coordination.js";
 import { DOCKER_HUB_HOSTS } from "../../src/oci/docker-hub.js";
 import { buildRepositories, buildRouter } from "../../src/repos/build.js";
 import { world } from "./fixture.js";
@@ -25,7 +26,7 @@ async function built(t: Parameters<typeof world>[0]) {
   const w = await world(t);
   const dispatcher = new Agent();
   t.after(() => dispatcher.close());
-  const stores = { dataDir: "", ...w };
+  const stores = { dataDir: "", coordination: new LocalCoordination("test"), ...w };
   return buildRepositories(CONFIG, {
     stores,
     dispatcher,
@@ -87,7 +88,7 @@ test("the router built from them sends ?ns= to the proxy of that registry", asyn
   const dispatcher = new Agent();
   t.after(() => dispatcher.close());
   const router = buildRouter(CONFIG, {
-    stores: { dataDir: "", ...w },
+    stores: { dataDir: "", coordination: new LocalCoordination("test"), ...w },
     dispatcher,
     logger: w.logger,
     upstreams: { exchange: () => {}, rateLimit: () => {} },

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import pino from "pino";
 import { LocalIngestGuard } from "../../src/coordination/ingest-guard.js";
+import type { Turn } from "../../src/coordination/turn.js";
 import { digestOf } from "../../src/oci/digest.js";
 import { MediaType } from "../../src/oci/media-types.js";
 import { CacheKeeper } from "../../src/ops/cache-keeper.js";
@@ -101,6 +102,7 @@ class Scene {
     options: {
       freeSpace?: () => Promise<number>;
       events?: ConstructorParameters<typeof CacheKeeper>[0]["events"];
+      turn?: Turn;
     } = {},
   ): CacheKeeper {
     return new CacheKeeper({
@@ -119,11 +121,37 @@ class Scene {
       logger: this.logger,
       triggerGapMs: 0,
       ...(options.events ? { events: options.events } : {}),
+      ...(options.turn ? { turn: options.turn } : {}),
     });
   }
 }
 
 describe("eviction over the stores", () => {
+  test("a node that finds another node's eviction running leaves it the run; with the turn, it evicts", async () => {
+    const scene = new Scene();
+    const image = await scene.image("hub", "library/old", "1", [["layer", 40 * KiB]]);
+    const policy = { repositories: new Map([["hub", { maxSize: 10 * KiB }]]) };
+    let othersRun = true;
+    const turn: Turn = {
+      async ifAlone(work) {
+        if (othersRun) return false;
+        await work();
+        return true;
+      },
+    };
+    const skipped = await scene.keeper(policy, { hub: [] }, { turn }).run();
+    assert.equal(skipped.plan, undefined);
+    assert.deepEqual(skipped.carried, []);
+    assert.equal(await scene.intact("hub", "library/old", "1", image), true);
+    othersRun = false;
+    const run = await scene.keeper(policy, { hub: [] }, { turn }).run();
+    assert.deepEqual(
+      run.carried.map((done) => done.eviction.image.name),
+      ["library/old"],
+    );
+    assert.equal(await scene.gone("hub", "library/old", image), true);
+  });
+
   test("a repository over its cap loses its least recently pulled images; pinned, hosted and shared content stays", async () => {
     const scene = new Scene();
     const old = await scene.image("hub", "library/old", "1", [

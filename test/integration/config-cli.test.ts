@@ -107,6 +107,33 @@ describe("config check, the examples, and client-config snippets that work", () 
     assert.equal(multi.code, 0, multi.stderr);
   });
 
+  test("examples/cluster.yaml takes the site's and the node's settings from the environment", async () => {
+    const file = path.join(EXAMPLES_DIR, "cluster.yaml");
+    const bare = await runWharfCli(["config", "check", file]);
+    assert.equal(bare.code, 2);
+    for (const name of [
+      "WHARF_LISTEN",
+      "S3_ENDPOINT",
+      "S3_BUCKET",
+      "S3_ACCESS_KEY",
+      "S3_SECRET_KEY",
+      "DATABASE_URL",
+    ])
+      assert.match(bare.stderr, new RegExp(`environment variable ${name} is not set`));
+    const set = await runWharfCli(["config", "check", file], {
+      env: {
+        WHARF_LISTEN: "10.0.0.11:5000",
+        S3_ENDPOINT: "http://rgw.internal:7480",
+        S3_BUCKET: "wharf",
+        S3_ACCESS_KEY: "a",
+        S3_SECRET_KEY: "b",
+        DATABASE_URL: "postgres://wharf@db.internal/wharf",
+      },
+    });
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /docker-hub \(proxy\), docker-internal \(hosted\), docker-all \(group\)/);
+  });
+
   describe("client-config for a wharf with two local upstreams, a Docker Hub proxy and a group", () => {
     let basicUp: Upstream;
     let anonUp: Upstream;

@@ -19,6 +19,7 @@ import { redesignedContent } from "../conformance/redesign.js";
 import { newTally, SpecTree, type Tally } from "../conformance/specs.js";
 import { cephRgw, s3Prefix } from "../harness/backends/ceph-rgw.js";
 import { type PostgresServer, startPostgres } from "../harness/backends/postgres.js";
+import { type RoundRobin, startRoundRobin } from "../harness/http/round-robin.js";
 import { startWharf, type Wharf } from "../harness/wharf/start.js";
 
 interface Deployment {
@@ -31,6 +32,8 @@ interface Deployment {
   readonly asAdmin?: boolean;
   /** Blobs in a bucket of the run's Ceph RGW, metadata and users in a PostgreSQL of this file's. */
   readonly onS3AndPostgres?: boolean;
+  /** Several nodes on those backends behind a balancer that sends each request to the next node. */
+  readonly nodes?: number;
 }
 
 const ADMIN = { username: "admin", password: `conformance-${process.pid}-admin` };
@@ -73,6 +76,15 @@ const DEPLOYMENTS: readonly Deployment[] = [
     crossmountNamespace: "myorg/other",
     asAdmin: true,
     onS3AndPostgres: true,
+  },
+  {
+    label: "three nodes on S3 and PostgreSQL behind a round-robin balancer, as the first admin",
+    configYaml: `${HOSTED_ONLY}default_repository: internal\n`,
+    namespace: "myorg/myrepo",
+    crossmountNamespace: "myorg/other",
+    asAdmin: true,
+    onS3AndPostgres: true,
+    nodes: 3,
   },
 ];
 
@@ -132,7 +144,8 @@ for (const deployment of DEPLOYMENTS) {
   describe(`OCI distribution-spec conformance: ${deployment.label}`, () => {
     const env = suiteEnv(deployment);
     const suite = loadSuite(env);
-    let wharf: Wharf | undefined;
+    const nodes: Wharf[] = [];
+    let balancer: RoundRobin | undefined;
     let client: ConformanceClient | undefined;
     const run: LegacyRun = {
       suite,
@@ -145,19 +158,28 @@ for (const deployment of DEPLOYMENTS) {
     const extra = newTally();
 
     before(async () => {
-      wharf = await startWharf({
-        configYaml: deployment.onS3AndPostgres
-          ? `${deployment.configYaml}${await backendSections(deployment.label)}`
-          : deployment.configYaml,
-        ...(deployment.asAdmin ? { secured: true, env: { WHARF_ADMIN_PASSWORD: ADMIN.password } } : {}),
-      });
+      const configYaml = deployment.onS3AndPostgres
+        ? `${deployment.configYaml}${await backendSections(deployment.label)}`
+        : deployment.configYaml;
+      // One after another: the first creates the admin every later one finds in the database.
+      for (let i = 0; i < (deployment.nodes ?? 1); i++) {
+        nodes.push(
+          await startWharf({
+            configYaml,
+            ...(deployment.asAdmin ? { secured: true, env: { WHARF_ADMIN_PASSWORD: ADMIN.password } } : {}),
+          }),
+        );
+      }
+      if (deployment.nodes) balancer = await startRoundRobin(nodes.map((node) => node.url));
       // OCI_ROOT_URL is known only now, with the port wharf got
-      client = new ConformanceClient(wharf.url, suite.namespace, deployment.asAdmin ? ADMIN : undefined);
+      const root = balancer?.url ?? (nodes[0] as Wharf).url;
+      client = new ConformanceClient(root, suite.namespace, deployment.asAdmin ? ADMIN : undefined);
     });
     after(async () => {
       report(deployment.label, "suite", legacy, suite.seed);
       report(deployment.label, "redesigned content kinds", extra, suite.seed);
-      await wharf?.close();
+      await balancer?.close();
+      for (const node of nodes) await node.close();
     });
 
     // 00_conformance_suite_test.go: one Describe, the four workflows in this order
@@ -177,5 +199,13 @@ for (const deployment of DEPLOYMENTS) {
     test("the suite warned of nothing", () => {
       assert.deepEqual([...legacy.warnings, ...extra.warnings], []);
     });
+
+    if (deployment.nodes) {
+      test("every node answered its share of the suite's requests", () => {
+        const counts = balancer?.counts() ?? [];
+        assert.equal(counts.length, deployment.nodes);
+        assert.ok(Math.min(...counts) > 100, `requests per node: ${counts.join(", ")}`);
+      });
+    }
   });
 }

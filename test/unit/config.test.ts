@@ -1073,6 +1073,26 @@ database:
       path: "database.url",
       message: /postgres:\/\//,
     },
+    {
+      why: "a cluster section without the database its nodes share",
+      yaml: `
+cluster:
+  advertise: http://10.0.0.11:5000 ${MARK}
+`,
+      path: "cluster",
+      message: /share a database/,
+    },
+    {
+      why: "an advertised address that is no URL",
+      yaml: `
+database:
+  url: postgres://db.example/wharf
+cluster:
+  advertise: 10.0.0.11:5000 ${MARK}
+`,
+      path: "cluster.advertise",
+      message: /http/,
+    },
   ];
   for (const { why, yaml, path, message } of mistakes) {
     test(why, async (t) => {

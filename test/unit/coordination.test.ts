@@ -1,7 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { LocalInFlight } from "../../src/coordination/in-flight.js";
+import { LocalInvalidations } from "../../src/coordination/invalidation.js";
+import { LocalTurn } from "../../src/coordination/turn.js";
 import { LocalUploadLock } from "../../src/coordination/upload-lock.js";
+import { LocalUpstreamState } from "../../src/coordination/upstream-state.js";
+import {
+  invalidationsConformance,
+  type Note,
+  turnConformance,
+  uploadLockConformance,
+  upstreamStateConformance,
+} from "../suites/coordination.suite.js";
 
 /** A download the test ends by hand. */
 function download(label: string): { label: string; done: Promise<void>; end(): void } {
@@ -113,4 +123,28 @@ describe("LocalUploadLock", () => {
     await again.release();
     await other.release();
   });
+});
+
+const local =
+  <T>(make: () => T) =>
+  async () => {
+    const shared = make();
+    return [shared, shared] as const;
+  };
+upstreamStateConformance("local", (clock) => local(() => new LocalUpstreamState(clock))());
+uploadLockConformance(
+  "local",
+  local(() => new LocalUploadLock()),
+);
+turnConformance(
+  "local",
+  local(() => new LocalTurn()),
+  false,
+);
+/** One process: every topic's invalidations are one object per cache; both "nodes" share it. */
+const topics = new Map<string, LocalInvalidations<Note>>();
+invalidationsConformance("local", async (topic) => {
+  const shared = topics.get(topic) ?? new LocalInvalidations<Note>();
+  topics.set(topic, shared);
+  return [shared, shared] as const;
 });

@@ -19,7 +19,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   oci: ["util"],
   config: ["util", "oci"],
   meta: ["util", "oci"],
-  coordination: ["util", "oci"],
+  // Above meta: the shared implementations run on the metadata database's pool and migrations.
+  coordination: ["util", "oci", "meta"],
   store: ["util", "oci", "meta", "coordination"],
   upstream: ["util", "oci", "coordination"],
   auth: ["util", "oci", "config", "meta", "coordination"],

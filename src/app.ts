@@ -94,7 +94,12 @@ export function storeSettings(config: Config): StoreSettings {
         }
       : {}),
     ...(config.database
-      ? { postgres: { url: config.database.url, maxConnections: config.database.max_connections } }
+      ? {
+          postgres: { url: config.database.url, maxConnections: config.database.max_connections },
+          cachedAcrossNodes: Object.entries(config.repositories)
+            .filter(([, repository]) => repository.type === "proxy")
+            .map(([name]) => name),
+        }
       : {}),
   };
 }

@@ -34,6 +34,8 @@ export interface MetadataCacheOptions {
   readonly changed?: (change: MetadataChange) => void;
   /** Image names whose lookups are kept; the least recently used go first. */
   readonly maxNames?: number;
+  /** Repositories whose lookups are kept (all by default); the others are read every time. */
+  readonly cacheable?: (repo: string) => boolean;
   readonly now?: () => number;
 }
 
@@ -126,6 +128,7 @@ export class CachedMetadataStore extends ForwardedOpsRecords implements Metadata
     key: string,
     read: () => Promise<V>,
   ): Promise<V> {
+    if (this.#options.cacheable && !this.#options.cacheable(repo)) return read();
     const cached = this.#entry(repo, name);
     if (cached) {
       const map = pick(cached);

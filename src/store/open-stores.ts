@@ -46,6 +46,13 @@ export interface StoreSettings {
   };
   /** Metadata in this PostgreSQL database instead of `<data>/wharf.db`. */
   readonly postgres?: PostgresOptions;
+  /**
+   * With `postgres`, the repositories whose lookups a node answers from memory although other
+   * nodes write them: proxies, whose tags are trusted for their TTL anyway and whose evicted
+   * content is fetched again. A push or delete in a hosted repository must be seen by the very
+   * next request whichever node it reaches, which a notification arriving a moment later is not.
+   */
+  readonly cachedAcrossNodes?: readonly string[];
 }
 
 /** Something the stores need from outside the process (object storage): `/readyz` probes it. */
@@ -135,7 +142,11 @@ export async function openStores(
           onIdleError: (error) =>
             logger.warn({ err: error }, "a metadata database connection failed while idle"),
         });
-        meta = cached(shared, coordination, { maxAgeMs: SHARED_CACHE_MAX_AGE_MS });
+        const cacheable = new Set(settings.cachedAcrossNodes ?? []);
+        meta = cached(shared, coordination, {
+          maxAgeMs: SHARED_CACHE_MAX_AGE_MS,
+          cacheable: (repo) => cacheable.has(repo),
+        });
       } else {
         const sqlite = new SqliteMetadataStore(join(dataDir, "wharf.db"));
         // Asked once a millisecond at most: another process's commit is seen within that.
@@ -219,7 +230,7 @@ const COORDINATION_CONNECTIONS = 4;
 function cached(
   inner: MetadataStore,
   coordination: Coordination,
-  staleness: Pick<MetadataCacheOptions, "outsideVersion" | "maxAgeMs">,
+  staleness: Pick<MetadataCacheOptions, "outsideVersion" | "maxAgeMs" | "cacheable">,
 ): MetadataStore {
   const invalidations = coordination.invalidations<MetadataChange>(TOPICS.metadata, { everything: true });
   const meta = new CachedMetadataStore(inner, {

@@ -85,6 +85,24 @@ describe("CachedMetadataStore", () => {
     assert.equal(await cache.getManifest("hub", "app", a.digest), undefined);
   });
 
+  test("a repository that is not cacheable is read every time: another node's push there is seen at once", async () => {
+    const shared = new MemoryMetadataStore();
+    const { store, reads } = counted(shared);
+    const cache = new CachedMetadataStore(store, { cacheable: (repo) => repo === "hub" });
+    await shared.putManifest("private", "app", a);
+    await shared.setTag("private", "app", "1", a.digest, 1000);
+    await shared.putManifest("hub", "app", a);
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await cache.getTag("private", "app", "1"))?.digest, a.digest);
+      assert.ok(await cache.getManifest("hub", "app", a.digest));
+    }
+    assert.equal(reads(), 4, "the hosted tag read three times, the proxy's manifest once");
+    // Another node (writing the shared store, not through this cache) moves the hosted tag.
+    await shared.putManifest("private", "app", b);
+    await shared.setTag("private", "app", "1", b.digest, 2000);
+    assert.equal((await cache.getTag("private", "app", "1"))?.digest, b.digest);
+  });
+
   test("what a transaction changed is seen once it committed; a rollback changes nothing", async () => {
     const cache = new CachedMetadataStore(new MemoryMetadataStore());
     await cache.putManifest("hub", "app", a);

@@ -2,6 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { Queryable } from "../meta/postgres-pool.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import type { BlobLeases, DownloadLease, LeaseAnswer } from "./blob-leases.js";
+import { heldLease, type LeaseTable } from "./postgres-lease.js";
+
+const BLOB_LEASES: LeaseTable = { table: "blob_leases", keyColumn: "key" };
 
 /** A lease lasts this long unless renewed (a third of the way through): a dead node's is free after it. */
 const DEFAULT_LEASE_MS = 10_000;
@@ -78,32 +81,6 @@ export class PostgresBlobLeases implements BlobLeases {
   }
 
   #held(key: string, holder: string): DownloadLease {
-    const renewal = setInterval(() => {
-      this.#db
-        .query({
-          name: "coordination.renewBlobLease",
-          text: "UPDATE blob_leases SET expires_at = $3 WHERE key = $1 AND holder = $2",
-          values: [key, holder, this.#clock.now() + this.#leaseMs],
-        })
-        // Retried at the next tick; if none gets through, the lease runs out and another node takes over.
-        .catch(() => {});
-    }, this.#leaseMs / 3);
-    renewal.unref();
-    let released: Promise<void> | undefined;
-    return {
-      release: () => {
-        released ??= (async () => {
-          clearInterval(renewal);
-          await this.#db
-            .query({
-              name: "coordination.releaseBlobLease",
-              text: "DELETE FROM blob_leases WHERE key = $1 AND holder = $2",
-              values: [key, holder],
-            })
-            .catch(() => {});
-        })();
-        return released;
-      },
-    };
+    return heldLease(this.#db, BLOB_LEASES, key, holder, { leaseMs: this.#leaseMs, clock: this.#clock });
   }
 }

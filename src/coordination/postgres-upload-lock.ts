@@ -1,7 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { Queryable } from "../meta/postgres-pool.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { heldLease, type LeaseTable } from "./postgres-lease.js";
 import type { UploadLease, UploadLock } from "./upload-lock.js";
+
+const UPLOAD_LOCKS: LeaseTable = { table: "upload_locks", keyColumn: "id" };
 
 /** A lease lasts this long unless renewed; its holder renews it a third of the way through. */
 const DEFAULT_LEASE_MS = 30_000;
@@ -39,33 +42,6 @@ export class PostgresUploadLock implements UploadLock {
       values: [id, holder, now + this.#leaseMs, now],
     });
     if (rowCount !== 1) return undefined;
-    const renewal = setInterval(() => {
-      this.#db
-        .query({
-          name: "coordination.renewUploadLock",
-          text: "UPDATE upload_locks SET expires_at = $3 WHERE id = $1 AND holder = $2",
-          values: [id, holder, this.#clock.now() + this.#leaseMs],
-        })
-        // A renewal that failed is retried at the next tick; if none gets through, the lease runs out.
-        .catch(() => {});
-    }, this.#leaseMs / 3);
-    renewal.unref();
-    let released: Promise<void> | undefined;
-    return {
-      release: () => {
-        released ??= (async () => {
-          clearInterval(renewal);
-          await this.#db
-            .query({
-              name: "coordination.releaseUploadLock",
-              text: "DELETE FROM upload_locks WHERE id = $1 AND holder = $2",
-              values: [id, holder],
-            })
-            // Not renewed any more, the lease runs out by itself: the request's answer does not depend on it.
-            .catch(() => {});
-        })();
-        return released;
-      },
-    };
+    return heldLease(this.#db, UPLOAD_LOCKS, id, holder, { leaseMs: this.#leaseMs, clock: this.#clock });
   }
 }

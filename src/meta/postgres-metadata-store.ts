@@ -1,17 +1,26 @@
 import type pg from "pg";
+import {
+  type BlobEntryRow,
+  blobEntry,
+  type ManifestEntryRow,
+  type ManifestRow,
+  manifestEntry,
+  type TagEntryRow,
+  tagEntry,
+  toManifest,
+  toUpload,
+  type UploadRow,
+} from "./metadata-rows.js";
 import type {
   BlobLink,
   ContentBytes,
-  ManifestEntry,
   ManifestNode,
   ManifestRecord,
   MetadataStore,
   MetadataTransaction,
   NewManifest,
   Page,
-  PullUsage,
   RepositoryContent,
-  TagEntry,
   TagRecord,
   UploadRecord,
   UsageBatch,
@@ -71,61 +80,9 @@ const MIGRATIONS: readonly string[] = [
   POSTGRES_OPS_RECORDS_MIGRATION,
 ];
 
-interface ManifestRow {
-  digest: string;
-  media_type: string;
-  size: number;
-  subject: string | null;
-  artifact_type: string | null;
-  annotations: string | null;
-  created_at: number;
-}
-
-interface UploadRow {
-  id: string;
-  repo: string;
-  name: string;
-  received: number;
-  created_at: number;
-  updated_at: number;
-}
-
 const MANIFEST_COLUMNS = "digest, media_type, size, subject, artifact_type, annotations, created_at";
 const UPLOAD_COLUMNS = "id, repo, name, received, created_at, updated_at";
-
-function toManifest(row: ManifestRow): ManifestRecord {
-  return {
-    digest: row.digest,
-    mediaType: row.media_type,
-    size: row.size,
-    createdAt: row.created_at,
-    ...(row.subject === null ? {} : { subject: row.subject }),
-    ...(row.artifact_type === null ? {} : { artifactType: row.artifact_type }),
-    ...(row.annotations === null
-      ? {}
-      : { annotations: JSON.parse(row.annotations) as Record<string, string> }),
-  };
-}
-
-function toUpload(row: UploadRow): UploadRecord {
-  return {
-    id: row.id,
-    repo: row.repo,
-    name: row.name,
-    offset: row.received,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-interface UsageRow {
-  pulls: number;
-  last_pulled_at: number | null;
-}
-
-function usageOf(row: UsageRow): PullUsage {
-  return { pulls: row.pulls, ...(row.last_pulled_at === null ? {} : { lastPulledAt: row.last_pulled_at }) };
-}
+const UPLOAD_SELECTED = 'id, repo, name, received AS "offset", created_at, updated_at';
 
 /** Each digest once per repository (a name's copy and another name's are one file). */
 const FILES_BY_REPOSITORY = `SELECT repo, digest, max(size) AS size FROM
@@ -319,7 +276,7 @@ class PostgresStatements extends ForwardedOpsRecords implements MetadataTransact
   async getUpload(id: string): Promise<UploadRecord | undefined> {
     const [row] = await this.#rows<UploadRow>(
       "getUpload",
-      `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE id = $1`,
+      `SELECT ${UPLOAD_SELECTED} FROM uploads WHERE id = $1`,
       [id],
     );
     return row ? toUpload(row) : undefined;
@@ -340,7 +297,7 @@ class PostgresStatements extends ForwardedOpsRecords implements MetadataTransact
   async listIdleUploads(before: number): Promise<UploadRecord[]> {
     const rows = await this.#rows<UploadRow>(
       "listIdleUploads",
-      `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE updated_at < $1 ORDER BY updated_at`,
+      `SELECT ${UPLOAD_SELECTED} FROM uploads WHERE updated_at < $1 ORDER BY updated_at`,
       [before],
     );
     return rows.map(toUpload);
@@ -434,16 +391,7 @@ class PostgresStatements extends ForwardedOpsRecords implements MetadataTransact
 
   async listContent(repo: string): Promise<RepositoryContent> {
     const [manifests, tags, blobs] = await Promise.all([
-      this.#rows<
-        UsageRow & {
-          name: string;
-          digest: string;
-          subject: string | null;
-          size: number;
-          created_at: number;
-          children: string[];
-        }
-      >(
+      this.#rows<ManifestEntryRow & { children: string[] }>(
         "contentManifests",
         `SELECT m.name, m.digest, m.subject, m.size, m.created_at, m.pulls, m.last_pulled_at,
                 coalesce(array_agg(r.child) FILTER (WHERE r.child IS NOT NULL), '{}') AS children
@@ -453,49 +401,21 @@ class PostgresStatements extends ForwardedOpsRecords implements MetadataTransact
          GROUP BY m.repo, m.name, m.digest`,
         [repo],
       ),
-      this.#rows<UsageRow & { name: string; tag: string; digest: string; updated_at: number }>(
+      this.#rows<TagEntryRow>(
         "contentTags",
         "SELECT name, tag, digest, updated_at, pulls, last_pulled_at FROM tags WHERE repo = $1",
         [repo],
       ),
-      this.#rows<{
-        name: string;
-        digest: string;
-        size: number;
-        created_at: number;
-        last_served_at: number | null;
-      }>("contentBlobs", "SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = $1", [
-        repo,
-      ]),
+      this.#rows<BlobEntryRow>(
+        "contentBlobs",
+        "SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = $1",
+        [repo],
+      ),
     ]);
     return {
-      manifests: manifests.map(
-        (row): ManifestEntry => ({
-          name: row.name,
-          digest: row.digest,
-          children: row.children,
-          size: row.size,
-          createdAt: row.created_at,
-          ...usageOf(row),
-          ...(row.subject === null ? {} : { subject: row.subject }),
-        }),
-      ),
-      tags: tags.map(
-        (row): TagEntry => ({
-          name: row.name,
-          tag: row.tag,
-          digest: row.digest,
-          updatedAt: row.updated_at,
-          ...usageOf(row),
-        }),
-      ),
-      blobs: blobs.map((row) => ({
-        name: row.name,
-        digest: row.digest,
-        size: row.size,
-        createdAt: row.created_at,
-        ...(row.last_served_at === null ? {} : { lastServedAt: row.last_served_at }),
-      })),
+      manifests: manifests.map((row) => manifestEntry(row, row.children)),
+      tags: tags.map(tagEntry),
+      blobs: blobs.map(blobEntry),
     };
   }
 

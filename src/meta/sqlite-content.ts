@@ -1,12 +1,14 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import Database from "better-sqlite3";
-import type {
-  BlobLinkEntry,
-  ManifestEntry,
-  PullUsage,
-  RepositoryContent,
-  TagEntry,
-} from "./metadata-store.js";
+import {
+  type BlobEntryRow,
+  blobEntry,
+  type ManifestEntryRow,
+  manifestEntry,
+  type TagEntryRow,
+  tagEntry,
+} from "./metadata-rows.js";
+import type { BlobLinkEntry, ManifestEntry, RepositoryContent, TagEntry } from "./metadata-store.js";
 
 /** What a repository holds, as eviction, prune and the dashboard read it: every row of it. */
 export const CONTENT_QUERIES = {
@@ -17,38 +19,10 @@ export const CONTENT_QUERIES = {
   blobs: "SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = ?",
 } as const;
 
-interface UsageRow {
-  pulls: number;
-  last_pulled_at: number | null;
-}
-
 export interface ChildRow {
   name: string;
   digest: string;
   child: string;
-}
-
-export interface ManifestEntryRow extends UsageRow {
-  name: string;
-  digest: string;
-  subject: string | null;
-  size: number;
-  created_at: number;
-}
-
-export interface TagEntryRow extends UsageRow {
-  name: string;
-  tag: string;
-  digest: string;
-  updated_at: number;
-}
-
-export interface BlobEntryRow {
-  name: string;
-  digest: string;
-  size: number;
-  created_at: number;
-  last_served_at: number | null;
 }
 
 export interface ContentRows {
@@ -56,10 +30,6 @@ export interface ContentRows {
   readonly manifests: Iterable<ManifestEntryRow>;
   readonly tags: Iterable<TagEntryRow>;
   readonly blobs: Iterable<BlobEntryRow>;
-}
-
-function usageOf(row: UsageRow): PullUsage {
-  return { pulls: row.pulls, ...(row.last_pulled_at === null ? {} : { lastPulledAt: row.last_pulled_at }) };
 }
 
 type Children = Map<string, string[]>;
@@ -71,38 +41,14 @@ function addChild(children: Children, row: ChildRow): void {
   else children.set(key, [row.child]);
 }
 
-const manifestEntry = (row: ManifestEntryRow, children: Children): ManifestEntry => ({
-  name: row.name,
-  digest: row.digest,
-  children: children.get(`${row.name}@${row.digest}`) ?? [],
-  size: row.size,
-  createdAt: row.created_at,
-  ...usageOf(row),
-  ...(row.subject === null ? {} : { subject: row.subject }),
-});
-
-const tagEntry = (row: TagEntryRow): TagEntry => ({
-  name: row.name,
-  tag: row.tag,
-  digest: row.digest,
-  updatedAt: row.updated_at,
-  ...usageOf(row),
-});
-
-const blobEntry = (row: BlobEntryRow): BlobLinkEntry => ({
-  name: row.name,
-  digest: row.digest,
-  size: row.size,
-  createdAt: row.created_at,
-  ...(row.last_served_at === null ? {} : { lastServedAt: row.last_served_at }),
-});
-
 /** The content rows, read in one go, as the MetadataStore hands them out. */
 export function contentFrom(rows: ContentRows): RepositoryContent {
   const children: Children = new Map();
   for (const row of rows.children) addChild(children, row);
   return {
-    manifests: [...rows.manifests].map((row) => manifestEntry(row, children)),
+    manifests: [...rows.manifests].map((row) =>
+      manifestEntry(row, children.get(`${row.name}@${row.digest}`) ?? []),
+    ),
     tags: [...rows.tags].map(tagEntry),
     blobs: [...rows.blobs].map(blobEntry),
   };
@@ -152,7 +98,7 @@ export class BackgroundContentReader {
       await sliced(s.children.iterate(repo) as IterableIterator<ChildRow>, (row) => addChild(children, row));
       const manifests: ManifestEntry[] = [];
       await sliced(s.manifests.iterate(repo) as IterableIterator<ManifestEntryRow>, (row) =>
-        manifests.push(manifestEntry(row, children)),
+        manifests.push(manifestEntry(row, children.get(`${row.name}@${row.digest}`) ?? [])),
       );
       const tags: TagEntry[] = [];
       await sliced(s.tags.iterate(repo) as IterableIterator<TagEntryRow>, (row) => tags.push(tagEntry(row)));

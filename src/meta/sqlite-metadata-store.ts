@@ -1,4 +1,13 @@
 import type Database from "better-sqlite3";
+import {
+  type BlobEntryRow,
+  type ManifestEntryRow,
+  type ManifestRow,
+  type TagEntryRow,
+  toManifest,
+  toUpload,
+  type UploadRow,
+} from "./metadata-rows.js";
 import type {
   BlobLink,
   ContentBytes,
@@ -14,15 +23,7 @@ import type {
 } from "./metadata-store.js";
 import { ForwardedOpsRecords } from "./ops-records.js";
 import { SerializedMetadataStore } from "./serialized-store.js";
-import {
-  BackgroundContentReader,
-  type BlobEntryRow,
-  type ChildRow,
-  CONTENT_QUERIES,
-  contentFrom,
-  type ManifestEntryRow,
-  type TagEntryRow,
-} from "./sqlite-content.js";
+import { BackgroundContentReader, type ChildRow, CONTENT_QUERIES, contentFrom } from "./sqlite-content.js";
 import { openSqlite } from "./sqlite-migrations.js";
 import { OPS_RECORDS_MIGRATION, SqliteOpsRecords } from "./sqlite-ops-records.js";
 
@@ -132,50 +133,6 @@ function heldBy(table: string): string {
        WHERE (SELECT rows FROM content_files WHERE digest = OLD.digest) = 0;
      DELETE FROM content_files WHERE digest = OLD.digest AND rows = 0;
    END;`;
-}
-
-interface ManifestRow {
-  digest: string;
-  media_type: string;
-  size: number;
-  subject: string | null;
-  artifact_type: string | null;
-  annotations: string | null;
-  created_at: number;
-}
-
-interface UploadRow {
-  id: string;
-  repo: string;
-  name: string;
-  offset: number;
-  created_at: number;
-  updated_at: number;
-}
-
-function toUpload(row: UploadRow): UploadRecord {
-  return {
-    id: row.id,
-    repo: row.repo,
-    name: row.name,
-    offset: row.offset,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-function toManifest(row: ManifestRow): ManifestRecord {
-  return {
-    digest: row.digest,
-    mediaType: row.media_type,
-    size: row.size,
-    createdAt: row.created_at,
-    ...(row.subject === null ? {} : { subject: row.subject }),
-    ...(row.artifact_type === null ? {} : { artifactType: row.artifact_type }),
-    ...(row.annotations === null
-      ? {}
-      : { annotations: JSON.parse(row.annotations) as Record<string, string> }),
-  };
 }
 
 /** Page size when a client gives no `n`: large enough for any real tag list, small enough to bound memory. */

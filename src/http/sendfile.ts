@@ -11,6 +11,7 @@ interface SendfileAddon {
     fileFd: number,
     offset: number,
     length: number,
+    copy: boolean,
     done: (errno: number, sent: number) => void,
   ): number;
 }
@@ -36,10 +37,39 @@ function socketFd(socket: Socket | null): number | undefined {
   return typeof handle?.fd === "number" && handle.fd >= 0 ? handle.fd : undefined;
 }
 
-/** Sends `length` bytes of `fileFd` from `start` to the socket, resolving when the kernel took them all. */
-function sendRange(addon: SendfileAddon, socket: number, fileFd: number, start: number, length: number) {
+/**
+ * How the addon moves a file's bytes to a socket: `pages` hands page cache pages to the socket
+ * (sendfile(2), no copy by this process); `copy` reads them into a buffer and writes it.
+ */
+export type SendMode = "pages" | "copy";
+
+/**
+ * A client on this machine copies every byte out of the socket itself, faster from a buffer just
+ * written than from page cache pages nobody touched: it gets `copy` (native/sendfile.cc says what
+ * was measured). A client across a network gets `pages`: the network card reads them itself.
+ */
+export function sendModeFor(socket: Socket): SendMode {
+  const address = socket.remoteAddress ?? "";
+  const local = address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
+  return local ? "copy" : "pages";
+}
+
+/**
+ * Sends `length` bytes of `fileFd` from `start` to a plain TCP socket with the addon, resolving
+ * when the kernel took them all. Nothing else may write to the socket meanwhile.
+ */
+export function sendFileRange(
+  socket: Socket,
+  fileFd: number,
+  start: number,
+  length: number,
+  mode: SendMode,
+): Promise<void> {
+  const fd = socketFd(socket);
+  if (!addon || fd === undefined)
+    return Promise.reject(new Error("sendfile is not available on this socket"));
   return new Promise<void>((resolve, reject) => {
-    const failed = addon.sendfile(socket, fileFd, start, length, (errno, sent) =>
+    const failed = addon.sendfile(fd, fileFd, start, length, mode === "copy", (errno, sent) =>
       errno === 0 && sent === length
         ? resolve()
         : reject(new Error(`sendfile failed: errno ${errno} after ${sent} of ${length} bytes`)),
@@ -71,16 +101,17 @@ export async function sendWithSendfile(
   const socket = res.socket;
   const fd = socketFd(socket);
   if (!addon || fd === undefined || !socket) return false;
+  const mode = sendModeFor(socket);
   // The headers Node queued must reach the socket before the kernel appends the body.
   res.flushHeaders();
   await writeRaw(socket, Buffer.alloc(0));
   if (body.kind === "file") {
-    if (body.length > 0) await sendRange(addon, fd, body.fd, body.start, body.length);
+    if (body.length > 0) await sendFileRange(socket, body.fd, body.start, body.length, mode);
   } else {
     for await (const piece of body.pieces()) {
       // A client that left while we waited for the download must not keep this loop going.
       if (res.destroyed || socket.destroyed) throw new Error("the client went away");
-      if (piece.kind === "file") await sendRange(addon, fd, piece.fd, piece.start, piece.length);
+      if (piece.kind === "file") await sendFileRange(socket, piece.fd, piece.start, piece.length, mode);
       else await writeRaw(socket, piece.bytes);
     }
   }

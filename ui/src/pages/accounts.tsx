@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import { api, type CallerBody } from "../api.js";
 import { Failure } from "../components/bits.js";
 import { CopyButton } from "../components/copy-button.js";
+import { ACTIONS, RowAction, Table } from "../components/table.js";
 import { useApi } from "../components/use-api.js";
 import { formatTime } from "../format.js";
 
@@ -54,41 +55,25 @@ function Users(props: { self: string | null }) {
         </p>
       ) : null}
       {users.data ? (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Groups</th>
-                <th scope="col" class="hide-narrow">
-                  Created
-                </th>
-                <th scope="col">
-                  <span class="offscreen">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.data.users.map((user) => (
-                <tr key={user.name}>
-                  <td>
-                    {user.name}
-                    {user.admin ? <span class="tag">admin</span> : null}
-                  </td>
-                  <td>{user.groups.join(", ") || "–"}</td>
-                  <td class="hide-narrow">{formatTime(user.createdAt)}</td>
-                  <td>
-                    {user.name !== props.self ? (
-                      <button type="button" class="danger" onClick={() => remove(user.name)}>
-                        Delete <span class="offscreen">{user.name}</span>
-                      </button>
-                    ) : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          columns={[{ label: "User" }, { label: "Groups" }, { label: "Created", narrow: true }, ACTIONS]}
+        >
+          {users.data.users.map((user) => (
+            <tr key={user.name}>
+              <td>
+                {user.name}
+                {user.admin ? <span class="tag">admin</span> : null}
+              </td>
+              <td>{user.groups.join(", ") || "–"}</td>
+              <td class="hide-narrow">{formatTime(user.createdAt)}</td>
+              <td>
+                {user.name !== props.self ? (
+                  <RowAction verb="Delete" what={user.name} onClick={() => remove(user.name)} />
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </Table>
       ) : null}
       <form class="toolbar card" onSubmit={add} aria-label="Add a user">
         <label>
@@ -154,51 +139,38 @@ function Tokens() {
         </p>
       ) : null}
       {tokens.data ? (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Token</th>
-                <th scope="col">User</th>
-                <th scope="col">State</th>
-                <th scope="col" class="hide-narrow">
-                  Scopes
-                </th>
-                <th scope="col" class="hide-narrow">
-                  Expires
-                </th>
-                <th scope="col">
-                  <span class="offscreen">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.data.tokens.map((token) => (
-                <tr key={token.id}>
-                  <td>
-                    <span class="mono">{token.id}</span>
-                    <div class="note">{token.description}</div>
-                  </td>
-                  <td>{token.user}</td>
-                  <td>{token.state}</td>
-                  <td class="hide-narrow mono">
-                    {token.scopes
-                      .map((s) => `${s.repositories.join("|")}/${s.names.join("|")}:${s.actions.join(",")}`)
-                      .join(" ")}
-                  </td>
-                  <td class="hide-narrow">{token.expiresAt ? formatTime(token.expiresAt) : "never"}</td>
-                  <td>
-                    {token.state === "active" ? (
-                      <button type="button" class="danger" onClick={() => revoke(token.id)}>
-                        Revoke <span class="offscreen">{token.id}</span>
-                      </button>
-                    ) : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          columns={[
+            { label: "Token" },
+            { label: "User" },
+            { label: "State" },
+            { label: "Scopes", narrow: true },
+            { label: "Expires", narrow: true },
+            ACTIONS,
+          ]}
+        >
+          {tokens.data.tokens.map((token) => (
+            <tr key={token.id}>
+              <td>
+                <span class="mono">{token.id}</span>
+                <div class="note">{token.description}</div>
+              </td>
+              <td>{token.user}</td>
+              <td>{token.state}</td>
+              <td class="hide-narrow mono">
+                {token.scopes
+                  .map((s) => `${s.repositories.join("|")}/${s.names.join("|")}:${s.actions.join(",")}`)
+                  .join(" ")}
+              </td>
+              <td class="hide-narrow">{token.expiresAt ? formatTime(token.expiresAt) : "never"}</td>
+              <td>
+                {token.state === "active" ? (
+                  <RowAction verb="Revoke" what={token.id} onClick={() => revoke(token.id)} />
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </Table>
       ) : null}
       <form class="toolbar card" onSubmit={create} aria-label="Create an API token">
         <label>

@@ -3,6 +3,7 @@ import { useState } from "preact/hooks";
 import { api, type ImageDetailBody } from "../api.js";
 import { Failure } from "../components/bits.js";
 import { CopyButton } from "../components/copy-button.js";
+import { ACTIONS, RowAction, Table } from "../components/table.js";
 import { useApi } from "../components/use-api.js";
 import { formatAgo, formatBytes, formatCount, formatTime, shortDigest } from "../format.js";
 import { href } from "../router.js";
@@ -29,30 +30,20 @@ function PlatformSection(props: { platform: Platform }) {
       </dl>
       {!platform.stored ? <p class="note">Not pulled through wharf yet: only the index names it.</p> : null}
       {platform.layers.length > 0 ? (
-        <div class="table-wrap">
-          <table>
-            <caption class="offscreen">Layers of {platform.platform ?? platform.digest}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Layer</th>
-                <th scope="col" class="num">
-                  Size
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {platform.layers.map((layer) => (
-                <tr key={layer.digest}>
-                  <td class="mono">
-                    {shortDigest(layer.digest)}
-                    {layer.stored ? "" : <span class="note"> (not stored)</span>}
-                  </td>
-                  <td class="num">{formatBytes(layer.size)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          caption={`Layers of ${platform.platform ?? platform.digest}`}
+          columns={[{ label: "Layer" }, { label: "Size", num: true }]}
+        >
+          {platform.layers.map((layer) => (
+            <tr key={layer.digest}>
+              <td class="mono">
+                {shortDigest(layer.digest)}
+                {layer.stored ? "" : <span class="note"> (not stored)</span>}
+              </td>
+              <td class="num">{formatBytes(layer.size)}</td>
+            </tr>
+          ))}
+        </Table>
       ) : null}
       {config && Object.keys(config.labels).length > 0 ? (
         <details>
@@ -168,52 +159,35 @@ export function ImagePage(props: { repository: string; name: string; reference: 
           {data.tags.length === 0 ? (
             <p class="note">No tag points at this image.</p>
           ) : (
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Tag</th>
-                    <th scope="col" class="num">
-                      Updated
-                    </th>
-                    <th scope="col" class="num">
-                      Last pulled
-                    </th>
-                    <th scope="col" class="num">
-                      Pulls
-                    </th>
-                    {data.canDelete ? (
-                      <th scope="col">
-                        <span class="offscreen">Actions</span>
-                      </th>
-                    ) : null}
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.tags.map((tag) => (
-                    <tr key={tag.tag}>
-                      <td>
-                        <span class="tag">{tag.tag}</span>
-                      </td>
-                      <td class="num">{formatAgo(tag.updatedAt)}</td>
-                      <td class="num">{formatAgo(tag.lastPulledAt)}</td>
-                      <td class="num">{formatCount(tag.pulls)}</td>
-                      {data.canDelete ? (
-                        <td>
-                          <button
-                            type="button"
-                            class="danger"
-                            onClick={() => remove(tag.tag, `the tag ${tag.tag}`)}
-                          >
-                            Delete tag <span class="offscreen">{tag.tag}</span>
-                          </button>
-                        </td>
-                      ) : null}
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table
+              columns={[
+                { label: "Tag" },
+                { label: "Updated", num: true },
+                { label: "Last pulled", num: true },
+                { label: "Pulls", num: true },
+                data.canDelete && ACTIONS,
+              ]}
+            >
+              {data.tags.map((tag) => (
+                <tr key={tag.tag}>
+                  <td>
+                    <span class="tag">{tag.tag}</span>
+                  </td>
+                  <td class="num">{formatAgo(tag.updatedAt)}</td>
+                  <td class="num">{formatAgo(tag.lastPulledAt)}</td>
+                  <td class="num">{formatCount(tag.pulls)}</td>
+                  {data.canDelete ? (
+                    <td>
+                      <RowAction
+                        verb="Delete tag"
+                        what={tag.tag}
+                        onClick={() => remove(tag.tag, `the tag ${tag.tag}`)}
+                      />
+                    </td>
+                  ) : null}
+                </tr>
+              ))}
+            </Table>
           )}
           <h2>Platforms and layers</h2>
           <div class="grid">

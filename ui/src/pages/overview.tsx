@@ -2,6 +2,7 @@ import { useMemo, useState } from "preact/hooks";
 import { api, type CallerBody, type RepositoryBody, type SeriesBody } from "../api.js";
 import { ActivityList, Failure, Meter, Stat } from "../components/bits.js";
 import { Chart, type ChartSeries } from "../components/chart.js";
+import { Table } from "../components/table.js";
 import { useApi } from "../components/use-api.js";
 import { formatAgo, formatBytes, formatCount, formatRatio } from "../format.js";
 import { href } from "../router.js";
@@ -172,60 +173,41 @@ export function OverviewPage(props: { caller: CallerBody }) {
       {series.data ? <Charts series={series.data} /> : null}
       <h2>Repositories</h2>
       {list ? (
-        <div class="table-wrap">
-          <table>
-            <caption class="offscreen">Repositories</caption>
-            <thead>
-              <tr>
-                <th scope="col">Repository</th>
-                <th scope="col">Type</th>
-                <th scope="col" class="hide-narrow">
-                  Route
-                </th>
-                <th scope="col" class="num">
-                  Images
-                </th>
-                <th scope="col" class="num">
-                  Size
-                </th>
-                <th scope="col" class="num hide-narrow">
-                  Hit ratio since start
-                </th>
-                <th scope="col" class="num hide-narrow">
-                  Saved since start
-                </th>
-                <th scope="col" class="num hide-narrow">
-                  Pull budget
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.repositories.map((repository) => (
-                <tr key={repository.name}>
-                  <td>
-                    <a href={href.repository(repository.name)}>{repository.name}</a>
-                    {repository.upstream ? <div class="note">{repository.upstream.registry}</div> : null}
-                    {repository.type === "group" ? (
-                      <div class="note">{repository.members.join(", ")}</div>
-                    ) : null}
-                  </td>
-                  <td>{repository.type}</td>
-                  <td class="hide-narrow mono">{routeOf(repository)}</td>
-                  <td class="num">{formatCount(repository.images)}</td>
-                  <td class="num">
-                    {formatBytes(repository.size.bytes)}
-                    {repository.size.cap !== null ? (
-                      <div class="note">of {formatBytes(repository.size.cap)}</div>
-                    ) : null}
-                  </td>
-                  <td class="num hide-narrow">{formatRatio(repository.cache?.hitRatio)}</td>
-                  <td class="num hide-narrow">{formatBytes(repository.cache?.bytesSaved)}</td>
-                  <td class="num hide-narrow">{budgetOf(repository)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          caption={"Repositories"}
+          columns={[
+            { label: "Repository" },
+            { label: "Type" },
+            { label: "Route", narrow: true },
+            { label: "Images", num: true },
+            { label: "Size", num: true },
+            { label: "Hit ratio since start", num: true, narrow: true },
+            { label: "Saved since start", num: true, narrow: true },
+            { label: "Pull budget", num: true, narrow: true },
+          ]}
+        >
+          {list.repositories.map((repository) => (
+            <tr key={repository.name}>
+              <td>
+                <a href={href.repository(repository.name)}>{repository.name}</a>
+                {repository.upstream ? <div class="note">{repository.upstream.registry}</div> : null}
+                {repository.type === "group" ? <div class="note">{repository.members.join(", ")}</div> : null}
+              </td>
+              <td>{repository.type}</td>
+              <td class="hide-narrow mono">{routeOf(repository)}</td>
+              <td class="num">{formatCount(repository.images)}</td>
+              <td class="num">
+                {formatBytes(repository.size.bytes)}
+                {repository.size.cap !== null ? (
+                  <div class="note">of {formatBytes(repository.size.cap)}</div>
+                ) : null}
+              </td>
+              <td class="num hide-narrow">{formatRatio(repository.cache?.hitRatio)}</td>
+              <td class="num hide-narrow">{formatBytes(repository.cache?.bytesSaved)}</td>
+              <td class="num hide-narrow">{budgetOf(repository)}</td>
+            </tr>
+          ))}
+        </Table>
       ) : null}
       <h2>Recent activity</h2>
       <Failure error={activity.error} />
@@ -276,38 +258,27 @@ function PruneCard() {
               {formatBytes(result.bytes)}.
             </p>
             {result.evictions.length > 0 ? (
-              <div class="table-wrap">
-                <table>
-                  <caption class="offscreen">Evictions</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Image</th>
-                      <th scope="col" class="num">
-                        Size
-                      </th>
-                      <th scope="col" class="num">
-                        Last used
-                      </th>
-                      <th scope="col" class="hide-narrow">
-                        Why
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {result.evictions.slice(0, 100).map((e) => (
-                      <tr key={`${e.repository}/${e.name}@${e.digest}`}>
-                        <td>
-                          {e.repository}/{e.name}
-                          {e.tags.length > 0 ? `:${e.tags.join(", ")}` : ""}
-                        </td>
-                        <td class="num">{formatBytes(e.bytes)}</td>
-                        <td class="num">{formatAgo(e.lastUsedAt)}</td>
-                        <td class="hide-narrow">{e.reason}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table
+                caption={"Evictions"}
+                columns={[
+                  { label: "Image" },
+                  { label: "Size", num: true },
+                  { label: "Last used", num: true },
+                  { label: "Why", narrow: true },
+                ]}
+              >
+                {result.evictions.slice(0, 100).map((e) => (
+                  <tr key={`${e.repository}/${e.name}@${e.digest}`}>
+                    <td>
+                      {e.repository}/{e.name}
+                      {e.tags.length > 0 ? `:${e.tags.join(", ")}` : ""}
+                    </td>
+                    <td class="num">{formatBytes(e.bytes)}</td>
+                    <td class="num">{formatAgo(e.lastUsedAt)}</td>
+                    <td class="hide-narrow">{e.reason}</td>
+                  </tr>
+                ))}
+              </Table>
             ) : null}
           </>
         ) : null}

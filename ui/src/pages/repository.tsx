@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, type ImageSort, type JobBody } from "../api.js";
 import { Failure } from "../components/bits.js";
+import { Table } from "../components/table.js";
 import { useApi } from "../components/use-api.js";
 import { formatAgo, formatBytes, formatCount, formatTime, shortDigest } from "../format.js";
 import { href, replaceParams } from "../router.js";
@@ -80,41 +81,30 @@ export function RepositoryPage(props: { repository: string; params: URLSearchPar
         </p>
       ) : null}
       {repo && repo.sync.length > 0 ? (
-        <div class="table-wrap">
-          <table>
-            <caption class="offscreen">Sync</caption>
-            <thead>
-              <tr>
-                <th scope="col">Kept fresh</th>
-                <th scope="col">Last run</th>
-                <th scope="col" class="hide-narrow">
-                  Tags
-                </th>
-                <th scope="col" class="hide-narrow">
-                  Next
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {repo.sync.map((entry) => (
-                <tr key={entry.image}>
-                  <td class="mono">{entry.image}</td>
-                  <td>
-                    {entry.lastRun
-                      ? `${formatAgo(entry.lastRun.finishedAt)}: ${entry.lastRun.result}${entry.lastRun.reason ? ` (${entry.lastRun.reason})` : ""}`
-                      : "not yet"}
-                  </td>
-                  <td class="hide-narrow">
-                    {entry.lastRun
-                      ? `${entry.lastRun.tags} looked at, ${entry.lastRun.pulled.length} new`
-                      : "–"}
-                  </td>
-                  <td class="hide-narrow">{entry.nextRunAt ? formatAgo(entry.nextRunAt) : "–"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          caption="Sync"
+          columns={[
+            { label: "Kept fresh" },
+            { label: "Last run" },
+            { label: "Tags", narrow: true },
+            { label: "Next", narrow: true },
+          ]}
+        >
+          {repo.sync.map((entry) => (
+            <tr key={entry.image}>
+              <td class="mono">{entry.image}</td>
+              <td>
+                {entry.lastRun
+                  ? `${formatAgo(entry.lastRun.finishedAt)}: ${entry.lastRun.result}${entry.lastRun.reason ? ` (${entry.lastRun.reason})` : ""}`
+                  : "not yet"}
+              </td>
+              <td class="hide-narrow">
+                {entry.lastRun ? `${entry.lastRun.tags} looked at, ${entry.lastRun.pulled.length} new` : "–"}
+              </td>
+              <td class="hide-narrow">{entry.nextRunAt ? formatAgo(entry.nextRunAt) : "–"}</td>
+            </tr>
+          ))}
+        </Table>
       ) : null}
       {repo?.type === "proxy" && repo.actions.includes("pull") ? (
         <Prefetch repository={repository} onDone={images.reload} />
@@ -161,61 +151,48 @@ export function RepositoryPage(props: { repository: string; params: URLSearchPar
         {data ? `${formatCount(data.total)} images${q ? ` matching “${q}”` : ""}` : "Loading…"}
       </p>
       {data && data.images.length > 0 ? (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                {COLUMNS.map((column) => (
-                  <th
-                    key={column.sort}
-                    scope="col"
-                    class={`${column.num ? "num" : ""} ${column.narrow ? "hide-narrow" : ""}`}
-                    aria-sort={
-                      sort === column.sort ? (order === "asc" ? "ascending" : "descending") : undefined
-                    }
-                  >
-                    <button type="button" class="sort" onClick={() => sortBy(column.sort)}>
-                      {column.label}
-                      {sort === column.sort ? (order === "asc" ? " ▲" : " ▼") : ""}
-                    </button>
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {data.images.map((image) => (
-                <tr key={`${image.repository}/${image.name}@${image.digest}`}>
-                  <td>
-                    <a href={href.image(repository, image.name, image.tags[0] ?? image.digest)}>
-                      {image.name}
-                    </a>
-                    {repo?.type === "group" ? <span class="note"> in {image.repository}</span> : null}
-                    <div>
-                      {image.tags.slice(0, 6).map((tag) => (
-                        <span class="tag" key={tag}>
-                          {tag}
-                        </span>
-                      ))}
-                      {image.tags.length > 6 ? <span class="note">+{image.tags.length - 6}</span> : null}
-                      {image.tags.length === 0 ? (
-                        <span class="note mono">{shortDigest(image.digest)}</span>
-                      ) : null}
-                    </div>
-                    <div class="note">{image.platforms.join(", ")}</div>
-                  </td>
-                  <td class="num">{formatBytes(image.size)}</td>
-                  <td class="num">
-                    <span title={formatTime(image.lastPulledAt)}>{formatAgo(image.lastPulledAt)}</span>
-                  </td>
-                  <td class="num hide-narrow">{formatCount(image.pulls)}</td>
-                  <td class="num hide-narrow">
-                    <span title={formatTime(image.createdAt)}>{formatAgo(image.createdAt)}</span>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          columns={COLUMNS.map((column) => ({
+            num: column.num,
+            narrow: column.narrow,
+            sorted: sort === column.sort ? (order === "asc" ? "ascending" : "descending") : undefined,
+            label: (
+              <button type="button" class="sort" onClick={() => sortBy(column.sort)}>
+                {column.label}
+                {sort === column.sort ? (order === "asc" ? " ▲" : " ▼") : ""}
+              </button>
+            ),
+          }))}
+        >
+          {data.images.map((image) => (
+            <tr key={`${image.repository}/${image.name}@${image.digest}`}>
+              <td>
+                <a href={href.image(repository, image.name, image.tags[0] ?? image.digest)}>{image.name}</a>
+                {repo?.type === "group" ? <span class="note"> in {image.repository}</span> : null}
+                <div>
+                  {image.tags.slice(0, 6).map((tag) => (
+                    <span class="tag" key={tag}>
+                      {tag}
+                    </span>
+                  ))}
+                  {image.tags.length > 6 ? <span class="note">+{image.tags.length - 6}</span> : null}
+                  {image.tags.length === 0 ? (
+                    <span class="note mono">{shortDigest(image.digest)}</span>
+                  ) : null}
+                </div>
+                <div class="note">{image.platforms.join(", ")}</div>
+              </td>
+              <td class="num">{formatBytes(image.size)}</td>
+              <td class="num">
+                <span title={formatTime(image.lastPulledAt)}>{formatAgo(image.lastPulledAt)}</span>
+              </td>
+              <td class="num hide-narrow">{formatCount(image.pulls)}</td>
+              <td class="num hide-narrow">
+                <span title={formatTime(image.createdAt)}>{formatAgo(image.createdAt)}</span>
+              </td>
+            </tr>
+          ))}
+        </Table>
       ) : data ? (
         <p>No images{q || tagged || platform ? " match these filters" : " here yet"}.</p>
       ) : null}

@@ -189,8 +189,13 @@ export class RegistryApi {
     if (!repository) throw new OciError("UNSUPPORTED", { message: "no default repository to list" });
     ctx.repository = repository.name;
     const limit = page.limit ?? CATALOG_PAGE;
+    // A page of n names needs at most n + 1 from each repository when the rules hide none of them:
+    // reading a whole batch would make a short page cost more on a big store than on a small one.
+    const firstBatch = Math.min(CATALOG_BATCH, limit + 1);
     const sources = holdersOf(repository).map((holder) =>
-      readableNames(holder, page.last, (name) => this.#access.allows(identity, holder.name, name, "pull")),
+      readableNames(holder, page.last, firstBatch, (name) =>
+        this.#access.allows(identity, holder.name, name, "pull"),
+      ),
     );
     const names = await mergeSorted(sources, limit + 1);
     return { names: names.slice(0, limit), more: names.length > limit };
@@ -202,16 +207,20 @@ const CATALOG_PAGE = 10_000;
 /** Names read from a repository at a time while filling a catalog page. */
 const CATALOG_BATCH = 500;
 
-/** A repository's names after `last`, in order, those `readable` admits. */
+/**
+ * A repository's names after `last`, in order, those `readable` admits: `firstBatch` names read
+ * first, then CATALOG_BATCH at a time while the rules hide some.
+ */
 async function* readableNames(
   holder: Repository,
   last: string | undefined,
+  firstBatch: number,
   readable: (name: string) => boolean,
 ): AsyncGenerator<string> {
   let after = last;
-  for (;;) {
+  for (let batch = firstBatch; ; batch = CATALOG_BATCH) {
     const { names, more } = await holder.listNames({
-      limit: CATALOG_BATCH,
+      limit: batch,
       ...(after === undefined ? {} : { last: after }),
     });
     for (const name of names) if (readable(name)) yield name;
@@ -234,6 +243,8 @@ async function mergeSorted(sources: AsyncGenerator<string>[], count: number): Pr
     const head = heads[lowest];
     if (!head || head.done) break;
     if (merged.at(-1) !== head.value) merged.push(head.value);
+    // Asking a source for its next name may read a whole batch more: not once the page is full.
+    if (merged.length === count) break;
     heads[lowest] = await (sources[lowest] as AsyncGenerator<string>).next();
   }
   for (const source of sources) await source.return(undefined);

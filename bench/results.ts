@@ -228,10 +228,13 @@ export interface ScalePoint {
   evictionPlanSeconds: number;
 }
 
+/** The requests measured at every scale, whose cost must stay flat. */
+export type ScaledRequest = "manifestByTag" | "tagsPage" | "catalogPage";
+
 export interface ScaleResult {
   points: ScalePoint[];
-  /** Empty store's manifest-by-tag req/s over the largest scale's: the bar is 1.2. */
-  manifestByTagSlowdown: number | null;
+  /** The empty store's req/s over the largest scale's, per request kind: the bar is 1.2. */
+  slowdowns: Record<ScaledRequest, number | null>;
 }
 
 export interface Environment {

@@ -14,7 +14,7 @@ import { makeTempDir, removeTempDir } from "../../test/harness/system/tmp.js";
 import { runWharfCli } from "../../test/harness/wharf/cli.js";
 import { startWharf } from "../../test/harness/wharf/start.js";
 import type { BenchContext } from "../context.js";
-import type { ScalePoint, ScaleResult } from "../results.js";
+import type { ScaledRequest, ScalePoint, ScaleResult } from "../results.js";
 import { ratio, round3 } from "../stats.js";
 import { wrk } from "../wrk.js";
 
@@ -216,7 +216,16 @@ async function point(ctx: BenchContext, blobs: number, seconds: number): Promise
 export async function runScale(ctx: BenchContext, seconds: number, largest: number): Promise<ScaleResult> {
   const points: ScalePoint[] = [];
   for (const blobs of SCALES.filter((n) => n <= largest)) points.push(await point(ctx, blobs, seconds));
-  const empty = points[0]?.manifestByTag.requestsPerSecond ?? null;
-  const last = points.at(-1)?.manifestByTag.requestsPerSecond ?? null;
-  return { points, manifestByTagSlowdown: points.length > 1 ? ratio(empty, last) : null };
+  const slowdown = (kind: ScaledRequest): number | null =>
+    points.length > 1
+      ? ratio(points[0]?.[kind].requestsPerSecond ?? null, points.at(-1)?.[kind].requestsPerSecond ?? null)
+      : null;
+  return {
+    points,
+    slowdowns: {
+      manifestByTag: slowdown("manifestByTag"),
+      tagsPage: slowdown("tagsPage"),
+      catalogPage: slowdown("catalogPage"),
+    },
+  };
 }

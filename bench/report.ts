@@ -438,7 +438,10 @@ export function formatReport(r: BenchResult): string {
         `nginx ${e.versions.nginx}, wharf ${e.versions.wharf}`,
       ...uniqueImages.map((i) => `image:    ${imageLine(i)}`),
       "pulls:    skopeo copy docker://HOST/REPO:latest dir:DIR (skopeo's own time), every file re-hashed and compared",
-      "upstream: counts are blob GET/blob HEAD/manifest GET/manifest HEAD/token requests, 401 challenges included",
+      "upstream: counts are blob GET/blob HEAD/manifest GET/manifest HEAD/token requests, 401 challenges included" +
+        (r.options.upstreamRttMs > 0
+          ? `; reached through a relay adding ${r.options.upstreamRttMs} ms of round trip (proxies and direct pulls alike)`
+          : "; on loopback"),
     ].join("\n"),
   ];
   if (r.pulls) sections.push(pullsSection(r.pulls, r.options.rounds));

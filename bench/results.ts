@@ -258,6 +258,8 @@ export interface BenchResult {
     scenarios: string[];
     bigGb: number;
     client: string;
+    /** Round trip added between everyone and the upstream (0: all on loopback). */
+    upstreamRttMs: number;
   };
   pulls?: ImagePulls[];
   throughput?: ThroughputResult;

@@ -10,6 +10,7 @@ import { startUpstream, type Upstream } from "../test/harness/upstream/docker-re
 import { type BenchContext, type BenchImage, imageInfo } from "./context.js";
 import { describeEnvironment, loadAverage } from "./environment.js";
 import { CLIENT_DESCRIPTIONS, type LoadClient } from "./http-load.js";
+import { type LatencyRelay, startLatencyRelay } from "./latency-relay.js";
 import { formatReport } from "./report.js";
 import type { BenchResult } from "./results.js";
 import { runBig } from "./scenarios/big.js";
@@ -48,6 +49,7 @@ interface Options {
   wrkSeconds: number;
   fanoutGb: number;
   scaleMax: number;
+  upstreamRtt: number;
   out?: string;
   keep?: boolean;
 }
@@ -102,6 +104,7 @@ async function run(opts: Options): Promise<number> {
       scenarios: [...scenarios],
       bigGb,
       client: CLIENT_DESCRIPTIONS[opts.client],
+      upstreamRttMs: opts.upstreamRtt,
     },
     errors: {},
     notes: [],
@@ -110,6 +113,7 @@ async function run(opts: Options): Promise<number> {
   log(`scenarios ${[...scenarios].join(", ")}; generating images (cached between runs)`);
   const upstream = await startUpstream({ auth: "token" });
   const targets: PullTarget[] = [];
+  let relay: LatencyRelay | undefined;
   try {
     log(`upstream docker-registry with token auth at ${upstream.url}; pushing images`);
     const big = await prepareImage(upstream, "big", "library/big", opts.layerMb);
@@ -118,16 +122,28 @@ async function run(opts: Options): Promise<number> {
       await prepareImage(upstream, "big", "library/warm-up-big", Math.min(8, opts.layerMb), 2),
       await prepareImage(upstream, "many", "library/warm-up-many", opts.layerMb, 2),
     ];
-    const wharf = await startWharfTarget(upstream);
+    // Everyone reaches the upstream through the same relay (proxies and direct pulls alike); its
+    // storage, log and images stay the upstream's own.
+    relay = opts.upstreamRtt > 0 ? await startLatencyRelay(upstream.port, opts.upstreamRtt) : undefined;
+    const reachable: Upstream = relay
+      ? {
+          ...upstream,
+          port: relay.port,
+          host: `127.0.0.1:${relay.port}`,
+          url: `http://127.0.0.1:${relay.port}`,
+        }
+      : upstream;
+    if (relay) log(`upstream reached through a relay adding ${opts.upstreamRtt} ms of round trip`);
+    const wharf = await startWharfTarget(reachable);
     targets.push(wharf);
-    const registry = await startRegistryTarget(upstream);
+    const registry = await startRegistryTarget(reachable);
     targets.push(registry);
     log(`wharf at ${wharf.url}, docker-registry proxy at ${registry.url}`);
     const ctx: BenchContext = {
-      upstream,
+      upstream: reachable,
       wharf,
       registry,
-      direct: directTarget(upstream),
+      direct: directTarget(reachable),
       big,
       many,
       warmUp,
@@ -182,6 +198,7 @@ async function run(opts: Options): Promise<number> {
     }
   } finally {
     for (const t of targets.reverse()) await t.close();
+    await relay?.close();
     await upstream.close();
   }
   result.totalSeconds = round1((performance.now() - started) / 1000);
@@ -242,6 +259,14 @@ const program = new Command()
     new Option("--scale-max <blobs>", `largest metadata scale measured, of ${SCALES.join(", ")}`)
       .argParser(positive(true))
       .default(1_000_000),
+  )
+  .addOption(
+    new Option(
+      "--upstream-rtt <ms>",
+      "round trip added between everyone and the upstream, as to a registry far away (default 0: all on loopback)",
+    )
+      .argParser((value) => (value === "0" ? 0 : positive(false)(value)))
+      .default(0),
   )
   .option("--out <file>", "also write every figure as JSON")
   .option("--keep", "keep temp dirs (upstream storage, proxies' data and logs)")

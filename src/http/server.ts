@@ -68,45 +68,44 @@ export function createRequestHandler(options: {
     const ctx = new RequestContext(req, res, logger, listener, splitTarget(req.url ?? "/"));
     const remote = req.socket.remoteAddress;
     let logged = false;
-    // Metrics wait for the handler as well: a body sent with sendfile may be closed by a client
-    // that has it all before the handler knows it went out (ctx.delivered).
+    // Logged and counted once the handler is done as well: a body sent with sendfile may be closed
+    // by a client that has it all before the handler knows it went out (ctx.delivered), which is
+    // then no aborted response.
     let ended: { status: number; seconds: number } | undefined;
     let settled = false;
-    let observed = false;
-    const report = () => {
-      if (observed || !ended || !settled) return;
-      observed = true;
-      observe?.(ctx, ended.status, ended.seconds);
-    };
-    // 'finish' when the whole response was handed to the socket, 'close' alone when it was cut short.
-    const log = () => {
-      if (logged) return;
+    const finishIfDone = () => {
+      if (logged || !ended || !settled) return;
       logged = true;
-      const seconds = (performance.now() - ctx.started) / 1000;
-      const status = res.headersSent ? res.statusCode : 0;
-      ended = { status, seconds };
-      report();
+      observe?.(ctx, ended.status, ended.seconds);
       logger.info(
         {
           reqId: ctx.id,
           method: ctx.method,
           path: loggablePath(ctx),
-          status,
-          ms: Math.round(seconds * 1000 * 10) / 10,
+          status: ended.status,
+          ms: Math.round(ended.seconds * 1000 * 10) / 10,
           bytes: ctx.bytes,
           ...(ctx.repository === undefined ? {} : { repo: ctx.repository }),
           ...(ctx.user === undefined ? {} : { user: ctx.user }),
           ...(ctx.cache === undefined ? {} : { cache: ctx.cache }),
           ...(ctx.errorCode === undefined ? {} : { error: ctx.errorCode }),
-          ...(res.writableFinished ? {} : { aborted: true }),
+          ...(res.writableFinished || ctx.delivered ? {} : { aborted: true }),
           remote,
           ua: req.headers["user-agent"],
         },
         "request",
       );
     };
-    res.once("finish", log);
-    res.once("close", log);
+    // 'finish' when the whole response was handed to the socket, 'close' alone when it was cut short.
+    const end = () => {
+      ended ??= {
+        status: res.headersSent ? res.statusCode : 0,
+        seconds: (performance.now() - ctx.started) / 1000,
+      };
+      finishIfDone();
+    };
+    res.once("finish", end);
+    res.once("close", end);
     // Guarded until the body is complete, also after an early answer while Node drains the rest.
     const socket = req.socket;
     // Once an answer went out, Node no longer tells the request that its connection closed: a
@@ -124,7 +123,7 @@ export function createRequestHandler(options: {
         socket.off("close", abandon);
         handled?.();
         settled = true;
-        report();
+        finishIfDone();
       });
   };
 }

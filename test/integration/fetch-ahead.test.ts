@@ -123,6 +123,9 @@ describe("fetch-ahead and ranged cold reads with real peers", () => {
       const gets = proxy.stats().blobGet;
       assert.deepEqual(gets, Object.fromEntries(layered.blobs.map((b) => [b.digest, 1])), "each blob once");
       assert.ok(aheadLines(wharf).length >= layered.blobs.length - 1, "all but the first asked were ahead");
+      // skopeo hangs up the moment it has a body, often before the end of the answer is written.
+      const cut = wharf.logLines().filter((l) => l.msg === "request" && l.aborted === true);
+      assert.deepEqual(cut, [], "every answer skopeo read whole is logged whole");
     } finally {
       proxy.setMode("ok");
       await wharf.close();

@@ -12,7 +12,7 @@ import type {
   ThroughputResult,
 } from "./results.js";
 import { SERVER_LABELS } from "./results.js";
-import { MB } from "./stats.js";
+import { MB, medianOf } from "./stats.js";
 import { formatCounts } from "./upstream-counts.js";
 
 /** Left-aligned first column, right-aligned figures. */
@@ -43,6 +43,35 @@ function pullRounds(s: PullSeries): string {
 /** Counts of the first round; rounds that differ follow after a bar. */
 function pullCounts(s: PullSeries): string {
   return [...new Set(s.rounds.map((r) => formatCounts(r.upstream)))].join(" | ");
+}
+
+/** The median of the rounds' CPU milliseconds for one process, e.g. "120 (110-140)". */
+function cpuCell(s: PullSeries, who: "server" | "upstream"): string {
+  const values = s.rounds.map((r) => r.cpuMs?.[who]).filter((v): v is number => typeof v === "number");
+  const median = medianOf(values);
+  if (median === null) return "-";
+  return values.length === 1
+    ? num(median, 0)
+    : `${num(median, 0)} (${num(Math.min(...values), 0)}-${num(Math.max(...values), 0)})`;
+}
+
+function pullCpuRows(pulls: ImagePulls[]): string[][] {
+  const rows: string[][] = [];
+  for (const p of pulls) {
+    rows.push([p.image.repo, SERVER_LABELS.direct, "", cpuCell(p.direct, "upstream"), "", ""]);
+    for (const name of ["wharf", "registry"] as const) {
+      const { cold, warm } = p[name];
+      rows.push([
+        p.image.repo,
+        SERVER_LABELS[name],
+        cpuCell(cold, "server"),
+        cpuCell(cold, "upstream"),
+        cpuCell(warm, "server"),
+        cpuCell(warm, "upstream"),
+      ]);
+    }
+  }
+  return rows;
 }
 
 function pullsSection(pulls: ImagePulls[], rounds: number): string {
@@ -97,6 +126,13 @@ function pullsSection(pulls: ImagePulls[], rounds: number): string {
         "registry cold/direct",
       ],
       ratios,
+    ),
+    "",
+    "CPU milliseconds per pull, median (range) of the rounds, until the upstream went quiet: what the",
+    "proxy and the upstream spend on the machine's cores, which the client shares with them",
+    table(
+      ["image", "server", "proxy cold", "upstream cold", "proxy warm", "upstream warm"],
+      pullCpuRows(pulls),
     ),
   ].join("\n");
 }

@@ -30,6 +30,11 @@ export interface PullRound {
   ok: boolean;
   error?: string;
   upstream: UpstreamCounts;
+  /**
+   * CPU milliseconds the pull cost the serving proxy (null for a direct pull) and the upstream,
+   * from its start until the upstream went quiet (fetching ahead included).
+   */
+  cpuMs: { server: number | null; upstream: number | null };
 }
 
 export interface PullSeries {

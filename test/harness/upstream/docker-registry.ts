@@ -54,6 +54,8 @@ export interface Upstream {
   clearLog(): void;
   /** Waits until the access log has been quiet for quietMs. */
   settle(quietMs?: number, timeoutMs?: number): Promise<void>;
+  /** The registry process while it runs. */
+  pid(): number | undefined;
   /** Stops the registry process; data, port and log survive for start(). */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -147,6 +149,7 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
     mark: () => log.mark(),
     clearLog: () => log.clear(),
     settle: (quietMs, timeoutMs) => log.settle(quietMs, timeoutMs),
+    pid: started.daemon.pid,
     stop,
     start,
     async close() {

@@ -6,6 +6,7 @@ import type {
   ManifestRecord,
   MetadataStore,
   MetadataTransaction,
+  NameSpan,
   NewManifest,
   Page,
   RepositoryContent,
@@ -264,8 +265,8 @@ export class CachedMetadataStore extends ForwardedOpsRecords implements Metadata
     // Usage changes nothing a lookup returns.
     return this.#inner.recordUsage(batch);
   }
-  listContent(repo: string): Promise<RepositoryContent> {
-    return this.#inner.listContent(repo);
+  listContent(repo: string, span?: NameSpan): Promise<RepositoryContent> {
+    return this.#inner.listContent(repo, span);
   }
   measureContent(): Promise<ContentBytes> {
     return this.#inner.measureContent();

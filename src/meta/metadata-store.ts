@@ -107,6 +107,12 @@ export interface BlobLinkEntry {
 }
 
 /** Everything one repository holds, for eviction's planner and for verification. */
+/** Image names from just after `after` up to and including `through`; either end open when absent. */
+export interface NameSpan {
+  readonly after?: string;
+  readonly through?: string;
+}
+
 export interface RepositoryContent {
   readonly manifests: readonly ManifestEntry[];
   readonly tags: readonly TagEntry[];
@@ -171,8 +177,12 @@ export interface MetadataTransaction extends OpsRecords {
    * Usage of content that is no longer recorded (evicted meanwhile) is dropped.
    */
   recordUsage(batch: UsageBatch): Promise<void>;
-  /** Every manifest, tag and blob link of a repository, with sizes, times and usage. */
-  listContent(repo: string): Promise<RepositoryContent>;
+  /**
+   * Every manifest, tag and blob link of a repository, with sizes, times and usage; only those of
+   * the names in `span` when given (names compare as `listNames` orders them), so that a big
+   * repository can be read a slice of names at a time.
+   */
+  listContent(repo: string, span?: NameSpan): Promise<RepositoryContent>;
   /** What the recorded content weighs, per repository and overall. */
   measureContent(): Promise<ContentBytes>;
   /**

@@ -18,6 +18,7 @@ import type {
   ManifestRecord,
   MetadataStore,
   MetadataTransaction,
+  NameSpan,
   NewManifest,
   Page,
   RepositoryContent,
@@ -389,27 +390,32 @@ class PostgresStatements extends ForwardedOpsRecords implements MetadataTransact
     );
   }
 
-  async listContent(repo: string): Promise<RepositoryContent> {
+  async listContent(repo: string, span: NameSpan = {}): Promise<RepositoryContent> {
+    // A statement each for an open and a closed end: both keep to the (repo, name) index range.
+    const closed = span.through !== undefined;
+    const names = (column: string) => (closed ? `${column} > $2 AND ${column} <= $3` : `${column} > $2`);
+    const values = closed ? [repo, span.after ?? "", span.through] : [repo, span.after ?? ""];
+    const variant = closed ? "Closed" : "Open";
     const [manifests, tags, blobs] = await Promise.all([
       this.#rows<ManifestEntryRow & { children: string[] }>(
-        "contentManifests",
+        `contentManifests${variant}`,
         `SELECT m.name, m.digest, m.subject, m.size, m.created_at, m.pulls, m.last_pulled_at,
                 coalesce(array_agg(r.child) FILTER (WHERE r.child IS NOT NULL), '{}') AS children
          FROM manifests m
          LEFT JOIN manifest_refs r ON r.repo = m.repo AND r.name = m.name AND r.digest = m.digest
-         WHERE m.repo = $1
+         WHERE m.repo = $1 AND ${names("m.name")}
          GROUP BY m.repo, m.name, m.digest`,
-        [repo],
+        values,
       ),
       this.#rows<TagEntryRow>(
-        "contentTags",
-        "SELECT name, tag, digest, updated_at, pulls, last_pulled_at FROM tags WHERE repo = $1",
-        [repo],
+        `contentTags${variant}`,
+        `SELECT name, tag, digest, updated_at, pulls, last_pulled_at FROM tags WHERE repo = $1 AND ${names("name")}`,
+        values,
       ),
       this.#rows<BlobEntryRow>(
-        "contentBlobs",
-        "SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = $1",
-        [repo],
+        `contentBlobs${variant}`,
+        `SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = $1 AND ${names("name")}`,
+        values,
       ),
     ]);
     return {

@@ -5,6 +5,7 @@ import type {
   ManifestRecord,
   MetadataStore,
   MetadataTransaction,
+  NameSpan,
   NewManifest,
   Page,
   RepositoryContent,
@@ -173,8 +174,8 @@ export class SerializedMetadataStore implements MetadataStore {
     return this.#outside(() => this.#statements.recordUsage(batch));
   }
 
-  listContent(repo: string): Promise<RepositoryContent> {
-    return this.#outside(() => this.#statements.listContent(repo));
+  listContent(repo: string, span?: NameSpan): Promise<RepositoryContent> {
+    return this.#outside(() => this.#statements.listContent(repo, span));
   }
 
   measureContent(): Promise<ContentBytes> {

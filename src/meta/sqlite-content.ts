@@ -8,16 +8,74 @@ import {
   type TagEntryRow,
   tagEntry,
 } from "./metadata-rows.js";
-import type { BlobLinkEntry, ManifestEntry, RepositoryContent, TagEntry } from "./metadata-store.js";
+import type {
+  BlobLinkEntry,
+  ManifestEntry,
+  NameSpan,
+  RepositoryContent,
+  TagEntry,
+} from "./metadata-store.js";
 
 /** What a repository holds, as eviction, prune and the dashboard read it: every row of it. */
-export const CONTENT_QUERIES = {
-  children: "SELECT name, digest, child FROM manifest_refs WHERE repo = ?",
-  manifests:
-    "SELECT name, digest, subject, size, created_at, pulls, last_pulled_at FROM manifests WHERE repo = ?",
-  tags: "SELECT name, tag, digest, updated_at, pulls, last_pulled_at FROM tags WHERE repo = ?",
-  blobs: "SELECT name, digest, size, created_at, last_served_at FROM blobs WHERE repo = ?",
+const CONTENT_SELECTS = {
+  children: "SELECT name, digest, child FROM manifest_refs",
+  manifests: "SELECT name, digest, subject, size, created_at, pulls, last_pulled_at FROM manifests",
+  tags: "SELECT name, tag, digest, updated_at, pulls, last_pulled_at FROM tags",
+  blobs: "SELECT name, digest, size, created_at, last_served_at FROM blobs",
 } as const;
+
+type ContentKind = keyof typeof CONTENT_SELECTS;
+const CONTENT_KINDS = Object.keys(CONTENT_SELECTS) as ContentKind[];
+
+/** Every name is after the empty one, so a span without a start needs no statement of its own. */
+type SpanParams = [repo: string, after: string] | [repo: string, after: string, through: string];
+
+/**
+ * The content queries of one connection, prepared once: a repository's rows of the names in a
+ * span, each bound on the primary key's (repo, name) prefix so that a span reads only its rows.
+ */
+export class ContentStatements {
+  readonly #open: Record<ContentKind, Database.Statement<unknown[]>>;
+  readonly #bounded: Record<ContentKind, Database.Statement<unknown[]>>;
+
+  constructor(db: Database.Database) {
+    const prepare = (upTo: boolean) =>
+      Object.fromEntries(
+        CONTENT_KINDS.map((kind) => [
+          kind,
+          db.prepare(`${CONTENT_SELECTS[kind]} WHERE repo = ? AND name > ?${upTo ? " AND name <= ?" : ""}`),
+        ]),
+      ) as Record<ContentKind, Database.Statement<unknown[]>>;
+    this.#open = prepare(false);
+    this.#bounded = prepare(true);
+  }
+
+  /** The statement reading `kind` rows for `span`, with its parameters. */
+  for(
+    kind: ContentKind,
+    repo: string,
+    span: NameSpan,
+  ): { statement: Database.Statement<unknown[]>; params: SpanParams } {
+    const after = span.after ?? "";
+    return span.through === undefined
+      ? { statement: this.#open[kind], params: [repo, after] }
+      : { statement: this.#bounded[kind], params: [repo, after, span.through] };
+  }
+
+  /** Every row of `span`, read in one go. */
+  all(repo: string, span: NameSpan): ContentRows {
+    const rows = (kind: ContentKind) => {
+      const { statement, params } = this.for(kind, repo, span);
+      return statement.all(...params);
+    };
+    return {
+      children: rows("children") as ChildRow[],
+      manifests: rows("manifests") as ManifestEntryRow[],
+      tags: rows("tags") as TagEntryRow[],
+      blobs: rows("blobs") as BlobEntryRow[],
+    };
+  }
+}
 
 export interface ChildRow {
   name: string;
@@ -69,43 +127,43 @@ const ROWS_PER_TURN = 2_000;
  */
 export class BackgroundContentReader {
   readonly #db: Database.Database;
-  readonly #statements: { readonly [K in keyof typeof CONTENT_QUERIES]: Database.Statement<[string]> };
+  readonly #statements: ContentStatements;
   #queue: Promise<unknown> = Promise.resolve();
 
   /** `path` is the store's database file, open already (so its WAL exists). */
   constructor(path: string) {
     this.#db = new Database(path, { readonly: true, fileMustExist: true });
     this.#db.pragma("busy_timeout = 5000");
-    this.#statements = {
-      children: this.#db.prepare(CONTENT_QUERIES.children),
-      manifests: this.#db.prepare(CONTENT_QUERIES.manifests),
-      tags: this.#db.prepare(CONTENT_QUERIES.tags),
-      blobs: this.#db.prepare(CONTENT_QUERIES.blobs),
-    };
+    this.#statements = new ContentStatements(this.#db);
   }
 
-  listContent(repo: string): Promise<RepositoryContent> {
-    const read = this.#queue.then(() => this.#read(repo));
-    this.#queue = read.catch(() => undefined);
+  listContent(repo: string, span: NameSpan = {}): Promise<RepositoryContent> {
+    const read = this.#queue.then(() => this.#read(repo, span));
+    // Not the content itself: the queue would keep the last read alive until the next one.
+    this.#queue = read.then(
+      () => undefined,
+      () => undefined,
+    );
     return read;
   }
 
-  async #read(repo: string): Promise<RepositoryContent> {
-    const s = this.#statements;
+  async #read(repo: string, span: NameSpan): Promise<RepositoryContent> {
+    const rows = <T>(kind: ContentKind) => {
+      const { statement, params } = this.#statements.for(kind, repo, span);
+      return statement.iterate(...params) as IterableIterator<T>;
+    };
     this.#db.exec("BEGIN");
     try {
       const children: Children = new Map();
-      await sliced(s.children.iterate(repo) as IterableIterator<ChildRow>, (row) => addChild(children, row));
+      await sliced(rows<ChildRow>("children"), (row) => addChild(children, row));
       const manifests: ManifestEntry[] = [];
-      await sliced(s.manifests.iterate(repo) as IterableIterator<ManifestEntryRow>, (row) =>
+      await sliced(rows<ManifestEntryRow>("manifests"), (row) =>
         manifests.push(manifestEntry(row, children.get(`${row.name}@${row.digest}`) ?? [])),
       );
       const tags: TagEntry[] = [];
-      await sliced(s.tags.iterate(repo) as IterableIterator<TagEntryRow>, (row) => tags.push(tagEntry(row)));
+      await sliced(rows<TagEntryRow>("tags"), (row) => tags.push(tagEntry(row)));
       const blobs: BlobLinkEntry[] = [];
-      await sliced(s.blobs.iterate(repo) as IterableIterator<BlobEntryRow>, (row) =>
-        blobs.push(blobEntry(row)),
-      );
+      await sliced(rows<BlobEntryRow>("blobs"), (row) => blobs.push(blobEntry(row)));
       return { manifests, tags, blobs };
     } finally {
       this.#db.exec("COMMIT");

@@ -1,19 +1,12 @@
 import type Database from "better-sqlite3";
-import {
-  type BlobEntryRow,
-  type ManifestEntryRow,
-  type ManifestRow,
-  type TagEntryRow,
-  toManifest,
-  toUpload,
-  type UploadRow,
-} from "./metadata-rows.js";
+import { type ManifestRow, toManifest, toUpload, type UploadRow } from "./metadata-rows.js";
 import type {
   BlobLink,
   ContentBytes,
   ManifestNode,
   ManifestRecord,
   MetadataTransaction,
+  NameSpan,
   NewManifest,
   Page,
   RepositoryContent,
@@ -23,7 +16,7 @@ import type {
 } from "./metadata-store.js";
 import { ForwardedOpsRecords } from "./ops-records.js";
 import { SerializedMetadataStore } from "./serialized-store.js";
-import { BackgroundContentReader, type ChildRow, CONTENT_QUERIES, contentFrom } from "./sqlite-content.js";
+import { BackgroundContentReader, type ChildRow, ContentStatements, contentFrom } from "./sqlite-content.js";
 import { openSqlite } from "./sqlite-migrations.js";
 import { OPS_RECORDS_MIGRATION, SqliteOpsRecords } from "./sqlite-ops-records.js";
 
@@ -171,8 +164,8 @@ export class SqliteMetadataStore extends SerializedMetadataStore {
     this.#contentReader = path === ":memory:" ? undefined : new BackgroundContentReader(path);
   }
 
-  override listContent(repo: string): Promise<RepositoryContent> {
-    return this.#contentReader ? this.#contentReader.listContent(repo) : super.listContent(repo);
+  override listContent(repo: string, span: NameSpan = {}): Promise<RepositoryContent> {
+    return this.#contentReader ? this.#contentReader.listContent(repo, span) : super.listContent(repo, span);
   }
 
   override close(): Promise<void> {
@@ -223,9 +216,7 @@ class MetadataStatements extends ForwardedOpsRecords implements MetadataTransact
   readonly #tagPulled: Database.Statement<[number, number, string, string, string]>;
   readonly #blobServed: Database.Statement<[number, string, string, string]>;
   readonly #recordUsageTx: (batch: UsageBatch) => void;
-  readonly #contentManifests: Database.Statement<[string], ManifestEntryRow>;
-  readonly #contentTags: Database.Statement<[string], TagEntryRow>;
-  readonly #contentBlobs: Database.Statement<[string], BlobEntryRow>;
+  readonly #content: ContentStatements;
   readonly #bytesByRepo: Database.Statement<[], { repo: string; bytes: number }>;
   readonly #bytesTotal: Database.Statement<[], { bytes: number | null }>;
   readonly #referenced: Database.Statement<[string, string, string], { one: number }>;
@@ -313,7 +304,7 @@ class MetadataStatements extends ForwardedOpsRecords implements MetadataTransact
       "SELECT id, repo, name, offset, created_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY updated_at",
     );
     this.#manifestNodes = db.prepare("SELECT name, digest, subject FROM manifests WHERE repo = ?");
-    this.#manifestChildren = db.prepare(CONTENT_QUERIES.children);
+    this.#manifestChildren = db.prepare("SELECT name, digest, child FROM manifest_refs WHERE repo = ?");
     this.#allTags = db.prepare("SELECT name, tag, digest FROM tags WHERE repo = ? ORDER BY name, tag");
     this.#repositories = db.prepare(
       `SELECT repo FROM manifests UNION SELECT repo FROM tags UNION SELECT repo FROM blobs ORDER BY repo`,
@@ -337,9 +328,7 @@ class MetadataStatements extends ForwardedOpsRecords implements MetadataTransact
       for (const t of batch.tags) this.#tagPulled.run(t.pulls, t.at, t.repo, t.name, t.tag);
       for (const b of batch.blobs) this.#blobServed.run(b.at, b.repo, b.name, b.digest);
     });
-    this.#contentManifests = db.prepare(CONTENT_QUERIES.manifests);
-    this.#contentTags = db.prepare(CONTENT_QUERIES.tags);
-    this.#contentBlobs = db.prepare(CONTENT_QUERIES.blobs);
+    this.#content = new ContentStatements(db);
     // Each digest once per repository (a name's copy and another name's are one file), then
     // overall: kept by the content_* triggers, so this reads a row per repository.
     this.#bytesByRepo = db.prepare("SELECT repo, bytes FROM content_bytes ORDER BY repo");
@@ -503,13 +492,8 @@ class MetadataStatements extends ForwardedOpsRecords implements MetadataTransact
     this.#recordUsageTx(batch);
   }
 
-  async listContent(repo: string): Promise<RepositoryContent> {
-    return contentFrom({
-      children: this.#manifestChildren.all(repo),
-      manifests: this.#contentManifests.all(repo),
-      tags: this.#contentTags.all(repo),
-      blobs: this.#contentBlobs.all(repo),
-    });
+  async listContent(repo: string, span: NameSpan = {}): Promise<RepositoryContent> {
+    return contentFrom(this.#content.all(repo, span));
   }
 
   async measureContent(): Promise<ContentBytes> {

@@ -6,6 +6,7 @@ import type {
   ManifestNode,
   ManifestRecord,
   MetadataTransaction,
+  NameSpan,
   NewManifest,
   Page,
   PullUsage,
@@ -291,36 +292,37 @@ class Tables implements MetadataTransaction {
     }
   }
 
-  async listContent(repo: string): Promise<RepositoryContent> {
-    const manifests = [...this.state.manifests.values()]
-      .filter((m) => m.repo === repo)
-      .map(
-        (m): ManifestEntry => ({
-          name: m.name,
-          digest: m.record.digest,
-          children: [...m.references],
-          size: m.record.size,
-          createdAt: m.record.createdAt,
-          ...m.usage,
-          ...(m.record.subject === undefined ? {} : { subject: m.record.subject }),
-        }),
-      );
+  async listContent(repo: string, span: NameSpan = {}): Promise<RepositoryContent> {
+    // Names compare as SQLite and PostgreSQL (COLLATE "C") compare them: by code unit, for ASCII names.
+    const held = (row: { repo: string; name: string }) =>
+      row.repo === repo &&
+      (span.after === undefined || row.name > span.after) &&
+      (span.through === undefined || row.name <= span.through);
+    const manifests = [...this.state.manifests.values()].filter(held).map(
+      (m): ManifestEntry => ({
+        name: m.name,
+        digest: m.record.digest,
+        children: [...m.references],
+        size: m.record.size,
+        createdAt: m.record.createdAt,
+        ...m.usage,
+        ...(m.record.subject === undefined ? {} : { subject: m.record.subject }),
+      }),
+    );
     const tags = [...this.state.tags.values()]
-      .filter((t) => t.repo === repo)
+      .filter(held)
       .map(
         (t): TagEntry => ({ name: t.name, tag: t.tag, digest: t.digest, updatedAt: t.updatedAt, ...t.usage }),
       );
-    const blobs = [...this.state.blobs.values()]
-      .filter((b) => b.repo === repo)
-      .map(
-        (b): BlobLinkEntry => ({
-          name: b.name,
-          digest: b.digest,
-          size: b.size,
-          createdAt: b.createdAt,
-          ...(b.lastServedAt === undefined ? {} : { lastServedAt: b.lastServedAt }),
-        }),
-      );
+    const blobs = [...this.state.blobs.values()].filter(held).map(
+      (b): BlobLinkEntry => ({
+        name: b.name,
+        digest: b.digest,
+        size: b.size,
+        createdAt: b.createdAt,
+        ...(b.lastServedAt === undefined ? {} : { lastServedAt: b.lastServedAt }),
+      }),
+    );
     return { manifests, tags, blobs };
   }
 

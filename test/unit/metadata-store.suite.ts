@@ -5,6 +5,7 @@ import type {
   MetadataStore,
   MetadataTransaction,
   NewManifest,
+  RepositoryContent,
   UploadRecord,
 } from "../../src/meta/metadata-store.js";
 import { digestOf } from "../../src/oci/digest.js";
@@ -764,6 +765,51 @@ export function metadataStoreConformance(name: string, factory: MetadataStoreFac
             ].sort(byDigest),
           );
           assert.deepEqual(await store.listContent("empty-repo"), { manifests: [], tags: [], blobs: [] });
+        }),
+      );
+
+      test(
+        "a repository's content read a span of names at a time is the whole of it, each name in one span",
+        withStore(async (store) => {
+          const names = ["a/one", "a/two", "b", "b/c", "only-blobs", "z"];
+          for (const name of names) {
+            if (name !== "only-blobs") {
+              const image = manifest(`${name}-image`, { references: [digest(`${name}-layer`)] });
+              await store.putManifest(REPO, name, image);
+              await store.setTag(REPO, name, "latest", image.digest, T1);
+            }
+            await store.linkBlob(REPO, name, digest(`${name}-layer`), 10);
+          }
+          await store.putManifest("other-repo", "b", manifest("elsewhere"));
+          const namesOf = (content: RepositoryContent) => ({
+            manifests: content.manifests.map((m) => m.name).sort(),
+            tags: content.tags.map((t) => t.name).sort(),
+            blobs: content.blobs.map((b) => b.name).sort(),
+          });
+          assert.deepEqual(namesOf(await store.listContent(REPO, { through: "a/two" })), {
+            manifests: ["a/one", "a/two"],
+            tags: ["a/one", "a/two"],
+            blobs: ["a/one", "a/two"],
+          });
+          assert.deepEqual(namesOf(await store.listContent(REPO, { after: "a/two", through: "b/c" })), {
+            manifests: ["b", "b/c"],
+            tags: ["b", "b/c"],
+            blobs: ["b", "b/c"],
+          });
+          // A name with blobs only falls in whichever span its place in the order is.
+          assert.deepEqual(namesOf(await store.listContent(REPO, { after: "b/c" })), {
+            manifests: ["z"],
+            tags: ["z"],
+            blobs: ["only-blobs", "z"],
+          });
+          assert.deepEqual(
+            namesOf(await store.listContent(REPO, { after: "b", through: "b" })),
+            { manifests: [], tags: [], blobs: [] },
+            "an empty span holds nothing",
+          );
+          const whole = namesOf(await store.listContent(REPO));
+          assert.deepEqual(whole.manifests, ["a/one", "a/two", "b", "b/c", "z"]);
+          assert.deepEqual(whole.blobs, names);
         }),
       );
 

@@ -47,7 +47,7 @@ function pullCounts(s: PullSeries): string {
 
 /** The median of the rounds' CPU milliseconds for one process, e.g. "120 (110-140)". */
 function cpuCell(s: PullSeries, who: "server" | "upstream"): string {
-  const values = s.rounds.map((r) => r.cpuMs?.[who]).filter((v): v is number => typeof v === "number");
+  const values = s.rounds.map((r) => r.cpuMs[who]).filter((v): v is number => typeof v === "number");
   const median = medianOf(values);
   if (median === null) return "-";
   return values.length === 1

@@ -106,13 +106,13 @@ export interface BlobLinkEntry {
   readonly lastServedAt?: number;
 }
 
-/** Everything one repository holds, for eviction's planner and for verification. */
 /** Image names from just after `after` up to and including `through`; either end open when absent. */
 export interface NameSpan {
   readonly after?: string;
   readonly through?: string;
 }
 
+/** Everything one repository holds, for eviction's planner and for verification. */
 export interface RepositoryContent {
   readonly manifests: readonly ManifestEntry[];
   readonly tags: readonly TagEntry[];

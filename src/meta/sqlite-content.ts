@@ -99,10 +99,16 @@ function addChild(children: Children, row: ChildRow): void {
   else children.set(key, [row.child]);
 }
 
+/** What each manifest references, by `name@digest`. */
+export function childrenOf(rows: Iterable<ChildRow>): Children {
+  const children: Children = new Map();
+  for (const row of rows) addChild(children, row);
+  return children;
+}
+
 /** The content rows, read in one go, as the MetadataStore hands them out. */
 export function contentFrom(rows: ContentRows): RepositoryContent {
-  const children: Children = new Map();
-  for (const row of rows.children) addChild(children, row);
+  const children = childrenOf(rows.children);
   return {
     manifests: [...rows.manifests].map((row) =>
       manifestEntry(row, children.get(`${row.name}@${row.digest}`) ?? []),

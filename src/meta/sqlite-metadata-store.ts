@@ -16,7 +16,13 @@ import type {
 } from "./metadata-store.js";
 import { ForwardedOpsRecords } from "./ops-records.js";
 import { SerializedMetadataStore } from "./serialized-store.js";
-import { BackgroundContentReader, type ChildRow, ContentStatements, contentFrom } from "./sqlite-content.js";
+import {
+  BackgroundContentReader,
+  type ChildRow,
+  ContentStatements,
+  childrenOf,
+  contentFrom,
+} from "./sqlite-content.js";
 import { openSqlite } from "./sqlite-migrations.js";
 import { OPS_RECORDS_MIGRATION, SqliteOpsRecords } from "./sqlite-ops-records.js";
 
@@ -205,7 +211,6 @@ class MetadataStatements extends ForwardedOpsRecords implements MetadataTransact
     [string],
     { name: string; digest: string; subject: string | null }
   >;
-  readonly #manifestChildren: Database.Statement<[string], ChildRow>;
   readonly #allTags: Database.Statement<[string], { name: string; tag: string; digest: string }>;
   readonly #repositories: Database.Statement<[], { repo: string }>;
   readonly #blobLinks: Database.Statement<
@@ -304,7 +309,6 @@ class MetadataStatements extends ForwardedOpsRecords implements MetadataTransact
       "SELECT id, repo, name, offset, created_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY updated_at",
     );
     this.#manifestNodes = db.prepare("SELECT name, digest, subject FROM manifests WHERE repo = ?");
-    this.#manifestChildren = db.prepare("SELECT name, digest, child FROM manifest_refs WHERE repo = ?");
     this.#allTags = db.prepare("SELECT name, tag, digest FROM tags WHERE repo = ? ORDER BY name, tag");
     this.#repositories = db.prepare(
       `SELECT repo FROM manifests UNION SELECT repo FROM tags UNION SELECT repo FROM blobs ORDER BY repo`,
@@ -465,7 +469,8 @@ class MetadataStatements extends ForwardedOpsRecords implements MetadataTransact
   }
 
   async listManifestNodes(repo: string): Promise<ManifestNode[]> {
-    const children = this.#childrenOf(repo);
+    const { statement, params } = this.#content.for("children", repo, {});
+    const children = childrenOf(statement.all(...params) as ChildRow[]);
     return this.#manifestNodes.all(repo).map((row) => ({
       name: row.name,
       digest: row.digest,
@@ -510,17 +515,5 @@ class MetadataStatements extends ForwardedOpsRecords implements MetadataTransact
     digest: string,
   ): Promise<{ links: BlobLink[]; manifests: Array<{ repo: string; name: string }> }> {
     return this.#forgetTx(digest);
-  }
-
-  /** What each manifest of a repository references, by `name@digest`. */
-  #childrenOf(repo: string): Map<string, string[]> {
-    const children = new Map<string, string[]>();
-    for (const row of this.#manifestChildren.all(repo)) {
-      const key = `${row.name}@${row.digest}`;
-      const list = children.get(key);
-      if (list) list.push(row.child);
-      else children.set(key, [row.child]);
-    }
-    return children;
   }
 }

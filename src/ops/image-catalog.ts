@@ -267,9 +267,9 @@ export class ImageCatalog {
 }
 
 /**
- * Names read at once: the content of a few hundred names is small garbage. A repository read whole
- * at a million blobs was hundreds of megabytes of rows at once, and the heap V8 grew for them
- * slowed every request after it (its scavenges took three times as long) and held 1.2 GB.
+ * Names read at once: a repository of many names then never has more than a slice of its rows in
+ * memory (read whole at a million blobs, they are hundreds of megabytes). A repository of few
+ * names holding many manifests each is still read nearly whole.
  */
 const NAMES_PER_READ = 500;
 

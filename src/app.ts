@@ -39,7 +39,6 @@ import type { RepositoryRouter } from "./repos/router.js";
 import { claimDataDir } from "./store/data-dir-owner.js";
 import { openStores, type StoreSettings } from "./store/open-stores.js";
 import { systemClock } from "./util/clock.js";
-import { collectGarbage } from "./util/collect-garbage.js";
 import { isNoSpace } from "./util/fs-errors.js";
 import { waitUntil } from "./util/wait-until.js";
 import { VERSION } from "./version.js";
@@ -371,15 +370,11 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   keeper.start();
   sync.start();
   sampler.start();
-  // So that the first look at the dashboard does not wait for every image to be read. At a
-  // million blobs the read's rows are hundreds of megabytes of garbage: left to V8, they made
-  // every request after it 10 % slower and the process hold 1.2 GB.
+  // So that the first look at the dashboard does not wait for every image to be read (its rows,
+  // garbage once read, are collected after it: `contentSlices`).
   const warmStarted = performance.now();
   const warming = catalog.warm([...router.repositories.keys()]).then(
-    async () => {
-      logger.info({ ms: Math.round(performance.now() - warmStarted) }, "images read for the dashboard");
-      await collectGarbage();
-    },
+    () => logger.info({ ms: Math.round(performance.now() - warmStarted) }, "images read for the dashboard"),
     (error: unknown) => logger.warn({ err: error }, "cannot read the images for the dashboard"),
   );
   const purge = setInterval(() => {

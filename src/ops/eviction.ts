@@ -4,6 +4,7 @@ import type { IngestGuard } from "../coordination/ingest-guard.js";
 import type { MetadataStore } from "../meta/metadata-store.js";
 import type { BlobStore } from "../store/blob-store.js";
 import { cachedImages, digestsHeldBy, sizesIn } from "./cached-images.js";
+import { contentSlices } from "./content-slices.js";
 import type { Eviction, EvictionPolicy, PlanInput } from "./eviction-plan.js";
 import { deleteUnneeded } from "./gc.js";
 
@@ -43,7 +44,7 @@ export function evictionScopeOf(config: Pick<Config, "repositories" | "cache">):
  * repository in metadata (hosted ones, and any no longer configured) holds, which is never freed.
  */
 export async function readEvictionInput(
-  meta: Pick<MetadataStore, "listRepositories" | "listContent">,
+  meta: Pick<MetadataStore, "listRepositories" | "listNames" | "listContent">,
   scope: EvictionScope,
   facts: { now: number; freeBytes?: number },
 ): Promise<PlanInput> {
@@ -52,11 +53,13 @@ export async function readEvictionInput(
   const held = new Set<string>();
   const repositories = new Set([...(await meta.listRepositories()), ...scope.proxies.keys()]);
   for (const repo of repositories) {
-    const content = await meta.listContent(repo);
-    sizesIn(content, sizes);
     const keep = scope.proxies.get(repo);
-    if (keep) images.push(...cachedImages(repo, content, keep));
-    else for (const digest of digestsHeldBy(content)) held.add(digest);
+    for await (const slice of contentSlices(meta, repo)) {
+      sizesIn(slice, sizes);
+      // One at a time: spread into push, a slice's hundreds of thousands of images overflow the stack.
+      if (keep) for (const image of cachedImages(repo, slice, keep)) images.push(image);
+      else for (const digest of digestsHeldBy(slice)) held.add(digest);
+    }
   }
   return {
     now: facts.now,

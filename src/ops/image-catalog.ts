@@ -4,6 +4,7 @@ import type { SmallContent } from "../store/small-content.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { SingleFlight } from "../util/single-flight.js";
 import { cachedImages } from "./cached-images.js";
+import { contentSlices } from "./content-slices.js";
 import {
   anatomyOf,
   type ImageAnatomy,
@@ -267,13 +268,6 @@ export class ImageCatalog {
 }
 
 /**
- * Names read at once: a repository of many names then never has more than a slice of its rows in
- * memory (read whole at a million blobs, they are hundreds of megabytes). A repository of few
- * names holding many manifests each is still read nearly whole.
- */
-const NAMES_PER_READ = 500;
-
-/**
  * The images a repository holds, as eviction sees them (`cachedImages`: a top-level manifest with
  * what it brings along), with their tags and use: the repository's content, read a slice of names
  * at a time (an image belongs to one name, so every slice is read whole).
@@ -287,20 +281,10 @@ export class ContentImageSource implements ImageSource {
 
   async images(repo: string): Promise<CatalogImage[]> {
     const images: CatalogImage[] = [];
-    for (let after: string | undefined; ; ) {
-      const { names, more } = await this.#meta.listNames(repo, {
-        limit: NAMES_PER_READ,
-        ...(after === undefined ? {} : { last: after }),
-      });
-      const through = more ? names.at(-1) : undefined;
-      const content = await this.#meta.listContent(repo, {
-        ...(after === undefined ? {} : { after }),
-        ...(through === undefined ? {} : { through }),
-      });
-      images.push(...imagesIn(repo, content));
-      if (through === undefined) return images;
-      after = through;
-    }
+    // One at a time: spread into push, a slice's hundreds of thousands of images overflow the stack.
+    for await (const slice of contentSlices(this.#meta, repo))
+      for (const image of imagesIn(repo, slice)) images.push(image);
+    return images;
   }
 }
 

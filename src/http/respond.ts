@@ -1,4 +1,5 @@
-import type { OutgoingHttpHeaders } from "node:http";
+import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { OciError } from "../oci/errors.js";
 import type { BytesBody } from "../store/blob-body.js";
@@ -77,17 +78,95 @@ export async function sendBody(
       await pipeline(body.stream(), ctx.res);
       ctx.delivered = true;
     } catch (error) {
-      ctx.res.destroy();
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ERR_STREAM_PREMATURE_CLOSE" || ctx.req.destroyed) {
-        ctx.log.debug({ reqId: ctx.id }, "client went away during the body");
-      } else {
-        ctx.errorCode = "BODY_ABORTED";
-        ctx.log.debug({ reqId: ctx.id, err: error }, "body aborted");
-      }
+      cutBody(ctx, error);
     }
   } finally {
     body.release();
+  }
+}
+
+/**
+ * A piece of a body sent in parts: bytes in hand, or `length` bytes of a body opened when its turn
+ * comes. Only those bytes are taken from it: a range read from a download still running ends its
+ * stream only once the whole blob is verified, and the next part must not wait for that.
+ */
+export type BodyPart = Buffer | { readonly length: number; open(): Promise<BytesBody> };
+
+/**
+ * Sends a body of `length` bytes made of parts, one after another, each body opened only when its
+ * turn comes (so a range that must come from upstream is asked for then) and released once its
+ * bytes are out. A part that fails after the headers went out cuts the connection, as in sendBody.
+ * GET only.
+ */
+export async function sendParts(
+  ctx: RequestContext,
+  status: number,
+  headers: OutgoingHttpHeaders,
+  parts: readonly BodyPart[],
+  length: number,
+): Promise<void> {
+  writeHead(ctx, status, { ...headers, "content-length": length });
+  ctx.bytes = length;
+  try {
+    for (const part of parts) {
+      if (Buffer.isBuffer(part)) {
+        await write(ctx.res, part);
+        continue;
+      }
+      const body = await part.open();
+      try {
+        await writeFirst(ctx.res, body.stream(), part.length);
+      } finally {
+        body.release();
+      }
+    }
+    ctx.res.end();
+    ctx.delivered = true;
+  } catch (error) {
+    cutBody(ctx, error);
+  }
+}
+
+/** Writes the first `length` bytes of `source`; leaving the loop early destroys it. */
+async function writeFirst(res: ServerResponse, source: Readable, length: number): Promise<void> {
+  let left = length;
+  for await (const chunk of source) {
+    const piece = (chunk as Buffer).subarray(0, left);
+    left -= piece.byteLength;
+    await write(res, piece);
+    if (left === 0) return;
+  }
+  throw new Error(`a part of the body ended ${left} bytes short`);
+}
+
+/** Writes `bytes`, waiting while the socket is full; rejects when the client went away. */
+async function write(res: ServerResponse, bytes: Buffer): Promise<void> {
+  if (res.destroyed)
+    throw Object.assign(new Error("the client went away"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+  if (res.write(bytes)) return;
+  await new Promise<void>((resolve, reject) => {
+    const drained = () => {
+      res.off("close", closed);
+      resolve();
+    };
+    const closed = () => {
+      res.off("drain", drained);
+      reject(Object.assign(new Error("the client went away"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    };
+    res.once("drain", drained);
+    res.once("close", closed);
+  });
+}
+
+/** After the headers went out, a body that cannot go on ends the connection: the client sees it short. */
+function cutBody(ctx: RequestContext, error: unknown): void {
+  ctx.res.destroy();
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ERR_STREAM_PREMATURE_CLOSE" || ctx.req.destroyed) {
+    ctx.log.debug({ reqId: ctx.id }, "client went away during the body");
+  } else {
+    ctx.errorCode = "BODY_ABORTED";
+    ctx.log.debug({ reqId: ctx.id, err: error }, "body aborted");
   }
 }
 

@@ -12,15 +12,37 @@ export type RangeRequest =
   | { readonly kind: "backwards" };
 
 /**
- * Parses a single-range `bytes=` header. Returns undefined for anything else (several ranges,
- * other units, bad syntax): RFC 9110 lets a server ignore such a Range and send the whole blob.
+ * Most ranges one request may ask for. More is a broken client or an attack (RFC 9110 §14.2 lets
+ * a server reject it); lazy-pulling snapshotters ask for a handful at a time.
  */
-export function parseRange(header: string | undefined): RangeRequest | undefined {
+export const MAX_RANGES = 100;
+
+/**
+ * Parses a `bytes=` header into its ranges, in the order asked. Undefined for anything else
+ * (other units, bad syntax in any range): RFC 9110 lets a server ignore such a Range and send the
+ * whole blob.
+ */
+export function parseRanges(header: string | undefined): RangeRequest[] | undefined {
   if (header === undefined) return undefined;
-  // Split by hand rather than one regex: adjacent optional whitespace groups backtrack quadratically.
   const equals = header.indexOf("=");
   if (equals < 0 || header.slice(0, equals).trim().toLowerCase() !== "bytes") return undefined;
-  const spec = header.slice(equals + 1);
+  // The list syntax of RFC 9110 §5.6.1 allows empty elements ("0-1, ,5-9").
+  const specs = header
+    .slice(equals + 1)
+    .split(",")
+    .filter((spec) => spec.trim() !== "");
+  const ranges: RangeRequest[] = [];
+  for (const spec of specs) {
+    const range = parseSpec(spec);
+    if (!range) return undefined;
+    ranges.push(range);
+  }
+  return ranges.length > 0 ? ranges : undefined;
+}
+
+/** One `first-last` of a `bytes=` header. */
+function parseSpec(spec: string): RangeRequest | undefined {
+  // Split by hand rather than one regex: adjacent optional whitespace groups backtrack quadratically.
   const dash = spec.indexOf("-");
   if (dash < 0) return undefined;
   const first = spec.slice(0, dash).trim();
@@ -43,6 +65,34 @@ export function resolveRange(request: RangeRequest, size: number): ByteRange | "
   }
   if (request.start >= size) return "unsatisfiable";
   return { start: request.start, end: Math.min(request.end ?? size - 1, size - 1) };
+}
+
+/**
+ * What several ranges select from a blob of `size`: the satisfiable ones, in the order asked
+ * (the others are dropped, as RFC 9110 §15.3.7 says); "unsatisfiable" when none is, or when more
+ * than MAX_RANGES were asked for; "whole" when they add up to more than the blob (overlaps, which
+ * the RFC lets a server ignore rather than send bytes many times over, as Go's file server does).
+ */
+export function resolveRanges(
+  requests: readonly RangeRequest[],
+  size: number,
+): ByteRange[] | "unsatisfiable" | "whole" {
+  if (requests.length > MAX_RANGES) return "unsatisfiable";
+  const ranges: ByteRange[] = [];
+  let total = 0;
+  for (const request of requests) {
+    const range = resolveRange(request, size);
+    if (range === "unsatisfiable") continue;
+    ranges.push(range);
+    total += range.end - range.start + 1;
+  }
+  if (ranges.length === 0) return "unsatisfiable";
+  return total > size ? "whole" : ranges;
+}
+
+/** A resolved range as a request again, for whoever serves one range at a time. */
+export function asRangeRequest(range: ByteRange): RangeRequest {
+  return { kind: "from", start: range.start, end: range.end };
 }
 
 /** The `Range` header that asks another server for `request`; undefined when nothing can satisfy it. */

@@ -6,8 +6,10 @@ import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
 import fs from "node:fs";
 import { after, before, describe, test } from "node:test";
+import { repositoryScope, tokenFlowRequest } from "../harness/auth/token-flow.js";
 import { skopeoCopy } from "../harness/clients/index.js";
 import { type ProxyFixture, withProxy } from "../harness/fixtures/proxy.js";
+import { rangeParts } from "../harness/http/multipart.js";
 import { ACCEPT_MANIFESTS, rawRequest, sha256 } from "../harness/http/requests.js";
 import { expectedContent, getImage, layoutBytes } from "../harness/images/test-images.js";
 import { makeTempDir } from "../harness/system/tmp.js";
@@ -24,6 +26,7 @@ describe("fetch-ahead and ranged cold reads with real peers", () => {
   const layered = getImage("big", { seed: 12, bigLayerBytes: 2 * MiB, bigLayerCount: 6 });
   const failing = getImage("big", { seed: 13, bigLayerBytes: 1 * MiB, bigLayerCount: 4 });
   const abandoned = getImage("big", { seed: 14, bigLayerBytes: 4 * MiB, bigLayerCount: 3 });
+  const chunked = getImage("big", { seed: 15, bigLayerBytes: 24 * MiB, bigLayerCount: 1 });
 
   before(async () => {
     fx = await withProxy({
@@ -33,6 +36,7 @@ describe("fetch-ahead and ranged cold reads with real peers", () => {
           { image: layered, ref: "library/layered:latest" },
           { image: failing, ref: "library/failing:latest" },
           { image: abandoned, ref: "library/abandoned:latest" },
+          { image: chunked, ref: "library/chunked:latest", timeoutMs: 120_000 },
         ],
       },
       faults: {},
@@ -107,6 +111,58 @@ describe("fetch-ahead and ranged cold reads with real peers", () => {
         !wharf.logLines().some((l) => String(l.msg).startsWith("upstream answered a Range")),
         "every range matched the verified blob",
       );
+    } finally {
+      proxy.setMode("ok");
+      await wharf.close();
+    }
+  });
+
+  test("several ranges in one request, as stargz's fetcher sends: 206 multipart at once, docker-registry's parts, one whole download", async () => {
+    const wharf = await startWharf();
+    try {
+      const layer = chunked.manifests[0]?.layers[0];
+      assert.ok(layer);
+      const bytes = layoutBytes(chunked, layer.digest);
+      proxy.setMode("slow-blob", { bytesPerSec: 4 * MiB, digests: [layer.digest] });
+      proxy.resetStats();
+      const path = (name: string) => `/v2/${name}/blobs/${layer.digest}`;
+      const range = `bytes=${20 * MiB}-${20 * MiB + 999}, -500, 4096-8191, ${16 * MiB}-${16 * MiB + 70_000}`;
+      const cold = await rawRequest(wharf.url, path("chunked"), { headers: { range } });
+      assert.equal(cold.status, 206);
+      const parts = rangeParts(String(cold.headers["content-type"]), cold.body);
+      assert.equal(Number(cold.headers["content-length"]), cold.body.length);
+      const upstream = await tokenFlowRequest(fx.upstream.url, path("library/chunked"), {
+        creds: fx.upstream.creds,
+        scopes: [repositoryScope("library/chunked", "pull")],
+        headers: { range },
+      });
+      assert.equal(upstream.status, 206, "docker-registry answers several ranges in parts too");
+      assert.deepEqual(
+        parts.map((p) => p.contentRange),
+        rangeParts(String(upstream.headers["content-type"]), upstream.body).map((p) => p.contentRange),
+        "the same parts, in the same order",
+      );
+      for (const part of parts) {
+        const [start, end] = (/^bytes (\d+)-(\d+)\//.exec(part.contentRange) ?? []).slice(1).map(Number);
+        assert.ok(part.bytes.equals(bytes.subarray(start, (end ?? 0) + 1)), `${part.contentRange}: exact`);
+      }
+      assert.equal(
+        fs.existsSync(blobPath(wharf.dataDir, layer.digest)),
+        false,
+        "answered before the blob was whole",
+      );
+      assert.ok((await waitStored(wharf.dataDir, [layer.digest], 60_000)).includes(layer.digest));
+      const whole = proxy.requests().filter((r) => r.method === "GET" && r.path.endsWith(layer.digest));
+      assert.equal(whole.filter((r) => r.status === 200).length, 1, "the whole blob downloaded once");
+      const warm = await rawRequest(wharf.url, path("chunked"), { headers: { range } });
+      assert.equal(warm.headers["x-wharf-cache"], "hit");
+      assert.deepEqual(
+        rangeParts(String(warm.headers["content-type"]), warm.body).map((p) => p.bytes.toString("hex")),
+        parts.map((p) => p.bytes.toString("hex")),
+        "the same parts from the cache",
+      );
+      const stored = await rawRequest(wharf.url, path("chunked"));
+      assert.equal(sha256(stored.body), layer.digest, "verified whole");
     } finally {
       proxy.setMode("ok");
       await wharf.close();

@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import YAML from "yaml";
 import { BackgroundPulls } from "../harness/clients/background-pulls.js";
+import { rangeParts } from "../harness/http/multipart.js";
 import { dribble, flood, type RawAnswer, RawConnection, rawExchange } from "../harness/http/raw-socket.js";
 import { errorCodes, type RawResponse, rawRequest, sha256 } from "../harness/http/requests.js";
 import {
@@ -490,11 +491,19 @@ describe("hostile input while normal pulls run alongside", () => {
       assert.equal(res.headers["content-range"], `bytes 0-${layer.size - 1}/${layer.size}`);
       assert.equal(sha256(res.body), layer.digest);
     }
-    for (const range of ["bytes=0-1,5-9", "items=0-1", "bytes=a-b", "bytes"]) {
+    for (const range of ["items=0-1", "bytes=a-b", "bytes", "bytes=0-1,x", "bytes=0-,1-1"]) {
       const res = await blob(range);
       assert.equal(res.status, 200, `${range} is ignored: the whole blob`);
       assert.equal(sha256(res.body), layer.digest);
     }
+    const many = await blob(`bytes=${Array.from({ length: 101 }, (_, i) => `${i}-${i}`).join(",")}`);
+    assertError(many, 416, "RANGE_INVALID", "101 ranges");
+    const parts = await blob("bytes=0-1,5-9");
+    assert.equal(parts.status, 206);
+    assert.deepEqual(
+      rangeParts(String(parts.headers["content-type"]), parts.body).map((p) => p.contentRange),
+      [`bytes 0-1/${layer.size}`, `bytes 5-9/${layer.size}`],
+    );
   });
 
   test("thousands of idle connections are closed after the timeouts while normal requests go on", async (t) => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { multipartRanges } from "../../src/http/multipart-ranges.js";
 import { digestOf, isDigest, parseDigest, tryParseDigest } from "../../src/oci/digest.js";
 import { isOciError, OCI_ERROR_CODES, OciError, type OciErrorCode } from "../../src/oci/errors.js";
 import {
@@ -22,7 +23,13 @@ import {
   parseReference,
   referenceString,
 } from "../../src/oci/names.js";
-import { parseRange, type RangeRequest, resolveRange } from "../../src/oci/range.js";
+import {
+  MAX_RANGES,
+  parseRanges,
+  type RangeRequest,
+  resolveRange,
+  resolveRanges,
+} from "../../src/oci/range.js";
 import {
   assertThrowsOci,
   checkProperty,
@@ -416,24 +423,41 @@ describe("media type classification", () => {
   });
 });
 
-describe("parseRange", () => {
-  const cases: ReadonlyArray<readonly [string | undefined, RangeRequest | undefined]> = [
+describe("parseRanges", () => {
+  const cases: ReadonlyArray<readonly [string | undefined, RangeRequest[] | undefined]> = [
     [undefined, undefined],
-    ["bytes=0-99", { kind: "from", start: 0, end: 99 }],
-    ["bytes=5-5", { kind: "from", start: 5, end: 5 }],
-    ["bytes=100-", { kind: "from", start: 100 }],
-    ["bytes=-500", { kind: "suffix", length: 500 }],
-    ["bytes=-0", { kind: "suffix", length: 0 }],
-    ["BYTES = 1 - 2 ", { kind: "from", start: 1, end: 2 }],
+    ["bytes=0-99", [{ kind: "from", start: 0, end: 99 }]],
+    ["bytes=5-5", [{ kind: "from", start: 5, end: 5 }]],
+    ["bytes=100-", [{ kind: "from", start: 100 }]],
+    ["bytes=-500", [{ kind: "suffix", length: 500 }]],
+    ["bytes=-0", [{ kind: "suffix", length: 0 }]],
+    ["BYTES = 1 - 2 ", [{ kind: "from", start: 1, end: 2 }]],
     // Backwards is well-formed but selects nothing: a 416, as registries and conformance suites expect.
-    ["bytes=5-4", { kind: "backwards" }],
-    ["bytes=500-0", { kind: "backwards" }],
+    ["bytes=5-4", [{ kind: "backwards" }]],
+    ["bytes=500-0", [{ kind: "backwards" }]],
     // Anything else is ignored, so the whole blob is sent (RFC 9110 §14.2).
     ["", undefined],
     ["bytes=", undefined],
     ["bytes=-", undefined],
-    ["bytes=0-1,2-3", undefined],
-    ["bytes=0-1, 5-", undefined],
+    // Several ranges, in the order asked; empty list elements are allowed (RFC 9110 §5.6.1).
+    [
+      "bytes=0-1,2-3",
+      [
+        { kind: "from", start: 0, end: 1 },
+        { kind: "from", start: 2, end: 3 },
+      ],
+    ],
+    [
+      "bytes=500-, -10 , ,0-0",
+      [
+        { kind: "from", start: 500 },
+        { kind: "suffix", length: 10 },
+        { kind: "from", start: 0, end: 0 },
+      ],
+    ],
+    ["bytes=9-0,1-2", [{ kind: "backwards" }, { kind: "from", start: 1, end: 2 }]],
+    ["bytes=0-1,junk", undefined],
+    ["bytes=,", undefined],
     ["items=0-1", undefined],
     ["bytes 0-1", undefined],
     ["bytes=a-b", undefined],
@@ -442,23 +466,91 @@ describe("parseRange", () => {
     ["bytes=--1", undefined],
   ];
   for (const [header, expected] of cases) {
-    test(`${JSON.stringify(header)}`, () => assert.deepEqual(parseRange(header), expected));
+    test(`${JSON.stringify(header)}`, () => assert.deepEqual(parseRanges(header), expected));
   }
 
-  const long: ReadonlyArray<readonly [string, string, RangeRequest | undefined]> = [
+  const long: ReadonlyArray<readonly [string, string, RangeRequest[] | undefined]> = [
     ["spaces before the dash", `bytes=${" ".repeat(LONG)}x`, undefined],
     ["spaces after the dash", `bytes=1-${" ".repeat(LONG)}x`, undefined],
-    ["spaces that end well", `bytes=1-${" ".repeat(LONG)}`, { kind: "from", start: 1 }],
+    ["spaces that end well", `bytes=1-${" ".repeat(LONG)}`, [{ kind: "from", start: 1 }]],
     ["digits", `bytes=${"1".repeat(LONG)}-x`, undefined],
   ];
   for (const [why, header, expected] of long) {
     test(`a long header returns promptly: ${why}`, () => {
       assert.deepEqual(
-        withoutHanging(() => parseRange(header)),
+        withoutHanging(() => parseRanges(header)),
         expected,
       );
     });
   }
+});
+
+describe("resolveRanges", () => {
+  const SIZE = 1000;
+  const from = (start: number, end?: number): RangeRequest =>
+    end === undefined ? { kind: "from", start } : { kind: "from", start, end };
+  const cases: ReadonlyArray<readonly [string, RangeRequest[], ReturnType<typeof resolveRanges>]> = [
+    [
+      "ranges in the order asked",
+      [from(900, 909), { kind: "suffix", length: 5 }, from(0, 0)],
+      [
+        { start: 900, end: 909 },
+        { start: 995, end: 999 },
+        { start: 0, end: 0 },
+      ],
+    ],
+    [
+      "the unsatisfiable ones dropped",
+      [from(2000), from(5, 9), { kind: "backwards" }],
+      [{ start: 5, end: 9 }],
+    ],
+    ["none satisfiable", [from(2000), { kind: "suffix", length: 0 }], "unsatisfiable"],
+    ["overlaps adding up past the blob", [from(0), from(10, 20)], "whole"],
+    ["more than MAX_RANGES", Array.from({ length: MAX_RANGES + 1 }, (_, i) => from(i, i)), "unsatisfiable"],
+  ];
+  for (const [why, requests, expected] of cases) {
+    test(why, () => assert.deepEqual(resolveRanges(requests, SIZE), expected));
+  }
+  test("MAX_RANGES ranges are answered", () => {
+    const requests = Array.from({ length: MAX_RANGES }, (_, i) => from(i * 2, i * 2));
+    assert.equal((resolveRanges(requests, SIZE) as unknown[]).length, MAX_RANGES);
+  });
+});
+
+describe("multipartRanges", () => {
+  test("frames each range with its Content-Range, as Go's file server does, and counts every byte", () => {
+    const framing = multipartRanges(
+      [
+        { start: 0, end: 1 },
+        { start: 8, end: 9 },
+      ],
+      10,
+      "application/octet-stream",
+      "BOUND",
+    );
+    assert.equal(framing.contentType, "multipart/byteranges; boundary=BOUND");
+    const body = Buffer.concat([
+      framing.heads[0] as Buffer,
+      Buffer.from("ab"),
+      framing.heads[1] as Buffer,
+      Buffer.from("ij"),
+      framing.tail,
+    ]).toString();
+    assert.equal(
+      body,
+      "--BOUND\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes 0-1/10\r\n\r\nab" +
+        "\r\n--BOUND\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes 8-9/10\r\n\r\nij" +
+        "\r\n--BOUND--\r\n",
+    );
+    assert.equal(framing.length, Buffer.byteLength(body));
+  });
+
+  test("picks a new random boundary each time", () => {
+    const a = multipartRanges([{ start: 0, end: 0 }], 1, "application/octet-stream");
+    const b = multipartRanges([{ start: 0, end: 0 }], 1, "application/octet-stream");
+    assert.notEqual(a.contentType, b.contentType);
+    assert.match(a.contentType, /^multipart\/byteranges; boundary=[0-9a-f]{32}$/);
+  });
 });
 
 describe("resolveRange", () => {
@@ -491,7 +583,7 @@ describe("resolveRange", () => {
     );
     checkProperty(
       fc.property(header, fc.nat({ max: 2000 }), (value, size) => {
-        const request = parseRange(value);
+        const request = parseRanges(value)?.[0];
         if (request === undefined) return;
         const range = resolveRange(request, size);
         if (range === "unsatisfiable") return;

@@ -141,8 +141,10 @@ async function writeFirst(res: ServerResponse, source: Readable, length: number)
 
 /** Writes `bytes`, waiting while the socket is full; rejects when the client went away. */
 async function write(res: ServerResponse, bytes: Buffer): Promise<void> {
-  if (res.destroyed)
-    throw Object.assign(new Error("the client went away"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+  // The code a pipeline gives a destination closed early, which cutBody reads as the client leaving.
+  const wentAway = () =>
+    Object.assign(new Error("the client went away"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+  if (res.destroyed) throw wentAway();
   if (res.write(bytes)) return;
   await new Promise<void>((resolve, reject) => {
     const drained = () => {
@@ -151,7 +153,7 @@ async function write(res: ServerResponse, bytes: Buffer): Promise<void> {
     };
     const closed = () => {
       res.off("drain", drained);
-      reject(Object.assign(new Error("the client went away"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+      reject(wentAway());
     };
     res.once("drain", drained);
     res.once("close", closed);

@@ -208,9 +208,11 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   });
   const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
   const stopFirst: Array<() => void> = [];
+  const startAfterListening: Array<() => void> = [];
   const router = buildRouter(config, {
     aheadRoom: (repo, bytes) => keeper?.hasRoomFor(repo, bytes) ?? true,
     onStop: (stop) => stopFirst.push(stop),
+    onStart: (start) => startAfterListening.push(start),
     stores,
     dispatcher,
     logger,
@@ -370,6 +372,7 @@ export async function startWharf(config: Config, logger: Logger): Promise<Wharf>
   keeper.start();
   sync.start();
   sampler.start();
+  for (const start of startAfterListening) start();
   // So that the first look at the dashboard does not wait for every image to be read (its rows,
   // garbage once read, are collected after it: `contentSlices`).
   const warmStarted = performance.now();

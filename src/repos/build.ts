@@ -32,6 +32,8 @@ export interface BuildContext {
   readonly aheadRoom?: AheadRoom;
   /** Handed what must stop when wharf stops: proxies' fetching ahead. */
   readonly onStop?: (stop: () => void) => void;
+  /** Handed what to do once wharf serves: proxies' first look at their upstream. */
+  readonly onStart?: (start: () => void) => void;
 }
 
 function isDockerHub(url: string): boolean {
@@ -97,6 +99,7 @@ function createProxy(name: string, config: ProxyRepositoryConfig, context: Build
     ...(context.aheadRoom ? { aheadRoom: context.aheadRoom } : {}),
   });
   context.onStop?.(() => proxy.stopFetchingAhead());
+  context.onStart?.(() => void client.probe());
   return proxy;
 }
 

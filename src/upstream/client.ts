@@ -123,6 +123,30 @@ export class UpstreamClient implements UpstreamRegistry {
     return { rateLimit: await this.rateLimit.snapshot(), tokenRequests: this.tokenRequests };
   }
 
+  /**
+   * Asks the upstream's `/v2/` once, as registry:v2's proxy does at start: a 401's challenge
+   * teaches the auth scheme, so the first pull asks for its token at once instead of after a
+   * refusal, and the connection it opens is there for that pull. Quiet and never throws: an
+   * upstream out of reach now (Docker Hub from a machine offline) is the first real request's to
+   * report, once, and with what it needed.
+   */
+  async probe(): Promise<void> {
+    try {
+      const response = await request(new URL("v2/", this.#base), {
+        method: "GET",
+        headers: { "user-agent": this.#options.userAgent },
+        dispatcher: this.#options.dispatcher,
+        headersTimeout: this.#options.timeouts.headersMs,
+        bodyTimeout: this.#options.timeouts.bodyMs,
+      });
+      await response.body.dump();
+      if (response.statusCode === 401)
+        await this.#auth.learn(response.headers["www-authenticate"], "", false);
+    } catch {
+      // Reported by the first request that needs the upstream.
+    }
+  }
+
   async headManifest(name: string, reference: string, accept: readonly string[]): Promise<ManifestHead> {
     const response = await this.#send("HEAD", `v2/${name}/manifests/${reference}`, {
       kind: "manifest",

@@ -132,12 +132,8 @@ export class UpstreamClient implements UpstreamRegistry {
    */
   async probe(): Promise<void> {
     try {
-      const response = await request(new URL("v2/", this.#base), {
-        method: "GET",
-        headers: { "user-agent": this.#options.userAgent },
-        dispatcher: this.#options.dispatcher,
-        headersTimeout: this.#options.timeouts.headersMs,
-        bodyTimeout: this.#options.timeouts.bodyMs,
+      const response = await this.#dispatch("GET", new URL("v2/", this.#base), {
+        "user-agent": this.#options.userAgent,
       });
       await response.body.dump();
       if (response.statusCode === 401)
@@ -369,14 +365,7 @@ export class UpstreamClient implements UpstreamRegistry {
         seconds: (performance.now() - started) / 1000,
       });
     try {
-      const response = await request(url, {
-        method,
-        headers,
-        dispatcher: this.#options.dispatcher,
-        headersTimeout: this.#options.timeouts.headersMs,
-        bodyTimeout: this.#options.timeouts.bodyMs,
-        ...(signal ? { signal } : {}),
-      });
+      const response = await this.#dispatch(method, url, headers, signal);
       report(response.statusCode);
       return response;
     } catch (cause) {
@@ -386,6 +375,23 @@ export class UpstreamClient implements UpstreamRegistry {
       const failure = new UpstreamError("unavailable", message, { upstream: this.name, cause });
       throw signal?.aborted ? failure : this.#noted(failure);
     }
+  }
+
+  /** One request on the upstream's connections, within its timeouts; nothing reported. */
+  #dispatch(
+    method: "GET" | "HEAD",
+    url: URL,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
+    return request(url, {
+      method,
+      headers,
+      dispatcher: this.#options.dispatcher,
+      headersTimeout: this.#options.timeouts.headersMs,
+      bodyTimeout: this.#options.timeouts.bodyMs,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   async #authorization(scope: string): Promise<string | undefined> {

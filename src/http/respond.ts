@@ -139,11 +139,13 @@ async function writeFirst(res: ServerResponse, source: Readable, length: number)
   throw new Error(`a part of the body ended ${left} bytes short`);
 }
 
+/** The code a pipeline gives a destination closed early, which cutBody reads as the client leaving. */
+function wentAway(): Error {
+  return Object.assign(new Error("the client went away"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+}
+
 /** Writes `bytes`, waiting while the socket is full; rejects when the client went away. */
 async function write(res: ServerResponse, bytes: Buffer): Promise<void> {
-  // The code a pipeline gives a destination closed early, which cutBody reads as the client leaving.
-  const wentAway = () =>
-    Object.assign(new Error("the client went away"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
   if (res.destroyed) throw wentAway();
   if (res.write(bytes)) return;
   await new Promise<void>((resolve, reject) => {

@@ -74,8 +74,8 @@ async function getBlobRanges(
   const ranges = resolveRanges(requests, size);
   if (ranges === "unsatisfiable") throw new RangeNotSatisfiableError(size);
   if (ranges === "whole") return openAndSend(ctx, target, digest, undefined);
-  const [first, ...others] = ranges as [ByteRange, ...ByteRange[]];
-  if (others.length === 0) return openAndSend(ctx, target, digest, asRangeRequest(first));
+  const first = ranges[0] as ByteRange;
+  if (ranges.length === 1) return openAndSend(ctx, target, digest, asRangeRequest(first));
   const opened = await target.repository.openBlob(target.name, digest, asRangeRequest(first));
   ctx.cache = opened.cache;
   ctx.servedBy = opened.servedBy;

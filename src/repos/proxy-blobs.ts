@@ -53,6 +53,10 @@ export class ProxyBlobs {
       const size = await stores.blobs.stat(digest);
       if (size !== undefined) return { size, cache: "hit" };
     }
+    // Being downloaded for this name: its size is the upstream's answer already.
+    const running = this.#coalescer.current(blobDownloadKey(repo, name, digest));
+    if (running?.size !== undefined)
+      return { size: running.size, cache: running.state === "verified" ? "hit" : "miss" };
     // Not ours yet: ask upstream rather than answering 404, so wharf works inside a chain of caches.
     try {
       const { size } = await upstream.headBlob(name, digest);
@@ -64,7 +68,12 @@ export class ProxyBlobs {
 
   async open(name: string, digest: string, range?: RangeRequest): Promise<BlobContent> {
     const parsed = parseDigest(digest);
-    const stored = await this.#stored(name, digest, range);
+    const key = blobDownloadKey(this.#context.repo, name, digest);
+    // A download of it for this name running (or committed, not linked yet) is joined, not adopted:
+    // adopting would ask upstream about a blob that is being fetched from there right now.
+    const stored = this.#coalescer.current(key)
+      ? await this.#context.local.blob(name, digest, range)
+      : await this.#stored(name, digest, range);
     if (stored) return stored;
     const ranged = range ? await this.#upstreamRange(name, digest, range) : undefined;
     if (ranged) return ranged;
@@ -75,7 +84,7 @@ export class ProxyBlobs {
       let joined: Joined;
       try {
         joined = await this.#coalescer.join(
-          blobDownloadKey(this.#context.repo, name, digest),
+          key,
           parsed,
           () => this.#context.upstream.getBlob(name, digest),
           (size) => {

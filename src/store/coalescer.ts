@@ -44,8 +44,19 @@ export interface DownloadObserver {
   stored?(bytes: number): void;
 }
 
+/**
+ * A download in flight: its fill, and `done`, which settles once its `onDone` ran and its holds
+ * were released. The key stays taken until then, not only until the fill settles: between the
+ * commit and the link the blob is in the store but not yet this name's, and a request then must
+ * join the download (or wait for the link) rather than take the file for someone else's.
+ */
+interface Running {
+  readonly fill: BlobFill;
+  readonly done: Promise<void>;
+}
+
 export interface CoalescerOptions {
-  readonly inFlight?: InFlight<BlobFill>;
+  readonly inFlight?: InFlight<Running>;
   /** Held for each download from its start until it settled, so nothing deletes the file it may find stored. */
   readonly ingests?: IngestGuard;
   readonly observer?: DownloadObserver;
@@ -64,7 +75,7 @@ const ALONE: DownloadLease = { release: async () => {} };
 export class Coalescer {
   readonly #store: BlobStore;
   readonly #spool: Spool;
-  readonly #inFlight: InFlight<BlobFill>;
+  readonly #inFlight: InFlight<Running>;
   readonly #ingests: IngestGuard;
   readonly #observer: DownloadObserver;
   readonly #relay: ClusterRelay | undefined;
@@ -72,8 +83,6 @@ export class Coalescer {
   readonly #upstreamFills = new Map<string, BlobFill>();
   /** Downloads this node streams from another node. */
   readonly #relayed = new WeakSet<BlobFill>();
-  /** Settles once a download's `onDone` ran and its hold was released. */
-  readonly #settled = new WeakMap<BlobFill, Promise<void>>();
   #waiters = 0;
 
   /** `spool` holds the local copy of downloads whose store stages elsewhere (see `stageDownload`). */
@@ -97,7 +106,7 @@ export class Coalescer {
 
   /** The download of `key` running here (receiving, or verified and being stored), if any. */
   current(key: string): BlobFill | undefined {
-    const fill = this.#inFlight.current(key);
+    const fill = this.#inFlight.current(key)?.fill;
     return fill?.state === "failed" ? undefined : fill;
   }
 
@@ -122,7 +131,7 @@ export class Coalescer {
         observer.spoolFailed?.(error);
       },
     };
-    const start = async () => {
+    const start = async (): Promise<Running> => {
       // Asked at once (joiners in the same tick share it); the fill, and so its commit, waits for the hold.
       const opening = this.#open(key, digest, open);
       opening.catch(() => {});
@@ -155,7 +164,7 @@ export class Coalescer {
         // Only now may another node take the blob on: it finds it stored and linked.
         await download?.release();
       };
-      const settled = fill.done.then(
+      const done = fill.done.then(
         async ({ stored }) => {
           try {
             await events.onDone?.(fill, stored, download ? "upstream" : "peer");
@@ -167,16 +176,16 @@ export class Coalescer {
         () => ended(),
       );
       // A failing onDone is its caller's to report; the hold is released either way.
-      settled.catch(() => {});
-      this.#settled.set(fill, settled);
-      return fill;
+      done.catch(() => {});
+      return { fill, done };
     };
-    const joined = this.#inFlight.join<Joined>(key, start, async (fill, started) => {
+    const joined = this.#inFlight.join<Joined>(key, start, async (running, started) => {
+      const { fill } = running;
       if (started) {
         events.onStart?.(fill, this.#relayed.has(fill) ? "peer" : "upstream");
         try {
           const body = fill.createBody(rangeFor(fill.size)) as InProgressBody;
-          return { kind: "fill", fill, body, kept: this.#kept(fill) };
+          return { kind: "fill", fill, body, kept: kept(running) };
         } finally {
           fill.run();
         }
@@ -184,10 +193,10 @@ export class Coalescer {
       if (fill.joinable) {
         const body = fill.createBody(rangeFor(fill.size)) as InProgressBody;
         observer.joined?.();
-        return { kind: "fill", fill, body: this.#counted(body), kept: this.#kept(fill) };
+        return { kind: "fill", fill, body: this.#counted(body), kept: kept(running) };
       }
       if (fill.state === "verified" && (await fill.done).stored) {
-        await this.#settled.get(fill)?.catch(() => {});
+        await running.done.catch(() => {});
         return { kind: "stored" };
       }
       return undefined;
@@ -214,18 +223,6 @@ export class Coalescer {
     return open().then((source) => ({ source, lease: ALONE, relayed: false }));
   }
 
-  #kept(fill: BlobFill): Promise<boolean> {
-    const settled = this.#settled.get(fill) ?? Promise.resolve();
-    return settled.then(
-      () =>
-        fill.done.then(
-          ({ stored }) => stored,
-          () => false,
-        ),
-      () => false,
-    );
-  }
-
   /** A joined request's body, counted among the waiters until it is released. */
   #counted(body: InProgressBody): InProgressBody {
     this.#waiters++;
@@ -240,4 +237,16 @@ export class Coalescer {
       },
     };
   }
+}
+
+/** Settles once the download ended and its `onDone` ran: true when it was stored. Never rejects. */
+function kept({ fill, done }: Running): Promise<boolean> {
+  return done.then(
+    () =>
+      fill.done.then(
+        ({ stored }) => stored,
+        () => false,
+      ),
+    () => false,
+  );
 }

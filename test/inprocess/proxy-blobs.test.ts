@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { toOciError } from "../../src/http/error-mapping.js";
 import { NotFoundError, RangeNotSatisfiableError } from "../../src/util/errors.js";
 import { FakeUpstream } from "../fakes/fake-upstream.js";
-import { bytesOf, downloadEnded, proxyOf, range, world } from "./fixture.js";
+import { bytesOf, downloadEnded, eventually, proxyOf, range, world } from "./fixture.js";
 
 const NAME = "library/app";
 /** Several of the fake's 64 KiB chunks, and past the download's in-memory window when doubled. */
@@ -115,5 +115,32 @@ describe("proxy blobs", () => {
     assert.equal((await downloadEnded(w, blob)).msg, "blob fetched from upstream");
     assert.equal((await proxy.openBlob(NAME, blob)).cache, "hit");
     assert.equal(upstream.count("GET", `/blobs/${blob}`), 1);
+  });
+
+  test("between the commit and the link, a GET joins the download and a HEAD answers from it: nothing asks upstream again", async (t) => {
+    const { w, upstream, blob, proxy } = await setUp(t);
+    // The link waits until let through: the blob's file is in the store, not yet this name's.
+    let letThrough = () => {};
+    const linking = new Promise<void>((resolve) => {
+      letThrough = resolve;
+    });
+    const link = w.meta.linkBlob.bind(w.meta);
+    w.meta.linkBlob = async (...args) => {
+      await linking;
+      return link(...args);
+    };
+    assert.ok((await bytesOf(await proxy.openBlob(NAME, blob))).equals(BIG));
+    await eventually("the blob is committed", async () => (await w.blobs.stat(blob)) !== undefined);
+    assert.equal(await w.meta.hasBlob("hub", NAME, blob), false);
+    assert.deepEqual(await proxy.statBlob(NAME, blob), {
+      size: BIG.byteLength,
+      cache: "hit",
+      servedBy: "hub",
+    });
+    const second = proxy.openBlob(NAME, blob);
+    letThrough();
+    assert.ok((await bytesOf(await second)).equals(BIG));
+    assert.deepEqual([upstream.count("HEAD"), upstream.count("GET", `/blobs/${blob}`)], [0, 1]);
+    await eventually("the blob is linked", () => w.meta.hasBlob("hub", NAME, blob));
   });
 });

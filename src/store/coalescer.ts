@@ -5,7 +5,7 @@ import type { ParsedDigest } from "../oci/digest.js";
 import type { InProgressBody } from "./blob-body.js";
 import type { BlobStore, ByteRange } from "./blob-store.js";
 import { type ClusterRelay, type OpenedDownload, StoredMeanwhileError } from "./cluster-relay.js";
-import { stageDownload, stageRelay } from "./download-staging.js";
+import { type DownloadStaging, stageDownload, stageRelay } from "./download-staging.js";
 import { BlobFill, type FillEvents, type FillSource } from "./fill.js";
 import type { Spool } from "./spool.js";
 
@@ -135,6 +135,10 @@ export class Coalescer {
       // Asked at once (joiners in the same tick share it); the fill, and so its commit, waits for the hold.
       const opening = this.#open(key, digest, open);
       opening.catch(() => {});
+      // Alone, the bytes can only come from upstream: their staging files are opened while it
+      // answers, not after (two opens off a cold blob's first byte).
+      const staging = this.#relay ? undefined : stageDownload(this.#store, this.#spool, digest.digest);
+      staging?.catch(() => {});
       const lease = await this.#ingests.hold(digest.digest);
       let fill: BlobFill;
       let opened: OpenedDownload | undefined;
@@ -145,14 +149,16 @@ export class Coalescer {
           digest,
           opened.source,
           () =>
-            relayed
+            staging ??
+            (relayed
               ? stageRelay(this.#store, this.#spool, digest.digest)
-              : stageDownload(this.#store, this.#spool, digest.digest),
+              : stageDownload(this.#store, this.#spool, digest.digest)),
           watched,
         );
       } catch (error) {
         lease.release();
         if (opened && !opened.relayed) await opened.lease.release();
+        await staging?.then(discardStaging, () => {});
         throw error;
       }
       const download = opened.relayed ? undefined : opened.lease;
@@ -249,4 +255,9 @@ function kept({ fill, done }: Running): Promise<boolean> {
       ),
     () => false,
   );
+}
+
+/** A staging no download will use (the upstream refused): its files go. */
+async function discardStaging({ writer, file }: DownloadStaging): Promise<void> {
+  await Promise.all([writer.abort(), file.close()]).catch(() => {});
 }

@@ -458,6 +458,14 @@ export class BlobFill {
     return { fd: this.#file.fd, start: position, length: end - position };
   }
 
+  /**
+   * A reader sending from the local file waits at its end: what arrived is written now rather than
+   * when the batch fills or its delay ends, so the first bytes of a cold blob go out at once.
+   */
+  writeForReader(): void {
+    this.#startWriting();
+  }
+
   /** True when bytes from `position` on will never be in the local file (pass-through). */
   onlyInMemory(position: number): boolean {
     return this.#passThrough && position >= this.#fileEnd;
@@ -603,7 +611,9 @@ class FillReader extends Readable {
       }
       const span = this.#fill.fileSpan(this.position, available);
       if (span) return { kind: "file", ...span };
-      await this.#fill.waitForProgress();
+      const progress = this.#fill.waitForProgress();
+      this.#fill.writeForReader();
+      await progress;
     }
   }
 

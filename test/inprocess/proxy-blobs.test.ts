@@ -2,6 +2,7 @@
 // hit never asks upstream, a corrupt or cut download stores nothing (invariant 1), ranges select
 // the right bytes whether the blob is downloading or stored.
 import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
 import { describe, test } from "node:test";
 import { toOciError } from "../../src/http/error-mapping.js";
 import { NotFoundError, RangeNotSatisfiableError } from "../../src/util/errors.js";
@@ -54,8 +55,8 @@ describe("proxy blobs", () => {
     assert.equal(await w.blobs.stat(blob), undefined);
   });
 
-  test("a blob upstream does not have is a NotFoundError of the blob", async (t) => {
-    const { proxy } = await setUp(t);
+  test("a blob upstream does not have is a NotFoundError of the blob, and leaves no staging file", async (t) => {
+    const { w, proxy } = await setUp(t);
     const missing = `sha256:${"0".repeat(64)}`;
     for (const attempt of [() => proxy.openBlob(NAME, missing), () => proxy.statBlob(NAME, missing)]) {
       await assert.rejects(attempt(), (error: unknown) => {
@@ -64,6 +65,8 @@ describe("proxy blobs", () => {
         return true;
       });
     }
+    // Staging starts while the upstream is asked; its refusal removes what was staged.
+    assert.deepEqual(await readdir(w.spool.directory), []);
   });
 
   const faults = [

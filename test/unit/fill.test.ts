@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, type TestContext, test } from "node:test";
 import type { ParsedDigest } from "../../src/oci/digest.js";
+import type { BodyPiece } from "../../src/store/blob-body.js";
 import type { ByteRange } from "../../src/store/blob-store.js";
 import { FillAbortedError } from "../../src/store/fill.js";
 import { Spool } from "../../src/store/spool.js";
@@ -93,6 +94,29 @@ for (const kind of STORE_KINDS) {
       for (const chunk of rest) body.write(chunk);
       body.end();
       assert.ok((await followed.done).equals(BLOB));
+    });
+
+    test("a reader sending from the local file gets the first bytes written at once, not after the write delay", async (t) => {
+      const fixture = await storeFixture(t, { kind });
+      const big = pseudoRandomBytes(2 * MiB, 41);
+      const body = manualSource();
+      const fill = await createFill(fixture, { size: big.byteLength, body }, parsedDigestOf(big));
+      const pieces = fill.createBody()?.pieces()[Symbol.asyncIterator]();
+      assert.ok(pieces);
+      // The delay's timer never fires here: only the waiting reader can start the write.
+      t.mock.timers.enable({ apis: ["setTimeout"] });
+      fill.run();
+      body.write(big.subarray(0, 64 * 1024));
+      let first: BodyPiece | undefined;
+      void pieces.next().then((result) => {
+        first = result.done ? undefined : result.value;
+      });
+      await until(() => first !== undefined, "the first piece is handed out");
+      assert.deepEqual(first?.kind === "file" ? [first.kind, first.start] : first, ["file", 0]);
+      t.mock.timers.reset();
+      body.end(big.subarray(64 * 1024));
+      while (!(await pieces.next()).done);
+      assert.deepEqual(await fill.done, { stored: true });
     });
 
     test("several readers, ranged readers and readers that join late all get exact bytes", async (t) => {

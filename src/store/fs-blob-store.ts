@@ -15,6 +15,13 @@ import type { FileHandle, Spool } from "./spool.js";
 /** Reads in large slices: fewer syscalls and event-loop turns per gigabyte served. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 
+/**
+ * Written bytes a staging file lets pile up before it hands them to the disk, without waiting:
+ * the commit's fsync then finds little left, instead of a whole layer's worth at the moment its
+ * client, done with the same layer, fsyncs its own copy on the same disk.
+ */
+const FLUSH_AHEAD_BYTES = 8 * 1024 * 1024;
+
 /** Session ids become file names: only plain names, never a path. */
 const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -240,6 +247,14 @@ class FsWriter implements SessionWriter {
   #position: number;
   /** Committed or aborted: the staging file is no longer this writer's. */
   #ended = false;
+  /** Written since the last flush ahead began. */
+  #unflushed = 0;
+  #flushing: Promise<void> | undefined;
+  /**
+   * A flush ahead that failed: the kernel reports a lost write once, to that call, so the commit
+   * must not take a later fsync's success for the file's.
+   */
+  #flushFailure: unknown;
 
   constructor(path: string, handle: FileHandle, position: number, target: (digest: string) => string) {
     this.#path = path;
@@ -251,12 +266,16 @@ class FsWriter implements SessionWriter {
   async append(chunks: readonly Uint8Array[]): Promise<number> {
     const { bytesWritten } = await this.#open().writev([...chunks], this.#position);
     this.#position += bytesWritten;
+    this.#unflushed += bytesWritten;
+    if (this.#unflushed >= FLUSH_AHEAD_BYTES && !this.#flushing) this.#flushAhead();
     return bytesWritten;
   }
 
   async commit(digest: string): Promise<void> {
     const target = this.#target(digest);
     const handle = this.#open();
+    await this.#flushing;
+    if (this.#flushFailure !== undefined) throw this.#flushFailure;
     await handle.sync();
     await this.#close();
     if (await exists(target)) {
@@ -295,9 +314,23 @@ class FsWriter implements SessionWriter {
     return this.#handle;
   }
 
+  /** Starts the disk's writeback of what is written so far; appends go on meanwhile. */
+  #flushAhead(): void {
+    this.#unflushed = 0;
+    this.#flushing = this.#open()
+      .datasync()
+      .catch((error: unknown) => {
+        this.#flushFailure ??= error;
+      })
+      .finally(() => {
+        this.#flushing = undefined;
+      });
+  }
+
   async #close(): Promise<void> {
     const handle = this.#handle;
     this.#handle = undefined;
+    await this.#flushing;
     await handle?.close();
   }
 }

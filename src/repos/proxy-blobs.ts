@@ -55,8 +55,7 @@ export class ProxyBlobs {
     }
     // Being downloaded for this name: its size is the upstream's answer already.
     const running = this.#coalescer.current(blobDownloadKey(repo, name, digest));
-    if (running?.size !== undefined)
-      return { size: running.size, cache: running.state === "verified" ? "hit" : "miss" };
+    if (running?.size !== undefined) return { size: running.size, cache: cacheOf(running) };
     // Not ours yet: ask upstream rather than answering 404, so wharf works inside a chain of caches.
     try {
       const { size } = await upstream.headBlob(name, digest);
@@ -98,9 +97,13 @@ export class ProxyBlobs {
       }
       if (joined.kind === "fill") {
         const { fill, body, kept } = joined;
-        // Joined once verified (while it is committed): every byte is here, nothing waits upstream.
-        const cache = fill.state === "verified" ? "hit" : "miss";
-        return { size: fill.size, body, cache, kept, ...(selected ? { range: selected } : {}) };
+        return {
+          size: fill.size,
+          body,
+          cache: cacheOf(fill),
+          kept,
+          ...(selected ? { range: selected } : {}),
+        };
       }
       const kept = await this.#stored(name, digest, range);
       if (kept) return kept;
@@ -319,6 +322,11 @@ export class ProxyBlobs {
       `${reason}; nothing was cached`,
     );
   }
+}
+
+/** A download found verified (while it is committed) is a hit: every byte is here, nothing waits upstream. */
+function cacheOf(download: BlobFill): "hit" | "miss" {
+  return download.state === "verified" ? "hit" : "miss";
 }
 
 /** Whether a Range starts too far past the blob's download (or its start, with none) to wait for it. */

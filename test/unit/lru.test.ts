@@ -5,22 +5,25 @@ import { Lru } from "../../src/util/lru.js";
 const keys = (lru: Lru<string, number>, candidates: readonly string[]) =>
   candidates.filter((k) => lru.has(k));
 
+/** Three entries, `a` set first: the least recent. */
+function abc(): Lru<string, number> {
+  const lru = new Lru<string, number>({ maxEntries: 3 });
+  lru.set("a", 1);
+  lru.set("b", 2);
+  lru.set("c", 3);
+  return lru;
+}
+
 describe("Lru", () => {
   test("the least recently used entry goes first, reads counting as use", () => {
-    const lru = new Lru<string, number>({ maxEntries: 3 });
-    lru.set("a", 1);
-    lru.set("b", 2);
-    lru.set("c", 3);
+    const lru = abc();
     assert.equal(lru.get("a"), 1);
     lru.set("d", 4);
     assert.deepEqual(keys(lru, ["a", "b", "c", "d"]), ["a", "c", "d"]);
   });
 
   test("reading the newest entry again and again keeps the order of the others", () => {
-    const lru = new Lru<string, number>({ maxEntries: 3 });
-    lru.set("a", 1);
-    lru.set("b", 2);
-    lru.set("c", 3);
+    const lru = abc();
     for (let i = 0; i < 5; i++) assert.equal(lru.get("c"), 3);
     lru.set("d", 4);
     assert.deepEqual(keys(lru, ["a", "b", "c", "d"]), ["b", "c", "d"]);

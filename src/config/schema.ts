@@ -169,7 +169,7 @@ function isRegExp(source: string): boolean {
   }
 }
 
-const FETCH_AHEAD_DEFAULTS = { enabled: true, concurrency: 4, idle_timeout: 30_000 };
+const FETCH_AHEAD_DEFAULTS = { enabled: true, concurrency: 8, idle_timeout: 30_000 };
 
 /**
  * Layers fetched ahead: once a manifest is fetched or revalidated, the image's blobs not cached

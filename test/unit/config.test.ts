@@ -211,7 +211,7 @@ const DEFAULT_TOP_LEVEL = {
 };
 
 /** Layers fetched ahead: on, four at a time, an image abandoned after 30 s without a request. */
-const DEFAULT_FETCH_AHEAD = { enabled: true, concurrency: 4, idle_timeout: 30_000 };
+const DEFAULT_FETCH_AHEAD = { enabled: true, concurrency: 8, idle_timeout: 30_000 };
 
 describe("loadConfig from a file", () => {
   test("a minimal file gets every default", async (t) => {

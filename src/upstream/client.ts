@@ -387,6 +387,10 @@ export class UpstreamClient implements UpstreamRegistry {
     return request(url, {
       method,
       headers,
+      // undici closes the connection after a HEAD unless told otherwise (for servers that send a
+      // body with one, which registries do not): every tag revalidation and blob HEAD would then
+      // pay a new connection, and a TLS handshake, and the request after it too.
+      reset: false,
       dispatcher: this.#options.dispatcher,
       headersTimeout: this.#options.timeouts.headersMs,
       bodyTimeout: this.#options.timeouts.bodyMs,

@@ -210,7 +210,7 @@ const DEFAULT_TOP_LEVEL = {
   usage: DEFAULT_USAGE,
 };
 
-/** Layers fetched ahead: on, four at a time, an image abandoned after 30 s without a request. */
+/** Layers fetched ahead: on, eight at a time, an image abandoned after 30 s without a request. */
 const DEFAULT_FETCH_AHEAD = { enabled: true, concurrency: 8, idle_timeout: 30_000 };
 
 describe("loadConfig from a file", () => {

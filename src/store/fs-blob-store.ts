@@ -284,8 +284,7 @@ class FsWriter implements SessionWriter {
       return;
     }
     const directory = dirname(target);
-    await mkdir(directory, { recursive: true });
-    await rename(this.#path, target);
+    await renameCreatingDirectory(this.#path, target);
     this.#ended = true;
     await fsyncDirectory(directory);
   }
@@ -332,6 +331,21 @@ class FsWriter implements SessionWriter {
     this.#handle = undefined;
     await this.#flushing;
     await handle?.close();
+  }
+}
+
+/**
+ * After the first few hundred blobs every fan-out directory exists: the rename is tried first and
+ * the directory made only when the rename finds it missing, which saves a `mkdir` and a `stat`
+ * (two thread-pool hops) on every blob stored.
+ */
+async function renameCreatingDirectory(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await mkdir(dirname(to), { recursive: true });
+    await rename(from, to);
   }
 }
 

@@ -135,7 +135,7 @@ export interface UsageResult {
   secondsOff: number[];
   msPerPullOn: number;
   msPerPullOff: number;
-  /** Best round with usage against best without; the bar is 5. */
+  /** The median round with usage against the median without; the bar is 5. */
   slowdownPercent: number;
 }
 

@@ -76,8 +76,8 @@ const PULLS_PER_ROUND = 40;
 const PARALLEL = 4;
 /**
  * Rounds per server, whatever --rounds says, compared by their medians: a round of warm pulls
- * swings by a third, so the best of three rounds gave -14 % to +11 % for the same code, while the
- * medians of ten stayed within the bar.
+ * swings by a third, so the best round (of three, or of ten) gave -14 % to +11 % for the same code,
+ * while the medians of ten stayed within the bar.
  */
 const USAGE_ROUNDS = 10;
 

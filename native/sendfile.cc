@@ -9,9 +9,10 @@
 //   skopeo pulling a 4 x 42 MB image: 0.60 s from nginx without sendfile, 0.66 s with it
 //   (docker-registry, which writes, 0.63 s); wharf went from 1.08x to 0.95x of docker-registry.
 //
-// Every call runs on libuv's thread pool (a cold file may block on the disk); when
-// the socket is full the main loop waits for it to become writable with uv_poll, so a slow
-// client holds no thread. The socket and file descriptors are dup()ed, so whatever Node does
+// Every call runs on libuv's thread pool (a cold file may block on the disk). When the socket is
+// full, the thread waits up to kWritableWaitMs for room, which a client keeping up makes well
+// within it; past that the main loop waits for it with uv_poll, so a slow client holds no thread
+// for longer. The socket and file descriptors are dup()ed, so whatever Node does
 // to its own descriptors meanwhile can never make this write to an unrelated file.
 #include <node_api.h>
 #include <uv.h>
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -29,6 +31,11 @@ namespace {
 constexpr size_t kSliceBytes = 8 * 1024 * 1024;
 // The buffer of a copying transfer.
 constexpr size_t kCopyBufferBytes = 256 * 1024;
+// How long a pool thread waits for a full socket to take more before it hands the wait to the main
+// loop: each hand-off costs two trips through the main loop and one through the pool. Measured
+// with 40 curl GETs of a warm 42 MB blob on loopback: median 19.4-20.4 ms per GET handing off at
+// once, 18.1-18.5 ms with this wait.
+constexpr int kWritableWaitMs = 2;
 
 struct Transfer {
   napi_env env;
@@ -67,6 +74,9 @@ bool Account(Transfer* t, ssize_t n, uint64_t& budget) {
   }
   if (errno == EINTR) return true;
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    pollfd writable{t->socket_fd, POLLOUT, 0};
+    // A hang-up or error is left for the next write to report.
+    if (kWritableWaitMs > 0 && poll(&writable, 1, kWritableWaitMs) > 0) return true;
     t->would_block = true;
     return false;
   }

@@ -76,7 +76,7 @@ bool Account(Transfer* t, ssize_t n, uint64_t& budget) {
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
     pollfd writable{t->socket_fd, POLLOUT, 0};
     // A hang-up or error is left for the next write to report.
-    if (kWritableWaitMs > 0 && poll(&writable, 1, kWritableWaitMs) > 0) return true;
+    if (poll(&writable, 1, kWritableWaitMs) > 0) return true;
     t->would_block = true;
     return false;
   }

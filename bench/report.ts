@@ -199,8 +199,20 @@ function concurrentSection(title: string, c: ConcurrentResult): string {
       ],
       rows,
     ),
+    ...(c.rounds.length > c.runs.length
+      ? [`each server's best of its rounds; every round, wall s: ${roundWalls(c)}`]
+      : []),
     ...(failures.length ? ["failures:", ...failures] : []),
   ].join("\n");
+}
+
+function roundWalls(c: ConcurrentResult): string {
+  return c.runs
+    .map(({ server }) => {
+      const walls = c.rounds.filter((r) => r.server === server).map((r) => num(r.wallSeconds));
+      return `${SERVER_LABELS[server]} ${walls.join(" ")}`;
+    })
+    .join("; ");
 }
 
 type Verdict = "PASS" | "FAIL" | "n/a ";

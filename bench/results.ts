@@ -123,7 +123,10 @@ export interface ConcurrentRun {
 
 export interface ConcurrentResult {
   image: ImageInfo;
+  /** Each server's best round (the one the report shows). */
   runs: ConcurrentRun[];
+  /** Every round of every server, in the order they ran. */
+  rounds: ConcurrentRun[];
 }
 
 /** Warm pulls with usage recorded and without: what the batching costs. */

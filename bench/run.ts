@@ -169,7 +169,13 @@ async function run(opts: Options): Promise<number> {
       result.throughput = await runThroughput(ctx);
     });
     await attempt("concurrent", async () => {
-      result.concurrent = await runConcurrent(ctx, big, [wharf, registry, ctx.direct], 10 * 60_000);
+      result.concurrent = await runConcurrent(
+        ctx,
+        big,
+        [wharf, registry, ctx.direct],
+        10 * 60_000,
+        opts.rounds,
+      );
     });
     await attempt("manifests", async () => {
       result.manifests = await runManifests(ctx, opts.wrkSeconds);
@@ -224,7 +230,10 @@ const program = new Command()
       .default(40),
   )
   .addOption(
-    new Option("--rounds <n>", "rounds of pulls and of throughput runs (the best counts)")
+    new Option(
+      "--rounds <n>",
+      "rounds of pulls, of concurrent pulls and of throughput runs (the best counts)",
+    )
       .argParser(positive(true))
       .default(3),
   )

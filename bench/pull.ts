@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from "node:util";
 import { runSkopeoCopy } from "../test/harness/clients/index.js";
 import { readDirLayout } from "../test/harness/images/dir-layout.js";
 import { expectedContent, type TestImage } from "../test/harness/images/test-images.js";
+import { reapedChildrenCpuMs } from "../test/harness/system/proc-status.js";
 import { makeTempDir, removeTempDir } from "../test/harness/system/tmp.js";
 import type { PullTarget } from "./targets.js";
 
@@ -14,6 +15,8 @@ export interface ClientOutcome {
 
 export interface PullOutcome {
   wallSeconds: number;
+  /** CPU milliseconds the clients took together: they share the machine's cores with the servers. */
+  clientCpuMs: number;
   clients: ClientOutcome[];
 }
 
@@ -49,12 +52,14 @@ export async function pullConcurrently(
   const dirs = Array.from({ length: clients }, () => makeTempDir("bench-pull"));
   try {
     const started = performance.now();
+    const cpuBefore = reapedChildrenCpuMs();
     const settled = await Promise.allSettled(
       dirs.map((dir) =>
         runSkopeoCopy(`${target.host}/${repo}:latest`, dir, { creds: target.creds, timeoutMs }),
       ),
     );
     const wallSeconds = (performance.now() - started) / 1000;
+    const clientCpuMs = reapedChildrenCpuMs() - cpuBefore;
     const outcomes = settled.map((s, i): ClientOutcome => {
       if (s.status === "rejected") return { seconds: Number.NaN, ok: false, error: short(s.reason) };
       const error = verify(dirs[i] ?? "", image);
@@ -62,7 +67,7 @@ export async function pullConcurrently(
         ? { seconds: s.value.seconds, ok: true }
         : { seconds: s.value.seconds, ok: false, error };
     });
-    return { wallSeconds, clients: outcomes };
+    return { wallSeconds, clientCpuMs, clients: outcomes };
   } finally {
     // even with --keep (which is for the servers' logs and storage): verified layouts are worth
     // nothing afterwards, and a run pulls gigabytes of them

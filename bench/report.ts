@@ -1,6 +1,7 @@
 import type {
   BenchResult,
   ConcurrentResult,
+  CpuSpent,
   ImageInfo,
   ImagePulls,
   LoadSeries,
@@ -45,8 +46,8 @@ function pullCounts(s: PullSeries): string {
   return [...new Set(s.rounds.map((r) => formatCounts(r.upstream)))].join(" | ");
 }
 
-/** The median of the rounds' CPU milliseconds for one process, e.g. "120 (110-140)". */
-function cpuCell(s: PullSeries, who: "server" | "upstream"): string {
+/** The median of the rounds' CPU milliseconds for one party, e.g. "120 (110-140)". */
+function cpuCell(s: PullSeries, who: keyof CpuSpent): string {
   const values = s.rounds.map((r) => r.cpuMs[who]).filter((v): v is number => typeof v === "number");
   const median = medianOf(values);
   if (median === null) return "-";
@@ -55,26 +56,38 @@ function cpuCell(s: PullSeries, who: "server" | "upstream"): string {
     : `${num(median, 0)} (${num(Math.min(...values), 0)}-${num(Math.max(...values), 0)})`;
 }
 
-function pullCpuRows(pulls: ImagePulls[]): string[][] {
+/** Seconds the pull's CPU would take with every core busy all along: no pull can be quicker. */
+function coresFloor(cpu: CpuSpent, cores: number): number {
+  return (cpu.client + (cpu.server ?? 0) + (cpu.upstream ?? 0)) / 1000 / cores;
+}
+
+function floorCell(s: PullSeries, cores: number): string {
+  return num(medianOf(s.rounds.filter((r) => r.ok).map((r) => coresFloor(r.cpuMs, cores))));
+}
+
+function pullCpuRows(pulls: ImagePulls[], cores: number): string[][] {
+  const row = (repo: string, server: string, pull: string, s: PullSeries) => [
+    repo,
+    server,
+    pull,
+    num(s.bestSeconds),
+    cpuCell(s, "client"),
+    cpuCell(s, "server"),
+    cpuCell(s, "upstream"),
+    floorCell(s, cores),
+  ];
   const rows: string[][] = [];
   for (const p of pulls) {
-    rows.push([p.image.repo, SERVER_LABELS.direct, "", cpuCell(p.direct, "upstream"), "", ""]);
+    rows.push(row(p.image.repo, SERVER_LABELS.direct, "", p.direct));
     for (const name of ["wharf", "registry"] as const) {
-      const { cold, warm } = p[name];
-      rows.push([
-        p.image.repo,
-        SERVER_LABELS[name],
-        cpuCell(cold, "server"),
-        cpuCell(cold, "upstream"),
-        cpuCell(warm, "server"),
-        cpuCell(warm, "upstream"),
-      ]);
+      rows.push(row(p.image.repo, SERVER_LABELS[name], "cold", p[name].cold));
+      rows.push(row(p.image.repo, SERVER_LABELS[name], "warm", p[name].warm));
     }
   }
   return rows;
 }
 
-function pullsSection(pulls: ImagePulls[], rounds: number): string {
+function pullsSection(pulls: ImagePulls[], rounds: number, cores: number): string {
   const rows: string[][] = [];
   for (const p of pulls) {
     rows.push([
@@ -128,11 +141,12 @@ function pullsSection(pulls: ImagePulls[], rounds: number): string {
       ratios,
     ),
     "",
-    "CPU milliseconds per pull, median (range) of the rounds, until the upstream went quiet: what the",
-    "proxy and the upstream spend on the machine's cores, which the client shares with them",
+    `CPU milliseconds per pull, median (range) of the rounds: the client's, and the proxy's and the upstream's until`,
+    `the upstream went quiet. All three share the machine's ${cores} cores: their sum over the cores ("floor") is`,
+    "the least any such pull can take, as against its wall time (best)",
     table(
-      ["image", "server", "proxy cold", "upstream cold", "proxy warm", "upstream warm"],
-      pullCpuRows(pulls),
+      ["image", "server", "pull", "best s", "client", "proxy", "upstream", "floor s"],
+      pullCpuRows(pulls, cores),
     ),
   ].join("\n");
 }
@@ -166,7 +180,7 @@ function throughputSection(t: ThroughputResult, rounds: number): string {
   ].join("\n");
 }
 
-function concurrentSection(title: string, c: ConcurrentResult): string {
+function concurrentSection(title: string, c: ConcurrentResult, cores: number): string {
   const rows = c.runs.map((r) => {
     const secs = r.clientSeconds.filter((s) => !Number.isNaN(s));
     const layers = r.blobDownloads.filter((b) => b.kind === "layer").map((b) => b.gets);
@@ -181,6 +195,8 @@ function concurrentSection(title: string, c: ConcurrentResult): string {
       `${r.layerDownloads}/${r.idealLayerDownloads}`,
       formatCounts(r.upstream),
       r.memory ? `${num(r.memory.idleHwmMB, 0)} -> ${num(r.memory.peakHwmMB, 0)}` : "",
+      cpuSeconds(r.cpuMs),
+      num(coresFloor(r.cpuMs, cores)),
     ];
   });
   const failures = c.runs.flatMap((r) => r.failures.map((f) => `  ${SERVER_LABELS[r.server]}: ${f}`));
@@ -196,14 +212,22 @@ function concurrentSection(title: string, c: ConcurrentResult): string {
         "layer GETs/ideal",
         "upstream",
         "VmHWM MB idle -> peak",
+        "CPU s clients/proxy/upstream",
+        "floor s",
       ],
       rows,
     ),
+    `floor: the CPU of all three over the machine's ${cores} cores, the least such a run can take`,
     ...(c.rounds.length > c.runs.length
       ? [`each server's best of its rounds; every round, wall s: ${roundWalls(c)}`]
       : []),
     ...(failures.length ? ["failures:", ...failures] : []),
   ].join("\n");
+}
+
+function cpuSeconds(cpu: CpuSpent): string {
+  const seconds = (ms: number | null) => (ms === null ? "-" : num(ms / 1000, 1));
+  return [cpu.client, cpu.server, cpu.upstream].map(seconds).join("/");
 }
 
 function roundWalls(c: ConcurrentResult): string {
@@ -492,16 +516,20 @@ export function formatReport(r: BenchResult): string {
           : "; on loopback"),
     ].join("\n"),
   ];
-  if (r.pulls) sections.push(pullsSection(r.pulls, r.options.rounds));
+  if (r.pulls) sections.push(pullsSection(r.pulls, r.options.rounds, e.machine.cores));
   if (r.throughput) sections.push(throughputSection(r.throughput, r.options.rounds));
   if (r.concurrent)
     sections.push(
       concurrentSection(
         `10 CONCURRENT COLD PULLS of ${r.concurrent.image.repo} (upstream GETs count downloads: answers < 400)`,
         r.concurrent,
+        e.machine.cores,
       ),
     );
-  if (r.big) sections.push(concurrentSection(`10 CONCURRENT COLD PULLS of ${r.big.image.repo}`, r.big));
+  if (r.big)
+    sections.push(
+      concurrentSection(`10 CONCURRENT COLD PULLS of ${r.big.image.repo}`, r.big, e.machine.cores),
+    );
   if (r.manifests) sections.push(manifestsSection(r.manifests, r.options.rounds));
   if (r.ranged) sections.push(rangedSection(r.ranged));
   if (r.scale) sections.push(scaleSection(r.scale));

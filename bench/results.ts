@@ -30,11 +30,19 @@ export interface PullRound {
   ok: boolean;
   error?: string;
   upstream: UpstreamCounts;
-  /**
-   * CPU milliseconds the pull cost the serving proxy (null for a direct pull) and the upstream,
-   * from its start until the upstream went quiet (fetching ahead included).
-   */
-  cpuMs: { server: number | null; upstream: number | null };
+  cpuMs: CpuSpent;
+}
+
+/**
+ * CPU milliseconds a pull cost: the clients (skopeo hashes and writes every byte), the serving
+ * proxy (null for a direct pull) and the upstream, the last two from the pull's start until the
+ * upstream went quiet (fetching ahead included). On a machine of few cores their sum over the
+ * cores is a floor under the wall time, whoever serves.
+ */
+export interface CpuSpent {
+  client: number;
+  server: number | null;
+  upstream: number | null;
 }
 
 export interface PullSeries {
@@ -117,6 +125,7 @@ export interface ConcurrentRun {
   layerDownloads: number;
   idealLayerDownloads: number;
   upstream: UpstreamCounts;
+  cpuMs: CpuSpent;
   /** For the proxies: the serving process's /proc status. */
   memory?: Memory;
 }

@@ -1,5 +1,6 @@
 import { processMemory } from "../../test/harness/system/proc-status.js";
 import type { BenchContext, BenchImage } from "../context.js";
+import { cpuMeter } from "../cpu.js";
 import { pullConcurrently } from "../pull.js";
 import type { ConcurrentResult, ConcurrentRun, Memory } from "../results.js";
 import { MB, round1, round3 } from "../stats.js";
@@ -20,10 +21,12 @@ async function coldConcurrent(
   const pid = target.pid();
   const idle = pid === undefined ? undefined : processMemory(pid);
   const mark = markUpstream(ctx.upstream);
+  const cpu = cpuMeter(pid, ctx.upstream.pid());
   const outcome = await pullConcurrently(target, img.repo, img.image, CLIENTS, timeoutMs);
   // VmHWM is the peak since start, so reading it afterwards covers the whole run
   const after = pid === undefined ? undefined : processMemory(pid);
   const { counts, downloads } = await countSince(ctx.upstream, mark);
+  const cpuMs = cpu(outcome.clientCpuMs);
   const manifest = img.image.manifests[0];
   if (!manifest) throw new Error(`image ${img.repo} has no manifest`);
   const blobDownloads = [
@@ -41,6 +44,7 @@ async function coldConcurrent(
     layerDownloads: blobDownloads.filter((b) => b.kind === "layer").reduce((n, b) => n + b.gets, 0),
     idealLayerDownloads: manifest.layers.length,
     upstream: counts,
+    cpuMs,
   };
   if (idle && after) {
     const memory: Memory = {

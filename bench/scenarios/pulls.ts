@@ -1,5 +1,5 @@
-import { processCpuMs } from "../../test/harness/system/proc-status.js";
 import type { BenchContext, BenchImage } from "../context.js";
+import { cpuMeter } from "../cpu.js";
 import { pullConcurrently } from "../pull.js";
 import type { ImagePulls, PullRound, PullSeries } from "../results.js";
 import { minOf, ratio, round3 } from "../stats.js";
@@ -9,20 +9,9 @@ import { coldStart } from "../warm-up.js";
 
 const PULL_TIMEOUT_MS = 300_000;
 
-/** CPU milliseconds of a process so far, when it runs. */
-function cpuOf(pid: number | undefined): number | undefined {
-  return pid === undefined ? undefined : processCpuMs(pid);
-}
-
-function spent(before: number | undefined, after: number | undefined): number | null {
-  return before === undefined || after === undefined ? null : after - before;
-}
-
 async function timedPull(ctx: BenchContext, target: PullTarget, img: BenchImage): Promise<PullRound> {
   const mark = markUpstream(ctx.upstream);
-  const serverPid = target.pid();
-  const upstreamPid = ctx.upstream.pid();
-  const before = { server: cpuOf(serverPid), upstream: cpuOf(upstreamPid) };
+  const cpu = cpuMeter(target.pid(), ctx.upstream.pid());
   const outcome = await pullConcurrently(target, img.repo, img.image, 1, PULL_TIMEOUT_MS);
   // counting also waits for the upstream to go quiet, so no background fetch leaks into the next step
   const { counts } = await countSince(ctx.upstream, mark);
@@ -31,10 +20,7 @@ async function timedPull(ctx: BenchContext, target: PullTarget, img: BenchImage)
     seconds: round3(client?.seconds ?? Number.NaN),
     ok: client?.ok ?? false,
     upstream: counts,
-    cpuMs: {
-      server: spent(before.server, cpuOf(serverPid)),
-      upstream: spent(before.upstream, cpuOf(upstreamPid)),
-    },
+    cpuMs: cpu(outcome.clientCpuMs),
   };
   if (client?.error) round.error = client.error;
   return round;

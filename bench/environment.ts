@@ -2,6 +2,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { runCommand } from "../test/harness/system/proc.js";
 import { WHARF_MAIN } from "../test/harness/wharf/start.js";
+import { measureFirstTouch } from "./memory.js";
 import type { Environment } from "./results.js";
 
 /** This file is dist/bench/environment.js: the checkout is two levels up. */
@@ -42,6 +43,8 @@ export async function describeEnvironment(): Promise<Environment> {
     versionOf("nginx", ["-v"], /nginx\/(\S+)/),
     wharfVersion(),
   ]);
+  // Alone, before any server starts: it writes and times page cache.
+  const firstTouch = await measureFirstTouch();
   return {
     date: new Date().toISOString(),
     machine: {
@@ -50,6 +53,7 @@ export async function describeEnvironment(): Promise<Environment> {
       memGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
       kernel: `${os.type()} ${os.release()}`,
       loadAverage: { start: loadAverage(), end: Number.NaN },
+      firstTouch,
     },
     versions: { node: process.version, dockerRegistry, skopeo, nginx, wharf },
   };

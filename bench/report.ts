@@ -1,3 +1,4 @@
+import type { FirstTouchCost } from "./memory.js";
 import type {
   BenchResult,
   ConcurrentResult,
@@ -31,6 +32,13 @@ const num = (n: number | null | undefined, digits = 2) =>
   n === null || n === undefined || Number.isNaN(n) ? "-" : n.toFixed(digits);
 const times = (n: number | null | undefined) => (n === null || n === undefined ? "-" : `${n.toFixed(2)}x`);
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+
+function firstTouchLine(t: FirstTouchCost): string {
+  return (
+    `memory:   ${t.probeMiB} MiB written into the page cache in ${t.handedBackMs} ms on memory freed a while ago, ` +
+    `${t.justFreedMs} ms on memory just freed: a run's figures depend on what the step before it freed (bench/memory.ts)`
+  );
+}
 
 function imageLine(i: ImageInfo): string {
   const layer = i.layerBytes >= MB ? mb(i.layerBytes) : `${(i.layerBytes / 1e3).toFixed(1)} kB`;
@@ -506,6 +514,7 @@ export function formatReport(r: BenchResult): string {
       `wharf benchmark, ${e.date}, ${r.totalSeconds.toFixed(0)} s`,
       `machine:  ${e.machine.cores} cores (${e.machine.cpuModel}), ${e.machine.memGiB} GiB RAM, ${e.machine.kernel}; ` +
         `load average (1 min) ${e.machine.loadAverage.start} before, ${e.machine.loadAverage.end} after the run`,
+      firstTouchLine(e.machine.firstTouch),
       `versions: node ${e.versions.node}, docker-registry ${e.versions.dockerRegistry}, skopeo ${e.versions.skopeo}, ` +
         `nginx ${e.versions.nginx}, wharf ${e.versions.wharf}`,
       ...uniqueImages.map((i) => `image:    ${imageLine(i)}`),

@@ -1,5 +1,6 @@
 // The shape of the JSON a run writes (--out) and the report prints from. Seconds are wall clock,
 // MB is 1e6 bytes (memory too), MiB 2^20 bytes.
+import type { FirstTouchCost } from "./memory.js";
 import type { WrkRun } from "./wrk.js";
 
 /** What serves a pull or a blob: the two proxies, the upstream itself, and nginx (the ceiling). */
@@ -263,6 +264,7 @@ export interface Environment {
     kernel: string;
     /** 1-minute load average before and after the run: other work on the machine skews every figure. */
     loadAverage: { start: number; end: number };
+    firstTouch: FirstTouchCost;
   };
   versions: { node: string; dockerRegistry: string; skopeo: string; nginx: string; wharf: string };
 }

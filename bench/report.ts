@@ -11,6 +11,7 @@ import type {
   RangedResult,
   ScaledRequest,
   ScaleResult,
+  ServerName,
   ThroughputResult,
 } from "./results.js";
 import { SERVER_LABELS } from "./results.js";
@@ -64,32 +65,39 @@ function cpuCell(s: PullSeries, who: keyof CpuSpent): string {
     : `${num(median, 0)} (${num(Math.min(...values), 0)}-${num(Math.max(...values), 0)})`;
 }
 
-/** Seconds the pull's CPU would take with every core busy all along: no pull can be quicker. */
-function coresFloor(cpu: CpuSpent, cores: number): number {
-  return (cpu.client + (cpu.server ?? 0) + (cpu.upstream ?? 0)) / 1000 / cores;
+/**
+ * Seconds the pull's CPU would take with every core busy all along: no pull can be quicker. Null
+ * when a process's CPU could not be read: a floor without it would look lower than it is.
+ */
+function coresFloor(cpu: CpuSpent, cores: number, server: ServerName): number | null {
+  const proxy = server === "direct" ? 0 : cpu.server;
+  if (proxy === null || cpu.upstream === null) return null;
+  return (cpu.client + proxy + cpu.upstream) / 1000 / cores;
 }
 
-function floorCell(s: PullSeries, cores: number): string {
-  return num(medianOf(s.rounds.filter((r) => r.ok).map((r) => coresFloor(r.cpuMs, cores))));
+function floorCell(s: PullSeries, cores: number, server: ServerName): string {
+  const floors = s.rounds.filter((r) => r.ok).map((r) => coresFloor(r.cpuMs, cores, server));
+  const known = floors.filter((floor): floor is number => floor !== null);
+  return known.length < floors.length ? "-" : num(medianOf(known));
 }
 
 function pullCpuRows(pulls: ImagePulls[], cores: number): string[][] {
-  const row = (repo: string, server: string, pull: string, s: PullSeries) => [
+  const row = (repo: string, server: ServerName, pull: string, s: PullSeries) => [
     repo,
-    server,
+    SERVER_LABELS[server],
     pull,
     num(s.bestSeconds),
     cpuCell(s, "client"),
     cpuCell(s, "server"),
     cpuCell(s, "upstream"),
-    floorCell(s, cores),
+    floorCell(s, cores, server),
   ];
   const rows: string[][] = [];
   for (const p of pulls) {
-    rows.push(row(p.image.repo, SERVER_LABELS.direct, "", p.direct));
+    rows.push(row(p.image.repo, "direct", "", p.direct));
     for (const name of ["wharf", "registry"] as const) {
-      rows.push(row(p.image.repo, SERVER_LABELS[name], "cold", p[name].cold));
-      rows.push(row(p.image.repo, SERVER_LABELS[name], "warm", p[name].warm));
+      rows.push(row(p.image.repo, name, "cold", p[name].cold));
+      rows.push(row(p.image.repo, name, "warm", p[name].warm));
     }
   }
   return rows;
@@ -204,7 +212,7 @@ function concurrentSection(title: string, c: ConcurrentResult, cores: number): s
       formatCounts(r.upstream),
       r.memory ? `${num(r.memory.idleHwmMB, 0)} -> ${num(r.memory.peakHwmMB, 0)}` : "",
       cpuSeconds(r.cpuMs),
-      num(coresFloor(r.cpuMs, cores)),
+      num(coresFloor(r.cpuMs, cores, r.server)),
     ];
   });
   const failures = c.runs.flatMap((r) => r.failures.map((f) => `  ${SERVER_LABELS[r.server]}: ${f}`));

@@ -17,6 +17,8 @@ export interface BenchContext {
   upstream: Upstream;
   wharf: PullTarget;
   registry: PullTarget;
+  /** nginx's proxy_cache: what a cache that only stores bytes adds to a pull. */
+  nginxCache: PullTarget;
   direct: PullTarget;
   /** The 4-layer image. */
   big: BenchImage;

@@ -14,7 +14,7 @@ import type {
   ServerName,
   ThroughputResult,
 } from "./results.js";
-import { SERVER_LABELS } from "./results.js";
+import { PULL_PROXIES, SERVER_LABELS } from "./results.js";
 import { MB, medianOf } from "./stats.js";
 import { formatCounts } from "./upstream-counts.js";
 
@@ -95,7 +95,7 @@ function pullCpuRows(pulls: ImagePulls[], cores: number): string[][] {
   const rows: string[][] = [];
   for (const p of pulls) {
     rows.push(row(p.image.repo, "direct", "", p.direct));
-    for (const name of ["wharf", "registry"] as const) {
+    for (const name of PULL_PROXIES) {
       rows.push(row(p.image.repo, name, "cold", p[name].cold));
       rows.push(row(p.image.repo, name, "warm", p[name].warm));
     }
@@ -116,7 +116,7 @@ function pullsSection(pulls: ImagePulls[], rounds: number, cores: number): strin
       pullCounts(p.direct),
       "",
     ]);
-    for (const name of ["wharf", "registry"] as const) {
+    for (const name of PULL_PROXIES) {
       const t = p[name];
       rows.push([
         p.image.repo,
@@ -137,6 +137,7 @@ function pullsSection(pulls: ImagePulls[], rounds: number, cores: number): strin
     times(p.ratios.wharfColdVsRegistry),
     times(p.ratios.wharfWarmVsRegistry),
     times(p.ratios.registryColdVsDirect),
+    times(p.ratios.nginxCacheColdVsDirect),
   ]);
   return [
     `PULLS: seconds, best of ${rounds} rounds (all rounds listed); the direct pull is the same in both columns`,
@@ -153,6 +154,7 @@ function pullsSection(pulls: ImagePulls[], rounds: number, cores: number): strin
         "wharf cold/registry",
         "wharf warm/registry",
         "registry cold/direct",
+        "nginx proxy_cache cold/direct",
       ],
       ratios,
     ),
@@ -422,7 +424,10 @@ function issueSection(r: BenchResult): string {
     const v = p?.ratios.wharfColdVsDirect ?? null;
     add(
       figure,
-      p ? `${times(v)} (${num(p.wharf.cold.bestSeconds)} s vs ${num(p.direct.bestSeconds)} s)` : "not run",
+      p
+        ? `${times(v)} (${num(p.wharf.cold.bestSeconds)} s vs ${num(p.direct.bestSeconds)} s;` +
+            ` nginx proxy_cache ${times(p.ratios.nginxCacheColdVsDirect)})`
+        : "not run",
       `<= ${bar.toFixed(1)}x`,
       v === null ? undefined : v <= bar,
     );

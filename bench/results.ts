@@ -4,14 +4,19 @@ import type { FirstTouchCost } from "./memory.js";
 import type { WrkRun } from "./wrk.js";
 
 /** What serves a pull or a blob: the two proxies, the upstream itself, and nginx (the ceiling). */
-export type ServerName = "wharf" | "registry" | "direct" | "nginx";
+export type ServerName = "wharf" | "registry" | "direct" | "nginx" | "nginx-cache";
 
 export const SERVER_LABELS: Record<ServerName, string> = {
   wharf: "wharf",
   registry: "docker-registry proxy",
   direct: "direct from upstream",
   nginx: "nginx sendfile",
+  "nginx-cache": "nginx proxy_cache",
 };
+
+/** What a pull goes through, cold and warm, beside the direct pull. */
+export const PULL_PROXIES = ["wharf", "registry", "nginx-cache"] as const;
+export type PullProxy = (typeof PULL_PROXIES)[number];
 
 /** Requests the upstream saw during one step, from its access log and its token server. */
 export interface UpstreamCounts {
@@ -61,17 +66,16 @@ export interface ImageInfo {
   digest: string;
 }
 
-export interface ImagePulls {
+export interface ImagePulls extends Record<PullProxy, { cold: PullSeries; warm: PullSeries }> {
   image: ImageInfo;
   direct: PullSeries;
-  wharf: { cold: PullSeries; warm: PullSeries };
-  registry: { cold: PullSeries; warm: PullSeries };
   ratios: {
     wharfColdVsDirect: number | null;
     wharfWarmVsDirect: number | null;
     wharfColdVsRegistry: number | null;
     wharfWarmVsRegistry: number | null;
     registryColdVsDirect: number | null;
+    nginxCacheColdVsDirect: number | null;
   };
 }
 

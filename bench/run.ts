@@ -11,6 +11,7 @@ import { type BenchContext, type BenchImage, imageInfo } from "./context.js";
 import { describeEnvironment, loadAverage } from "./environment.js";
 import { CLIENT_DESCRIPTIONS, type LoadClient } from "./http-load.js";
 import { type LatencyRelay, startLatencyRelay } from "./latency-relay.js";
+import { startNginxCacheTarget } from "./nginx.js";
 import { formatReport } from "./report.js";
 import type { BenchResult } from "./results.js";
 import { runBig } from "./scenarios/big.js";
@@ -138,11 +139,16 @@ async function run(opts: Options): Promise<number> {
     targets.push(wharf);
     const registry = await startRegistryTarget(reachable);
     targets.push(registry);
-    log(`wharf at ${wharf.url}, docker-registry proxy at ${registry.url}`);
+    const nginxCache = await startNginxCacheTarget(reachable);
+    targets.push(nginxCache);
+    log(
+      `wharf at ${wharf.url}, docker-registry proxy at ${registry.url}, nginx proxy_cache at ${nginxCache.url}`,
+    );
     const ctx: BenchContext = {
       upstream: reachable,
       wharf,
       registry,
+      nginxCache,
       direct: directTarget(reachable),
       big,
       many,

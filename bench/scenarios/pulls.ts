@@ -1,7 +1,13 @@
 import type { BenchContext, BenchImage } from "../context.js";
 import { cpuMeter } from "../cpu.js";
 import { pullConcurrently } from "../pull.js";
-import type { ImagePulls, PullRound, PullSeries } from "../results.js";
+import {
+  type ImagePulls,
+  PULL_PROXIES,
+  type PullProxy,
+  type PullRound,
+  type PullSeries,
+} from "../results.js";
 import { minOf, ratio, round3 } from "../stats.js";
 import type { PullTarget } from "../targets.js";
 import { countSince, formatCounts, markUpstream } from "../upstream-counts.js";
@@ -35,27 +41,29 @@ function describe(round: PullRound): string {
 }
 
 /**
- * Cold and warm skopeo pulls of each image through wharf and docker-registry, and the same pull
- * straight from the upstream. The targets take turns within each round, so a slow patch of the
- * machine hits them all alike; cold means the proxy was wiped and restarted just before.
+ * Cold and warm skopeo pulls of each image through wharf, docker-registry and nginx's proxy_cache,
+ * and the same pull straight from the upstream. The targets take turns within each round, so a
+ * slow patch of the machine hits them all alike; cold means the proxy was wiped and restarted just
+ * before.
  */
 export async function runPulls(ctx: BenchContext): Promise<ImagePulls[]> {
-  const proxies = [
-    ["wharf", ctx.wharf],
-    ["registry", ctx.registry],
-  ] as const;
+  const targets: Record<PullProxy, PullTarget> = {
+    wharf: ctx.wharf,
+    registry: ctx.registry,
+    "nginx-cache": ctx.nginxCache,
+  };
   const results: ImagePulls[] = [];
   for (const img of [ctx.big, ctx.many]) {
     const direct: PullRound[] = [];
-    const rounds = {
-      wharf: { cold: [] as PullRound[], warm: [] as PullRound[] },
-      registry: { cold: [] as PullRound[], warm: [] as PullRound[] },
-    };
+    const rounds = Object.fromEntries(
+      PULL_PROXIES.map((name) => [name, { cold: [] as PullRound[], warm: [] as PullRound[] }]),
+    ) as Record<PullProxy, { cold: PullRound[]; warm: PullRound[] }>;
     for (let r = 1; r <= ctx.rounds; r++) {
       const d = await timedPull(ctx, ctx.direct, img);
       direct.push(d);
       ctx.log(`pull ${img.repo} round ${r}: direct ${describe(d)}`);
-      for (const [name, target] of proxies) {
+      for (const name of PULL_PROXIES) {
+        const target = targets[name];
         await coldStart(target, ctx.warmUp);
         const cold = await timedPull(ctx, target, img);
         const warm = await timedPull(ctx, target, img);
@@ -64,20 +72,27 @@ export async function runPulls(ctx: BenchContext): Promise<ImagePulls[]> {
         ctx.log(`pull ${img.repo} round ${r}: ${name} cold ${describe(cold)}; warm ${describe(warm)}`);
       }
     }
-    const wharf = { cold: series(rounds.wharf.cold), warm: series(rounds.wharf.warm) };
-    const registry = { cold: series(rounds.registry.cold), warm: series(rounds.registry.warm) };
+    const served = (name: PullProxy) => ({
+      cold: series(rounds[name].cold),
+      warm: series(rounds[name].warm),
+    });
+    const wharf = served("wharf");
+    const registry = served("registry");
+    const nginxCache = served("nginx-cache");
     const best = series(direct).bestSeconds;
     results.push({
       image: img.info,
       direct: series(direct),
       wharf,
       registry,
+      "nginx-cache": nginxCache,
       ratios: {
         wharfColdVsDirect: ratio(wharf.cold.bestSeconds, best),
         wharfWarmVsDirect: ratio(wharf.warm.bestSeconds, best),
         wharfColdVsRegistry: ratio(wharf.cold.bestSeconds, registry.cold.bestSeconds),
         wharfWarmVsRegistry: ratio(wharf.warm.bestSeconds, registry.warm.bestSeconds),
         registryColdVsDirect: ratio(registry.cold.bestSeconds, best),
+        nginxCacheColdVsDirect: ratio(nginxCache.cold.bestSeconds, best),
       },
     });
   }

@@ -3,7 +3,10 @@
 import type { FirstTouchCost } from "./memory.js";
 import type { WrkRun } from "./wrk.js";
 
-/** What serves a pull or a blob: the two proxies, the upstream itself, and nginx (the ceiling). */
+/**
+ * What serves a pull or a blob: the two proxies, the upstream itself, nginx serving the upstream's
+ * files (the ceiling) and nginx's proxy_cache (a cache that only stores bytes).
+ */
 export type ServerName = "wharf" | "registry" | "direct" | "nginx" | "nginx-cache";
 
 export const SERVER_LABELS: Record<ServerName, string> = {

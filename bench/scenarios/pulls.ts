@@ -55,9 +55,12 @@ export async function runPulls(ctx: BenchContext): Promise<ImagePulls[]> {
   const results: ImagePulls[] = [];
   for (const img of [ctx.big, ctx.many]) {
     const direct: PullRound[] = [];
-    const rounds = Object.fromEntries(
-      PULL_PROXIES.map((name) => [name, { cold: [] as PullRound[], warm: [] as PullRound[] }]),
-    ) as Record<PullProxy, { cold: PullRound[]; warm: PullRound[] }>;
+    const none = () => ({ cold: [] as PullRound[], warm: [] as PullRound[] });
+    const rounds: Record<PullProxy, { cold: PullRound[]; warm: PullRound[] }> = {
+      wharf: none(),
+      registry: none(),
+      "nginx-cache": none(),
+    };
     for (let r = 1; r <= ctx.rounds; r++) {
       const d = await timedPull(ctx, ctx.direct, img);
       direct.push(d);
